@@ -1,0 +1,608 @@
+"""Bytes <-> :class:`HepMessage` for HEP v1, v2 and v3.
+
+Decoding modes (HEP-SPEC section 11):
+
+* lenient (default): every variant real software sends decodes (EEP1/EEP3 magic,
+  sngrep's garbage v2 length byte, 1-byte VLAN, trailing bytes, OpenSIPS's NUL
+  padding).  Damage inside a packet (a chunk that runs past the end, a fixed-size
+  chunk with the wrong size, a payload that will not inflate) does not raise: the
+  chunks read so far are kept, the rest is kept raw, and one :class:`HepDecodeError`
+  per problem is appended to ``message.warnings``.  Only bytes that are not a HEP
+  packet at all raise.
+* strict: the first of those problems raises; quirks that only some receivers
+  accept (EEP magic, v1/v2 length byte that is not 16/40, trailing bytes, odd chunk
+  sizes, vendor-0 type-0 chunks) raise too.
+
+Whatever the mode, any byte string either decodes or raises :class:`HepDecodeError`:
+stray ``struct.error``/``IndexError``/``ValueError`` are wrapped with the offset.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from .addr import ip4_text, ip6_text, ip_pack
+from .compression import DEFAULT_MAX_INFLATE, deflate, inflate
+from .errors import (
+    BadChunkValueError,
+    BadMagicError,
+    DecompressionError,
+    HepDecodeError,
+    HepEncodeError,
+    HepError,
+    HepValueError,
+    LengthMismatchError,
+    ShortHeaderError,
+    TrailingDataError,
+    TruncatedChunkError,
+)
+from .message import FIELDS, NOVALUE, HepMessage, _blank, mac_to_bytes, mac_to_text
+from .registry import CHUNKS, ChunkSpec
+
+__all__ = ["decode", "encode", "decode_v12", "decode_v3", "encode_v12", "encode_v3", "plan_v3",
+           "sniff_version", "MAGICS", "MAX_HEP3_SIZE"]
+
+MAGICS = (b"HEP3", b"EEP1", b"EEP3")
+MAX_HEP3_SIZE = 0xFFFF
+#: Address-family byte values meaning IPv6 in v1/v2 headers: Linux 10, BSDs 24/28, macOS 30,
+#: and 16 (hep-wireshark's reading).
+V12_IPV6_FAMILIES = frozenset((10, 16, 24, 28, 30))
+
+_HDR = struct.Struct(">HHH")
+_U16 = struct.Struct(">H")
+_MAIN = frozenset(FIELDS)
+_new = HepMessage.__new__
+
+
+# ---------------------------------------------------------------------------
+# per-kind value codecs
+# ---------------------------------------------------------------------------
+def _get(m: HepMessage, field: str) -> Any:
+    if field in _MAIN:
+        return getattr(m, field)
+    return m.extra.get(field)
+
+
+def _set(m: HepMessage, field: str, value: Any) -> None:
+    if field in _MAIN:
+        setattr(m, field, value)
+    else:
+        m.extra[field] = value
+
+
+def encode_value(spec: ChunkSpec, value: Any) -> bytes:
+    """Canonical chunk body for ``value`` (raises HepValueError/HepEncodeError)."""
+    kind = spec.kind
+    try:
+        if kind in ("u8", "u16", "u32", "u64"):
+            return int(value).to_bytes(spec.size, "big")  # type: ignore[arg-type]
+        if kind == "text" or kind == "bytes":
+            return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if kind in ("ip4", "ip6"):
+            return ip_pack(value)
+        if kind == "mac":
+            return mac_to_bytes(value)
+    except OverflowError:
+        raise HepEncodeError(f"{spec.name} value {value!r} does not fit in {spec.size} bytes") from None
+    except (TypeError, ValueError) as e:
+        raise HepEncodeError(f"{spec.name}: cannot encode {value!r} ({e})") from None
+    raise HepEncodeError(f"{spec.name}: unknown value kind {kind}")
+
+
+def _decode_value(spec: ChunkSpec, body: bytes) -> tuple[Any, bool]:
+    """(value, canonical) or raises BadChunkValueError.  canonical = re-encoding gives body."""
+    kind = spec.kind
+    n = len(body)
+    if spec.size is not None:
+        if n == spec.size:
+            if kind == "ip4":
+                return ip4_text(body), True
+            if kind == "ip6":
+                return ip6_text(body), True
+            return int.from_bytes(body, "big"), True
+        if n in spec.lenient_sizes:
+            return int.from_bytes(body, "big"), False
+        raise BadChunkValueError(f"{spec.name} body is {n} bytes, expected {spec.size}")
+    if kind == "text":
+        try:
+            return body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            return body.decode("utf-8", "replace"), False
+    if kind == "mac":
+        if n in (6, 8):
+            return mac_to_text(body), True
+        raise BadChunkValueError(f"{spec.name} body is {n} bytes, expected 6 or 8")
+    return body, True  # bytes
+
+
+# ---------------------------------------------------------------------------
+# HEPv3 decode
+# ---------------------------------------------------------------------------
+_TEMPLATE_KINDS = {"u8": "B", "u16": "H", "u32": "I", "ip4": "4s", "ip6": "16s"}
+
+# Fixed-chunk prefixes seen in the wild (HEP-SPEC section 10).  A packet whose first
+# chunks have exactly these headers is read with one struct call.
+_TEMPLATE_ORDERS = (
+    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x03, 0x04),  # OpenSIPS, captagent, sngrep, Asterisk
+    (0x01, 0x02, 0x03, 0x04, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio, heplify, hep-js
+    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x05, 0x06),
+    (0x01, 0x02, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),
+    (0x01, 0x02, 0x03, 0x04, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio hlog()
+    (0x01, 0x02, 0x05, 0x06, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),
+)
+
+
+def _build_template(order: tuple[int, ...]):
+    specs = [CHUNKS[t] for t in order]
+    fmt = ">" + "".join("6x" + _TEMPLATE_KINDS[s.kind] for s in specs)
+    st = struct.Struct(fmt)
+    sig = bytearray()
+    mask = bytearray()
+    for s in specs:
+        sig += _HDR.pack(0, s.type, 6 + s.size) + bytes(s.size)  # type: ignore[operator]
+        mask += b"\xff" * 6 + bytes(s.size)  # type: ignore[arg-type]
+    targets = []
+    post = []
+    for i, s in enumerate(specs):
+        if s.kind in ("ip4", "ip6"):
+            targets.append(f"_a{i}")
+            fn = "_ip4" if s.kind == "ip4" else "_ip6"
+            post.append(f"    m.{s.field} = {fn}(_a{i})")
+        else:
+            targets.append(f"m.{s.field}")
+    src = (
+        "def _fast(data, m):\n"
+        f"    {', '.join(targets)}, = _unpack(data, 6)\n" + "\n".join(post) + "\n"
+    )
+    ns: dict[str, Any] = {"_unpack": st.unpack_from, "_ip4": ip4_text, "_ip6": ip6_text}
+    exec(compile(src, f"<heptool template {order}>", "exec"), ns)  # our own source, never packet data
+    end = 6 + st.size
+    return (int.from_bytes(sig, "big"), int.from_bytes(mask, "big"), end, ns["_fast"], order)
+
+
+_TEMPLATES = [_build_template(o) for o in _TEMPLATE_ORDERS]
+# dispatch on the type byte of the third chunk header (offset 6 + 7 + 7 + 3)
+_TEMPLATE_BY_THIRD: dict[int, list] = {}
+for _t in _TEMPLATES:
+    _TEMPLATE_BY_THIRD.setdefault(_t[4][2], []).append(_t)
+del _t
+
+
+def decode_v3(data: bytes, strict: bool = False, max_inflate: int = DEFAULT_MAX_INFLATE) -> HepMessage:
+    n = len(data)
+    if n < 6:
+        raise ShortHeaderError(f"HEP3 header needs 6 bytes, got {n}", offset=0)
+    magic = data[:4]
+    total = data[4] << 8 | data[5]
+    m = _new(HepMessage)
+    _blank(m)
+    m.version = 3
+    wire = None
+    if magic != b"HEP3":
+        if magic not in MAGICS:
+            raise BadMagicError(f"bad magic {magic!r}", offset=0)
+        if strict:
+            raise BadMagicError(f"magic {magic.decode()} is accepted only in lenient mode", offset=0)
+        wire = {"magic": magic.decode()}
+    if total < 6:
+        raise LengthMismatchError(f"HEP3 length {total} is less than 6", offset=4)
+    if total > n:
+        raise LengthMismatchError(f"HEP3 length {total} exceeds the {n} bytes present", offset=4)
+    if total < n:
+        err = TrailingDataError(f"{n - total} bytes after the HEP3 packet (length {total})", offset=total)
+        if strict:
+            raise err
+        wire = wire or {}
+        wire["trailing"] = data[total:]
+        m.warnings.append(err)
+    lay: list = []
+    off = 6
+    if n > 23:
+        for sig, mask, end, fast, order in _TEMPLATE_BY_THIRD.get(data[23], ()):
+            if end <= total and int.from_bytes(data[6:end], "big") & mask == sig:
+                fast(data, m)
+                lay.extend(order)
+                off = end
+                break
+    if off < total:
+        _decode_chunks(m, data, off, total, lay, strict, max_inflate)
+        if m.wire is not None:  # tail kept raw by _decode_chunks
+            wire = {**(wire or {}), **m.wire}
+    m.layout = tuple(lay)
+    m.wire = wire
+    return m
+
+
+def _decode_chunks(m: HepMessage, data: bytes, off: int, total: int, lay: list,
+                   strict: bool, max_inflate: int) -> None:
+    hdr = _HDR.unpack_from
+    chunks = CHUNKS
+    main = _MAIN
+    while off < total:
+        if total - off < 6:
+            _damage(m, TruncatedChunkError(f"{total - off} bytes left, a chunk header needs 6",
+                                           offset=off), data, off, total, strict)
+            return
+        vendor, ctype, clen = hdr(data, off)
+        if clen < 6:
+            _damage(m, TruncatedChunkError(f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} is less than 6",
+                                           offset=off + 4, chunk=(vendor, ctype)), data, off, total, strict)
+            return
+        end = off + clen
+        if end > total:
+            _damage(m, TruncatedChunkError(
+                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} exceeds remaining {total - off} bytes",
+                offset=off + 4, chunk=(vendor, ctype)), data, off, total, strict)
+            return
+        body = data[off + 6:end]
+        spec = chunks.get(ctype) if vendor == 0 else None
+        if spec is None:
+            if strict and vendor == 0 and ctype == 0:
+                raise BadChunkValueError("chunk type 0 is reserved", offset=off, chunk=(0, 0))
+            lay.append((vendor, ctype, body, NOVALUE))
+            off = end
+            continue
+        field = spec.field
+        prev = getattr(m, field) if field in main else m.extra.get(field)
+        if prev is not None:
+            _demote_previous(m, lay, field)
+        if ctype == 0x10:
+            try:
+                value, algo = inflate(body, max_inflate)
+            except DecompressionError as e:
+                e.offset, e.chunk = off + 6, (0, 0x10)
+                if strict:
+                    raise
+                m.warnings.append(e)
+                lay.append((0, 0x10, body, NOVALUE))
+                off = end
+                continue
+            m.payload = value
+            m.compression = algo
+            m._zcache = (value, body)
+            lay.append(0x10)
+            off = end
+            continue
+        try:
+            value, canonical = _decode_value(spec, body)
+        except BadChunkValueError as e:
+            e.offset, e.chunk = off, (0, ctype)
+            if strict:
+                raise
+            m.warnings.append(e)
+            lay.append((0, ctype, body, NOVALUE))
+            off = end
+            continue
+        if not canonical and strict and spec.size is not None:
+            raise BadChunkValueError(f"{spec.name} body is {len(body)} bytes, expected {spec.size}",
+                                     offset=off, chunk=(0, ctype))
+        if field in main:
+            setattr(m, field, value)
+        else:
+            m.extra[field] = value
+        lay.append(ctype if canonical else (0, ctype, body, value))
+        off = end
+
+
+def _demote_previous(m: HepMessage, lay: list, field: str) -> None:
+    """A chunk repeats: the earlier one stops being the field's value and is kept raw."""
+    for i in range(len(lay) - 1, -1, -1):
+        e = lay[i]
+        if type(e) is int:
+            spec = CHUNKS[e]
+            if spec.field == field:
+                if e == 0x10:
+                    body = m._zcache[1] if m._zcache else b""
+                else:
+                    body = encode_value(spec, _get(m, field))
+                lay[i] = (0, e, body, NOVALUE)
+                return
+        elif e[3] is not NOVALUE and CHUNKS[e[1]].field == field:
+            lay[i] = (e[0], e[1], e[2], NOVALUE)
+            return
+
+
+def _damage(m: HepMessage, err: HepDecodeError, data: bytes, off: int, total: int, strict: bool) -> None:
+    if strict:
+        raise err
+    m.warnings.append(err)
+    m.wire = {"tail": data[off:total]}
+
+
+# ---------------------------------------------------------------------------
+# HEPv1 / HEPv2 decode
+# ---------------------------------------------------------------------------
+_V12 = struct.Struct(">BBBBHH")
+_V2_TIME = struct.Struct("<IIH2s")
+
+
+def decode_v12(data: bytes, strict: bool = False) -> HepMessage:
+    n = len(data)
+    if n < 8:
+        raise ShortHeaderError(f"HEPv1/v2 header needs 8 bytes, got {n}", offset=0)
+    version, hlen, family, ip_proto, sport, dport = _V12.unpack_from(data)
+    if version not in (1, 2):
+        raise BadMagicError(f"version byte {version} is not 1 or 2", offset=0)
+    if family == 2:
+        asz = 4
+    elif family in V12_IPV6_FAMILIES:
+        asz = 16
+    elif hlen == 16:
+        asz = 4
+    elif hlen == 40:
+        asz = 16
+    else:
+        raise BadChunkValueError(f"HEPv{version} address family {family} and length byte {hlen} "
+                                 "name no IP version", offset=2)
+    canon = 8 + 2 * asz
+    wire: dict[str, Any] | None = None
+    if hlen != canon:
+        if strict:
+            raise LengthMismatchError(f"HEPv{version} length byte {hlen}, expected {canon}", offset=1)
+        wire = {"v12_length": hlen}
+    start = canon + (12 if version == 2 else 0)
+    if n < start:
+        raise ShortHeaderError(f"HEPv{version} header needs {start} bytes, got {n}", offset=0)
+    m = _new(HepMessage)
+    _blank(m)
+    m.version = version
+    m.family = family
+    m.ip_proto = ip_proto
+    m.src_port = sport
+    m.dst_port = dport
+    if asz == 4:
+        m.src_ip = ip4_text(data[8:12])
+        m.dst_ip = ip4_text(data[12:16])
+    else:
+        m.src_ip = ip6_text(data[8:24])
+        m.dst_ip = ip6_text(data[24:40])
+    if version == 2:
+        m.ts_sec, m.ts_usec, m.capture_id, pad = _V2_TIME.unpack_from(data, canon)
+        if pad != b"\0\0":
+            wire = wire or {}
+            wire["v2_pad"] = pad
+    payload = data[start:]
+    stripped = payload.rstrip(b"\0")
+    if len(stripped) != len(payload):
+        # OpenSIPS appends 8/32 NUL bytes to every v1/v2 datagram (HEP-SPEC 1.2): keep
+        # them out of the payload and put them back on encode.
+        wire = wire or {}
+        wire["trailer_nuls"] = len(payload) - len(stripped)
+        payload = stripped
+    m.payload = payload
+    m.proto_type = 1  # v1/v2 carry SIP only; every receiver treats them as SIP
+    m.wire = wire
+    return m
+
+
+def sniff_version(data: bytes) -> int | None:
+    """3 for HEP3/EEP magic, 1 or 2 for a plausible v1/v2 header, else None."""
+    head = data[:4]
+    if head in MAGICS:
+        return 3
+    if len(data) >= 8 and data[0] in (1, 2) and (data[1] in (16, 40) or data[2] in (2, 10)):
+        return data[0]
+    return None
+
+
+def decode(data: bytes | bytearray | memoryview, strict: bool = False,
+           max_inflate: int = DEFAULT_MAX_INFLATE) -> HepMessage:
+    """Decode one HEP packet (v1, v2 or v3, detected from its bytes).
+
+    Raises :class:`HepDecodeError` (with ``.offset``) and nothing else.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    try:
+        if data[:4] == b"HEP3":
+            return decode_v3(data, strict, max_inflate)
+        if data[:1] in (b"\x01", b"\x02"):
+            return decode_v12(data, strict)
+        if data[:4] in MAGICS:
+            return decode_v3(data, strict, max_inflate)
+    except HepDecodeError:
+        raise
+    except HepError as e:  # e.g. a value error while demoting a duplicate
+        raise HepDecodeError(str(e), offset=e.offset, chunk=e.chunk) from None
+    except (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError) as e:
+        raise HepDecodeError(f"malformed packet ({type(e).__name__}: {e})", offset=None) from None
+    if not data:
+        raise ShortHeaderError("empty packet", offset=0)
+    raise BadMagicError(f"not HEP: starts with {data[:4].hex(' ')}", offset=0)
+
+
+# ---------------------------------------------------------------------------
+# encode
+# ---------------------------------------------------------------------------
+#: Canonical chunk order for messages built from fields: the order of the spec's table,
+#: which is what Kamailio and heplify send (HEP-SPEC section 10), with 0x0011 placed
+#: before the payload (Kamailio reads it with strlen and needs a vendor-0 chunk after it).
+_CANONICAL_HEAD = (0x01, 0x02, 0x03, 0x04, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C)
+_CANONICAL_TAIL_LAST = (0x11, 0x65, 0x0F)
+
+
+def _canonical_layout(m: HepMessage) -> list:
+    lay: list = []
+    v6 = (m.src_ip is not None and ":" in m.src_ip) or (m.dst_ip is not None and ":" in m.dst_ip)
+    for t in _CANONICAL_HEAD:
+        if t == 0x03 and v6:
+            t = 0x05
+        elif t == 0x04 and v6:
+            t = 0x06
+        lay.append(t)
+    for t, spec in CHUNKS.items():
+        if t in _CANONICAL_HEAD or t in (0x05, 0x06, 0x0F, 0x10) or t in _CANONICAL_TAIL_LAST:
+            continue
+        if _get(m, spec.field) is not None:
+            lay.append(t)
+    lay.append(0x11)
+    lay.append(0x65)
+    lay.append(0x10 if m.compression else 0x0F)
+    return lay
+
+
+def _ip_type_for(spec: ChunkSpec, value: str) -> int:
+    v6 = ":" in value
+    if spec.field == "src_ip":
+        return 0x05 if v6 else 0x03
+    return 0x06 if v6 else 0x04
+
+
+def _canonical_body(m: HepMessage, spec: ChunkSpec, value: Any) -> tuple[int, bytes]:
+    t = spec.type
+    if spec.kind in ("ip4", "ip6"):
+        t = _ip_type_for(spec, value)
+        return t, encode_value(CHUNKS[t], value)
+    if t in (0x0F, 0x10):
+        if m.compression:
+            z = m._zcache
+            if z is not None and (z[0] is value or z[0] == value):
+                return 0x10, z[1]
+            return 0x10, deflate(value.encode() if isinstance(value, str) else bytes(value), m.compression)
+        return 0x0F, encode_value(CHUNKS[0x0F], value)
+    return t, encode_value(spec, value)
+
+
+def plan_v3(m: HepMessage) -> list[tuple[int, int, bytes]]:
+    """The (vendor, type, body) list that encode_v3 writes, in order."""
+    layout = m.layout if m.layout is not None else _canonical_layout(m)
+    out: list[tuple[int, int, bytes]] = []
+    done: set[str] = set()
+    payload_at = None
+    for e in layout:
+        if type(e) is int:
+            spec = CHUNKS.get(e)
+            if spec is None:  # pragma: no cover - layouts only hold registered types
+                continue
+            field = spec.field
+            if field in done:
+                continue
+            done.add(field)
+            value = _get(m, field)
+            if value is None:
+                continue
+            if field == "payload" and payload_at is None:
+                payload_at = len(out)
+            out.append((0,) + _canonical_body(m, spec, value))
+            continue
+        vendor, ctype, body, value = e
+        if value is not NOVALUE:
+            spec = CHUNKS[ctype]
+            field = spec.field
+            if field in done:
+                continue
+            done.add(field)
+            cur = _get(m, field)
+            if cur != value:  # edited after decoding: write the new value canonically
+                if cur is not None:
+                    out.append((0,) + _canonical_body(m, spec, cur))
+                continue
+        elif vendor == 0 and ctype in (0x0F, 0x10) and payload_at is None:
+            payload_at = len(out)
+        out.append((vendor, ctype, body))
+    if m.layout is not None:
+        # fields set after decoding that the layout has no place for: before the payload
+        missing = []
+        for name in _ADDABLE:
+            if name not in done and _get(m, name) is not None:
+                spec = _FIELD_SPEC[name]
+                missing.append((0,) + _canonical_body(m, spec, _get(m, name)))
+                done.add(name)
+        if missing:
+            at = payload_at if payload_at is not None else len(out)
+            out[at:at] = missing
+    return out
+
+
+_FIELD_SPEC: dict[str, ChunkSpec] = {}
+for _s in CHUNKS.values():
+    _FIELD_SPEC.setdefault(_s.field, _s)
+del _s
+_ADDABLE = tuple(f for f in _FIELD_SPEC if f not in ("compression",))
+
+
+def encode_v3(m: HepMessage) -> bytes:
+    hdr = _HDR.pack
+    parts = [b""]
+    size = 6
+    for vendor, ctype, body in plan_v3(m):
+        ln = len(body) + 6
+        if ln > 0xFFFF:
+            raise HepEncodeError(f"chunk 0x{vendor:04x}:0x{ctype:04x} is {ln} bytes, more than 65535",
+                                 chunk=(vendor, ctype))
+        parts.append(hdr(vendor, ctype, ln))
+        parts.append(body)
+        size += ln
+    wire = m.wire
+    magic = b"HEP3"
+    if wire:
+        tail = wire.get("tail")
+        if tail:
+            parts.append(tail)
+            size += len(tail)
+        if "magic" in wire:
+            magic = wire["magic"].encode("ascii")
+    if size > MAX_HEP3_SIZE:
+        raise HepEncodeError(f"HEP3 packet would be {size} bytes, more than 65535")
+    parts[0] = magic + _U16.pack(size)
+    out = b"".join(parts)
+    if wire and wire.get("trailing"):
+        out += wire["trailing"]
+    return out
+
+
+def encode_v12(m: HepMessage, version: int) -> bytes:
+    if m.src_ip is None or m.dst_ip is None:
+        raise HepEncodeError(f"HEPv{version} needs src_ip and dst_ip")
+    try:
+        src = ip_pack(m.src_ip)
+        dst = ip_pack(m.dst_ip)
+    except HepValueError as e:
+        raise HepEncodeError(str(e)) from None
+    if len(src) != len(dst):
+        raise HepEncodeError(f"HEPv{version} needs both addresses of one IP version")
+    wire = m.wire or {}
+    family = m.family if m.family is not None else (2 if len(src) == 4 else 10)
+    hlen = wire.get("v12_length", 8 + 2 * len(src))
+    try:
+        head = _V12.pack(version, hlen, family, m.ip_proto if m.ip_proto is not None else 17,
+                         m.src_port or 0, m.dst_port or 0)
+    except struct.error as e:
+        raise HepEncodeError(f"HEPv{version} header: {e}") from None
+    parts = [head, src, dst]
+    if version == 2:
+        cid = m.capture_id or 0
+        if cid > 0xFFFF:
+            raise HepEncodeError(f"HEPv2 capture id is 16 bits; {cid} does not fit")
+        try:
+            parts.append(_V2_TIME.pack(m.ts_sec or 0, m.ts_usec or 0, cid, wire.get("v2_pad", b"\0\0")))
+        except struct.error as e:
+            raise HepEncodeError(f"HEPv2 time header: {e}") from None
+    payload = m.payload or b""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    parts.append(payload)
+    nuls = wire.get("trailer_nuls")
+    if nuls:
+        parts.append(b"\0" * nuls)
+    return b"".join(parts)
+
+
+def encode(m: HepMessage, version: int | None = None) -> bytes:
+    """Encode a message as HEP bytes (its own version unless ``version`` is given).
+
+    A decoded message re-encodes to the bytes it came from; converting it to another
+    version drops the layout and writes that version canonically.
+    """
+    v = version or m.version
+    if v != m.version:
+        m = m.copy()
+        m.layout = None
+        m.wire = None
+        m.version = v
+    if v == 3:
+        return encode_v3(m)
+    if v in (1, 2):
+        return encode_v12(m, v)
+    raise HepEncodeError(f"unknown HEP version {v!r}")

@@ -1,0 +1,261 @@
+"""The HEP message: one object for v1, v2 and v3.
+
+A :class:`HepMessage` holds the decoded values as plain attributes (``src_ip``,
+``payload``...) plus, when it was decoded from bytes, a ``layout``: the chunk order
+and every byte that the values alone would not reproduce (unknown and vendor
+chunks, duplicates, odd sizes).  Encoding walks the layout, so decode -> encode is
+byte-exact; a message built from fields has no layout and encodes canonically
+(spec chunk order, big-endian, lengths right).  Editing an attribute of a decoded
+message changes that chunk and keeps the rest of the layout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .addr import canonical_ip
+from .errors import HepValueError
+from .registry import CHUNKS, CHUNKS_BY_NAME, family_from_text, proto_from_text
+
+__all__ = ["HepMessage", "FIELDS", "EXTRA_FIELDS", "NOVALUE"]
+
+#: Attributes that hold HEP values, in record order.
+FIELDS = (
+    "version",
+    "family",
+    "ip_proto",
+    "src_ip",
+    "dst_ip",
+    "src_port",
+    "dst_port",
+    "ts_sec",
+    "ts_usec",
+    "proto_type",
+    "capture_id",
+    "auth_key",
+    "node_name",
+    "correlation_id",
+    "extra_correlation",
+    "payload",
+    "compression",
+)
+_FIELD_SET = frozenset(FIELDS)
+#: Values of the rarer generic chunks live in ``HepMessage.extra`` under these names.
+EXTRA_FIELDS = tuple(s.field for s in CHUNKS.values() if s.field not in _FIELD_SET)
+
+
+class _NoValue:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOVALUE"
+
+
+#: Marks a raw layout entry that does not stand for the effective value of a field.
+NOVALUE: Any = _NoValue()
+
+_INT_LIMITS = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF, "u64": 0xFFFFFFFFFFFFFFFF}
+
+
+class HepMessage:
+    """One HEP message (any version).
+
+    Build one from fields (all keyword arguments, validated)::
+
+        HepMessage(src_ip="10.0.0.1", src_port=5060, dst_ip="10.0.0.2", dst_port=5060,
+                   ts_sec=1700000000, ts_usec=0, proto_type=1, capture_id=2001,
+                   payload=b"OPTIONS sip:x SIP/2.0\\r\\n...")
+
+    ``family`` defaults from the addresses, ``ip_proto`` to UDP (17), ``version`` to 3.
+    Values of rarer chunks (``vlan``, ``mos``...) go in ``extra`` or as keywords.
+    """
+
+    __slots__ = FIELDS + ("extra", "layout", "wire", "warnings", "_zcache")
+
+    version: int
+    family: int | None
+    ip_proto: int | None
+    src_ip: str | None
+    dst_ip: str | None
+    src_port: int | None
+    dst_port: int | None
+    ts_sec: int | None
+    ts_usec: int | None
+    proto_type: int | None
+    capture_id: int | None
+    auth_key: str | None
+    node_name: str | None
+    correlation_id: str | None
+    extra_correlation: str | None
+    payload: bytes | None
+    compression: str | None
+    extra: dict[str, Any]
+    layout: tuple | None
+    wire: dict[str, Any] | None
+    warnings: list
+    _zcache: tuple[bytes, bytes] | None
+
+    def __init__(self, *, version: int = 3, **fields: Any) -> None:
+        _blank(self)
+        self.version = version
+        extra = fields.pop("extra", None) or {}
+        for name, value in fields.items():
+            if name in _FIELD_SET:
+                setattr(self, name, value)
+            elif name in _EXTRA_SET:
+                extra[name] = value
+            else:
+                raise HepValueError(f"unknown HEP field {name!r}")
+        self.extra = dict(extra)
+        self._normalise()
+        self.validate()
+
+    # -- construction helpers -------------------------------------------------
+    def _normalise(self) -> None:
+        if isinstance(self.payload, str):
+            self.payload = self.payload.encode("utf-8")
+        elif isinstance(self.payload, (bytearray, memoryview)):
+            self.payload = bytes(self.payload)
+        if isinstance(self.family, str):
+            self.family = family_from_text(self.family)
+        if isinstance(self.proto_type, str):
+            self.proto_type = proto_from_text(self.proto_type)
+        for ipf in ("src_ip", "dst_ip"):
+            v = getattr(self, ipf)
+            if v is not None:
+                setattr(self, ipf, _canonical_ip(v, ipf))
+        if self.family is None and self.src_ip is not None:
+            self.family = 10 if ":" in self.src_ip else 2
+        if self.ip_proto is None and (self.src_port is not None or self.src_ip is not None):
+            self.ip_proto = 17
+
+    def validate(self) -> None:
+        """Raise :class:`HepValueError` for a value no HEP packet can carry."""
+        if self.version not in (1, 2, 3):
+            raise HepValueError(f"version must be 1, 2 or 3, not {self.version!r}")
+        for name in FIELDS[1:]:
+            value = getattr(self, name)
+            if value is None or name in ("src_ip", "dst_ip", "compression"):
+                continue
+            spec = _SPEC_FOR_FIELD.get(name)
+            if spec is not None:
+                _check_value(spec.kind, name, value)
+        if self.compression is not None and self.compression not in ("gzip", "zlib", "deflate"):
+            raise HepValueError(f"compression must be gzip, zlib or deflate, not {self.compression!r}")
+        for name, value in self.extra.items():
+            spec = CHUNKS_BY_NAME.get(name)
+            if spec is None:
+                raise HepValueError(f"unknown HEP field {name!r}")
+            _check_value(spec.kind, name, value)
+
+    # -- views ----------------------------------------------------------------
+    def chunk_ids(self) -> list[tuple[int, int]]:
+        """(vendor, type) of every chunk in wire order (v3; empty for v1/v2)."""
+        if self.version != 3:
+            return []
+        from .codec import plan_v3  # local: codec imports this module
+
+        return [(v, t) for v, t, _ in plan_v3(self)]
+
+    @property
+    def time(self) -> float | None:
+        """Seconds since the epoch as a float (display only; exact values are ts_sec/ts_usec)."""
+        if self.ts_sec is None:
+            return None
+        return self.ts_sec + (self.ts_usec or 0) / 1e6
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Any field by name, attribute or extra."""
+        if name in _FIELD_SET:
+            v = getattr(self, name)
+            return default if v is None else v
+        return self.extra.get(name, default)
+
+    def copy(self) -> HepMessage:
+        new = HepMessage.__new__(HepMessage)
+        for name in HepMessage.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.extra = dict(self.extra)
+        new.warnings = list(self.warnings)
+        if self.wire is not None:
+            new.wire = dict(self.wire)
+        return new
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in FIELDS) + (
+            tuple(sorted((k, v) for k, v in self.extra.items() if v is not None)),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HepMessage):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        parts = [f"version={self.version}"]
+        for name in FIELDS[1:]:
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if name == "payload" and len(v) > 40:
+                v = v[:40] + b"..."
+            parts.append(f"{name}={v!r}")
+        parts.extend(f"{k}={v!r}" for k, v in self.extra.items())
+        return f"HepMessage({', '.join(parts)})"
+
+
+_EXTRA_SET = frozenset(EXTRA_FIELDS)
+_SPEC_FOR_FIELD = {}
+for _s in CHUNKS.values():
+    _SPEC_FOR_FIELD.setdefault(_s.field, _s)
+del _s
+
+_BLANK_SLOTS = FIELDS[1:] + ("layout", "wire", "_zcache")
+
+
+def _blank(m: HepMessage) -> None:
+    for name in _BLANK_SLOTS:
+        object.__setattr__(m, name, None)
+    m.extra = {}
+    m.warnings = []
+
+
+def _check_value(kind: str, name: str, value: Any) -> None:
+    limit = _INT_LIMITS.get(kind)
+    if limit is not None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise HepValueError(f"{name} must be an integer 0..{limit}, not {value!r}")
+    elif kind in ("text",):
+        if not isinstance(value, (str, bytes)):
+            raise HepValueError(f"{name} must be text, not {type(value).__name__}")
+    elif kind == "bytes":
+        if not isinstance(value, (bytes, str)):
+            raise HepValueError(f"{name} must be bytes, not {type(value).__name__}")
+    elif kind == "mac":
+        try:
+            n = len(mac_to_bytes(value))
+        except (ValueError, TypeError):
+            raise HepValueError(f"{name} must be a MAC address like 00:11:22:33:44:55") from None
+        if n not in (6, 8):
+            raise HepValueError(f"{name} must have 6 or 8 bytes, not {n}")
+    elif kind in ("ip4", "ip6"):
+        _canonical_ip(value, name)
+
+
+def _canonical_ip(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise HepValueError(f"{name} must be an IP address string, not {type(value).__name__}")
+    try:
+        return canonical_ip(value)
+    except HepValueError:
+        raise HepValueError(f"{name} is not an IP address: {value!r}") from None
+
+
+def mac_to_bytes(value: str) -> bytes:
+    return bytes.fromhex(value.replace(":", "").replace("-", "").replace(".", ""))
+
+
+def mac_to_text(body: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in body)
