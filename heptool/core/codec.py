@@ -61,7 +61,8 @@ _new = HepMessage.__new__
 def _get(m: HepMessage, field: str) -> Any:
     if field in _MAIN:
         return getattr(m, field)
-    return m.extra.get(field)
+    e = m._extra
+    return e.get(field) if e else None
 
 
 def _set(m: HepMessage, field: str, value: Any) -> None:
@@ -244,7 +245,7 @@ def _decode_chunks(m: HepMessage, data: bytes, off: int, total: int, lay: list,
             off = end
             continue
         field = spec.field
-        prev = getattr(m, field) if field in main else m.extra.get(field)
+        prev = getattr(m, field) if field in main else _get(m, field)
         if prev is not None:
             _demote_previous(m, lay, field)
         if ctype == 0x10:
@@ -385,6 +386,50 @@ def sniff_version(data: bytes) -> int | None:
         return data[0]
     return None
 
+# Variable-length generic chunks the fast path reads inline: type -> field.  Anything
+# else (vendor chunks, duplicates, odd sizes, bad UTF-8, compression) goes the full way.
+_FAST_TEXT = {0x0E: "auth_key", 0x11: "correlation_id", 0x13: "node_name", 0x65: "extra_correlation"}
+
+
+def _decode_fast(data: bytes) -> HepMessage | None:
+    """The common, well-formed HEP3 packet; None means 'take the full path'."""
+    n = len(data)
+    if n < 24 or (data[4] << 8 | data[5]) != n:
+        return None
+    for sig, mask, end, fast, order in _TEMPLATE_BY_THIRD.get(data[23], ()):
+        if end <= n and int.from_bytes(data[6:end], "big") & mask == sig:
+            break
+    else:
+        return None
+    m = _new(HepMessage)
+    _blank(m)
+    m.version = 3
+    fast(data, m)
+    lay = list(order)
+    hdr = _HDR.unpack_from
+    off = end
+    try:
+        while off < n:
+            vendor, ctype, clen = hdr(data, off)
+            nxt = off + clen
+            if vendor or clen < 6 or nxt > n:
+                return None
+            if ctype == 0x0F:
+                if m.payload is not None:
+                    return None
+                m.payload = data[off + 6:nxt]
+            else:
+                field = _FAST_TEXT.get(ctype)
+                if field is None or getattr(m, field) is not None:
+                    return None
+                setattr(m, field, data[off + 6:nxt].decode())
+            lay.append(ctype)
+            off = nxt
+    except (UnicodeDecodeError, struct.error):
+        return None
+    m.layout = tuple(lay)
+    return m
+
 
 def decode(data: bytes | bytearray | memoryview, strict: bool = False,
            max_inflate: int = DEFAULT_MAX_INFLATE) -> HepMessage:
@@ -396,6 +441,9 @@ def decode(data: bytes | bytearray | memoryview, strict: bool = False,
         data = bytes(data)
     try:
         if data[:4] == b"HEP3":
+            m = _decode_fast(data)  # only ever accepts strictly valid packets
+            if m is not None:
+                return m
             return decode_v3(data, strict, max_inflate)
         if data[:1] in (b"\x01", b"\x02"):
             return decode_v12(data, strict)
@@ -423,22 +471,30 @@ _CANONICAL_TAIL_LAST = (0x11, 0x65, 0x0F)
 
 
 def _canonical_layout(m: HepMessage) -> list:
-    lay: list = []
-    v6 = (m.src_ip is not None and ":" in m.src_ip) or (m.dst_ip is not None and ":" in m.dst_ip)
-    for t in _CANONICAL_HEAD:
-        if t == 0x03 and v6:
-            t = 0x05
-        elif t == 0x04 and v6:
-            t = 0x06
-        lay.append(t)
-    for t, spec in CHUNKS.items():
-        if t in _CANONICAL_HEAD or t in (0x05, 0x06, 0x0F, 0x10) or t in _CANONICAL_TAIL_LAST:
-            continue
-        if _get(m, spec.field) is not None:
-            lay.append(t)
-    lay.append(0x11)
-    lay.append(0x65)
-    lay.append(0x10 if m.compression else 0x0F)
+    """Chunk types for a message built from fields, only those with a value."""
+    src, dst = m.src_ip, m.dst_ip
+    v6 = (src is not None and ":" in src) or (dst is not None and ":" in dst)
+    lay = [t for t, v in zip(_CANONICAL_HEAD, (m.family, m.ip_proto, src, dst, m.src_port, m.dst_port,
+                                               m.ts_sec, m.ts_usec, m.proto_type, m.capture_id))
+           if v is not None]
+    if v6:
+        lay = [0x05 if t == 0x03 else 0x06 if t == 0x04 else t for t in lay]
+    middle = []
+    if m.auth_key is not None:
+        middle.append(0x0E)
+    if m.node_name is not None:
+        middle.append(0x13)
+    extra = m._extra
+    if extra:
+        middle.extend(_FIELD_SPEC[k].type for k, v in extra.items() if v is not None)
+        middle.sort()
+    lay.extend(middle)
+    if m.correlation_id is not None:
+        lay.append(0x11)
+    if m.extra_correlation is not None:
+        lay.append(0x65)
+    if m.payload is not None:
+        lay.append(0x10 if m.compression else 0x0F)
     return lay
 
 
@@ -522,6 +578,124 @@ del _s
 _ADDABLE = tuple(f for f in _FIELD_SPEC if f not in ("compression",))
 
 
+# ---------------------------------------------------------------------------
+# encode fast path: one generated function per layout of plain generic chunks
+# ---------------------------------------------------------------------------
+_STRUCT_CODE = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
+_CHUNK_FIELDS = tuple(f for f in FIELDS if f not in ("version", "compression"))
+_encoders: dict[tuple, Any] = {}
+
+
+def _ip4_pack(s: str) -> bytes:
+    b = ip_pack(s)
+    if len(b) != 4:
+        raise HepValueError("not IPv4")
+    return b
+
+
+def _ip6_pack(s: str) -> bytes:
+    b = ip_pack(s)
+    if len(b) != 16:
+        raise HepValueError("not IPv6")
+    return b
+
+
+def _build_encoder(layout: tuple):
+    """Source for a function that encodes a message with this exact layout, or None.
+
+    The function returns None whenever the message is not plain (a value missing or
+    added, extra chunks, wire quirks): the general path handles that.
+    """
+    if len(set(CHUNKS[t].field for t in layout)) != len(layout) or 0x10 in layout:
+        return None
+    covered = {CHUNKS[t].field for t in layout}
+    lines = ["def _enc(m):"]
+    guard = ["m.wire is not None", "m._extra", "m.compression is not None"]
+    guard += [f"m.{f} is not None" for f in _CHUNK_FIELDS if f not in covered]
+    lines.append(f"    if {' or '.join(guard)}: return None")
+    fmt = ">4sH"
+    args = ["b'HEP3'", "_total"]
+    fixed = 6
+    var_lines = []
+    for i, t in enumerate(layout):
+        spec = CHUNKS[t]
+        lines.append(f"    v{i} = m.{spec.field}")
+        lines.append(f"    if v{i} is None: return None")
+        if spec.kind in _STRUCT_CODE or spec.kind in ("ip4", "ip6"):
+            size = spec.size
+            fmt += "6s" + (_STRUCT_CODE.get(spec.kind) or f"{size}s")
+            args.append(repr(_HDR.pack(0, t, 6 + size)))  # type: ignore[operator]
+            args.append(f"_ip4(v{i})" if spec.kind == "ip4" else f"_ip6(v{i})" if spec.kind == "ip6" else f"v{i}")
+            fixed += 6 + size  # type: ignore[operator]
+        elif spec.kind in ("text", "bytes"):
+            if spec.kind == "text":
+                lines.append(f"    b{i} = v{i}.encode() if v{i}.__class__ is str else None")
+            else:
+                lines.append(f"    b{i} = v{i} if v{i}.__class__ is bytes else None")
+            lines.append(f"    if b{i} is None: return None")
+            var_lines.append(i)
+        else:
+            return None
+    tot = [str(fixed)] + [f"6 + len(b{i})" for i in var_lines]
+    lines.append(f"    _total = {' + '.join(tot)}")
+    lines.append("    if _total > 65535: return None")
+    # fixed chunks are packed first into their positions by one struct call: only valid if
+    # every fixed chunk precedes every variable one, else interleave in order
+    pieces = []
+    fixed_fmt = ">4sH"
+    fixed_args = ["b'HEP3'", "_total"]
+    structs: dict[str, struct.Struct] = {}
+    run_fmt, run_args = fixed_fmt, fixed_args
+    for i, t in enumerate(layout):
+        spec = CHUNKS[t]
+        if i in var_lines:
+            if run_args:
+                name = f"_S{len(structs)}"
+                structs[name] = struct.Struct(run_fmt)
+                pieces.append(f"{name}({', '.join(run_args)})")
+                run_fmt, run_args = ">", []
+            pieces.append(f"_hdr(0, {t}, 6 + len(b{i}))")
+            pieces.append(f"b{i}")
+        else:
+            size = spec.size
+            run_fmt += "6s" + (_STRUCT_CODE.get(spec.kind) or f"{size}s")
+            run_args.append(repr(_HDR.pack(0, t, 6 + size)))  # type: ignore[operator]
+            run_args.append(f"_ip4(v{i})" if spec.kind == "ip4" else f"_ip6(v{i})" if spec.kind == "ip6" else f"v{i}")
+    if run_args:
+        name = f"_S{len(structs)}"
+        structs[name] = struct.Struct(run_fmt)
+        pieces.append(f"{name}({', '.join(run_args)})")
+    lines.append(f"    return b''.join(({', '.join(pieces)},))")
+    src = "\n".join(lines) + "\n"
+    ns: dict[str, Any] = {"_ip4": _ip4_pack, "_ip6": _ip6_pack, "_hdr": _HDR.pack}
+    ns.update({k: v.pack for k, v in structs.items()})
+    exec(compile(src, "<heptool encoder>", "exec"), ns)  # generated from the registry, never from packet data
+    return ns["_enc"]
+
+
+def _encode_fast(m: HepMessage) -> bytes | None:
+    layout = m.layout
+    if layout is None:
+        if m.compression is not None or m.wire is not None:
+            return None
+        layout = tuple(_canonical_layout(m))
+    enc = _encoders.get(layout)
+    if enc is None:
+        if layout in _encoders or len(_encoders) > 4096:
+            return None
+        if any(type(e) is not int for e in layout):
+            enc = None
+        else:
+            enc = _build_encoder(layout)
+        _encoders[layout] = enc
+        if enc is None:
+            return None
+    try:
+        return enc(m)
+    except (struct.error, HepValueError, AttributeError, TypeError):
+        return None  # the general path raises the right error
+
+
 def encode_v3(m: HepMessage) -> bytes:
     hdr = _HDR.pack
     parts = [b""]
@@ -602,6 +776,9 @@ def encode(m: HepMessage, version: int | None = None) -> bytes:
         m.wire = None
         m.version = v
     if v == 3:
+        out = _encode_fast(m)
+        if out is not None:
+            return out
         return encode_v3(m)
     if v in (1, 2):
         return encode_v12(m, v)

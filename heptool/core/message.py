@@ -70,7 +70,7 @@ class HepMessage:
     Values of rarer chunks (``vlan``, ``mos``...) go in ``extra`` or as keywords.
     """
 
-    __slots__ = FIELDS + ("extra", "layout", "wire", "warnings", "_zcache")
+    __slots__ = FIELDS + ("_extra", "layout", "wire", "_warnings", "_zcache")
 
     version: int
     family: int | None
@@ -89,10 +89,10 @@ class HepMessage:
     extra_correlation: str | None
     payload: bytes | None
     compression: str | None
-    extra: dict[str, Any]
     layout: tuple | None
     wire: dict[str, Any] | None
-    warnings: list
+    _extra: dict[str, Any] | None
+    _warnings: list | None
     _zcache: tuple[bytes, bytes] | None
 
     def __init__(self, *, version: int = 3, **fields: Any) -> None:
@@ -106,7 +106,7 @@ class HepMessage:
                 extra[name] = value
             else:
                 raise HepValueError(f"unknown HEP field {name!r}")
-        self.extra = dict(extra)
+        self._extra = dict(extra) if extra else None
         self._normalise()
         self.validate()
 
@@ -148,6 +148,31 @@ class HepMessage:
                 raise HepValueError(f"unknown HEP field {name!r}")
             _check_value(spec.kind, name, value)
 
+    # -- lazily created containers (most messages need neither) ----------------
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Values of the rarer generic chunks (vlan, mos, src_mac...), by registry name."""
+        e = self._extra
+        if e is None:
+            e = self._extra = {}
+        return e
+
+    @extra.setter
+    def extra(self, value: dict[str, Any]) -> None:
+        self._extra = dict(value)
+
+    @property
+    def warnings(self) -> list:
+        """Problems a lenient decode noted (HepDecodeError objects with offsets)."""
+        w = self._warnings
+        if w is None:
+            w = self._warnings = []
+        return w
+
+    @warnings.setter
+    def warnings(self, value: list) -> None:
+        self._warnings = list(value)
+
     # -- views ----------------------------------------------------------------
     def chunk_ids(self) -> list[tuple[int, int]]:
         """(vendor, type) of every chunk in wire order (v3; empty for v1/v2)."""
@@ -175,15 +200,15 @@ class HepMessage:
         new = HepMessage.__new__(HepMessage)
         for name in HepMessage.__slots__:
             setattr(new, name, getattr(self, name))
-        new.extra = dict(self.extra)
-        new.warnings = list(self.warnings)
+        new._extra = dict(self._extra) if self._extra else None
+        new._warnings = list(self._warnings) if self._warnings else None
         if self.wire is not None:
             new.wire = dict(self.wire)
         return new
 
     def _values(self) -> tuple:
         return tuple(getattr(self, f) for f in FIELDS) + (
-            tuple(sorted((k, v) for k, v in self.extra.items() if v is not None)),
+            tuple(sorted((k, v) for k, v in (self._extra or {}).items() if v is not None)),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -202,7 +227,7 @@ class HepMessage:
             if name == "payload" and len(v) > 40:
                 v = v[:40] + b"..."
             parts.append(f"{name}={v!r}")
-        parts.extend(f"{k}={v!r}" for k, v in self.extra.items())
+        parts.extend(f"{k}={v!r}" for k, v in (self._extra or {}).items())
         return f"HepMessage({', '.join(parts)})"
 
 
@@ -212,14 +237,13 @@ for _s in CHUNKS.values():
     _SPEC_FOR_FIELD.setdefault(_s.field, _s)
 del _s
 
-_BLANK_SLOTS = FIELDS[1:] + ("layout", "wire", "_zcache")
-
-
-def _blank(m: HepMessage) -> None:
-    for name in _BLANK_SLOTS:
-        object.__setattr__(m, name, None)
-    m.extra = {}
-    m.warnings = []
+_BLANK_SLOTS = FIELDS[1:] + ("layout", "wire", "_zcache", "_extra", "_warnings")
+_blank_src = "def _blank(m):\n    " + " = ".join(f"m.{n}" for n in _BLANK_SLOTS) + " = None\n"
+_ns: dict[str, Any] = {}
+exec(compile(_blank_src, "<heptool _blank>", "exec"), _ns)  # fixed source built from slot names
+#: Set every value slot of a fresh message to None (one generated statement: fast).
+_blank = _ns["_blank"]
+del _ns, _blank_src
 
 
 def _check_value(kind: str, name: str, value: Any) -> None:

@@ -139,7 +139,7 @@ def to_record(m: HepMessage) -> dict[str, Any]:
         r["compression"] = m.compression
         if m._zcache is not None and m._zcache[0] == m.payload:
             r["payload_compressed"] = {"base64": base64.b64encode(m._zcache[1]).decode("ascii")}
-    for k, v in m.extra.items():
+    for k, v in (m._extra or {}).items():
         if v is not None:
             r[k] = v
     if m.version == 3 and m.layout is not None:
