@@ -1,0 +1,98 @@
+"""The Environment: everything a command needs from the process, in one injectable object.
+
+Commands never touch ``sys.stdin``/``sys.stdout``/``sys.stderr`` or call ``isatty()`` themselves;
+they ask the Environment. Tests inject one through click's ``obj`` (httpie's ``MockEnvironment``
+idea)::
+
+    env = Environment(stdout_isatty=True)
+    CliRunner().invoke(cli, ["decode", "x.hep"], obj=env)
+
+and commands receive it with ``@pass_env``. The rich consoles are built on first use, so rich is
+only imported by commands that actually render something with it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+import click
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; rich is imported lazily at runtime
+    from rich.console import Console
+
+ColorMode = Literal["auto", "always", "never"]
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or closed
+        return False
+
+
+@dataclass
+class Environment:
+    """Streams and terminal facts for one command invocation.
+
+    Streams default to the ``sys`` streams *at construction time* (so click's ``CliRunner``,
+    which swaps them during ``invoke``, is honoured). The ``*_isatty`` flags default to the
+    streams' own ``isatty()``; pass them explicitly to pretend to be (or not be) a terminal.
+    """
+
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdin_isatty: bool | None = None
+    stdout_isatty: bool | None = None
+    stderr_isatty: bool | None = None
+    #: ``--color``: "auto" colours terminals only; rich also honours NO_COLOR and FORCE_COLOR.
+    color: ColorMode = "auto"
+    #: Number of ``-v`` flags; commands print extra diagnostics to stderr when > 0.
+    verbosity: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stdin_isatty is None:
+            self.stdin_isatty = _isatty(self.stdin)
+        if self.stdout_isatty is None:
+            self.stdout_isatty = _isatty(self.stdout)
+        if self.stderr_isatty is None:
+            self.stderr_isatty = _isatty(self.stderr)
+
+    @property
+    def stdin_binary(self) -> IO[bytes]:
+        """The byte stream under ``stdin`` (HEP and pcap input are binary)."""
+        return getattr(self.stdin, "buffer", self.stdin)  # type: ignore[no-any-return]
+
+    @property
+    def stdout_binary(self) -> IO[bytes]:
+        """The byte stream under ``stdout``; flush ``stdout`` first if you mixed text into it."""
+        return getattr(self.stdout, "buffer", self.stdout)  # type: ignore[no-any-return]
+
+    @cached_property
+    def console(self) -> Console:
+        """A rich Console on stdout (data: tables, trees). Built, and rich imported, on first use."""
+        return self._make_console(self.stdout, bool(self.stdout_isatty))
+
+    @cached_property
+    def error_console(self) -> Console:
+        """A rich Console on stderr (diagnostics, progress, the ``listen`` banner)."""
+        return self._make_console(self.stderr, bool(self.stderr_isatty))
+
+    def _make_console(self, file: IO[str], isatty: bool) -> Console:
+        from rich.console import Console
+
+        if self.color == "always":
+            return Console(file=file, force_terminal=True)
+        if self.color == "never":
+            return Console(file=file, no_color=True, color_system=None)
+        # auto: trust our (possibly injected) isatty flag when it says "terminal"; otherwise let
+        # rich decide, which keeps FORCE_COLOR working for pipes.
+        return Console(file=file, force_terminal=True if isatty else None)
+
+
+#: Decorator passing the current Environment as the first argument of a command callback,
+#: creating a default one if the invocation did not inject one through ``obj``.
+pass_env = click.make_pass_decorator(Environment, ensure=True)
