@@ -37,7 +37,7 @@ from .errors import (
     TrailingDataError,
     TruncatedChunkError,
 )
-from .message import FIELDS, NOVALUE, HepMessage, _blank, mac_to_bytes, mac_to_text
+from .message import _BLANK_SLOTS, FIELDS, NOVALUE, HepMessage, _blank, mac_to_bytes, mac_to_text
 from .registry import CHUNKS, ChunkSpec
 
 __all__ = ["decode", "encode", "decode_v12", "decode_v3", "encode_v12", "encode_v3", "plan_v3",
@@ -152,8 +152,11 @@ def _build_template(order: tuple[int, ...]):
             post.append(f"    m.{s.field} = {fn}(_a{i})")
         else:
             targets.append(f"m.{s.field}")
+    covered = {s.field for s in specs}
+    others = [n for n in _BLANK_SLOTS if n not in covered]
     src = (
         "def _fast(data, m):\n"
+        f"    {' = '.join('m.' + n for n in others)} = None\n"
         f"    {', '.join(targets)}, = _unpack(data, 6)\n" + "\n".join(post) + "\n"
     )
     ns: dict[str, Any] = {"_unpack": st.unpack_from, "_ip4": ip4_text, "_ip6": ip6_text}
@@ -190,22 +193,23 @@ def decode_v3(data: bytes, strict: bool = False, max_inflate: int = DEFAULT_MAX_
         raise LengthMismatchError(f"HEP3 length {total} is less than 6", offset=4)
     if total > n:
         raise LengthMismatchError(f"HEP3 length {total} exceeds the {n} bytes present", offset=4)
-    if total < n:
-        err = TrailingDataError(f"{n - total} bytes after the HEP3 packet (length {total})", offset=total)
-        if strict:
-            raise err
-        wire = wire or {}
-        wire["trailing"] = data[total:]
-        m.warnings.append(err)
+    if total < n and strict:
+        raise TrailingDataError(f"{n - total} bytes after the HEP3 packet (length {total})", offset=total)
     lay: list = []
     off = 6
     if n > 23:
         for sig, mask, end, fast, order in _TEMPLATE_BY_THIRD.get(data[23], ()):
             if end <= total and int.from_bytes(data[6:end], "big") & mask == sig:
-                fast(data, m)
+                fast(data, m)  # resets the other slots: nothing may be set on m before this
+                m.version = 3
                 lay.extend(order)
                 off = end
                 break
+    if total < n:
+        wire = wire or {}
+        wire["trailing"] = data[total:]
+        m.warnings.append(TrailingDataError(f"{n - total} bytes after the HEP3 packet (length {total})",
+                                            offset=total))
     if off < total:
         _decode_chunks(m, data, off, total, lay, strict, max_inflate)
         if m.wire is not None:  # tail kept raw by _decode_chunks
@@ -402,9 +406,8 @@ def _decode_fast(data: bytes) -> HepMessage | None:
     else:
         return None
     m = _new(HepMessage)
-    _blank(m)
+    fast(data, m)  # also sets every slot the template does not fill to None
     m.version = 3
-    fast(data, m)
     lay = list(order)
     hdr = _HDR.unpack_from
     off = end
