@@ -142,3 +142,11 @@ def test_completion_scripts_call_back_into_heptool():
         text = (ROOT / "completions" / f"heptool.{shell}").read_text(encoding="utf-8")
         assert "_HEPTOOL_COMPLETE" in text, shell
 
+
+def test_readme_exit_status_table_matches_exit_status():
+    from heptool.cli.exit import ExitStatus
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for status in ExitStatus:
+        row = f"| {int(status)} | `{status.name}` | {status.description} |"
+        assert row in readme, f"README.md exit status table: expected the row {row!r}"
