@@ -67,7 +67,9 @@ def walk(command: click.Command, ctx: click.Context):
             sub = command.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            yield from walk(sub, click.Context(sub, info_name=name, parent=ctx))
+            yield from walk(
+                sub, click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
+            )
 
 
 def materialized(group: click.Group, ctx: click.Context) -> click.Group:
@@ -126,7 +128,9 @@ def generate(out_dir: Path) -> list[Path]:
     written: list[Path] = []
     man_dir = out_dir / "man"
     man_dir.mkdir(parents=True, exist_ok=True)
-    root_ctx = click.Context(cli, info_name=PROG)
+    # With the group's context_settings, as click.main would; without them click caches a
+    # help option lacking "-h" on the command object.
+    root_ctx = click.Context(cli, info_name=PROG, **cli.context_settings)
     contexts = list(walk(cli, root_ctx))
     all_pages = [page_name(ctx) for ctx, _ in contexts]
     for ctx, _command in contexts:

@@ -170,7 +170,7 @@ def test_loading_every_command_stays_free_of_scapy_and_rich():
     modules = _modules_after(
         "import click\n"
         "from heptool.cli import cli\n"
-        "ctx = click.Context(cli)\n"
+        "ctx = click.Context(cli, **cli.context_settings)\n"
         "for name in cli.list_commands(ctx):\n"
         "    assert cli.get_command(ctx, name) is not None, name\n"
     )

@@ -34,9 +34,11 @@ def all_commands():
                 sub = command.get_command(ctx, name)
                 assert sub is not None, f"{ctx.command_path} lists {name!r} but cannot load it"
                 if not sub.hidden:
-                    walk(sub, click.Context(sub, info_name=name, parent=ctx))
+                    walk(
+                        sub, click.Context(sub, info_name=name, parent=ctx, **sub.context_settings)
+                    )
 
-    walk(cli, click.Context(cli, info_name="heptool"))
+    walk(cli, click.Context(cli, info_name="heptool", **cli.context_settings))
     return found
 
 
@@ -62,7 +64,7 @@ def test_command_has_epilog_example(path):
 
 
 def test_registered_names_match_command_names():
-    ctx = click.Context(cli, info_name="heptool")
+    ctx = click.Context(cli, info_name="heptool", **cli.context_settings)
     for name in COMMANDS:
         command = cli.get_command(ctx, name)
         assert command is not None and command.name == name, (

@@ -253,7 +253,7 @@ def test_every_exit_status_has_a_one_line_description():
 
 def test_commands_are_imported_only_when_used(fake_commands, capsys):
     assert FAKE_MODULE not in sys.modules
-    assert "ok" in cli.list_commands(click.Context(cli))
+    assert "ok" in cli.list_commands(click.Context(cli, **cli.context_settings))
     assert FAKE_MODULE not in sys.modules  # listing names does not import
     assert run_main(capsys, "ok")[0] == 0
     assert FAKE_MODULE in sys.modules
