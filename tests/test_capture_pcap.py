@@ -36,16 +36,35 @@ def udp(sport: int, dport: int, payload: bytes) -> bytes:
     return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
 
 
-def tcp(sport: int, dport: int, seq: int, flags: int, payload: bytes = b"", opts: bytes = b"") -> bytes:
+def tcp(
+    sport: int, dport: int, seq: int, flags: int, payload: bytes = b"", opts: bytes = b""
+) -> bytes:
     hl = 20 + len(opts)
-    return struct.pack("!HHIIBBHHH", sport, dport, seq, 0, (hl // 4) << 4, flags, 65535, 0, 0) + opts + payload
+    return (
+        struct.pack("!HHIIBBHHH", sport, dport, seq, 0, (hl // 4) << 4, flags, 65535, 0, 0)
+        + opts
+        + payload
+    )
 
 
-def ipv4(src: str, dst: str, proto: int, l4: bytes, *, ident: int = 1, frag: int = 0, opts: bytes = b"") -> bytes:
+def ipv4(
+    src: str, dst: str, proto: int, l4: bytes, *, ident: int = 1, frag: int = 0, opts: bytes = b""
+) -> bytes:
     ihl = 20 + len(opts)
     return (
-        struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, 0, ihl + len(l4), ident, frag, 64, proto, 0,
-                    socket.inet_aton(src), socket.inet_aton(dst))
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x40 | ihl // 4,
+            0,
+            ihl + len(l4),
+            ident,
+            frag,
+            64,
+            proto,
+            0,
+            socket.inet_aton(src),
+            socket.inet_aton(dst),
+        )
         + opts
         + l4
     )
@@ -121,10 +140,18 @@ def _pcapng(order: str, ifaces, packets) -> bytes:
     for linktype, tsresol in ifaces:
         opts = b""
         if tsresol is not None:
-            opts = struct.pack(order + "HH", 9, 1) + bytes([tsresol]) + b"\x00" * 3 + struct.pack(order + "HH", 0, 0)
+            opts = (
+                struct.pack(order + "HH", 9, 1)
+                + bytes([tsresol])
+                + b"\x00" * 3
+                + struct.pack(order + "HH", 0, 0)
+            )
         out.append(_pcapng_block(order, 1, struct.pack(order + "HHI", linktype, 0, 0) + opts))
     for iface, ts, data in packets:
-        body = struct.pack(order + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data
+        body = (
+            struct.pack(order + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
+            + data
+        )
         out.append(_pcapng_block(order, 6, body))
     return b"".join(out)
 
@@ -133,8 +160,9 @@ def _pcapng(order: str, ifaces, packets) -> bytes:
 def test_pcapng_interfaces_resolutions_and_sections(order):
     ifaces = [(1, None), (101, 9)]  # microseconds (default) and nanoseconds
     packets = [(0, 1700000000_123456, b"e" * 5), (1, 1700000001_987654321, b"r" * 7)]
-    data = _pcapng(order, ifaces, packets) + _pcapng(">" if order == "<" else "<", [(113, 9)],
-                                                      [(0, 1700000002_000001000, b"s")])
+    data = _pcapng(order, ifaces, packets) + _pcapng(
+        ">" if order == "<" else "<", [(113, 9)], [(0, 1700000002_000001000, b"s")]
+    )
     got = list(iter_frames(io.BytesIO(data)))
     assert [tuple(f) for f in got] == [
         (1, 1700000000, 123456, 1, b"e" * 5),
@@ -185,7 +213,7 @@ def test_truncated_pcap_yields_complete_frames_then_names_frame_and_offset():
     got = []
     with pytest.raises(CaptureError) as ei:
         for f in it:
-            got.append(f)
+            got.append(f)  # noqa: PERF402 - keep what came before the error
     # frame 2 has 1 byte of data, none present
     assert [f.frame_no for f in got] == [1]
     assert ei.value.frame == 2 and ei.value.offset == 100
@@ -204,7 +232,7 @@ def test_truncated_gzip_reports_frame():
     got = []
     with pytest.raises(CaptureError) as ei:
         for f in iter_frames(io.BytesIO(gz[: len(gz) - 20])):
-            got.append(f)
+            got.append(f)  # noqa: PERF402 - keep what came before the error
     assert ei.value.frame is not None and ei.value.frame == len(got) + 1
 
 
@@ -213,7 +241,7 @@ def test_absurd_caplen_is_an_error_not_a_huge_read():
     got = []
     with pytest.raises(CaptureError, match="limit") as ei:
         for f in iter_frames(io.BytesIO(data)):
-            got.append(f)
+            got.append(f)  # noqa: PERF402 - keep what came before the error
     assert len(got) == 1 and ei.value.frame == 2 and ei.value.offset == 24 + 16 + 2
 
 
@@ -228,7 +256,7 @@ def test_truncated_pcapng_block():
     got = []
     with pytest.raises(CaptureError) as ei:
         for f in iter_frames(io.BytesIO(data[:-10])):
-            got.append(f)
+            got.append(f)  # noqa: PERF402 - keep what came before the error
     assert len(got) == 1 and ei.value.frame == 2
 
 
@@ -243,21 +271,38 @@ def _check(t, family, src, dst, proto, sport, dport, payload):
 
 
 def test_fast_path_ethernet_ipv4_udp_and_padding_trimmed():
-    frame = eth(ipv4("10.0.0.1", "10.0.0.2", 17, udp(5060, 9060, PAYLOAD))) + b"\x00" * 12  # Ethernet padding
+    frame = (
+        eth(ipv4("10.0.0.1", "10.0.0.2", 17, udp(5060, 9060, PAYLOAD))) + b"\x00" * 12
+    )  # Ethernet padding
     _check(extract_transport(1, frame), 4, "10.0.0.1", "10.0.0.2", 17, 5060, 9060, PAYLOAD)
 
 
 def test_dpkt_built_frames():
     u = dpkt.udp.UDP(sport=1234, dport=9060, data=b"HEP3 dpkt")
     u.ulen = len(bytes(u))
-    ip = dpkt.ip.IP(src=socket.inet_aton("192.0.2.1"), dst=socket.inet_aton("192.0.2.2"), p=17, data=u)
+    ip = dpkt.ip.IP(
+        src=socket.inet_aton("192.0.2.1"), dst=socket.inet_aton("192.0.2.2"), p=17, data=u
+    )
     e = dpkt.ethernet.Ethernet(src=b"\x01" * 6, dst=b"\x02" * 6, type=0x0800, data=ip)
-    _check(extract_transport(1, bytes(e)), 4, "192.0.2.1", "192.0.2.2", 17, 1234, 9060, b"HEP3 dpkt")
-    t = dpkt.tcp.TCP(sport=40000, dport=9061, seq=77, flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
-                     opts=b"\x01\x01\x08\x0a" + b"\x00" * 8, data=b"HEP3 tcp")
+    _check(
+        extract_transport(1, bytes(e)), 4, "192.0.2.1", "192.0.2.2", 17, 1234, 9060, b"HEP3 dpkt"
+    )
+    t = dpkt.tcp.TCP(
+        sport=40000,
+        dport=9061,
+        seq=77,
+        flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
+        opts=b"\x01\x01\x08\x0a" + b"\x00" * 8,
+        data=b"HEP3 tcp",
+    )
     t.off = (20 + len(t.opts)) // 4
-    ip6 = dpkt.ip6.IP6(src=socket.inet_pton(socket.AF_INET6, "2001:db8::1"),
-                       dst=socket.inet_pton(socket.AF_INET6, "2001:db8::2"), nxt=6, hlim=64, data=t)
+    ip6 = dpkt.ip6.IP6(
+        src=socket.inet_pton(socket.AF_INET6, "2001:db8::1"),
+        dst=socket.inet_pton(socket.AF_INET6, "2001:db8::2"),
+        nxt=6,
+        hlim=64,
+        data=t,
+    )
     ip6.plen = len(bytes(t))
     e6 = dpkt.ethernet.Ethernet(src=b"\x01" * 6, dst=b"\x02" * 6, type=0x86DD, data=ip6)
     r = extract_transport(1, bytes(e6))
@@ -319,8 +364,19 @@ def test_ipv4_fragments_out_of_order_with_overlap():
     payload = bytes(range(256)) * 10
     l4 = udp(5060, 9060, payload)
     pieces = [(0, l4[:1000]), (1000, l4[1000:2000]), (2000, l4[2000:])]
-    frames = [eth(ipv4("10.0.0.1", "10.0.0.2", 17, d, ident=42,
-                       frag=(off // 8) | (0x2000 if off < 2000 else 0))) for off, d in pieces]
+    frames = [
+        eth(
+            ipv4(
+                "10.0.0.1",
+                "10.0.0.2",
+                17,
+                d,
+                ident=42,
+                frag=(off // 8) | (0x2000 if off < 2000 else 0),
+            )
+        )
+        for off, d in pieces
+    ]
     dup = eth(ipv4("10.0.0.1", "10.0.0.2", 17, l4[992:1500], ident=42, frag=(992 // 8) | 0x2000))
     r = IPReassembler()
     assert extract_transport(1, frames[2], r) is None
@@ -446,7 +502,13 @@ def test_iter_hep_payloads_udp_tcp_and_port_filter(tmp_path):
         (1, "udp", "10.0.0.1:5060", "10.0.0.2:9060", p[0]),
         (5, "tcp", "10.0.0.1:40000", "10.0.0.2:9061", p[2]),
         (4, "tcp", "10.0.0.1:40000", "10.0.0.2:9061", p[3]),
-        (4, "tcp", "10.0.0.1:40000", "10.0.0.2:9061", p[4]),  # starts at offset 49, in frame 4's bytes
+        (
+            4,
+            "tcp",
+            "10.0.0.1:40000",
+            "10.0.0.2:9061",
+            p[4],
+        ),  # starts at offset 49, in frame 4's bytes
         (8, "udp", "[::1]:1111", "[::2]:9999", p[5]),
     ]
     # stream: p2 = bytes 0..24 (frame 5 supplied byte 0), p3 = 24..49 and p4 = 49..75 (frame 4 has 20..50)
@@ -460,8 +522,10 @@ def test_iter_hep_payloads_stream_garbage_is_skipped_and_counted(tmp_path):
     p = [hep3(i) for i in range(3)]
     stream = p[0] + b"garbage!" + p[1] + p[2][:10]  # ends inside a packet
     frames = [eth(ipv4("1.1.1.1", "2.2.2.2", 6, tcp(1, 9060, 0, 0x02)))]
-    frames += [eth(ipv4("1.1.1.1", "2.2.2.2", 6, tcp(1, 9060, 1 + i, 0x18, stream[i : i + 7])))
-               for i in range(0, len(stream), 7)]
+    frames += [
+        eth(ipv4("1.1.1.1", "2.2.2.2", 6, tcp(1, 9060, 1 + i, 0x18, stream[i : i + 7])))
+        for i in range(0, len(stream), 7)
+    ]
     st = CaptureStats()
     got = list(iter_hep_payloads(_write(tmp_path, frames), stats=st))
     assert [g.data for g in got] == p[:2]

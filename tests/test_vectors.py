@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -54,18 +54,20 @@ def _with(suffix: str) -> list[str]:
     return [c for c in NAMES if _ref(c, suffix).exists()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def packets(capture: str) -> tuple[HepPayload, ...]:
     return tuple(iter_hep_payloads(VECTORS / capture))
 
 
-@lru_cache(maxsize=None)
+@cache
 def messages(capture: str) -> tuple[heptool.HepMessage, ...]:
     return tuple(heptool.decode(p.data) for p in packets(capture))
 
 
 def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 class Mismatches:
@@ -83,7 +85,9 @@ class Mismatches:
         if self.items:
             shown = "\n  ".join(self.items[:40])
             more = f"\n  ... and {len(self.items) - 40} more" if len(self.items) > 40 else ""
-            pytest.fail(f"{self.head}: {len(self.items)} mismatches\n  {shown}{more}", pytrace=False)
+            pytest.fail(
+                f"{self.head}: {len(self.items)} mismatches\n  {shown}{more}", pytrace=False
+            )
 
 
 def _payload(m: heptool.HepMessage) -> bytes:
@@ -129,7 +133,12 @@ def test_decode_reencode_and_record_round_trip(capture):
             bad.items.append(f"{where}: from_record/encode failed: {e}")
             continue
         bad.eq(where, "encode(from_record(to_record(m))) == data", rebuilt == p.data, True)
-        bad.eq(where, "to_record(from_record(rec)) == rec", heptool.to_record(heptool.from_record(again)), rec)
+        bad.eq(
+            where,
+            "to_record(from_record(rec)) == rec",
+            heptool.to_record(heptool.from_record(again)),
+            rec,
+        )
     bad.check()
 
 
@@ -141,10 +150,27 @@ _HEPLUA_FAMILY = {2: "IPv4", 10: "IPv6"}
 _HEPLUA_PROTO = {17: "UDP", 6: "TCP"}
 _HEPLUA_APP = {1: "SIP", 100: "LOG", 32: "JSON/QOS/32"}
 _HEPLUA_V3_KEYS = {
-    "dissector", "version", "hep_packet_size", "ip_family", "transport_layer_protocol",
-    "source_ipv4_address", "destination_ipv4_address", "source_ipv6_address", "destination_ipv6_address",
-    "source_port", "destination_port", "timestamp_unix", "timestamp_microsec", "application_protocol",
-    "capture_node_id", "node_name", "auth_key", "correlation_id", "mos", "payload_len", "payload_sha256",
+    "dissector",
+    "version",
+    "hep_packet_size",
+    "ip_family",
+    "transport_layer_protocol",
+    "source_ipv4_address",
+    "destination_ipv4_address",
+    "source_ipv6_address",
+    "destination_ipv6_address",
+    "source_port",
+    "destination_port",
+    "timestamp_unix",
+    "timestamp_microsec",
+    "application_protocol",
+    "capture_node_id",
+    "node_name",
+    "auth_key",
+    "correlation_id",
+    "mos",
+    "payload_len",
+    "payload_sha256",
     "payload",
 }
 
@@ -197,15 +223,34 @@ def test_tshark_hep_fields(capture):
             bad.eq(where, "dissector", "hep3", h["dissector"])
             bad.eq(where, "version", "HEP3", h["version"])
             bad.eq(where, "hep_packet_size", str(len(p.data)), h["hep_packet_size"])
-            bad.eq(where, "ip_family", _HEPLUA_FAMILY.get(m.family, "Unknown IP Family"), h["ip_family"])
+            bad.eq(
+                where,
+                "ip_family",
+                _HEPLUA_FAMILY.get(m.family, "Unknown IP Family"),
+                h["ip_family"],
+            )
             v6 = "source_ipv6_address" in h
-            bad.eq(where, "src_ip", m.src_ip, h.get("source_ipv6_address" if v6 else "source_ipv4_address"))
-            bad.eq(where, "dst_ip", m.dst_ip, h.get("destination_ipv6_address" if v6 else "destination_ipv4_address"))
+            bad.eq(
+                where,
+                "src_ip",
+                m.src_ip,
+                h.get("source_ipv6_address" if v6 else "source_ipv4_address"),
+            )
+            bad.eq(
+                where,
+                "dst_ip",
+                m.dst_ip,
+                h.get("destination_ipv6_address" if v6 else "destination_ipv4_address"),
+            )
             bad.eq(where, "ip chunks", (0, 5) in m.chunk_ids(), v6)
             bad.eq(where, "timestamp_unix", str(m.ts_sec), h["timestamp_unix"])
             bad.eq(where, "timestamp_microsec", str(m.ts_usec), h["timestamp_microsec"])
-            bad.eq(where, "application_protocol",
-                   _HEPLUA_APP.get(m.proto_type, "Unknown Application Protocol"), h["application_protocol"])
+            bad.eq(
+                where,
+                "application_protocol",
+                _HEPLUA_APP.get(m.proto_type, "Unknown Application Protocol"),
+                h["application_protocol"],
+            )
             # hep.lua reads chunk 0x000c as a big-endian u32, as heptool does: sngrep's
             # htons(2002) arrives as 131203072 in both (HEP-SPEC section 3, section 14 sngrep 1)
             bad.eq(where, "capture_id", str(m.capture_id), h["capture_node_id"])
@@ -221,7 +266,12 @@ def test_tshark_hep_fields(capture):
             bad.eq(where, "version", str(m.version), h["version"])
             # the length byte as on the wire (sngrep writes garbage there, HEP-SPEC 14 sngrep 3)
             bad.eq(where, "hep_packet_size", str(p.data[1]), h["hep_packet_size"])
-            bad.eq(where, "transport_layer_protocol", _HEPLUA_PROTO.get(m.ip_proto), h["transport_layer_protocol"])
+            bad.eq(
+                where,
+                "transport_layer_protocol",
+                _HEPLUA_PROTO.get(m.ip_proto),
+                h["transport_layer_protocol"],
+            )
             bad.eq(where, "source_port", str(m.src_port), h["source_port"])
             bad.eq(where, "destination_port", str(m.dst_port), h["destination_port"])
             if m.family == 10:
@@ -229,8 +279,12 @@ def test_tshark_hep_fields(capture):
                 # offsets otherwise (HEP-SPEC section 1.2 "Other v1/v2 defects"; vectors README:
                 # 7 frames per Kamailio v1/v2 file).  Check it failed in exactly that way;
                 # addresses, time and payload of these frames are checked by kamrecv-sip.
-                bad.eq(where, "hep.lua misdecode of IPv6 v1/v2", ("Unknown IP Family", "0.0.0.0", "0.0.0.0"),
-                       (h["ip_family"], h["source_ip_address"], h["destination_ip_address"]))
+                bad.eq(
+                    where,
+                    "hep.lua misdecode of IPv6 v1/v2",
+                    ("Unknown IP Family", "0.0.0.0", "0.0.0.0"),
+                    (h["ip_family"], h["source_ip_address"], h["destination_ip_address"]),
+                )
                 continue
             bad.eq(where, "ip_family", _HEPLUA_FAMILY.get(m.family), h["ip_family"])
             bad.eq(where, "src_ip", m.src_ip, h["source_ip_address"])
@@ -241,13 +295,20 @@ def test_tshark_hep_fields(capture):
                 # v2 capture id is a little-endian u16 (HEP-SPEC 1.2, 14 Kamailio 2); hep.lua agrees
                 bad.eq(where, "capture_id", str(m.capture_id), h["capture_node_id"])
             else:
-                bad.eq(where, "v1 has no time", (m.ts_sec, m.ts_usec, m.capture_id), (None, None, None))
+                bad.eq(
+                    where, "v1 has no time", (m.ts_sec, m.ts_usec, m.capture_id), (None, None, None)
+                )
             sip = frames[p.frame].get("sip") or []
             if len(sip) != 1:
                 bad.items.append(f"{where}: tshark shows {len(sip)} SIP messages")
                 continue
             bad.eq(where, "payload length (SIP bytes)", len(pl), sip[0]["bytes_len"])
-            bad.eq(where, "payload sha256 (SIP bytes)", hashlib.sha256(pl).hexdigest(), sip[0]["bytes_sha256"])
+            bad.eq(
+                where,
+                "payload sha256 (SIP bytes)",
+                hashlib.sha256(pl).hexdigest(),
+                sip[0]["bytes_sha256"],
+            )
     bad.check()
 
 
@@ -256,8 +317,11 @@ def test_tshark_hep_fields(capture):
 # ---------------------------------------------------------------------------------------
 
 # hep-js extension map used to make the hepjs/ captures (hepjs-input.json, entry 7)
-_HEPJS_VENDOR_EXT = {"conversationId": (8, 0x80, "str"), "testUInt8": (8, 0x85, "u8"),
-                     "testUInt32": (8, 0x86, "u32")}
+_HEPJS_VENDOR_EXT = {
+    "conversationId": (8, 0x80, "str"),
+    "testUInt8": (8, 0x85, "u8"),
+    "testUInt32": (8, 0x86, "u32"),
+}
 
 
 def _raw_chunks(m: heptool.HepMessage) -> dict[tuple[int, int], bytes]:
@@ -288,8 +352,12 @@ def test_hepjs_fields(capture):
             bad.eq(where, "dstIp", m.dst_ip, rc.pop("dstIp"))
         else:
             # hep-js neither encodes nor decodes chunks 0x05/0x06 (HEP-SPEC section 3, 14 hep-js 1)
-            bad.eq(where, "IPv6 chunks present where hep-js shows no address",
-                   ((0, 5) in m.chunk_ids(), (0, 6) in m.chunk_ids()), (True, True))
+            bad.eq(
+                where,
+                "IPv6 chunks present where hep-js shows no address",
+                ((0, 5) in m.chunk_ids(), (0, 6) in m.chunk_ids()),
+                (True, True),
+            )
         bad.eq(where, "srcPort", m.src_port, rc.pop("srcPort"))
         bad.eq(where, "dstPort", m.dst_port, rc.pop("dstPort"))
         bad.eq(where, "timeSeconds", m.ts_sec, rc.pop("timeSeconds"))
@@ -306,8 +374,12 @@ def test_hepjs_fields(capture):
             tt = m.extra.get("transaction_type")
             bad.eq(where, "transaction_type is text", isinstance(tt, str), True)
             if isinstance(tt, str):
-                bad.eq(where, "transaction_type as hep-js u16", int.from_bytes(tt.encode()[:2], "big"),
-                       rc.pop("transaction_type"))
+                bad.eq(
+                    where,
+                    "transaction_type as hep-js u16",
+                    int.from_bytes(tt.encode()[:2], "big"),
+                    rc.pop("transaction_type"),
+                )
         else:
             bad.eq(where, "transaction_type", m.extra.get("transaction_type"), None)
         raw = _raw_chunks(m)
@@ -317,7 +389,13 @@ def test_hepjs_fields(capture):
                 bad.eq(where, f"vendor chunk {vendor}:{ctype:#x}", body, None)
                 continue
             value = rc.pop(name)
-            ours = None if body is None else body.decode() if kind == "str" else int.from_bytes(body, "big")
+            ours = (
+                None
+                if body is None
+                else body.decode()
+                if kind == "str"
+                else int.from_bytes(body, "big")
+            )
             bad.eq(where, f"{name} (vendor chunk {vendor}:{ctype:#x})", ours, value)
         bad.eq(where, "unexpected hep-js fields", sorted(rc), [])
         bad.eq(where, "payload", _payload(m).decode("utf-8", "replace"), r["payload"])
@@ -407,7 +485,9 @@ def test_kamailio_sip_view(capture):
     bad = Mismatches(capture, "Kamailio sipcapture SIP")
     refs = _jsonl(_ref(capture, ".kamrecv-sip.jsonl"))
     # Kamailio routes types 32 (QoS) and 100 (log) away from the SIP view
-    pairs = [(p, m) for p, m in zip(packets(capture), messages(capture)) if m.proto_type not in (32, 100)]
+    pairs = [
+        (p, m) for p, m in zip(packets(capture), messages(capture)) if m.proto_type not in (32, 100)
+    ]
     assert len(refs) == len(pairs)
     for (p, m), r in zip(pairs, refs):
         where = f"frame {p.frame}"
@@ -509,14 +589,21 @@ def test_opensips_truth():
         except UnicodeDecodeError:
             utf8 = False
         bad.eq(where, "payload_utf8_valid", utf8, t["payload_utf8_valid"])
-        bad.eq(where, "record payload form", isinstance(rec.get("payload"), dict), m.payload is not None and not utf8)
+        bad.eq(
+            where,
+            "record payload form",
+            isinstance(rec.get("payload"), dict),
+            m.payload is not None and not utf8,
+        )
         keys, dups = _json_keys(pl) if pl else (None, [])
         bad.eq(where, "payload_json_keys", keys, t["payload_json_keys"])
         bad.eq(where, "payload_json_duplicate_keys", dups, t["payload_json_duplicate_keys"])
         if t["sip_call_id"] is not None:
             inner = json.loads(pl)["payload"].encode()
             bad.eq(where, "sip_call_id", _sip_header(inner, b"call-id", b"i"), t["sip_call_id"])
-            bad.eq(where, "sip_first_line", inner.split(b"\r\n", 1)[0].decode(), t["sip_first_line"])
+            bad.eq(
+                where, "sip_first_line", inner.split(b"\r\n", 1)[0].decode(), t["sip_first_line"]
+            )
     bad.check()
 
 
@@ -591,8 +678,14 @@ def _garbage_cases():
                 # b"garbage!" between, fed 7 bytes at a time: 1 message, 379 bytes skipped
                 # instead of 2 messages, 8 skipped).  _garbage() keeps a partial HEP3 magic at
                 # the buffer end but not a partial v1/v2 header.
-                marks.append(pytest.mark.xfail(strict=True, reason="StreamDecoder v1/v2 resync depends on chunking"))
-            yield pytest.param(c, step, id=f"{c.split('/')[1]}-{'whole' if not step else step}", marks=marks)
+                marks.append(
+                    pytest.mark.xfail(
+                        strict=True, reason="StreamDecoder v1/v2 resync depends on chunking"
+                    )
+                )
+            yield pytest.param(
+                c, step, id=f"{c.split('/')[1]}-{'whole' if not step else step}", marks=marks
+            )
 
 
 @pytest.mark.parametrize("capture,step", list(_garbage_cases()))

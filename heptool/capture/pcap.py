@@ -34,7 +34,8 @@ import socket
 import struct
 import zlib
 from collections import deque
-from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import IO, Any, NamedTuple
 
 import dpkt.pcapng
 
@@ -42,6 +43,7 @@ from ..core.errors import HepDecodeError
 from ..core.stream import NEED_DATA, StreamDecoder
 
 __all__ = [
+    "MAX_CAPLEN",
     "CaptureError",
     "CaptureStats",
     "Frame",
@@ -54,7 +56,6 @@ __all__ = [
     "iter_frames",
     "iter_hep_payloads",
     "open_capture",
-    "MAX_CAPLEN",
 ]
 
 #: Largest captured length accepted for one record.  Real snap lengths are <= 262144;
@@ -72,7 +73,9 @@ class CaptureError(Exception):
     (decompressed) file.
     """
 
-    def __init__(self, message: str, *, frame: int | None = None, offset: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, frame: int | None = None, offset: int | None = None
+    ) -> None:
         self.message = message
         self.frame = frame
         self.offset = offset
@@ -138,7 +141,9 @@ def iter_frames(fileobj: IO[bytes]) -> Iterator[Frame]:
         return
     if len(head) < 4:
         raise CaptureError(
-            f"not a capture file: only {len(head)} bytes" if head else "empty file (no pcap header)",
+            f"not a capture file: only {len(head)} bytes"
+            if head
+            else "empty file (no pcap header)",
             offset=0,
         )
     if head in _PCAP_MAGICS:
@@ -158,7 +163,9 @@ def _iter_gzip(raw: _Prefixed) -> Iterator[Frame]:
         if reader.error is None:
             raise
         # the decompressor failed mid-record: report it with the record's position
-        raise CaptureError(f"gzip stream damaged: {reader.error}", frame=e.frame, offset=e.offset) from None
+        raise CaptureError(
+            f"gzip stream damaged: {reader.error}", frame=e.frame, offset=e.offset
+        ) from None
 
 
 class _GuardedReader:
@@ -183,7 +190,7 @@ class _GuardedReader:
 class _Prefixed:
     """A file object with some bytes already read put back in front (for gzip sniffing)."""
 
-    __slots__ = ("_head", "_f")
+    __slots__ = ("_f", "_head")
 
     def __init__(self, head: bytes, f: IO[bytes]) -> None:
         self._head = head
@@ -237,7 +244,9 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
                 return
             if len(hdr) < rec_size:
                 raise CaptureError(
-                    f"truncated record header ({len(hdr)} of {rec_size} bytes)", frame=frame + 1, offset=offset
+                    f"truncated record header ({len(hdr)} of {rec_size} bytes)",
+                    frame=frame + 1,
+                    offset=offset,
                 )
         sec, frac, caplen, _origlen = unpack(hdr)
         frame += 1
@@ -261,7 +270,7 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
 
 
 class _Interface:
-    __slots__ = ("linktype", "snaplen", "units", "tsoffset")
+    __slots__ = ("linktype", "snaplen", "tsoffset", "units")
 
     def __init__(self, linktype: int, snaplen: int, units: int, tsoffset: int) -> None:
         self.linktype = linktype
@@ -304,7 +313,11 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
         if not hdr:
             return
         if len(hdr) < 8:
-            raise CaptureError(f"truncated pcapng block header ({len(hdr)} of 8 bytes)", frame=frame + 1, offset=offset)
+            raise CaptureError(
+                f"truncated pcapng block header ({len(hdr)} of 8 bytes)",
+                frame=frame + 1,
+                offset=offset,
+            )
         btype = hdr[:4]
         if btype == _PCAPNG_SHB:
             bom = _read_exact(read, 4)
@@ -313,50 +326,74 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
             elif bom == b"\x1a\x2b\x3c\x4d":
                 order = ">"
             else:
-                raise CaptureError("pcapng section header has no valid byte-order magic", frame=frame + 1, offset=offset)
+                raise CaptureError(
+                    "pcapng section header has no valid byte-order magic",
+                    frame=frame + 1,
+                    offset=offset,
+                )
             blen = struct.unpack(order + "I", hdr[4:])[0]
             if blen < 28 or blen % 4 or blen > MAX_BLOCK:
-                raise CaptureError(f"bad pcapng section header length {blen}", frame=frame + 1, offset=offset)
+                raise CaptureError(
+                    f"bad pcapng section header length {blen}", frame=frame + 1, offset=offset
+                )
             body = _read_exact(read, blen - 12)
             if len(body) < blen - 12:
-                raise CaptureError("truncated pcapng section header", frame=frame + 1, offset=offset)
+                raise CaptureError(
+                    "truncated pcapng section header", frame=frame + 1, offset=offset
+                )
             ifaces = []  # interface ids are per section
             offset += blen
             continue
         btype_n, blen = struct.unpack(order + "II", hdr)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
             raise CaptureError(
-                f"bad pcapng block length {blen} (block type 0x{btype_n:08x})", frame=frame + 1, offset=offset
+                f"bad pcapng block length {blen} (block type 0x{btype_n:08x})",
+                frame=frame + 1,
+                offset=offset,
             )
         body = _read_exact(read, blen - 8)
         if len(body) < blen - 8:
             raise CaptureError(
-                f"truncated pcapng block: {len(body) + 8} of {blen} bytes present", frame=frame + 1, offset=offset
+                f"truncated pcapng block: {len(body) + 8} of {blen} bytes present",
+                frame=frame + 1,
+                offset=offset,
             )
         if btype_n == 6 or btype_n == 2:  # enhanced packet block / obsolete packet block
             frame += 1
             if btype_n == 6:
                 iface_id, tsh, tsl, caplen, _orig = struct.unpack_from(order + "IIIII", body)
             else:
-                iface_id, _drops, tsh, tsl, caplen, _orig = struct.unpack_from(order + "HHIIII", body)
+                iface_id, _drops, tsh, tsl, caplen, _orig = struct.unpack_from(
+                    order + "HHIIII", body
+                )
             if caplen > MAX_CAPLEN:
                 raise CaptureError(
-                    f"packet length {caplen} exceeds the {MAX_CAPLEN}-byte limit", frame=frame, offset=offset
+                    f"packet length {caplen} exceeds the {MAX_CAPLEN}-byte limit",
+                    frame=frame,
+                    offset=offset,
                 )
             if 20 + caplen > len(body) - 4:
                 raise CaptureError(
-                    f"packet length {caplen} runs past its {blen}-byte block", frame=frame, offset=offset
+                    f"packet length {caplen} runs past its {blen}-byte block",
+                    frame=frame,
+                    offset=offset,
                 )
             if iface_id >= len(ifaces):
-                raise CaptureError(f"packet refers to undefined interface {iface_id}", frame=frame, offset=offset)
+                raise CaptureError(
+                    f"packet refers to undefined interface {iface_id}", frame=frame, offset=offset
+                )
             iface = ifaces[iface_id]
             sec, rem = divmod((tsh << 32) | tsl, iface.units)
             usec = rem * 1_000_000 // iface.units
-            yield new(Frame, (frame, sec + iface.tsoffset, usec, iface.linktype, body[20 : 20 + caplen]))
+            yield new(
+                Frame, (frame, sec + iface.tsoffset, usec, iface.linktype, body[20 : 20 + caplen])
+            )
         elif btype_n == 3:  # simple packet block: no timestamp, interface 0
             frame += 1
             if not ifaces:
-                raise CaptureError("simple packet block before any interface", frame=frame, offset=offset)
+                raise CaptureError(
+                    "simple packet block before any interface", frame=frame, offset=offset
+                )
             iface = ifaces[0]
             (orig,) = struct.unpack_from(order + "I", body)
             caplen = min(orig, len(body) - 8)
@@ -367,7 +404,9 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
             try:
                 ifaces.append(_parse_idb(hdr + body, order == "<"))
             except (dpkt.UnpackError, struct.error, ValueError, IndexError) as e:
-                raise CaptureError(f"bad pcapng interface block: {e}", frame=frame + 1, offset=offset) from None
+                raise CaptureError(
+                    f"bad pcapng interface block: {e}", frame=frame + 1, offset=offset
+                ) from None
         # other block types (statistics, name resolution, custom...) carry no frames
         offset += blen
 
@@ -436,7 +475,9 @@ def _ip6_str(b: bytes) -> str:
     return s
 
 
-def extract_transport(linktype: int, frame: bytes, reassembler: IPReassembler | None = None) -> Transport | None:
+def extract_transport(
+    linktype: int, frame: bytes, reassembler: IPReassembler | None = None
+) -> Transport | None:
     """The UDP/TCP view of one frame, or ``None`` (not IP, not UDP/TCP, malformed, or an IP
     fragment: fragments go to ``reassembler``, which makes the datagram whole; the call
     that completes it returns the reassembled transport)."""
@@ -456,7 +497,17 @@ def extract_transport(linktype: int, frame: bytes, reassembler: IPReassembler | 
             if 8 <= ulen <= end - 34:
                 return _new_tuple(
                     Transport,
-                    (4, _ip4_str(frame[26:30]), _ip4_str(frame[30:34]), 17, sport, dport, frame[42 : 34 + ulen], None, None),
+                    (
+                        4,
+                        _ip4_str(frame[26:30]),
+                        _ip4_str(frame[30:34]),
+                        17,
+                        sport,
+                        dport,
+                        frame[42 : 34 + ulen],
+                        None,
+                        None,
+                    ),
                 )
     try:
         return _slow_path(linktype, frame, reassembler)
@@ -495,7 +546,13 @@ def _slow_path(linktype: int, frame: bytes, reassembler: IPReassembler | None) -
         if not frame:
             return None
         v = frame[0] >> 4
-        return _ipv4(frame, 0, reassembler) if v == 4 else _ipv6(frame, 0, reassembler) if v == 6 else None
+        return (
+            _ipv4(frame, 0, reassembler)
+            if v == 4
+            else _ipv6(frame, 0, reassembler)
+            if v == 6
+            else None
+        )
     else:
         return None
     if etype == _ETH_IPV4:
@@ -525,7 +582,9 @@ def _ipv4(frame: bytes, off: int, reassembler: IPReassembler | None) -> Transpor
     if frag & 0x3FFF:  # MF set or offset != 0
         if reassembler is None:
             return None
-        l4 = reassembler.add(4, src, dst, proto, ident, (frag & 0x1FFF) * 8, bool(frag & 0x2000), l4)
+        l4 = reassembler.add(
+            4, src, dst, proto, ident, (frag & 0x1FFF) * 8, bool(frag & 0x2000), l4
+        )
         if l4 is None:
             return None
     return _l4(4, src, dst, proto, l4)
@@ -600,7 +659,15 @@ class IPReassembler:
         self.completed = 0
 
     def add(
-        self, family: int, src: str, dst: str, proto: int, ident: int, offset: int, more: bool, data: bytes
+        self,
+        family: int,
+        src: str,
+        dst: str,
+        proto: int,
+        ident: int,
+        offset: int,
+        more: bool,
+        data: bytes,
     ) -> bytes | None:
         """Add one fragment; return the whole transport payload once every byte is there."""
         key = (family, src, dst, proto, ident)
@@ -652,7 +719,7 @@ ConnKey = tuple  # (src ip, src port, dst ip, dst port): one direction of a conn
 
 
 class _Half:
-    __slots__ = ("next_seq", "next_off", "pending", "pending_bytes", "fin_off", "closed", "syn")
+    __slots__ = ("closed", "fin_off", "next_off", "next_seq", "pending", "pending_bytes", "syn")
 
     def __init__(self, next_seq: int, syn: bool) -> None:
         self.next_seq = next_seq  # absolute sequence number expected next
@@ -689,7 +756,9 @@ class TcpReassembler:
         self.gap_bytes = 0
         self.drops: list[tuple[ConnKey, int, int, int]] = []
 
-    def add(self, key: ConnKey, seq: int, flags: int, payload: bytes, frame: int) -> list[tuple[ConnKey, int, int, bytes]]:
+    def add(
+        self, key: ConnKey, seq: int, flags: int, payload: bytes, frame: int
+    ) -> list[tuple[ConnKey, int, int, bytes]]:
         halves = self._halves
         h = halves.get(key)
         if flags & TCP_RST:
@@ -841,18 +910,18 @@ class CaptureStats:
     """Counters filled in by :func:`iter_hep_payloads` (pass one in to read them)."""
 
     __slots__ = (
+        "fragments_dropped",
         "frames",
         "hep_packets",
-        "not_ip",
-        "not_hep_udp",
-        "not_port",
-        "tcp_segments",
         "non_hep_tcp_bytes",
-        "stream_skipped_bytes",
+        "not_hep_udp",
+        "not_ip",
+        "not_port",
         "stream_leftover_bytes",
+        "stream_skipped_bytes",
         "tcp_dropped_bytes",
         "tcp_gap_bytes",
-        "fragments_dropped",
+        "tcp_segments",
     )
 
     def __init__(self) -> None:
@@ -891,7 +960,9 @@ def iter_hep_payloads(
     extract = extract_transport
     candidate = is_hep_candidate
     new = _new_tuple
-    tcp_times: dict[int, tuple[int, int]] = {}  # frame -> (sec, usec) of TCP frames still referenced
+    tcp_times: dict[
+        int, tuple[int, int]
+    ] = {}  # frame -> (sec, usec) of TCP frames still referenced
     for frame_no, sec, usec, linktype, data in open_capture(source):
         st.frames += 1
         t = extract(linktype, data, frag)
@@ -947,7 +1018,9 @@ def iter_hep_payloads(
     st.fragments_dropped += frag.dropped
 
 
-def _prune_times(tcp_times: dict[int, tuple[int, int]], streams: dict[ConnKey, _StreamState]) -> None:
+def _prune_times(
+    tcp_times: dict[int, tuple[int, int]], streams: dict[ConnKey, _StreamState]
+) -> None:
     keep = set()
     for s in streams.values():
         keep.update(fr for _o, fr in s.starts)
@@ -973,7 +1046,7 @@ class _StreamState:
     skipped, and ends at its new offset.
     """
 
-    __slots__ = ("src", "dst", "starts", "mode", "dec", "mirror", "base", "end", "undecided")
+    __slots__ = ("base", "dec", "dst", "end", "mirror", "mode", "src", "starts", "undecided")
 
     def __init__(self, family: int, key: ConnKey) -> None:
         self.src = _endpoint(family, key[0], key[1])
@@ -993,12 +1066,19 @@ class _StreamState:
         return self.dec.buffered
 
     def feed(
-        self, off: int, frame: int, data: bytes, tcp_times: dict[int, tuple[int, int]], st: CaptureStats
+        self,
+        off: int,
+        frame: int,
+        data: bytes,
+        tcp_times: dict[int, tuple[int, int]],
+        st: CaptureStats,
     ) -> Iterator[HepPayload]:
         if self.mode == "other":
             st.non_hep_tcp_bytes += len(data)
             return
-        if off != self.end:  # a hole the reassembler skipped (end of capture): drop the partial packet
+        if (
+            off != self.end
+        ):  # a hole the reassembler skipped (end of capture): drop the partial packet
             lost = self.dec.buffered
             if self.mode is None:
                 self.undecided += lost
