@@ -31,16 +31,26 @@ def sniff(body: bytes) -> str:
 def inflate(body: bytes, max_size: int = DEFAULT_MAX_INFLATE) -> tuple[bytes, str]:
     """Inflate ``body``; return (data, algorithm).  Never allocates much past ``max_size``."""
     algo = sniff(body)
+    parts = []
+    size = 0
     try:
         d = zlib.decompressobj(_WBITS[algo])
-        out = d.decompress(body, max_size + 1)
-        if len(out) > max_size or d.unconsumed_tail:
-            raise DecompressionError(f"compressed payload inflates past {max_size} bytes (refused)")
+        data = body
+        # inflate in 64 KiB steps so memory never runs far past max_size
+        while not d.eof:
+            out = d.decompress(data, 65536)
+            if not out and not data:
+                break  # input used up and nothing pending: truncated stream
+            size += len(out)
+            if size > max_size:
+                raise DecompressionError(f"compressed payload inflates past {max_size} bytes (refused)")
+            parts.append(out)
+            data = d.unconsumed_tail
         if not d.eof:
             raise DecompressionError(f"{algo} payload is truncated")
     except zlib.error as e:
         raise DecompressionError(f"{algo} payload cannot be inflated: {e}") from None
-    return out, algo
+    return b"".join(parts) if len(parts) != 1 else parts[0], algo
 
 
 def deflate(data: bytes, algorithm: str = "gzip") -> bytes:

@@ -51,6 +51,7 @@ _MAGIC_RE = re.compile(rb"HEP3|EEP[13]")
 _V12_RE = re.compile(rb"[\x01\x02][\x10\x28][\x02\x0a\x10\x18\x1c\x1e][\x06\x11\x16\x32\x84]")
 _CLEN_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
 _SIP_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_V12_FAMILIES = frozenset((2,)) | V12_IPV6_FAMILIES
 
 
 class StreamDecoder:
@@ -114,6 +115,26 @@ class StreamDecoder:
             yield m  # type: ignore[misc]
 
     def next_message(self) -> HepMessage | _NeedData:
+        """The next decoded packet, or NEED_DATA.  A framed packet that does not decode
+        raises HepDecodeError (offset = stream offset); the decoder has moved past it."""
+        f = self.next_frame()
+        if f is NEED_DATA:
+            return NEED_DATA
+        start, data = f  # type: ignore[misc]
+        try:
+            msg = decode(data, self.strict, self.max_inflate)
+        except HepDecodeError as e:
+            e.offset = start + (e.offset or 0)
+            raise
+        self.messages += 1
+        return msg
+
+    def next_frame(self) -> tuple[int, bytes] | _NeedData:
+        """The next framed packet, undecoded: (stream offset, its bytes), or NEED_DATA.
+
+        For adapters that need the exact bytes (pcap frames, forwarding) without decoding
+        twice; ``next_message`` is this plus :func:`heptool.decode`.
+        """
         if self._failed is not None:
             raise self._failed
         buf = self._buf
@@ -134,7 +155,7 @@ class StreamDecoder:
                 if total >= 6:
                     if avail < total:
                         return NEED_DATA
-                    return self._emit(pos, total)
+                    return self._take(pos, total)
                 self._garbage(f"HEP3 length {total} is less than 6")
                 continue
             if avail < 4 and any(m.startswith(head) for m in _MAGICS):
@@ -145,20 +166,12 @@ class StreamDecoder:
                     return NEED_DATA
                 if r:
                     self._seen_v12 = True
-                    return self._emit(pos, r)  # type: ignore[arg-type]
+                    return self._take(pos, r)  # type: ignore[arg-type]
             self._garbage(f"not a HEP packet (starts with {head.hex(' ')})")
 
-    def _emit(self, pos: int, total: int) -> HepMessage:
-        data = bytes(self._buf[pos:pos + total])
-        start = self._base + pos
+    def _take(self, pos: int, total: int) -> tuple[int, bytes]:
         self._pos = pos + total
-        try:
-            msg = decode(data, self.strict, self.max_inflate)
-        except HepDecodeError as e:
-            e.offset = start + (e.offset or 0)
-            raise
-        self.messages += 1
-        return msg
+        return self._base + pos, bytes(self._buf[pos:pos + total])
 
     def _frame_v12(self, pos: int, avail: int) -> int | _NeedData | None:
         """Total length of the v1/v2 packet at pos, NEED_DATA, or None (not one)."""
@@ -201,16 +214,24 @@ class StreamDecoder:
             if v:
                 stop = v.start()
         if nxt is None and stop == len(buf):
-            # keep up to 3 trailing bytes: they may be the start of a magic split by the feed
+            # keep up to 3 trailing bytes: they may start a magic (or, once the stream has
+            # carried v1/v2, a v1/v2 header) that the next feed completes
             keep = 0
             for k in (3, 2, 1):
-                if len(buf) - k > pos and any(mg.startswith(bytes(buf[-k:])) for mg in _MAGICS):
+                if len(buf) - k > pos and self._may_start_packet(bytes(buf[-k:])):
                     keep = k
                     break
             stop = len(buf) - keep
         self.skipped_bytes += stop - pos
         self.resyncs += 1
         self._pos = stop
+
+    def _may_start_packet(self, tail: bytes) -> bool:
+        if any(mg.startswith(tail) for mg in _MAGICS):
+            return True
+        if not self._seen_v12 or tail[0] not in (1, 2):
+            return False
+        return (len(tail) < 2 or tail[1] in (16, 40)) and (len(tail) < 3 or tail[2] in _V12_FAMILIES)
 
     # -- end of stream --------------------------------------------------------------
     def close(self) -> int:
