@@ -62,8 +62,10 @@ class HepError(Exception):
                 text = f"{prefix}: {text}"
         if self.offset is not None:
             text = f"offset {self.offset}: {text}"
-        if self.context:
-            text = f"{self.context}, {text}"
+            if self.context:
+                text = f"{self.context}, {text}"
+        elif self.context:
+            text = f"{self.context}: {text}"
         return text
 
     def __reduce__(self):  # keep keyword state through pickling (multiprocessing)
