@@ -250,7 +250,7 @@ def test_max_buffer_must_hold_a_whole_packet():
 def test_largest_hep3_packet_is_framed():
     p = encode(HepMessage(payload=b"z" * (65535 - 12)))
     assert len(p) == 65535
-    msgs, dec = decode_split(p + PACKETS[0], range(1000, len(p), 1000))
+    msgs, _dec = decode_split(p + PACKETS[0], range(1000, len(p), 1000))
     assert [encode(m) for m in msgs] == [p, PACKETS[0]]
 
 
