@@ -1,0 +1,290 @@
+"""A fast SIP summary of a HEP payload, and a one-line summary of any message (pure).
+
+:func:`sip_info` answers "is this SIP, and what is it?" for every packet a decode prints,
+so it is built for speed (PERFORMANCE.md: ``bytes.find`` first, a regex only as the
+fallback): the header block is searched for the canonical spellings (``\\r\\nCall-ID:``)
+and only when one of the mandatory headers is not found that way (compact forms such as
+``i:``, other letter case, bare LF line ends, space before the colon) is it scanned once
+with a regular expression.
+
+OpenSIPS in JSON mode (``homer5_on=0``, HEP-SPEC section 14, OpenSIPS item 3) wraps the
+SIP message as ``{"payload": "<SIP>"}``; that wrapping is undone first.
+
+:func:`summary` is the one-line text a table shows for a message: the SIP first line, a
+log line (OpenSIPS xlog JSON ``{"Event", "text"}`` too), an OpenSIPS net event
+(``TCP ACCEPTED SUCCESS``), a REST first line, an MI command or reply, or else a short
+preview of the payload.  Control characters are escaped there (:func:`printable`) so
+that a payload cannot move the cursor or rewrite the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+__all__ = ["call_id", "printable", "sip_info", "sip_payload", "summary"]
+
+_CRLF = b"\r\n"
+_SIP20 = b"SIP/2.0"
+_MAX_HEAD = 64 * 1024  # only the header block is searched; no real SIP header block is larger
+
+# canonical spellings, searched with bytes.find (with the line break before them)
+_F_CALLID = b"\r\nCall-ID:"
+_F_CSEQ = b"\r\nCSeq:"
+_F_FROM = b"\r\nFrom:"
+_F_TO = b"\r\nTo:"
+_F_XCID = b"\r\nX-CID:"
+# the canonical spellings in one pass: what real agents send (a dict of the first... last wins)
+_FAST_RE = re.compile(rb"\r\n(Call-ID|CSeq|From|To|X-CID):[ \t]*([^\r\n]*)")
+
+# fallback: every header line of the block, any case, compact forms, LF or CRLF
+_HEADER_RE = re.compile(rb"\n[ \t]*([A-Za-z0-9!%'*+.^_`|~-]+)[ \t]*:[ \t]*([^\r\n]*)")
+_COMPACT = {b"i": b"call-id", b"f": b"from", b"t": b"to"}
+_WANTED = frozenset((b"call-id", b"cseq", b"from", b"to", b"x-cid"))
+_TAG_RE = re.compile(rb";[ \t]*tag[ \t]*=[ \t]*([^;,\s>]+)", re.IGNORECASE)
+_TOKEN_RE = re.compile(rb"[A-Za-z0-9!%'*+.^_`|~-]+\Z")
+_STATUS_RE = re.compile(rb"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?\Z", re.DOTALL)
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def sip_payload(payload: bytes | None) -> bytes | None:
+    """The SIP bytes of a payload: itself, or the ``payload`` string of an OpenSIPS JSON
+    wrapper; None when it is neither (cheap for non-SIP)."""
+    if not payload:
+        return None
+    first = payload[:1]
+    if first == b"{":
+        head = payload[:64]
+        if b'"payload"' not in head:
+            return None
+        try:
+            obj = json.loads(payload)
+        except (ValueError, RecursionError):
+            return None
+        inner = obj.get("payload") if isinstance(obj, dict) else None
+        if not isinstance(inner, str) or "first_line" in obj:  # REST: payload is an HTTP body
+            return None
+        return inner.encode("utf-8", "surrogateescape")
+    return payload
+
+
+def _first_line(p: bytes) -> tuple[bytes, int] | None:
+    """(first line, offset of the line break after it), or None if it cannot be SIP."""
+    eol = p.find(b"\n", 0, 2048)
+    if eol < 0:
+        if len(p) > 2048:
+            return None
+        eol = len(p)
+    line = p[:eol - 1] if eol and p[eol - 1:eol] == b"\r" else p[:eol]
+    if line.startswith(b"SIP/2.0 "):
+        return line, eol
+    if line.endswith(b" SIP/2.0"):
+        return line, eol
+    return None
+
+
+def sip_info(payload: bytes | None) -> dict[str, Any] | None:
+    """Summary of a SIP message (or None when the payload is not SIP).
+
+    Keys: ``method`` + ``ruri`` (requests) or ``status`` + ``reason`` (replies), then, when
+    the message has them, ``call_id``, ``cseq`` (number), ``cseq_method``, ``from_tag``,
+    ``to_tag``, ``x_cid``.  Values are text (invalid UTF-8 replaced) and ``status``/``cseq``
+    integers.
+    """
+    p = sip_payload(payload)
+    if p is None:
+        return None
+    fl = _first_line(p)
+    if fl is None:
+        return None
+    line, eol = fl
+    info: dict[str, Any]
+    if line[:8] == b"SIP/2.0 ":
+        mo = _STATUS_RE.match(line)
+        if mo is None:
+            return None
+        info = {"status": int(mo.group(1)), "reason": _text(mo.group(2) or b"")}
+    else:
+        parts = line.split(b" ")
+        if len(parts) != 3 or not _TOKEN_RE.match(parts[0]) or not parts[1]:
+            return None
+        info = {"method": _text(parts[0]), "ruri": _text(parts[1])}
+    # the header block, starting with the line break that ends the first line
+    start = eol - 1 if eol and p[eol - 1:eol] == b"\r" else eol
+    end = p.find(b"\r\n\r\n", start, _MAX_HEAD)
+    if end < 0:
+        end = p.find(b"\n\n", start, _MAX_HEAD)
+        if end < 0:
+            end = min(len(p), _MAX_HEAD)
+    # one pass for the canonical spellings (the common case); a full scan otherwise
+    h = dict(_FAST_RE.findall(p, start, end))
+    callid = h.get(b"Call-ID")
+    cseq = h.get(b"CSeq")
+    frm = h.get(b"From")
+    to = h.get(b"To")
+    xcid = h.get(b"X-CID")
+    if callid is None or cseq is None or frm is None or to is None or (
+            xcid is None and (p.find(b"\nX-", start, end) >= 0 or p.find(b"\nx-", start, end) >= 0)):
+        found = _scan(p, start, end)
+        callid = found.get(b"call-id", callid)
+        cseq = found.get(b"cseq", cseq)
+        frm = found.get(b"from", frm)
+        to = found.get(b"to", to)
+        xcid = found.get(b"x-cid", xcid)
+    if callid is not None:
+        info["call_id"] = _text(callid.strip())
+    if cseq is not None:
+        num, _, meth = cseq.strip().partition(b" ")
+        if num.isdigit():
+            info["cseq"] = int(num)
+        meth = meth.strip()
+        if meth:
+            info["cseq_method"] = _text(meth)
+    if frm is not None:
+        tag = _tag(frm)
+        if tag is not None:
+            info["from_tag"] = tag
+    if to is not None:
+        tag = _tag(to)
+        if tag is not None:
+            info["to_tag"] = tag
+    if xcid is not None:
+        info["x_cid"] = _text(xcid.strip())
+    return info
+
+
+def _find(p: bytes, name: bytes, start: int, end: int) -> bytes | None:
+    i = p.find(name, start, end)
+    if i < 0:
+        return None
+    i += len(name)
+    j = p.find(b"\r", i, end)
+    if j < 0:
+        j = end
+    return p[i:j].strip()
+
+
+def _scan(p: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    """Wanted headers of the block by lower-case full name; the first occurrence wins."""
+    found: dict[bytes, bytes] = {}
+    for mo in _HEADER_RE.finditer(p, start, end):
+        name = mo.group(1).lower()
+        name = _COMPACT.get(name, name)
+        if name in _WANTED and name not in found:
+            found[name] = mo.group(2).strip()
+    return found
+
+
+def _tag(value: bytes) -> str | None:
+    # header parameters follow the name-addr: skip a <...> URI, whose own params are not tags
+    gt = value.rfind(b">")
+    i = value.find(b";tag=", gt + 1)
+    if i >= 0:
+        tag = value[i + 5:].split(b";", 1)[0].strip()
+        return _text(tag) if tag else None
+    mo = _TAG_RE.search(value, gt + 1)
+    return _text(mo.group(1)) if mo else None
+
+
+def call_id(payload: bytes | None) -> str | None:
+    """The SIP Call-ID of a payload (OpenSIPS JSON wrapping undone), or None."""
+    p = sip_payload(payload)
+    if p is None or _first_line(p) is None:
+        return None
+    end = p.find(b"\r\n\r\n", 0, _MAX_HEAD)
+    if end < 0:
+        end = min(len(p), _MAX_HEAD)
+    v = _find(p, _F_CALLID, 0, end)
+    if v is None:
+        v = _scan(p, 0, end).get(b"call-id")
+    return None if v is None else _text(v)
+
+
+# ---------------------------------------------------------------------------------------
+# One-line summary
+# ---------------------------------------------------------------------------------------
+
+_C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
+_C0.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x7F: "\\x7f"})
+_C1 = {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
+_ESCAPES = {**_C0, **_C1}
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with every control or format character escaped (``\\x1b``, ``\\n``,
+    ``\\u202e``): safe to print on a terminal.  Cut to ``limit`` characters (``...``)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    out = text.translate(_ESCAPES)
+    if not out.isascii():
+        out = "".join(
+            f"\\u{ord(ch):04x}" if ord(ch) > 0x7F and unicodedata.category(ch) in ("Cc", "Cf", "Cs",
+                                                                               "Zl", "Zp", "Co")
+            else ch for ch in out)
+    return out
+
+
+def _json_obj(payload: bytes) -> dict[str, Any] | None:
+    if payload[:1] != b"{":
+        return None
+    try:
+        obj = json.loads(payload.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _s(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def summary(message: Any, limit: int = 200) -> str:
+    """One line describing a message's payload (for tables); control characters escaped."""
+    payload = message.payload
+    ptype = message.proto_type
+    if not payload:
+        if ptype == 96 and message.extra_correlation:  # OpenSIPS correlate(): no payload
+            return printable("correlate " + " ".join(message.extra_correlation.split()), limit)
+        return ""
+    sp = sip_payload(payload)
+    if sp is not None:
+        fl = _first_line(sp)
+        if fl is not None:
+            return printable(_text(fl[0]), limit)
+    obj = _json_obj(payload)
+    if obj is not None:
+        text = _json_summary(obj, ptype)
+        if text is not None:
+            return printable(text, limit)
+    line = payload.split(b"\n", 1)[0].rstrip(b"\r")
+    more = len(line) < len(payload.rstrip(b"\r\n"))
+    return printable(_text(line) + (" ..." if more else ""), limit)
+
+
+def _json_summary(obj: dict[str, Any], ptype: int | None) -> str | None:
+    if "Event" in obj and "text" in obj:  # OpenSIPS xlog
+        return f"{_s(obj['Event'])}: {_s(obj['text'])}"
+    if "Protocol" in obj and "Event" in obj:  # OpenSIPS net event
+        parts = [_s(obj["Protocol"]), _s(obj["Event"])]
+        if "Status" in obj:
+            parts.append(_s(obj["Status"]))
+        if obj.get("Message"):
+            parts.append(f"({_s(obj['Message'])})")
+        return " ".join(parts)
+    if "first_line" in obj:  # OpenSIPS REST
+        return _s(obj["first_line"]).rstrip("\r\n")
+    if "command" in obj:  # OpenSIPS MI request
+        text = f"MI {_s(obj['command'])}"
+        if "backend" in obj:
+            text += f" via {_s(obj['backend'])}"
+        if obj.get("parameters") not in (None, "", [], {}):
+            text += f" {_s(obj['parameters'])}"
+        return text
+    if "reply" in obj and ptype in (87, None) or list(obj) == ["reply"]:  # OpenSIPS MI reply
+        return f"MI reply {_s(obj['reply'])}"
+    return None
