@@ -12,8 +12,8 @@ Properties:
 (e) StreamDecoder: any split of concatenated packets gives the same messages, and
     arbitrary bytes never raise anything but HepDecodeError and always terminate.
 
-Every failure hypothesis found is pinned below with ``@example``; the ones that are core
-bugs are strict xfails (see the reasons).
+Every failure hypothesis found is pinned below with ``@example`` (the core bugs it found are
+fixed; their reproducers stay as regression examples).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import heptool
@@ -217,8 +217,9 @@ def _effective_entries(m: HepMessage) -> set[str]:
     return out
 
 
-def known_core_bug(m: HepMessage) -> str | None:
-    """Which known core bug (see the xfails) a decoded message shows, if any."""
+def layout_inconsistency(m: HepMessage) -> str | None:
+    """Why a decoded message's layout disagrees with its values, if it does (a regression
+    check for two bugs hypothesis found: both must stay None for every decoded message)."""
     if m.version != 3 or m.layout is None:
         return None
     layout_ints = [e for e in m.layout if type(e) is int]
@@ -374,7 +375,7 @@ def test_lenient_decode_reencodes_exactly(data):
         m = decode(data)
     except HepDecodeError:
         return
-    assume(known_core_bug(m) is None)  # pinned separately below
+    assert layout_inconsistency(m) is None
     assert encode(m) == data
 
 
@@ -391,8 +392,8 @@ def test_strict_decode_accepts_a_subset_of_lenient(data):
 
 
 _DUP_BAD_LATER = [
-    # a valid chunk followed by a copy with a bad value: the good one is demoted, the value
-    # kept, and encode appends it again (found by hypothesis / a fuzzer; see test_codec.py)
+    # a valid chunk followed by a copy with a bad value: the good one once got demoted and
+    # encode appended its value again (found by hypothesis; fixed, kept as regressions)
     _hep3(_chunk(0, 0x07, b"\x00\x01"), _chunk(0, 0x07, b"\x00\x00\x02")),
     _hep3(_chunk(0, 0x14, bytes(6)), _chunk(0, 0x14, bytes(4))),
     _hep3(_chunk(0, 0x10, zlib.compress(b"a")), _chunk(0, 0x10, b"junk")),
@@ -405,8 +406,6 @@ _COMPRESSED_THEN_PLAIN = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: duplicate chunk whose later copy has a bad value "
-                   "is re-encoded with an extra chunk")
 @settings(PROFILE, max_examples=1)
 @given(st.just(b""))
 @example(_DUP_BAD_LATER[0])
@@ -418,7 +417,6 @@ def test_pinned_duplicate_with_bad_later_copy(data):
         assert encode(decode(data)) == data
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: 0x0010 followed by 0x000f keeps compression set")
 @settings(PROFILE, max_examples=1)
 @given(st.just(b""))
 @example(_COMPRESSED_THEN_PLAIN[0])
@@ -427,11 +425,9 @@ def test_pinned_compressed_then_plain(data):
         assert encode(decode(data, strict=True)) == data
 
 
-def test_known_bug_detector_matches_the_pinned_cases():
-    for data in _DUP_BAD_LATER + _COMPRESSED_THEN_PLAIN:
-        assert known_core_bug(decode(data)) is not None
-    for data in real_packets()[:50]:
-        assert known_core_bug(decode(data)) is None
+def test_pinned_cases_have_consistent_layouts():
+    for data in [*_DUP_BAD_LATER, *_COMPRESSED_THEN_PLAIN, *real_packets()[:50]]:
+        assert layout_inconsistency(decode(data)) is None
 
 
 # ---------------------------------------------------------------------------
@@ -450,7 +446,7 @@ def test_mutated_real_packets_reencode_exactly(data):
         m = decode(data)
     except HepDecodeError:
         return
-    assume(known_core_bug(m) is None)
+    assert layout_inconsistency(m) is None
     assert encode(m) == data
 
 
@@ -485,11 +481,6 @@ def test_record_roundtrip_real_packets():
         assert encode(record_roundtrip(decode(p))) == p
 
 
-def _record_bug(m: HepMessage) -> bool:
-    # from_record fills family from src_ip, adding a chunk the packet did not have
-    return m.version == 3 and m.family is None and m.src_ip is not None
-
-
 @hep_settings(2)
 @given(st.one_of(chunk_soup(), st.sampled_from(real_packets()), mutated_real_packet()))
 def test_record_roundtrip_decoded_bytes(data):
@@ -497,13 +488,10 @@ def test_record_roundtrip_decoded_bytes(data):
         m = decode(data)
     except HepDecodeError:
         return
-    assume(known_core_bug(m) is None and not _record_bug(m))
     out = encode(m)
     assert encode(record_roundtrip(m)) == out
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: from_record sets family from src_ip when the "
-                   "packet had no 0x0001 chunk, so the re-encoded packet gains one")
 @settings(PROFILE, max_examples=1)
 @given(st.just(b""))
 @example(_hep3(_chunk(0, 0x03, bytes([10, 0, 0, 1]))))

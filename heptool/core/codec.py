@@ -249,9 +249,7 @@ def _decode_chunks(m: HepMessage, data: bytes, off: int, total: int, lay: list,
             off = end
             continue
         field = spec.field
-        prev = getattr(m, field) if field in main else _get(m, field)
-        if prev is not None:
-            _demote_previous(m, lay, field)
+        # Decode first: only a valid repeat replaces (and demotes) the earlier value.
         if ctype == 0x10:
             try:
                 value, algo = inflate(body, max_inflate)
@@ -259,10 +257,12 @@ def _decode_chunks(m: HepMessage, data: bytes, off: int, total: int, lay: list,
                 e.offset, e.chunk = off + 6, (0, 0x10)
                 if strict:
                     raise
-                m.warnings.append(e)
+                m.warnings.append(e.with_traceback(None))  # keep no frames (nor their buffers)
                 lay.append((0, 0x10, body, NOVALUE))
                 off = end
                 continue
+            if m.payload is not None:
+                _demote_previous(m, lay, field)
             m.payload = value
             m.compression = algo
             m._zcache = (value, body)
@@ -275,15 +275,21 @@ def _decode_chunks(m: HepMessage, data: bytes, off: int, total: int, lay: list,
             e.offset, e.chunk = off, (0, ctype)
             if strict:
                 raise
-            m.warnings.append(e)
+            m.warnings.append(e.with_traceback(None))
             lay.append((0, ctype, body, NOVALUE))
             off = end
             continue
         if not canonical and strict and spec.size is not None:
             raise BadChunkValueError(f"{spec.name} body is {len(body)} bytes, expected {spec.size}",
                                      offset=off, chunk=(0, ctype))
+        prev = getattr(m, field) if field in main else _get(m, field)
+        if prev is not None:
+            _demote_previous(m, lay, field)
         if field in main:
             setattr(m, field, value)
+            if ctype == 0x0F:  # a plain payload after a compressed one is the effective payload
+                m.compression = None
+                m._zcache = None
         else:
             m.extra[field] = value
         lay.append(ctype if canonical else (0, ctype, body, value))
@@ -441,6 +447,8 @@ def decode(data: bytes | bytearray | memoryview, strict: bool = False,
     Raises :class:`HepDecodeError` (with ``.offset``) and nothing else.
     """
     if type(data) is not bytes:
+        if not isinstance(data, (bytearray, memoryview)):
+            raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
         data = bytes(data)
     try:
         if data[:4] == b"HEP3":
@@ -695,7 +703,7 @@ def _encode_fast(m: HepMessage) -> bytes | None:
             return None
     try:
         return enc(m)
-    except (struct.error, HepValueError, AttributeError, TypeError):
+    except (struct.error, HepValueError, AttributeError, TypeError, ValueError):
         return None  # the general path raises the right error
 
 

@@ -58,7 +58,7 @@ class HepError(Exception):
         text = " ".join(self.message.split())  # always one line
         if self.chunk is not None:
             prefix = f"chunk 0x{self.chunk[0]:04x}:0x{self.chunk[1]:04x}"
-            if not text.startswith("chunk "):
+            if not text.startswith("chunk 0x"):
                 text = f"{prefix}: {text}"
         if self.offset is not None:
             text = f"offset {self.offset}: {text}"

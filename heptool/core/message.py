@@ -112,14 +112,17 @@ class HepMessage:
 
     # -- construction helpers -------------------------------------------------
     def _normalise(self) -> None:
-        if isinstance(self.payload, str):
-            self.payload = self.payload.encode("utf-8")
-        elif isinstance(self.payload, (bytearray, memoryview)):
-            self.payload = bytes(self.payload)
-        if isinstance(self.family, str):
-            self.family = family_from_text(self.family)
-        if isinstance(self.proto_type, str):
-            self.proto_type = proto_from_text(self.proto_type)
+        try:
+            if isinstance(self.payload, str):
+                self.payload = self.payload.encode("utf-8")
+            elif isinstance(self.payload, (bytearray, memoryview)):
+                self.payload = bytes(self.payload)
+            if isinstance(self.family, str):
+                self.family = family_from_text(self.family)
+            if isinstance(self.proto_type, str):
+                self.proto_type = proto_from_text(self.proto_type)
+        except ValueError as e:  # UnicodeEncodeError (lone surrogates) included
+            raise HepValueError(str(e).splitlines()[0]) from None
         for ipf in ("src_ip", "dst_ip"):
             v = getattr(self, ipf)
             if v is not None:
@@ -254,6 +257,11 @@ def _check_value(kind: str, name: str, value: Any) -> None:
     elif kind in ("text",):
         if not isinstance(value, (str, bytes)):
             raise HepValueError(f"{name} must be text, not {type(value).__name__}")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HepValueError(f"{name} is not encodable as UTF-8 (lone surrogate?)") from None
     elif kind == "bytes":
         if not isinstance(value, (bytes, str)):
             raise HepValueError(f"{name} must be bytes, not {type(value).__name__}")

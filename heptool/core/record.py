@@ -235,11 +235,11 @@ def from_record(r: dict[str, Any]) -> HepMessage:
             raise HepValueError(f"magic must be HEP3, EEP1 or EEP3, not {r['magic']!r}")
         wire["magic"] = r["magic"]
     m.wire = wire or None
-    if m.family is None and m.src_ip is not None:
-        m.family = 10 if ":" in str(m.src_ip) else 2
     chunks = r.get("chunks")
     if chunks is not None and version == 3:
         m.layout = _layout_from(chunks, m)
+    elif m.family is None and m.src_ip is not None:  # hand-written record: sensible default
+        m.family = 10 if ":" in str(m.src_ip) else 2
     m.validate()
     return m
 

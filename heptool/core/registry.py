@@ -262,7 +262,13 @@ def family_from_text(value: str | int) -> int:
     t = value.strip().lower()
     if t in _FAMILY_BY_NAME:
         return _FAMILY_BY_NAME[t]
-    return _int(t)
+    try:
+        n = _int(t)
+    except ValueError:
+        raise ValueError(f"unknown address family {value!r} (use ipv4, ipv6 or a number)") from None
+    if not 0 <= n <= 255:
+        raise ValueError(f"address family {value!r} out of range 0..255")
+    return n
 
 
 def register_chunk(ctype: int, name: str, kind: str, doc: str = "") -> ChunkSpec:

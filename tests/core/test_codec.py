@@ -441,8 +441,6 @@ def test_duplicate_src_ip_as_v4_then_v6():
     assert m.src_ip == "2001:db8::1"
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a duplicate whose later copy has a bad value "
-                   "demotes the earlier good copy, then encode appends the old value again")
 @pytest.mark.parametrize(
     "data",
     [
@@ -456,8 +454,6 @@ def test_duplicate_with_bad_later_copy_reencodes_exactly(data):
     assert encode(decode(data)) == data
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: 0x0010 then 0x000f leaves compression set, so "
-                   "encode compresses the plain payload into a new 0x0010 chunk")
 def test_compressed_then_plain_payload():
     data = hep3(chunk(0x10, zlib.compress(b"a")), chunk(0x0F, b"b"))
     m = decode(data, strict=True)
@@ -710,9 +706,6 @@ def test_zip_bomb_refused_quickly_without_allocating_it(strict):
         assert encode(m) == data
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: the DecompressionError kept in message.warnings "
-                   "holds its __traceback__, whose inflate() frame holds the 4 MiB of inflated "
-                   "output: every lenient-decoded bomb keeps 4 MiB alive")
 def test_decoded_zip_bombs_do_not_keep_the_inflated_bytes_alive():
     data = _bomb_packet()
     gc.collect()
@@ -777,8 +770,6 @@ def test_bad_field_values(fields):
     assert "\n" not in str(ei.value)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: HepMessage._normalise calls proto_from_text / "
-                   "family_from_text, which raise a plain ValueError, not HepValueError")
 @pytest.mark.parametrize("fields", [{"proto_type": "nonsense"}, {"proto_type": "0x100"},
                                     {"family": "bogus"}], ids=lambda f: f"{f}")
 def test_bad_text_field_values_raise_hep_value_error(fields):
@@ -786,8 +777,6 @@ def test_bad_text_field_values_raise_hep_value_error(fields):
         HepMessage(**fields)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: text with a lone surrogate passes validate(); the "
-                   "encode fast path's generated .encode() raises a bare UnicodeEncodeError")
 @pytest.mark.parametrize("field", ["auth_key", "correlation_id", "node_name", "payload"])
 def test_unencodable_text_is_a_hep_error(field):
     with pytest.raises((heptool.HepValueError, heptool.HepEncodeError)):
@@ -832,8 +821,6 @@ def test_error_str_is_one_line_with_the_offset(data):
         assert f"0x{e.chunk[0]:04x}:0x{e.chunk[1]:04x}" in text
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (cosmetic): the message 'chunk type 0 is reserved' "
-                   "starts with 'chunk ', so HepError.__str__ omits the 0x0000:0x0000 prefix")
 def test_reserved_type0_error_names_the_chunk():
     with pytest.raises(E.BadChunkValueError) as ei:
         decode(hep3(chunk(0, b"")), strict=True)
@@ -890,8 +877,6 @@ def test_decode_of_non_bytes_like_raises_type_error(bad):
         decode(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: decode() calls bytes(data) on anything, so an "
-                   "int is read as that many NUL bytes and a list of ints as a packet")
 @pytest.mark.parametrize("bad", [8, list(b"HEP3\x00\x06")], ids=["int", "list"])
 def test_decode_of_int_or_list_raises_type_error(bad):
     with pytest.raises(TypeError):
