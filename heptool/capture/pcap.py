@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import socket
 import struct
 import zlib
 from collections import deque
@@ -39,6 +38,7 @@ from typing import IO, Any, NamedTuple
 
 import dpkt.pcapng
 
+from ..core.addr import ip4_text, ip6_text
 from ..core.errors import HepDecodeError
 from ..core.stream import NEED_DATA, StreamDecoder
 
@@ -454,25 +454,9 @@ _udp_hdr = struct.Struct("!HHH").unpack_from
 _tcp_hdr = struct.Struct("!HHIIBB").unpack_from
 _ip4_frag = struct.Struct("!HH").unpack_from  # identification, flags+fragment offset
 
-_addr_cache: dict[bytes, str] = {}
-
-
-def _ip4_str(b: bytes) -> str:
-    s = _addr_cache.get(b)
-    if s is None:
-        if len(_addr_cache) > 4096:
-            _addr_cache.clear()
-        s = _addr_cache[b] = socket.inet_ntop(socket.AF_INET, b)
-    return s
-
-
-def _ip6_str(b: bytes) -> str:
-    s = _addr_cache.get(b)
-    if s is None:
-        if len(_addr_cache) > 4096:
-            _addr_cache.clear()
-        s = _addr_cache[b] = socket.inet_ntop(socket.AF_INET6, b)
-    return s
+# address text: the core's bounded caches (one place, one behaviour)
+_ip4_str = ip4_text
+_ip6_str = ip6_text
 
 
 def extract_transport(
