@@ -20,12 +20,12 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from .addr import ip6_text
+from .addr import ip4_text, ip6_text
 from .compression import inflate
 from .errors import HepDecodeError
 from .registry import CHUNKS, VENDORS, chunk_spec, proto_name
 
-__all__ = ["Annotation", "annotate", "DAMAGE", "quote"]
+__all__ = ["DAMAGE", "Annotation", "annotate", "quote"]
 
 #: The label of the final annotation when the packet could not be read to its end.
 DAMAGE = "damage"
@@ -106,12 +106,14 @@ def _chunk_value(ctype: int, body: bytes) -> str:
     n = len(body)
     if spec.size is not None and n != spec.size:
         if n in spec.lenient_sizes:
-            return (f"{int.from_bytes(body, 'big')} ({n}-byte body, the spec says {spec.size}; "
-                    "accepted leniently)")
+            return (
+                f"{int.from_bytes(body, 'big')} ({n}-byte body, the spec says {spec.size}; "
+                "accepted leniently)"
+            )
         return f"{n}-byte body, expected {spec.size}: not decoded (kept raw)"
     kind = spec.kind
     if kind == "ip4":
-        return "%d.%d.%d.%d" % tuple(body)
+        return ip4_text(body)
     if kind == "ip6":
         return ip6_text(body)
     if kind in ("u8", "u16", "u32", "u64"):
@@ -166,10 +168,14 @@ def annotate(data: bytes | bytearray | memoryview) -> Iterator[Annotation]:
         elif not data:
             yield Annotation(0, 0, DAMAGE, "empty packet: nothing to decode")
         else:
-            yield Annotation(0, len(data), DAMAGE,
-                             f"not HEP: starts with {data[:4].hex(' ')} (neither HEP3 magic nor "
-                             "a v1/v2 version byte); decoding stopped")
-    except Exception as e:  # pragma: no cover - belt and braces: a dump must never crash
+            yield Annotation(
+                0,
+                len(data),
+                DAMAGE,
+                f"not HEP: starts with {data[:4].hex(' ')} (neither HEP3 magic nor "
+                "a v1/v2 version byte); decoding stopped",
+            )
+    except Exception as e:  # noqa: BLE001  # pragma: no cover - a dump must never crash
         yield Annotation(0, len(data), DAMAGE, f"cannot annotate ({type(e).__name__}: {e})")
 
 
@@ -197,21 +203,33 @@ def _annotate_v3(data: bytes) -> Iterator[Annotation]:
     hdr = struct.Struct(">HHH").unpack_from
     while off < end:
         if end - off < 6:
-            yield Annotation(off, end - off, DAMAGE,
-                             f"{end - off} bytes left, a chunk header needs 6; decoding stopped")
+            yield Annotation(
+                off,
+                end - off,
+                DAMAGE,
+                f"{end - off} bytes left, a chunk header needs 6; decoding stopped",
+            )
             break
         vendor, ctype, clen = hdr(data, off)
         if clen < 6:
-            yield Annotation(off, end - off, DAMAGE,
-                             f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} is less than 6; "
-                             "decoding stopped")
+            yield Annotation(
+                off,
+                end - off,
+                DAMAGE,
+                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} is less than 6; "
+                "decoding stopped",
+            )
             break
         if off + clen > end:
-            yield Annotation(off, end - off, DAMAGE,
-                             f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} exceeds remaining "
-                             f"{end - off} bytes; decoding stopped")
+            yield Annotation(
+                off,
+                end - off,
+                DAMAGE,
+                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} exceeds remaining "
+                f"{end - off} bytes; decoding stopped",
+            )
             break
-        body = data[off + 6:off + clen]
+        body = data[off + 6 : off + clen]
         if vendor == 0 and ctype in CHUNKS:
             value = _chunk_value(ctype, body)
         elif vendor == 0 and ctype == 0:
@@ -221,8 +239,12 @@ def _annotate_v3(data: bytes) -> Iterator[Annotation]:
         yield Annotation(off, clen, _chunk_label(vendor, ctype), value)
         off += clen
     if total < n:
-        yield Annotation(total, n - total, "trailing",
-                         f"{n - total} bytes after the HEP3 length (not part of the packet)")
+        yield Annotation(
+            total,
+            n - total,
+            "trailing",
+            f"{n - total} bytes after the HEP3 length (not part of the packet)",
+        )
 
 
 def _annotate_v12(data: bytes) -> Iterator[Annotation]:
@@ -230,8 +252,9 @@ def _annotate_v12(data: bytes) -> Iterator[Annotation]:
     version = data[0]
     yield Annotation(0, 1, "version", str(version))
     if n < 8:
-        yield Annotation(1, n - 1, DAMAGE,
-                         f"HEPv{version} header needs 8 bytes, got {n}; decoding stopped")
+        yield Annotation(
+            1, n - 1, DAMAGE, f"HEPv{version} header needs 8 bytes, got {n}; decoding stopped"
+        )
         return
     hlen, family, ip_proto = data[1], data[2], data[3]
     if family == 2 or (family not in _V12_V6 and hlen == 16):
@@ -248,25 +271,35 @@ def _annotate_v12(data: bytes) -> Iterator[Annotation]:
     else:
         note = "names no IP version"
     yield Annotation(1, 1, "length", f"{hlen} ({note})")
-    fam = {2: "AF_INET", 10: "AF_INET6 (Linux)", 16: "IPv6?", 24: "AF_INET6 (BSD)",
-           28: "AF_INET6 (BSD)", 30: "AF_INET6 (macOS)"}.get(family)
+    fam = {
+        2: "AF_INET",
+        10: "AF_INET6 (Linux)",
+        16: "IPv6?",
+        24: "AF_INET6 (BSD)",
+        28: "AF_INET6 (BSD)",
+        30: "AF_INET6 (macOS)",
+    }.get(family)
     yield Annotation(2, 1, "family", f"{family} ({fam})" if fam else f"{family} (unknown)")
     yield Annotation(3, 1, "ip_proto", _named(ip_proto, _IP_PROTOS))
     yield Annotation(4, 2, "src_port", str(data[4] << 8 | data[5]))
     yield Annotation(6, 2, "dst_port", str(data[6] << 8 | data[7]))
     if not asz:
-        yield Annotation(8, n - 8, DAMAGE,
-                         f"address family {family} and length byte {hlen} name no IP version; "
-                         "decoding stopped")
+        yield Annotation(
+            8,
+            n - 8,
+            DAMAGE,
+            f"address family {family} and length byte {hlen} name no IP version; decoding stopped",
+        )
         return
     start = canon + (12 if version == 2 else 0)
     if n < start:
-        yield Annotation(8, n - 8, DAMAGE,
-                         f"HEPv{version} header needs {start} bytes, got {n}; decoding stopped")
+        yield Annotation(
+            8, n - 8, DAMAGE, f"HEPv{version} header needs {start} bytes, got {n}; decoding stopped"
+        )
         return
     if asz == 4:
-        yield Annotation(8, 4, "src_ip", "%d.%d.%d.%d" % tuple(data[8:12]))
-        yield Annotation(12, 4, "dst_ip", "%d.%d.%d.%d" % tuple(data[12:16]))
+        yield Annotation(8, 4, "src_ip", ip4_text(data[8:12]))
+        yield Annotation(12, 4, "dst_ip", ip4_text(data[12:16]))
     else:
         yield Annotation(8, 16, "src_ip", ip6_text(data[8:24]))
         yield Annotation(24, 16, "dst_ip", ip6_text(data[24:40]))
@@ -276,14 +309,24 @@ def _annotate_v12(data: bytes) -> Iterator[Annotation]:
         yield Annotation(t, 4, "ts_sec", _time(sec) + ", little-endian")
         yield Annotation(t + 4, 4, "ts_usec", f"{usec}, little-endian")
         yield Annotation(t + 8, 2, "capture_id", f"{cid}, little-endian u16")
-        pad = data[t + 10:t + 12]
-        yield Annotation(t + 10, 2, "pad", "2 pad bytes (C struct size 12)" if pad == b"\0\0"
-                         else f"2 pad bytes, not zero: {pad.hex(' ')}")
+        pad = data[t + 10 : t + 12]
+        yield Annotation(
+            t + 10,
+            2,
+            "pad",
+            "2 pad bytes (C struct size 12)"
+            if pad == b"\0\0"
+            else f"2 pad bytes, not zero: {pad.hex(' ')}",
+        )
     payload = data[start:]
     stripped = payload.rstrip(b"\0")
     nuls = len(payload) - len(stripped)
     if stripped or not nuls:
         yield Annotation(start, len(stripped), "payload", _payload_value(stripped))
     if nuls:
-        yield Annotation(start + len(stripped), nuls, "trailer",
-                         f"{nuls} NUL bytes after the payload (OpenSIPS pads v1/v2 so)")
+        yield Annotation(
+            start + len(stripped),
+            nuls,
+            "trailer",
+            f"{nuls} NUL bytes after the payload (OpenSIPS pads v1/v2 so)",
+        )

@@ -48,12 +48,20 @@ from .registry import (
     proto_from_text,
 )
 
-__all__ = ["ChunkSetting", "ChunkSpecError", "parse_chunk_spec", "apply_chunks", "chunk_names",
-           "SPEC_HELP"]
+__all__ = [
+    "SPEC_HELP",
+    "ChunkSetting",
+    "ChunkSpecError",
+    "apply_chunks",
+    "chunk_names",
+    "parse_chunk_spec",
+]
 
-SPEC_HELP = ("CHUNK=VALUE, where CHUNK is a name (correlation_id), a type (0x0011 or 17) or "
-             "VENDOR:TYPE (0x0003:0x0020), and VALUE is typed by the chunk or given as "
-             "hex:0a0b, b64:..., @FILE or text:...")
+SPEC_HELP = (
+    "CHUNK=VALUE, where CHUNK is a name (correlation_id), a type (0x0011 or 17) or "
+    "VENDOR:TYPE (0x0003:0x0020), and VALUE is typed by the chunk or given as "
+    "hex:0a0b, b64:..., @FILE or text:..."
+)
 
 #: Names that take either IP version (the registry maps them to the IPv4 type).
 _EITHER_IP = frozenset({"src_ip", "dst_ip"})
@@ -120,7 +128,9 @@ def parse_chunk_spec(text: str) -> ChunkSetting:
         try:
             return setting._replace(body=bytes.fromhex(digits))
         except ValueError:
-            raise _err(text, "expected hex digits after 'hex:', e.g. hex:0a0b or hex:0a:0b") from None
+            raise _err(
+                text, "expected hex digits after 'hex:', e.g. hex:0a0b or hex:0a:0b"
+            ) from None
     if raw.startswith("b64:"):
         try:
             return setting._replace(body=base64.b64decode(raw[4:].strip(), validate=True))
@@ -158,10 +168,14 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
             else:
                 value = int(v, 16) if v.lower().startswith("0x") else int(v, 10)
         except ValueError:
-            extra = {0x01: " or ipv4/ipv6", 0x02: " or udp/tcp/sctp/tls/ws",
-                     0x0B: " or a protocol name (sip, log, rtcp...)"}.get(spec.type, "")
-            raise _err(text, f"chunk {label} expects an integer (decimal or 0x..){extra}, "
-                             f"not {raw!r}") from None
+            extra = {
+                0x01: " or ipv4/ipv6",
+                0x02: " or udp/tcp/sctp/tls/ws",
+                0x0B: " or a protocol name (sip, log, rtcp...)",
+            }.get(spec.type, "")
+            raise _err(
+                text, f"chunk {label} expects an integer (decimal or 0x..){extra}, not {raw!r}"
+            ) from None
         limit = _LIMITS[kind]
         if not 0 <= value <= limit:
             raise _err(text, f"chunk {label} is a {kind}: expected 0..{limit}, not {value}")
@@ -174,8 +188,11 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
         want = 4 if kind == "ip4" else 6
         if addr.version != want and name.lower() not in _EITHER_IP:
             other = spec.name.replace(f"ipv{want}", f"ipv{addr.version}")
-            raise _err(text, f"chunk {label} expects an IPv{want} address, not {raw!r} "
-                             f"(use {other} or {spec.field})")
+            raise _err(
+                text,
+                f"chunk {label} expects an IPv{want} address, not {raw!r} "
+                f"(use {other} or {spec.field})",
+            )
         return setting._replace(value=addr.compressed)
     if kind == "mac":
         try:
@@ -183,8 +200,11 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
         except ValueError:
             n = -1
         if n not in (6, 8):
-            raise _err(text, f"chunk {label} expects a MAC address like 00:11:22:33:44:55 "
-                             f"(6 or 8 bytes), not {raw!r}")
+            raise _err(
+                text,
+                f"chunk {label} expects a MAC address like 00:11:22:33:44:55 "
+                f"(6 or 8 bytes), not {raw!r}",
+            )
         return setting._replace(value=":".join(f"{b:02x}" for b in mac_to_bytes(raw.strip())))
     if spec.type == 0x10:  # compressed payload: the bytes as given are the chunk
         return setting._replace(body=raw.encode("utf-8"))
@@ -239,12 +259,13 @@ def apply_chunks(m: HepMessage, settings: Iterable[ChunkSetting]) -> HepMessage:
             _set_field(m, s.spec, value)  # type: ignore[arg-type]
     if raws:
         if m.version != 3:
-            raise _err(raws[0].text, f"HEPv{m.version} has no chunks; only HEPv3 can carry "
-                                     f"chunk {raws[0].label}")
+            raise _err(
+                raws[0].text,
+                f"HEPv{m.version} has no chunks; only HEPv3 can carry chunk {raws[0].label}",
+            )
         layout = list(m.layout) if m.layout is not None else [t for _v, t in m.chunk_ids()]
         for s in raws:
             layout.append((s.vendor, s.type, s.body if s.body is not None else b"", NOVALUE))
         m.layout = tuple(layout)
     m.validate()
     return m
-
