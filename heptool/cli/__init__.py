@@ -40,7 +40,9 @@ __all__ = ["COMMANDS", "Environment", "ExitStatus", "LazyGroup", "cli", "main"]
 
 #: Subcommand name -> "module:attribute" of its click command, imported on first use.
 #: This dict is the registry: add new commands here (kept sorted).
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "decode": "heptool.cli.cmd_decode:decode_command",
+}
 
 EPILOG = """\
 \b

@@ -1,0 +1,445 @@
+"""``heptool decode``: read HEP from captures, HEP streams or JSON records; print, filter, pipe.
+
+Top-level imports stay light (click and the CLI helpers): this module is imported for every
+``heptool --help`` and shell TAB press.  The capture reader, the codec and the renderers are
+imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+from typing import IO, Any
+
+import click
+
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+from heptool.cli.options import open_output, output_options, resolve_format
+
+__all__ = ["decode_command"]
+
+FORMATS = ("auto", "table", "jsonl", "json", "hex", "raw")
+#: Show a progress bar (stderr on a terminal, output not on it) for inputs at least this big.
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+
+EPILOG = """\
+\b
+Examples:
+  heptool decode capture.pcap                     # a table on a terminal
+  heptool decode capture.pcap.gz -f jsonl | jq .sip.call_id
+  heptool decode --proto sip --call-id abc@host capture.pcap
+  heptool decode --src 10.0.0.0/8 --dst [::1]:9060 --since 2026-11-26T09:00:00Z x.pcap
+  heptool decode --grep '(?i)^INVITE' --count 10 -f json x.pcapng
+  heptool encode --scenario call | heptool decode -f hex
+  heptool decode -f jsonl x.pcap | heptool decode --summary -f json
+  heptool decode -f raw x.pcap -o packets.hep   # the HEP bytes themselves
+
+\b
+Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
+3 some input was not valid HEP: an unknown input format, a damaged capture, or at least
+one corrupt or damaged HEP packet (each reported on stderr; --strict stops at the first);
+1 an input could not be read (permission, I/O error).
+"""
+
+
+class BadInputError(click.ClickException):
+    """Input that is not valid HEP, raised to stop (``--strict``): exit status 3."""
+
+    exit_code = ExitStatus.BAD_INPUT
+
+
+def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
+
+    head, sep, last = incomplete.rpartition(",")
+    prefix = head + sep
+    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
+    return [CompletionItem(prefix + n) for n in names if n.startswith(last.lower())]
+
+
+def _is_live(path: str, env: Environment) -> bool:
+    """Input that arrives over time (a pipe, a terminal, a socket) rather than a file."""
+    try:
+        if path == "-":
+            fd = env.stdin_binary.fileno()
+            return not stat.S_ISREG(os.fstat(fd).st_mode)
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return path == "-"
+
+
+@click.command("decode", epilog=EPILOG, short_help="Decode HEP from captures, streams or records.")
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@output_options(*FORMATS)
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Captures: only HEP to or from this UDP/TCP port (default: any port; HEP is "
+                   "recognised by its bytes).")
+@click.option("--proto", "proto", multiple=True, metavar="LIST", shell_complete=_complete_proto,
+              help="Only these protocol types: names or numbers, comma-separated "
+                   "(sip,log,rtcp,100,0x58). Repeatable.")
+@click.option("--call-id", "call_id", multiple=True, metavar="ID",
+              help="Only messages of this call: SIP Call-ID, correlation id (chunk 0x0011) or a "
+                   "value of OpenSIPS's chunk 0x0065. Repeatable.")
+@click.option("--grep", metavar="REGEX", default=None,
+              help="Only messages whose payload matches REGEX (Python syntax; (?i) ignores case).")
+@click.option("--src", multiple=True, metavar="ADDR",
+              help="Only messages from ADDR: an address, ADDR:PORT, [V6]:PORT, a CIDR network or "
+                   ":PORT. Repeatable (any of them).")
+@click.option("--dst", multiple=True, metavar="ADDR", help="Only messages to ADDR (as --src).")
+@click.option("--capture-id", "capture_id", multiple=True, type=click.IntRange(0, 0xFFFFFFFF),
+              metavar="N", help="Only messages with this capture id (chunk 0x000c). Repeatable.")
+@click.option("--node", multiple=True, metavar="NAME",
+              help="Only messages with this capture node name (chunk 0x0013). Repeatable.")
+@click.option("--since", metavar="TIME", default=None,
+              help="Only messages at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch "
+                   "seconds).")
+@click.option("--until", metavar="TIME", default=None, help="Only messages at or before TIME.")
+@click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N messages (after filtering).")
+@click.option("--summary", is_flag=True,
+              help="At the end, counts per version, protocol type, capture agent, SIP method and "
+                   "status, and errors, on stderr; with -f json the summary is the output.")
+@click.option("--strict", is_flag=True,
+              help="Stop at the first bad packet (exit status 3); also refuse the quirks only "
+                   "some receivers accept.")
+@click.option("-v", "--verbose", count=True,
+              help="Table: show every chunk of each message. Also report what the inputs held "
+                   "besides HEP on stderr.")
+@pass_env
+def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
+                   port: int | None, proto: tuple[str, ...], call_id: tuple[str, ...],
+                   grep: str | None, src: tuple[str, ...], dst: tuple[str, ...],
+                   capture_id: tuple[int, ...], node: tuple[str, ...], since: str | None,
+                   until: str | None, count: int | None, summary: bool, strict: bool,
+                   verbose: int) -> None:
+    """Decode HEP (v1, v2, v3) and print one record per message.
+
+    INPUT is a pcap or pcapng capture (either may be gzip-compressed), a raw stream of HEP
+    packets (what 'heptool encode' writes) or JSON Lines records (what 'heptool decode -f
+    jsonl' writes): the kind is told from the bytes, not the name. '-' or no INPUT reads
+    standard input. In captures HEP is found over UDP on any port and over TCP (each
+    connection reassembled).
+
+    Records are the JSON record of 'heptool' (see README) plus index, frame (captures), the
+    transport the HEP travelled on (hep_transport, hep_src, hep_dst) and, for SIP
+    payloads, a 'sip' object (method/ruri or status/reason, call_id, cseq, cseq_method,
+    from_tag, to_tag, x_cid).
+
+    Filters combine with AND. A corrupt packet is reported on stderr (frame and offset)
+    and decoding goes on; the exit status is then 3.
+    """
+    from heptool.core.filters import build_filter
+
+    env.verbosity = max(env.verbosity, verbose)
+    try:
+        match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
+                             capture_id=capture_id, node=node, since=since, until=until)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    fmt = resolve_format(fmt, env, output)
+    sources = list(inputs) or ["-"]
+    run = _Run(env, fmt, sources, port=port, match=match, count=count, summary=summary,
+               strict=strict, verbose=verbose)
+    with open_output(env, output, binary=fmt != "table") as out:
+        run.execute(out, to_terminal=(output is None or output == "-") and bool(env.stdout_isatty))
+    if run.status != ExitStatus.OK:
+        click.get_current_context().exit(run.status)
+
+
+class _Summary:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.errors = 0
+        self.warnings = 0
+        self.inputs = 0
+        self.versions: Counter[str] = Counter()
+        self.protos: Counter[str] = Counter()
+        self.agents: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.messages += 1
+        self.versions[f"v{rec['version']}"] += 1
+        self.protos[str(rec.get("proto"))] += 1
+        cap, node = rec.get("capture_id"), rec.get("node_name")
+        self.agents["/".join(str(x) for x in (cap, node) if x is not None) or "none"] += 1
+        sip = rec.get("sip")
+        if sip:
+            if "method" in sip:
+                self.methods[sip["method"]] += 1
+            else:
+                self.statuses[str(sip["status"])] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages, "errors": self.errors, "warnings": self.warnings,
+            "inputs": self.inputs, "versions": dict(self.versions.most_common()),
+            "protos": dict(self.protos.most_common()),
+            "capture_agents": dict(self.agents.most_common()),
+            "sip_methods": dict(self.methods.most_common()),
+            "sip_statuses": dict(sorted(self.statuses.items())),
+        }
+
+    def lines(self) -> list[str]:
+        from heptool.core.sip import printable
+
+        def fmt(c: dict[str, int]) -> str:
+            return ", ".join(f"{printable(k)} {v}" for k, v in c.items()) or "-"
+
+        d = self.as_dict()
+        return [
+            (f"summary: {d['messages']} messages from {d['inputs']} input"
+            f"{'s' if d['inputs'] != 1 else ''}; {d['errors']} errors, {d['warnings']} damaged"),
+            f"  versions: {fmt(d['versions'])}",
+            f"  protocol types: {fmt(d['protos'])}",
+            f"  capture agents (id/node): {fmt(d['capture_agents'])}",
+            f"  SIP methods: {fmt(d['sip_methods'])}",
+            f"  SIP statuses: {fmt(d['sip_statuses'])}",
+        ]
+
+
+class _Run:
+    """One ``decode`` invocation: inputs -> messages -> filter -> output."""
+
+    def __init__(self, env: Environment, fmt: str, sources: list[str], *, port: int | None,
+                 match: Any, count: int | None, summary: bool, strict: bool,
+                 verbose: int) -> None:
+        self.env = env
+        self.fmt = fmt
+        self.sources = sources
+        self.port = port
+        self.match = match
+        self.count = count
+        self.summary = _Summary() if summary else None
+        self.strict = strict
+        self.verbose = verbose
+        self.status = ExitStatus.OK
+        self.written = 0
+        self.bad = False
+
+    # -- diagnostics ----------------------------------------------------------------
+    def say(self, line: str) -> None:
+        err = self.env.stderr
+        err.write(" ".join(line.split()) + "\n")
+        err.flush()
+
+    def _bad(self, text: str, *, warning: bool = False) -> None:
+        if self.strict:
+            raise BadInputError(text)
+        self.say(("Warning: " if warning else "Error: ") + text)
+        self.bad = True
+        if self.summary is not None:
+            if warning:
+                self.summary.warnings += 1
+            else:
+                self.summary.errors += 1
+
+    # -- the run ------------------------------------------------------------------------
+    def execute(self, out: IO[Any], *, to_terminal: bool) -> None:
+        live = any(_is_live(s, self.env) for s in self.sources)
+        writer, emit = self._writer(out, live)
+        try:
+            for source in self.sources:
+                if not self._one(source, emit, to_terminal):
+                    break
+        finally:
+            if writer is not None:
+                writer.close()
+        if self.summary is not None:
+            self.summary.inputs = len(self.sources)
+            if self.fmt == "json":
+                from heptool.output.jsonl import dumps
+
+                out.write(dumps(self.summary.as_dict()))
+                out.flush()
+            else:
+                for line in self.summary.lines():
+                    self.say(line)
+        if self.fmt == "table" and self.written == 0 and not self.bad:
+            self.say("no HEP messages" + (" matched" if self.match is not None else ""))
+        if self.bad:
+            self.status = ExitStatus.BAD_INPUT
+
+    def _writer(self, out: IO[Any], live: bool) -> tuple[Any, Any]:
+        """(writer to close at the end, emit(record, message, packet) function)."""
+        fmt = self.fmt
+        if fmt in ("jsonl", "json"):
+            from heptool.output.jsonl import JsonArrayWriter, JsonlWriter
+
+            if fmt == "json" and self.summary is not None:
+                return None, lambda rec, m, p: None  # the summary is the output
+            cls = JsonlWriter if fmt == "jsonl" else JsonArrayWriter
+            w = cls(out, line_buffered=live)
+            write = w.write
+            return w, lambda rec, m, p: write(rec)
+        if fmt == "table":
+            from heptool.output.table import TableWriter
+
+            console = self.env.console if out is self.env.stdout else \
+                self.env._make_console(out, False)
+            tw = TableWriter(console, verbose=self.verbose, batch=1 if live else 100)
+            twrite = tw.write
+            return tw, lambda rec, m, p: twrite(rec, m)
+        if fmt == "raw":
+            from heptool.output.raw import RawWriter
+
+            rw = RawWriter(out, line_buffered=live)
+            return rw, lambda rec, m, p: rw.write(_packet_bytes(m, p))
+        # hex
+        try:
+            from heptool.output.hexdump import render
+        except ImportError:
+            raise click.ClickException("-f hex is not available in this build "
+                                       "(heptool.output.hexdump is missing)") from None
+
+        def emit_hex(rec: dict[str, Any], m: Any, p: Any) -> None:
+            where = [f"message {rec['index']}"]
+            if rec.get("frame") is not None:
+                where.append(f"frame {rec['frame']}")
+            if rec.get("hep_transport"):
+                where.append(f"{rec['hep_transport']} {rec['hep_src']} -> {rec['hep_dst']}")
+            text = f"# {', '.join(where)}\n{render(_packet_bytes(m, p)).rstrip()}\n\n"
+            out.write(text.encode("utf-8", "backslashreplace"))
+            if live:
+                out.flush()
+
+        return None, emit_hex
+
+    def _one(self, source: str, emit: Any, to_terminal: bool) -> bool:
+        """Decode one input; False once --count is reached."""
+        from heptool.capture.inputs import InputError, InputStats, iter_input
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.codec import decode
+        from heptool.core.errors import HepError
+        from heptool.output.records import decode_record
+
+        env = self.env
+        name = "<stdin>" if source == "-" else source
+        prefix = f"{name}: " if len(self.sources) > 1 else ""
+        f: Any = None
+        if source != "-":
+            try:
+                f = open(source, "rb", buffering=1 << 16)  # noqa: SIM115
+            except OSError as e:
+                self.say(f"Error: {e.strerror or e}: {source}")
+                if self.status == ExitStatus.OK:
+                    self.status = ExitStatus.ERROR
+                return True
+        progress = None
+        stats = InputStats()
+        strict = self.strict
+        match = self.match
+        count = self.count
+        need_sip = self.fmt in ("jsonl", "json", "table") and (
+            self.fmt != "table" or bool(self.verbose)) or self.summary is not None
+        summary = self.summary
+        it = None
+        try:
+            if (f is not None and env.stderr_isatty and not to_terminal
+                    and os.fstat(f.fileno()).st_size >= PROGRESS_MIN_BYTES):
+                progress = _Progress(env, name, os.fstat(f.fileno()).st_size)
+            it = iter_input(f if f is not None else source, stdin=env.stdin_binary,
+                            port=self.port, stats=stats, strict=strict)
+            seen = 0
+            for p in it:
+                seen += 1
+                if progress is not None and not seen & 0xFFF:
+                    progress.update(f.tell())
+                try:
+                    if p.data is not None:
+                        m = decode(p.data, strict)
+                    else:
+                        m = _from_record(p, strict)  # its errors name the line already
+                except HepError as e:
+                    self._bad(prefix + str(e if p.data is None else e.with_context(p.where)))
+                    continue
+                if m._warnings:
+                    for w in m._warnings:
+                        self._bad(prefix + str(w.with_context(p.where)), warning=True)
+                if match is not None and not match(m):
+                    continue
+                rec = p.record
+                index = p.index if rec is None else rec.get("index", p.index)
+                r = decode_record(m, index, p.frame, p.hep_transport, p.hep_src, p.hep_dst,
+                                  need_sip)
+                emit(r, m, p)
+                if summary is not None:
+                    summary.add(r)
+                self.written += 1
+                if count is not None and self.written >= count:
+                    return False
+        except InputError as e:
+            self._bad(str(e))
+        except CaptureError as e:
+            self._bad(f"{name}: {e}")
+        except HepError as e:  # the framing of a HEP stream gave up (strict)
+            self._bad(f"{name}: {e}")
+        finally:
+            if it is not None:
+                it.close()
+            if progress is not None:
+                progress.stop()
+            if f is not None:
+                f.close()
+        self._report(name, prefix, stats)
+        return True
+
+    def _report(self, name: str, prefix: str, stats: Any) -> None:
+        """What the input held besides HEP: damage always, the rest with -v."""
+        if stats.kind == "hep":
+            if stats.leftover_bytes:
+                self._bad(f"{name}: the last {stats.leftover_bytes} bytes are an incomplete HEP "
+                          "packet", warning=True)
+            if stats.skipped_bytes:
+                self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
+                          warning=True)
+        if self.verbose and stats.kind in ("pcap", "pcapng"):
+            c = stats.capture
+            self.say(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "
+                     f"{c.not_ip} non-IP/other frames, {c.not_hep_udp} UDP datagrams, "
+                     f"{c.non_hep_tcp_bytes} TCP bytes; {c.not_port} frames on other ports; "
+                     f"{c.stream_skipped_bytes + c.tcp_gap_bytes} TCP bytes lost or skipped")
+
+
+def _from_record(p: Any, strict: bool) -> Any:
+    from heptool.capture.inputs import to_message
+
+    return to_message(p, strict)
+
+
+def _packet_bytes(m: Any, p: Any) -> bytes:
+    if p.data is not None:
+        return p.data  # type: ignore[no-any-return]
+    from heptool.core.codec import encode
+
+    return encode(m)
+
+
+class _Progress:
+    """A rich progress bar on stderr for one big input file (bytes read of its size)."""
+
+    def __init__(self, env: Environment, name: str, size: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                 TimeRemainingColumn(), console=env.error_console, transient=True)
+        self.task = self.progress.add_task(name, total=size)
+        self.progress.start()
+
+    def update(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        self.progress.stop()
