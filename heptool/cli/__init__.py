@@ -42,6 +42,7 @@ __all__ = ["COMMANDS", "Environment", "ExitStatus", "LazyGroup", "cli", "main"]
 #: This dict is the registry: add new commands here (kept sorted).
 COMMANDS: dict[str, str] = {
     "decode": "heptool.cli.cmd_decode:decode_command",
+    "encode": "heptool.cli.cmd_encode:encode_command",
 }
 
 EPILOG = """\

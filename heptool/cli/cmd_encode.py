@@ -1,0 +1,711 @@
+"""``heptool encode``: build HEP packets from options, JSON Lines records or a scenario.
+
+Kept light at import time (every shell TAB press imports it): click and the pure registry
+only; the codec, inputs and writers are imported inside the command.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+from heptool.cli.options import output_options, resolve_format, stderr_echo
+
+__all__ = ["ChunkParam", "EndpointParam", "IpProtoParam", "ProtoParam", "encode_command"]
+
+EPILOG = """\
+\b
+Examples:
+  heptool encode --src 10.0.0.1:5060 --dst 10.0.0.2:5060 --payload @invite.sip > invite.hep
+  heptool encode --proto log --correlation-id abc@host --payload 'call started' -f hex
+  heptool encode --src [2001:db8::1]:5060 --dst [2001:db8::2]:5060 --ip-proto tcp \\
+      --time 2026-11-26T09:00:00Z --capture-id 2001 --payload - < msg.sip > msg.hep
+  heptool encode --chunk vlan=42 --chunk 0x0011=abc --chunk 0x0003:0x0020=hex:0a0b -f hex
+  heptool encode --version 2 --payload @options.sip -f pcap -o options.pcap
+  heptool encode --scenario call -f pcap -o call.pcap
+  heptool encode --scenario opensips --opensips-mode homer5 --seed 7 | heptool decode
+  heptool decode -f jsonl capture.pcap | jq 'select(.proto == "sip")' | heptool encode > sip.hep
+  heptool encode --from records.jsonl --capture-id 9 -f jsonl
+"""
+
+_IP_PROTOS = {"udp": 17, "tcp": 6, "sctp": 132, "tls": 22, "ws": 50}
+
+
+# ---------------------------------------------------------------------------
+# parameter types (shell completion comes from the registry)
+# ---------------------------------------------------------------------------
+class ProtoParam(click.ParamType):
+    """A protocol type (chunk 0x000b): a name (sip, log, rtcp...) or a number (0x.. = hex)."""
+
+    name = "proto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from heptool.core.registry import proto_from_text
+
+        try:
+            return proto_from_text(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
+
+        names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
+        return [CompletionItem(n) for n in names if n.startswith(incomplete.lower())]
+
+
+class ChunkParam(click.ParamType):
+    """``--chunk SPEC`` (see heptool.core.chunkspec); completes chunk names."""
+
+    name = "spec"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from heptool.core.chunkspec import ChunkSetting, ChunkSpecError, parse_chunk_spec
+
+        if isinstance(value, ChunkSetting):
+            return value
+        try:
+            setting = parse_chunk_spec(str(value))
+        except ChunkSpecError as e:
+            self.fail(str(e).removeprefix("--chunk "), param, ctx)
+        if setting.file is not None:
+            try:
+                with open(setting.file, "rb") as f:
+                    setting = setting.with_body(f.read())
+            except OSError as e:
+                self.fail(f"{value!r}: cannot read {setting.file}: {e.strerror or e}", param, ctx)
+        return setting
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from heptool.core.chunkspec import chunk_names
+        from heptool.core.registry import CHUNKS_BY_NAME
+
+        if "=" in incomplete:
+            return []
+        return [
+            CompletionItem(n, help=CHUNKS_BY_NAME[n].doc if n in CHUNKS_BY_NAME else None)
+            for n in chunk_names()
+            if n.startswith(incomplete.lower())
+        ]
+
+
+class EndpointParam(click.ParamType):
+    """``ADDR:PORT`` or ``[IPv6]:PORT``."""
+
+    name = "addr:port"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        from heptool.capture.writer import parse_endpoint
+
+        try:
+            return parse_endpoint(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+class IpProtoParam(click.ParamType):
+    """``udp``, ``tcp``, ``sctp``, ``tls`` (22), ``ws`` (50) or a number 0..255."""
+
+    name = "ip-proto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        t = str(value).strip().lower()
+        if t in _IP_PROTOS:
+            return _IP_PROTOS[t]
+        try:
+            n = int(t, 0)
+        except ValueError:
+            self.fail(f"{value!r}: use udp, tcp, sctp, tls, ws or a number 0..255", param, ctx)
+        if not 0 <= n <= 255:
+            self.fail(f"{value!r}: out of range 0..255", param, ctx)
+        return n
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(n) for n in _IP_PROTOS if n.startswith(incomplete.lower())]
+
+
+class TimeParam(click.ParamType):
+    """ISO 8601 (``2026-11-26T09:00:00.5Z``; no zone = UTC) or epoch seconds."""
+
+    name = "time"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        from heptool.core.errors import HepValueError
+        from heptool.core.record import parse_time
+
+        try:
+            ts = parse_time(str(value))
+        except HepValueError as e:
+            self.fail(str(e), param, ctx)
+        if not 0 <= ts[0] <= 0xFFFFFFFF:
+            self.fail(f"{value!r} does not fit in HEP's 32-bit seconds", param, ctx)
+        return ts
+
+
+# ---------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------
+class BadInputError(click.ClickException):
+    """Input records or packets heptool cannot use (exit status 3)."""
+
+    exit_code = ExitStatus.BAD_INPUT
+
+
+#: Options that describe one packet; with --scenario only the ones in _SCENARIO_OK apply.
+_PACKET_OPTIONS = (
+    "version",
+    "proto",
+    "src",
+    "dst",
+    "ip_proto",
+    "time",
+    "capture_id",
+    "node_name",
+    "auth_key",
+    "correlation_id",
+    "payload",
+    "compress",
+    "chunks",
+)
+_SCENARIO_OK = frozenset({"time", "capture_id", "node_name", "auth_key", "chunks", "compress"})
+_V3_ONLY = ("node_name", "auth_key", "correlation_id", "compress", "chunks")
+
+
+def _flag(name: str) -> str:
+    return {"chunks": "--chunk", "version": "--version", "compress": "--compress"}.get(
+        name, "--" + name.replace("_", "-")
+    )
+
+
+@click.command(
+    "encode", epilog=EPILOG, short_help="Build HEP packets from options, records or a scenario."
+)
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(["1", "2", "3"]),
+    default=None,
+    help="HEP version to write (default 3). v1/v2 carry SIP only, with no chunks.",
+)
+@click.option(
+    "--proto",
+    type=ProtoParam(),
+    default=None,
+    metavar="NAME|N",
+    help="Protocol type of the payload, chunk 0x000b: sip (default), log, rtcp, rest, "
+    "... or a number (decimal, or 0x.. hex).",
+)
+@click.option(
+    "--src",
+    type=EndpointParam(),
+    default=None,
+    metavar="ADDR:PORT",
+    help="Source of the captured packet (default 127.0.0.1:5060; IPv6 as [addr]:port).",
+)
+@click.option(
+    "--dst",
+    type=EndpointParam(),
+    default=None,
+    metavar="ADDR:PORT",
+    help="Destination of the captured packet (default the loopback address of --src's "
+    "IP version, port 5060).",
+)
+@click.option(
+    "--ip-proto",
+    "ip_proto",
+    type=IpProtoParam(),
+    default=None,
+    metavar="udp|tcp|N",
+    help="IP protocol the captured packet used, chunk 0x0002 (default udp).",
+)
+@click.option(
+    "--time",
+    "time",
+    type=TimeParam(),
+    default=None,
+    metavar="TIME",
+    help="Capture time: ISO 8601 (2026-11-26T09:00:00.123456Z; no zone = UTC) or "
+    "epoch seconds (default now). With --scenario, the start time.",
+)
+@click.option(
+    "--capture-id",
+    "capture_id",
+    type=click.IntRange(0, 0xFFFFFFFF),
+    default=None,
+    metavar="N",
+    help="Capture agent id, chunk 0x000c (default 1).",
+)
+@click.option(
+    "--node-name",
+    "node_name",
+    default=None,
+    metavar="TEXT",
+    help="Capture agent name, chunk 0x0013.",
+)
+@click.option(
+    "--auth-key", "auth_key", default=None, metavar="TEXT", help="Authentication key, chunk 0x000e."
+)
+@click.option(
+    "--correlation-id",
+    "correlation_id",
+    default=None,
+    metavar="TEXT",
+    help="Correlation id, chunk 0x0011 (e.g. the SIP Call-ID of a log line).",
+)
+@click.option(
+    "--payload",
+    default=None,
+    metavar="TEXT|@FILE|-",
+    help="The captured payload: TEXT as given, @FILE a file's bytes, - standard "
+    "input's bytes (default empty).",
+)
+@click.option(
+    "--compress",
+    type=click.Choice(["gzip", "zlib"]),
+    default=None,
+    help="Send the payload compressed in chunk 0x0010.",
+)
+@click.option(
+    "--chunk",
+    "chunks",
+    type=ChunkParam(),
+    multiple=True,
+    metavar="SPEC",
+    help="Set any chunk (repeatable): NAME=VALUE (correlation_id=abc, vlan=42), "
+    "TYPE=VALUE (0x0011=abc, 17=abc) or VENDOR:TYPE=VALUE (0x0003:0x0020=42). "
+    "VALUE is typed by the chunk (integer, IP address, MAC, text) or explicit: "
+    "hex:0a0b, b64:..., @FILE, text:... Vendor and unknown chunks take text "
+    "and go after the payload.",
+)
+@click.option(
+    "--from",
+    "from_",
+    default=None,
+    metavar="FILE",
+    help="Read JSON Lines records (what 'heptool decode -f jsonl' writes), a HEP "
+    "stream or a pcap from FILE ('-' = standard input) and encode each one; the "
+    "packet options above then override those fields in every packet. Without "
+    "--from, records are read from standard input when it is a pipe or file that "
+    "is not empty and neither --payload nor --scenario is given.",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["call", "opensips"]),
+    default=None,
+    help="Write a realistic, correlated set of packets: 'call' (a SIP call with SDP, "
+    "RTCP reports and log lines sharing the Call-ID) or 'opensips' (what "
+    "OpenSIPS 3.4 extended tracing sends for one call over TCP).",
+)
+@click.option(
+    "--opensips-mode",
+    "opensips_mode",
+    type=click.Choice(["json", "homer5"]),
+    default=None,
+    help="For --scenario opensips: json (homer5_on=0: JSON payloads, "
+    "chunk 0x0065; the default) or homer5 (homer5_on=1: text "
+    "payloads, no 0x0065).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="For --scenario: the seed of its random parts (Call-IDs, ports, timing).",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Write the packet N times, or the scenario N times (seeds SEED..SEED+N-1, "
+    "each run starting after the previous one).",
+)
+@click.option(
+    "--hep-src",
+    "hep_src",
+    type=EndpointParam(),
+    default=None,
+    metavar="ADDR:PORT",
+    help="For -f pcap: where the HEP datagrams come from (default 127.0.0.1:9061, "
+    "or [::1]:9061 when --hep-dst is IPv6).",
+)
+@click.option(
+    "--hep-dst",
+    "hep_dst",
+    type=EndpointParam(),
+    default="127.0.0.1:9060",
+    show_default=True,
+    metavar="ADDR:PORT",
+    help="For -f pcap: the collector the HEP datagrams go to.",
+)
+@output_options("raw", "hex", "pcap", "jsonl", default="raw")
+@pass_env
+@click.pass_context
+def encode_command(
+    ctx: click.Context, env: Environment, fmt: str, output: str | None, **opts: Any
+) -> None:
+    """Build HEP packets and write them (raw HEP by default).
+
+    Packets come from the options (one packet, repeated with --count), from JSON Lines
+    records (standard input or --from FILE: 'heptool decode -f jsonl X | heptool encode'
+    reproduces the original HEP bytes exactly; a hand-written record with only some fields
+    gets the same defaults as the options), or from --scenario.
+
+    Output: raw HEP packets back to back (what 'heptool decode' reads; refused on a
+    terminal), -f hex (annotated dump), -f pcap (each packet in an Ethernet/IP/UDP frame
+    from --hep-src to --hep-dst, timed by the packet's own timestamp) or -f jsonl (the
+    record of each packet).
+    """
+    fmt = resolve_format(fmt, env, output)
+    source = _pick_source(ctx, env, opts)
+    messages = _messages(ctx, env, source, opts)
+    _write(env, fmt, output, messages, opts)
+
+
+# ---------------------------------------------------------------------------
+def _given(opts: dict[str, Any], name: str) -> bool:
+    v = opts.get(name)
+    return bool(v) if name == "chunks" else v is not None
+
+
+def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> str:
+    """'scenario', 'records' or 'options' (and check the option combinations)."""
+    if opts["scenario"] is not None:
+        if opts["from_"] is not None:
+            raise click.UsageError("--from and --scenario cannot be used together")
+        bad = [n for n in _PACKET_OPTIONS if _given(opts, n) and n not in _SCENARIO_OK]
+        if bad:
+            raise click.UsageError(
+                f"{_flag(bad[0])} cannot be used with --scenario (scenarios "
+                "take --time, --capture-id, --node-name, --auth-key, --chunk, "
+                "--compress, --seed)"
+            )
+        if opts["opensips_mode"] is not None and opts["scenario"] != "opensips":
+            raise click.UsageError("--opensips-mode needs --scenario opensips")
+        return "scenario"
+    if opts["opensips_mode"] is not None:
+        raise click.UsageError("--opensips-mode needs --scenario opensips")
+    if opts["from_"] is not None:
+        if _given(opts, "payload"):
+            raise click.UsageError("--payload cannot be used with --from (records carry payloads)")
+        return "records"
+    if _given(opts, "payload") or env.stdin_isatty:
+        return "options"
+    # a pipe or file on standard input: records, unless it is empty (e.g. </dev/null in CI)
+    peek = getattr(env.stdin_binary, "peek", None)
+    try:
+        head = peek(1)[:1] if peek is not None else None
+    except (OSError, ValueError):
+        head = b""
+    if head == b"":
+        return "options"
+    if head is None:  # cannot look ahead: read it all (small inputs: tests, CliRunner)
+        data = env.stdin_binary.read()
+        if not data:
+            return "options"
+        import io
+
+        opts["_stdin_data"] = io.BytesIO(data)
+    return "records"
+
+
+def _now() -> tuple[int, int]:
+    ns = _time.time_ns()
+    return ns // 1_000_000_000, (ns // 1000) % 1_000_000
+
+
+def _read_payload(env: Environment, spec: str | None) -> bytes:
+    if spec is None:
+        return b""
+    if spec == "-":
+        return env.stdin_binary.read()
+    if spec.startswith("@") and len(spec) > 1:
+        try:
+            with open(spec[1:], "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise click.BadParameter(
+                f"cannot read {spec[1:]}: {e.strerror or e}", param_hint="'--payload'"
+            ) from None
+    return spec.encode("utf-8")
+
+
+def _loopback_like(addr: str) -> str:
+    return "::1" if ":" in addr else "127.0.0.1"
+
+
+def _from_options(env: Environment, opts: dict[str, Any]) -> Any:
+    from heptool.core.codec import encode
+    from heptool.core.errors import HepError
+    from heptool.core.message import HepMessage
+
+    version = int(opts["version"] or 3)
+    if version != 3:
+        bad = [n for n in _V3_ONLY if _given(opts, n)]
+        if bad:
+            raise click.UsageError(
+                f"HEPv{version} has no chunks: {_flag(bad[0])} needs --version 3"
+            )
+        if version == 1 and _given(opts, "capture_id"):
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+    src = opts["src"] or ("127.0.0.1", 5060)
+    dst = opts["dst"] or (_loopback_like(src[0]), 5060)
+    if (":" in src[0]) != (":" in dst[0]):
+        raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
+    ts = opts["time"] or _now()
+    try:
+        m = HepMessage(
+            version=version,
+            ip_proto=opts["ip_proto"] if opts["ip_proto"] is not None else 17,
+            src_ip=src[0],
+            src_port=src[1],
+            dst_ip=dst[0],
+            dst_port=dst[1],
+            ts_sec=ts[0],
+            ts_usec=ts[1],
+            proto_type=opts["proto"] if opts["proto"] is not None else 1,
+            capture_id=opts["capture_id"] if opts["capture_id"] is not None else 1,
+            node_name=opts["node_name"],
+            auth_key=opts["auth_key"],
+            correlation_id=opts["correlation_id"],
+            payload=_read_payload(env, opts["payload"]),
+            compression=opts["compress"],
+        )
+        _apply_chunks(m, opts)
+        encode(m)  # a value no packet can carry is a usage error, before any output
+    except HepError as e:
+        raise click.UsageError(str(e)) from None
+    return m
+
+
+def _apply_chunks(m: Any, opts: dict[str, Any]) -> None:
+    if opts["chunks"]:
+        from heptool.core.chunkspec import apply_chunks
+
+        apply_chunks(m, opts["chunks"])
+
+
+def _override(m: Any, opts: dict[str, Any]) -> Any:
+    """Apply the packet options given on the command line to a message from a record."""
+    if opts["src"] is not None:
+        m.src_ip, m.src_port = opts["src"]
+        m.family = 10 if ":" in m.src_ip else 2
+    if opts["dst"] is not None:
+        m.dst_ip, m.dst_port = opts["dst"]
+    for name, field in (
+        ("ip_proto", "ip_proto"),
+        ("proto", "proto_type"),
+        ("capture_id", "capture_id"),
+        ("node_name", "node_name"),
+        ("auth_key", "auth_key"),
+        ("correlation_id", "correlation_id"),
+    ):
+        if opts[name] is not None:
+            setattr(m, field, opts[name])
+    if opts["time"] is not None:
+        m.ts_sec, m.ts_usec = opts["time"]
+    if opts["compress"] is not None:
+        m.compression = opts["compress"]
+    _apply_chunks(m, opts)
+    if opts["version"] is not None and int(opts["version"]) != m.version:
+        from heptool.core.codec import decode, encode
+
+        m = decode(encode(m, int(opts["version"])))
+    return m
+
+
+def _with_defaults(rec: dict[str, Any], now: tuple[int, int]) -> dict[str, Any]:
+    """Defaults for a hand-written record (no ``chunks`` key): the options' defaults for the
+    keys it lacks entirely (a key present with null stays an absent chunk)."""
+    if "chunks" in rec or rec.get("version", 3) == 1:
+        return rec
+    rec = dict(rec)
+    if "ts_sec" not in rec and "time" not in rec:
+        rec["ts_sec"], rec["ts_usec"] = now
+    for key, value in (("ip_proto", 17), ("capture_id", 1), ("payload", "")):
+        rec.setdefault(key, value)
+    if "proto_type" not in rec and "proto" not in rec:
+        rec["proto_type"] = 1
+    if "src_ip" not in rec:
+        rec["src_ip"] = _loopback_like(str(rec.get("dst_ip") or "127.0.0.1"))
+    if "dst_ip" not in rec:
+        rec["dst_ip"] = _loopback_like(str(rec["src_ip"] or "127.0.0.1"))
+    rec.setdefault("src_port", 5060)
+    rec.setdefault("dst_port", 5060)
+    return rec
+
+
+def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
+    from heptool.capture.inputs import InputError, iter_input, to_message
+    from heptool.capture.pcap import CaptureError
+    from heptool.core.errors import HepError
+
+    source = opts["from_"] if opts["from_"] is not None else "-"
+    stdin = opts.get("_stdin_data") or env.stdin_binary
+    now = opts["time"] or _now()
+    try:
+        for p in iter_input(source, stdin=stdin):
+            if p.record is not None:
+                p = p._replace(record=_with_defaults(p.record, now))
+            where = f"line {p.line}" if p.line is not None else p.where
+            try:
+                m = to_message(p)
+                yield _override(m, opts), where
+            except HepError as e:
+                raise BadInputError(str(e)) from None
+    except (InputError, CaptureError) as e:
+        raise BadInputError(str(e)) from None
+
+
+def _from_scenario(opts: dict[str, Any]) -> Iterator[Any]:
+    from heptool.core.scenario import scenario
+
+    start = opts["time"] or _now()
+    kwargs: dict[str, Any] = {}
+    if opts["scenario"] == "opensips":
+        kwargs["mode"] = opts["opensips_mode"] or "json"
+    n = 0
+    for i in range(opts["count"]):
+        msgs = scenario(opts["scenario"], seed=opts["seed"] + i, start=start, **kwargs)
+        for m in msgs:
+            if opts["capture_id"] is not None:
+                m.capture_id = opts["capture_id"]
+            if opts["node_name"] is not None:
+                m.node_name = opts["node_name"]
+            if opts["auth_key"] is not None:
+                m.auth_key = opts["auth_key"]
+            if opts["compress"] is not None:
+                m.compression = opts["compress"]
+            _apply_chunks(m, opts)
+            yield m, f"{opts['scenario']} packet {n}"
+            n += 1
+        last = msgs[-1]
+        start = (last.ts_sec + 1, last.ts_usec)
+
+
+def _messages(
+    ctx: click.Context, env: Environment, source: str, opts: dict[str, Any]
+) -> Iterator[Any]:
+    if source == "scenario":
+        return _from_scenario(opts)
+    if source == "records":
+        if opts["count"] != 1:
+            raise click.UsageError("--count applies to packets built from options or --scenario")
+        return _from_records(env, opts)
+    m = _from_options(env, opts)
+    return iter([(m, "the packet")] * opts["count"])
+
+
+def _encoded(messages: Iterator[Any]) -> Iterator[tuple[Any, bytes]]:
+    from heptool.core.codec import encode
+    from heptool.core.errors import HepError
+
+    for m, where in messages:
+        try:
+            yield m, encode(m)
+        except HepError as e:
+            raise BadInputError(f"{where}: {e}") from None
+
+
+def _write(
+    env: Environment, fmt: str, output: str | None, messages: Iterator[Any], opts: dict[str, Any]
+) -> None:
+    from heptool.cli.options import open_output
+
+    count = 0
+    binary = fmt in ("raw", "pcap")
+    # Build the first packet before opening -o FILE, so that a bad option leaves no file.
+    stream = _encoded(messages)
+    first = next(stream, None)
+    with open_output(env, output, binary=binary) as out:
+        writer = _writer(fmt, out, opts)
+        if first is not None:
+            writer(0, *first)
+            count = 1
+            for m, data in stream:
+                writer(count, m, data)
+                count += 1
+    if env.verbosity:
+        stderr_echo(env, f"encode: {count} packet{'s' if count != 1 else ''} written")
+
+
+def _writer(fmt: str, out: IO[Any], opts: dict[str, Any]) -> Any:
+    if fmt == "raw":
+        return lambda i, m, data: out.write(data)
+    if fmt == "hex":
+        from heptool.output.hexdump import render
+
+        def hexdump(i: int, m: Any, data: bytes) -> None:
+            out.write(("\n" if i else "") + f"# packet {i}: HEPv{m.version}, {len(data)} bytes\n")
+            out.write(render(data) + "\n")
+
+        return hexdump
+    if fmt == "jsonl":
+        from heptool.core.codec import decode
+        from heptool.core.record import to_record
+
+        try:
+            import orjson
+
+            def dumps(r: dict[str, Any]) -> str:
+                return orjson.dumps(r).decode()
+        except ImportError:  # pragma: no cover
+            import json
+
+            def dumps(r: dict[str, Any]) -> str:
+                return json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+
+        def jsonl(i: int, m: Any, data: bytes) -> None:
+            rec = {"index": i, **to_record(decode(data))}
+            out.write(dumps(rec) + "\n")
+            out.flush()
+
+        return jsonl
+    # pcap
+    from heptool.capture.writer import PcapWriter
+
+    dst = opts["hep_dst"]
+    src = opts["hep_src"] or (_loopback_like(dst[0]), 9061)
+    if (":" in src[0]) != (":" in dst[0]):
+        raise click.UsageError("--hep-src and --hep-dst must both be IPv4 or both IPv6")
+    w = PcapWriter(out)
+    v1_time = opts["time"] or _now()
+
+    def pcap(i: int, m: Any, data: bytes) -> None:
+        ts = (m.ts_sec, m.ts_usec or 0) if m.version != 1 and m.ts_sec is not None else v1_time
+        try:
+            w.write(data, ts=ts, src=src, dst=dst)
+        except ValueError as e:
+            raise BadInputError(f"packet {i}: {e}") from None
+
+    return pcap

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install the real third-party HEP peers the interop tests talk to (tests/interop/), idempotently.
+#
+#   bash scripts/setup-peers.sh            # every peer
+#   bash scripts/setup-peers.sh hepjs      # only the named ones
+#
+# One function per peer, `peer_<name>`; each is a no-op when its peer is already installed at
+# the pinned version. Later peers (Debian packages: kamailio, sngrep, tshark) go through
+# `apt_install`, which never prompts. Everything goes under the repository (.peers/ for npm) or
+# the system package manager; nothing is sent anywhere but the package registries.
+#
+# Exit status: 0 when every requested peer is installed, 1 otherwise (each failure is one line
+# on stderr). scripts/test.sh decides what a failure means: fatal in CI (CI=true), a warning
+# locally, where the tests that need a missing peer skip with the reason.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+PEERS_DIR="$ROOT/.peers"
+
+# Pinned versions: the versions that produced tests/vectors/ (see tests/vectors/README.md).
+HEPJS_VERSION=1.0.22
+
+log() { echo "setup-peers: $*" >&2; }
+
+# --- helpers for the peers to come -----------------------------------------------------------
+apt_updated=0
+apt_install() {  # apt_install PACKAGE...: install Debian packages without prompts
+    command -v apt-get >/dev/null 2>&1 || { log "apt-get not found (not a Debian system)"; return 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$apt_updated" = 0 ]; then
+        apt-get update -qq >/dev/null || return 1
+        apt_updated=1
+    fi
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- peers -----------------------------------------------------------------------------------
+peer_hepjs() {  # hep-js (npm) into .peers/node_modules/hep-js
+    local have
+    have=$(node -p "require('$PEERS_DIR/node_modules/hep-js/package.json').version" 2>/dev/null)
+    if [ "$have" = "$HEPJS_VERSION" ]; then
+        log "hep-js $HEPJS_VERSION already installed in .peers/"
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || { log "npm not found: cannot install hep-js"; return 1; }
+    mkdir -p "$PEERS_DIR"
+    [ -f "$PEERS_DIR/package.json" ] ||
+        printf '{\n  "name": "heptool-peers",\n  "private": true\n}\n' >"$PEERS_DIR/package.json"
+    log "installing hep-js $HEPJS_VERSION into .peers/ (npm)"
+    npm install --prefix "$PEERS_DIR" --no-audit --no-fund --loglevel=error --save-exact \
+        "hep-js@$HEPJS_VERSION" >/dev/null || return 1
+    node -e "require('$PEERS_DIR/node_modules/hep-js')" || return 1
+}
+
+ALL_PEERS=(hepjs)
+
+main() {
+    local failed=() peer
+    local wanted=("$@")
+    [ ${#wanted[@]} -eq 0 ] && wanted=("${ALL_PEERS[@]}")
+    for peer in "${wanted[@]}"; do
+        if ! declare -F "peer_$peer" >/dev/null; then
+            log "unknown peer '$peer' (known: ${ALL_PEERS[*]})"
+            failed+=("$peer")
+        elif ! "peer_$peer"; then
+            log "FAILED to install $peer"
+            failed+=("$peer")
+        fi
+    done
+    [ ${#failed[@]} -eq 0 ] || { log "not installed: ${failed[*]}"; return 1; }
+}
+
+main "$@"
