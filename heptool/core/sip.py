@@ -37,6 +37,8 @@ _F_FROM = b"\r\nFrom:"
 _F_TO = b"\r\nTo:"
 _F_XCID = b"\r\nX-CID:"
 # the canonical spellings in one pass: what real agents send (a dict of the first... last wins)
+_FAST_TEXT_RE = re.compile(r"\r\n(Call-ID|CSeq|From|To|(?i:X-CID))[ \t]*:[ \t]*([^\r\n]*)")
+_TOKEN_TEXT_RE = re.compile(r"[A-Za-z0-9!%'*+.^_`|~-]+\Z")
 _FAST_RE = re.compile(rb"\r\n(Call-ID|CSeq|From|To|X-CID):[ \t]*([^\r\n]*)")
 
 # fallback: every header line of the block, any case, compact forms, LF or CRLF
@@ -99,6 +101,91 @@ def sip_info(payload: bytes | None) -> dict[str, Any] | None:
     p = sip_payload(payload)
     if p is None:
         return None
+    try:
+        text = p.decode("utf-8")
+    except UnicodeDecodeError:
+        text = p.decode("utf-8", "replace")
+    return sip_text_info(text)
+
+
+def sip_text_info(text: str) -> dict[str, Any] | None:
+    """:func:`sip_info` of a payload already decoded to text (no OpenSIPS unwrapping).
+
+    The hot path of ``heptool decode`` (its records carry the payload as text anyway): one
+    short ``find`` for the first line, one for the end of the header block, and one regular
+    expression pass for the canonical header spellings; a full scan only when one of the
+    mandatory headers is not spelled canonically.
+    """
+    eol = text.find("\r\n", 0, 4096)
+    if eol < 0:
+        return _slow_info(text)
+    if text.startswith("SIP/2.0 "):
+        code = text[8:11]
+        if not (code.isdigit() and "1" <= code[0] <= "6") or eol > 11 and text[11] != " ":
+            return _slow_info(text)
+        info: dict[str, Any] = {"status": int(code), "reason": text[12:eol]}
+    else:
+        parts = text[:eol].split(" ")
+        if len(parts) != 3 or parts[2] != "SIP/2.0" or not parts[1] or \
+                not _TOKEN_TEXT_RE.match(parts[0]):
+            return _slow_info(text)
+        info = {"method": parts[0], "ruri": parts[1]}
+    end = text.find("\r\n\r\n", eol)
+    if end < 0:
+        end = len(text)
+    h = dict(_FAST_TEXT_RE.findall(text, eol, end))
+    callid = h.get("Call-ID")
+    cseq = h.get("CSeq")
+    frm = h.get("From")
+    to = h.get("To")
+    xcid = h.get("X-CID")
+    if xcid is None and len(h) > 4:  # X-CID in another letter case
+        xcid = next((v for k, v in h.items() if k[0] in "Xx"), None)
+    if callid is None or cseq is None or frm is None or to is None:
+        found = _scan(text.encode("utf-8", "surrogateescape"), eol, len(text[:end].encode(
+            "utf-8", "surrogateescape")))
+        callid = _dec(found.get(b"call-id")) or callid
+        cseq = _dec(found.get(b"cseq")) or cseq
+        frm = _dec(found.get(b"from")) or frm
+        to = _dec(found.get(b"to")) or to
+        xcid = _dec(found.get(b"x-cid")) or xcid
+    if callid is not None:
+        info["call_id"] = callid.rstrip()
+    if cseq is not None:
+        num, _, meth = cseq.strip().partition(" ")
+        if num.isdigit():
+            info["cseq"] = int(num)
+        meth = meth.strip()
+        if meth:
+            info["cseq_method"] = meth
+    if frm is not None:
+        i = frm.find(";tag=")
+        if i >= 0 and frm.find(">") < i:
+            info["from_tag"] = frm[i + 5:].split(";", 1)[0].strip()
+        else:
+            tag = _tag(frm.encode("utf-8", "surrogateescape"))
+            if tag is not None:
+                info["from_tag"] = tag
+    if to is not None:
+        i = to.find(";tag=")
+        if i >= 0 and to.find(">") < i:
+            info["to_tag"] = to[i + 5:].split(";", 1)[0].strip()
+        else:
+            tag = _tag(to.encode("utf-8", "surrogateescape"))
+            if tag is not None:
+                info["to_tag"] = tag
+    if xcid is not None:
+        info["x_cid"] = xcid.rstrip()
+    return info
+
+
+def _dec(b: bytes | None) -> str | None:
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+def _slow_info(text: str) -> dict[str, Any] | None:
+    """The general path: bare-LF line ends, odd first lines."""
+    p = text.encode("utf-8", "surrogateescape")
     fl = _first_line(p)
     if fl is None:
         return None
@@ -114,48 +201,32 @@ def sip_info(payload: bytes | None) -> dict[str, Any] | None:
         if len(parts) != 3 or not _TOKEN_RE.match(parts[0]) or not parts[1]:
             return None
         info = {"method": _text(parts[0]), "ruri": _text(parts[1])}
-    # the header block, starting with the line break that ends the first line
     start = eol - 1 if eol and p[eol - 1:eol] == b"\r" else eol
     end = p.find(b"\r\n\r\n", start, _MAX_HEAD)
     if end < 0:
         end = p.find(b"\n\n", start, _MAX_HEAD)
         if end < 0:
             end = min(len(p), _MAX_HEAD)
-    # one pass for the canonical spellings (the common case); a full scan otherwise
-    h = dict(_FAST_RE.findall(p, start, end))
-    callid = h.get(b"Call-ID")
-    cseq = h.get(b"CSeq")
-    frm = h.get(b"From")
-    to = h.get(b"To")
-    xcid = h.get(b"X-CID")
-    if callid is None or cseq is None or frm is None or to is None or (
-            xcid is None and (p.find(b"\nX-", start, end) >= 0 or p.find(b"\nx-", start, end) >= 0)):
-        found = _scan(p, start, end)
-        callid = found.get(b"call-id", callid)
-        cseq = found.get(b"cseq", cseq)
-        frm = found.get(b"from", frm)
-        to = found.get(b"to", to)
-        xcid = found.get(b"x-cid", xcid)
-    if callid is not None:
-        info["call_id"] = _text(callid.strip())
-    if cseq is not None:
-        num, _, meth = cseq.strip().partition(b" ")
+    found = _scan(p, start, end)
+    for key, name in ((b"call-id", "call_id"), (b"x-cid", "x_cid")):
+        if key in found:
+            info[name] = _text(found[key])
+    if b"cseq" in found:
+        num, _, meth = found[b"cseq"].partition(b" ")
         if num.isdigit():
             info["cseq"] = int(num)
         meth = meth.strip()
         if meth:
             info["cseq_method"] = _text(meth)
-    if frm is not None:
-        tag = _tag(frm)
-        if tag is not None:
-            info["from_tag"] = tag
-    if to is not None:
-        tag = _tag(to)
-        if tag is not None:
-            info["to_tag"] = tag
-    if xcid is not None:
-        info["x_cid"] = _text(xcid.strip())
-    return info
+    for key, name in ((b"from", "from_tag"), (b"to", "to_tag")):
+        if key in found:
+            tag = _tag(found[key])
+            if tag is not None:
+                info[name] = tag
+    # keep the documented key order
+    order = ("method", "ruri", "status", "reason", "call_id", "cseq", "cseq_method", "from_tag",
+             "to_tag", "x_cid")
+    return {k: info[k] for k in order if k in info}
 
 
 def _find(p: bytes, name: bytes, start: int, end: int) -> bytes | None:

@@ -15,7 +15,7 @@ from typing import Any
 from ..core.message import HepMessage
 from ..core.record import extra_correlation_pairs, format_time, to_record
 from ..core.registry import CHUNKS, FAMILY_NAMES, PROTO_TYPES
-from ..core.sip import sip_info
+from ..core.sip import sip_info, sip_text_info
 
 __all__ = ["decode_record", "iso_time", "message_record"]
 
@@ -118,7 +118,11 @@ def decode_record(m: HepMessage, index: int, frame: int | None = None,
         r["hep_dst"] = hep_dst
     _record(m, r)
     if sip:
-        info = sip_info(m.payload)
+        text = r["payload"]
+        if type(text) is str and text[:1] != "{":
+            info = sip_text_info(text) if text[:1].isalpha() else None
+        else:
+            info = sip_info(m.payload)  # OpenSIPS JSON wrapping, or not UTF-8
         if info is not None:
             r["sip"] = info
     return r
