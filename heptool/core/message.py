@@ -138,7 +138,10 @@ class HepMessage:
             raise HepValueError(f"version must be 1, 2 or 3, not {self.version!r}")
         for name in FIELDS[1:]:
             value = getattr(self, name)
-            if value is None or name in ("src_ip", "dst_ip", "compression"):
+            if value is None or name == "compression":
+                continue
+            if name in ("src_ip", "dst_ip"):
+                _canonical_ip(value, name)
                 continue
             spec = _SPEC_FOR_FIELD.get(name)
             if spec is not None:

@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 from typing import Any
 
+from .addr import canonical_ip
 from .compression import ALGORITHMS
 from .errors import HepValueError
 from .message import EXTRA_FIELDS, NOVALUE, HepMessage, _blank
@@ -192,8 +193,14 @@ def from_record(r: dict[str, Any]) -> HepMessage:
     except (TypeError, ValueError) as e:
         raise HepValueError(f"bad record value: {e}") from None
     for k in ("src_ip", "dst_ip"):
-        if r.get(k) is not None:
-            setattr(m, k, r[k])
+        v = r.get(k)
+        if v is not None:
+            if not isinstance(v, str):
+                raise HepValueError(f"{k} must be an IP address string, not {v!r}")
+            try:
+                setattr(m, k, canonical_ip(v))
+            except HepValueError:
+                raise HepValueError(f"{k} is not an IP address: {v!r}") from None
     for k in _TEXT_KEYS:
         v = r.get(k)
         if v is not None:
