@@ -25,7 +25,6 @@ import heptool
 from heptool.cli import cli, main
 from heptool.cli.env import Environment
 from heptool.cli.exit import ExitStatus
-from heptool.output.records import message_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import test_vectors as tv  # the comparison helpers of the vector tests
@@ -667,30 +666,3 @@ def test_vectors_sip_object_matches_opensips_truth():
     bad.check()
 
 
-# ---------------------------------------------------------------------------------------
-# The fast record path equals to_record
-# ---------------------------------------------------------------------------------------
-
-
-def test_message_record_equals_to_record_on_every_capture():
-    for capture in tv.NAMES:
-        for m in tv.messages(capture):
-            assert message_record(m) == heptool.to_record(m), capture
-
-
-def test_message_record_equals_to_record_on_odd_messages():
-    from heptool.core.record import format_time
-
-    odd = [
-        heptool.HepMessage(version=1, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=1, dst_port=2,
-                           payload=b"x"),
-        heptool.HepMessage(payload=b"\xff\xfe", ts_sec=0, ts_usec=0),
-        heptool.HepMessage(payload=b"z" * 100, compression="gzip", vlan=7, ts_sec=5),
-        heptool.HepMessage(extra_correlation='{"sip": "a", "net": 3}', proto_type=250),
-        heptool.HepMessage(family=99, ts_sec=4294967295, ts_usec=999999),
-    ]
-    for m in odd:
-        for again in (m, heptool.decode(heptool.encode(m))):
-            assert message_record(again) == heptool.to_record(again)
-    bad_usec = heptool.decode(heptool.encode(heptool.HepMessage(ts_sec=10, ts_usec=2_500_000)))
-    assert message_record(bad_usec)["time"] == format_time(10, 2_500_000)

@@ -984,3 +984,20 @@ def test_every_chunk_name_parses_back():
         assert registry.parse_chunk_id(spec.name) == (0, t)
         assert registry.parse_chunk_id(f"0x{t:04x}") == (0, t)
         assert registry.parse_chunk_id(str(t)) == (0, t)
+
+
+def test_record_time_matches_a_plain_strftime_for_any_usec():
+    """to_record caches the ISO date-and-seconds part per second: it must equal the uncached
+    formatting for every second and microsecond, including garbage usec >= 1,000,000."""
+    import datetime as dt
+
+    from heptool.core.record import format_time
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    for sec in (0, 59, 86399, 1_700_000_000, 1_795_683_906, 4_294_967_295):
+        for usec in (0, 1, 999_999, 1_000_000, 2_500_000, 4_294_967_295):
+            want = (epoch + dt.timedelta(seconds=sec, microseconds=usec)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ")
+            assert format_time(sec, usec) == want
+            assert format_time(sec, usec) == want  # second call: from the cache
+    assert format_time(None, 5) is None
