@@ -26,7 +26,19 @@ from .core.record import from_record, to_record
 from .core.stream import NEED_DATA, StreamDecoder
 
 __all__ = [
-    "__version__", "decode", "encode", "sniff_version", "HepMessage", "to_record", "from_record",
-    "StreamDecoder", "NEED_DATA", "registry",
-    "HepError", "HepDecodeError", "HepEncodeError", "HepValueError", "StreamError",
+    "NEED_DATA",
+    "HepDecodeError",
+    "HepEncodeError",
+    "HepError",
+    "HepMessage",
+    "HepValueError",
+    "StreamDecoder",
+    "StreamError",
+    "__version__",
+    "decode",
+    "encode",
+    "from_record",
+    "registry",
+    "sniff_version",
+    "to_record",
 ]

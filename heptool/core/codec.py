@@ -40,8 +40,18 @@ from .errors import (
 from .message import _BLANK_SLOTS, FIELDS, NOVALUE, HepMessage, _blank, mac_to_bytes, mac_to_text
 from .registry import CHUNKS, ChunkSpec
 
-__all__ = ["decode", "encode", "decode_v12", "decode_v3", "encode_v12", "encode_v3", "plan_v3",
-           "sniff_version", "MAGICS", "MAX_HEP3_SIZE"]
+__all__ = [
+    "MAGICS",
+    "MAX_HEP3_SIZE",
+    "decode",
+    "decode_v3",
+    "decode_v12",
+    "encode",
+    "encode_v3",
+    "encode_v12",
+    "plan_v3",
+    "sniff_version",
+]
 
 MAGICS = (b"HEP3", b"EEP1", b"EEP3")
 MAX_HEP3_SIZE = 0xFFFF
@@ -160,7 +170,7 @@ def _build_template(order: tuple[int, ...]):
         f"    {', '.join(targets)}, = _unpack(data, 6)\n" + "\n".join(post) + "\n"
     )
     ns: dict[str, Any] = {"_unpack": st.unpack_from, "_ip4": ip4_text, "_ip6": ip6_text}
-    exec(compile(src, f"<heptool template {order}>", "exec"), ns)  # our own source, never packet data
+    exec(compile(src, f"<heptool template {order}>", "exec"), ns)  # noqa: S102 - our own source, never packet data
     end = 6 + st.size
     return (int.from_bytes(sig, "big"), int.from_bytes(mask, "big"), end, ns["_fast"], order)
 
@@ -617,7 +627,7 @@ def _build_encoder(layout: tuple):
     The function returns None whenever the message is not plain (a value missing or
     added, extra chunks, wire quirks): the general path handles that.
     """
-    if len(set(CHUNKS[t].field for t in layout)) != len(layout) or 0x10 in layout:
+    if len({CHUNKS[t].field for t in layout}) != len(layout) or 0x10 in layout:
         return None
     covered = {CHUNKS[t].field for t in layout}
     lines = ["def _enc(m):"]
@@ -680,7 +690,7 @@ def _build_encoder(layout: tuple):
     src = "\n".join(lines) + "\n"
     ns: dict[str, Any] = {"_ip4": _ip4_pack, "_ip6": _ip6_pack, "_hdr": _HDR.pack}
     ns.update({k: v.pack for k, v in structs.items()})
-    exec(compile(src, "<heptool encoder>", "exec"), ns)  # generated from the registry, never from packet data
+    exec(compile(src, "<heptool encoder>", "exec"), ns)  # noqa: S102 - from the registry, never packet data
     return ns["_enc"]
 
 

@@ -7,7 +7,7 @@ import zlib
 
 from .errors import DecompressionError, HepValueError
 
-__all__ = ["ALGORITHMS", "DEFAULT_MAX_INFLATE", "sniff", "inflate", "deflate"]
+__all__ = ["ALGORITHMS", "DEFAULT_MAX_INFLATE", "deflate", "inflate", "sniff"]
 
 ALGORITHMS = ("gzip", "zlib", "deflate")
 

@@ -13,18 +13,18 @@ with :meth:`HepError.with_context`.
 from __future__ import annotations
 
 __all__ = [
-    "HepError",
-    "HepDecodeError",
-    "ShortHeaderError",
-    "BadMagicError",
-    "LengthMismatchError",
-    "TruncatedChunkError",
     "BadChunkValueError",
-    "TrailingDataError",
+    "BadMagicError",
     "DecompressionError",
-    "StreamError",
+    "HepDecodeError",
     "HepEncodeError",
+    "HepError",
     "HepValueError",
+    "LengthMismatchError",
+    "ShortHeaderError",
+    "StreamError",
+    "TrailingDataError",
+    "TruncatedChunkError",
 ]
 
 

@@ -17,7 +17,7 @@ from .addr import canonical_ip
 from .errors import HepValueError
 from .registry import CHUNKS, CHUNKS_BY_NAME, family_from_text, proto_from_text
 
-__all__ = ["HepMessage", "FIELDS", "EXTRA_FIELDS", "NOVALUE"]
+__all__ = ["EXTRA_FIELDS", "FIELDS", "NOVALUE", "HepMessage"]
 
 #: Attributes that hold HEP values, in record order.
 FIELDS = (
@@ -246,7 +246,7 @@ del _s
 _BLANK_SLOTS = FIELDS[1:] + ("layout", "wire", "_zcache", "_extra", "_warnings")
 _blank_src = "def _blank(m):\n    " + " = ".join(f"m.{n}" for n in _BLANK_SLOTS) + " = None\n"
 _ns: dict[str, Any] = {}
-exec(compile(_blank_src, "<heptool _blank>", "exec"), _ns)  # fixed source built from slot names
+exec(compile(_blank_src, "<heptool _blank>", "exec"), _ns)  # noqa: S102 - fixed source from slot names
 #: Set every value slot of a fresh message to None (one generated statement: fast).
 _blank = _ns["_blank"]
 del _ns, _blank_src

@@ -29,8 +29,14 @@ from .registry import (
     proto_from_text,
 )
 
-__all__ = ["to_record", "from_record", "format_time", "parse_time", "extra_correlation_pairs",
-           "format_extra_correlation"]
+__all__ = [
+    "extra_correlation_pairs",
+    "format_extra_correlation",
+    "format_time",
+    "from_record",
+    "parse_time",
+    "to_record",
+]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -59,11 +65,11 @@ def format_time(ts_sec: int | None, ts_usec: int | None) -> str | None:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_time(text: str | int | float) -> tuple[int, int]:
+def parse_time(text: str | float) -> tuple[int, int]:
     """ISO 8601 (``Z`` or offset; naive = UTC) or epoch seconds -> (ts_sec, ts_usec)."""
     if isinstance(text, (int, float)):
         whole = int(text)
-        return whole, int(round((text - whole) * 1e6))
+        return whole, round((text - whole) * 1e6)
     s = text.strip()
     try:
         f = float(s)
@@ -72,7 +78,7 @@ def parse_time(text: str | int | float) -> tuple[int, int]:
     else:
         whole = int(f)
         frac = s.split(".", 1)[1] if "." in s else ""
-        return whole, int((frac + "000000")[:6]) if frac.isdigit() else int(round((f - whole) * 1e6))
+        return whole, int((frac + "000000")[:6]) if frac.isdigit() else round((f - whole) * 1e6)
     try:
         t = _dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

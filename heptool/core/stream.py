@@ -30,7 +30,7 @@ from .compression import DEFAULT_MAX_INFLATE
 from .errors import HepDecodeError, StreamError
 from .message import HepMessage
 
-__all__ = ["StreamDecoder", "NEED_DATA"]
+__all__ = ["NEED_DATA", "StreamDecoder"]
 
 
 class _NeedData:
