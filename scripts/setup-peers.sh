@@ -52,7 +52,27 @@ peer_hepjs() {  # hep-js (npm) into .peers/node_modules/hep-js
     node -e "require('$PEERS_DIR/node_modules/hep-js')" || return 1
 }
 
-ALL_PEERS=(hepjs)
+peer_tshark() {  # tshark (Debian): dissects `heptool convert` output in tests/interop/test_tshark.py
+    if command -v tshark >/dev/null 2>&1; then
+        log "tshark already installed ($(tshark --version 2>/dev/null | head -n 1))"
+        return 0
+    fi
+    log "installing tshark (apt)"
+    apt_install tshark || return 1  # DEBIAN_FRONTEND=noninteractive: no wireshark-common prompt
+    command -v tshark >/dev/null 2>&1
+}
+
+peer_sngrep() {  # sngrep (Debian): reads `heptool convert` HEP output (-I x -E) in test_tshark.py
+    if command -v sngrep >/dev/null 2>&1; then
+        log "sngrep already installed ($(sngrep -V 2>/dev/null | head -n 1))"
+        return 0
+    fi
+    log "installing sngrep (apt)"
+    apt_install sngrep || return 1
+    command -v sngrep >/dev/null 2>&1
+}
+
+ALL_PEERS=(hepjs tshark sngrep)
 
 main() {
     local failed=() peer

@@ -41,6 +41,7 @@ __all__ = ["COMMANDS", "Environment", "ExitStatus", "LazyGroup", "cli", "main"]
 #: Subcommand name -> "module:attribute" of its click command, imported on first use.
 #: This dict is the registry: add new commands here (kept sorted).
 COMMANDS: dict[str, str] = {
+    "convert": "heptool.cli.cmd_convert:convert_command",
     "decode": "heptool.cli.cmd_decode:decode_command",
     "encode": "heptool.cli.cmd_encode:encode_command",
 }

@@ -1,0 +1,440 @@
+"""Plain SIP captures -> HEP, and HEP -> the packets it was captured from.
+
+Two generator functions, shared by ``heptool convert``, ``heptool send`` (capture-agent
+replay of a SIP pcap) and ``heptool listen --write-sip``:
+
+* :func:`sip_to_hep` reads a capture (or live frames) and yields one :class:`HepMessage`
+  per SIP message, exactly as a capture agent (heplify, captagent) would have sent it.
+* :func:`hep_to_frames` takes HEP messages and yields the Ethernet frames they stand for
+  (UDP datagrams, or TCP flows with a handshake), ready for a pcap/pcapng writer.
+
+Decisions (also in the README, "heptool convert"):
+
+* ``correlation_id_from`` defaults to ``"none"``: heplify and captagent set chunk 0x11 on
+  non-SIP types only (RTCP, logs), because for SIP the collector takes the Call-ID from
+  the payload itself; a converted capture then looks like what those agents send.
+  ``"call-id"`` copies the Call-ID into 0x11, for collectors or scripts that join on it.
+* Fake ip proto values 22 (TLS; Kamailio, OpenSIPS) and 50 (WS/WSS; OpenSIPS) become
+  TCP frames: the HEP copy holds the decrypted SIP, which is what the analyst wants to see;
+  the frames then show it as plain SIP over TCP on the original ports.
+* HEPv1 has no timestamp: the frame time is the time the HEP packet itself was captured
+  (the outer frame), passed in with the message.
+* Non-SIP types (logs, RTCP reports, OpenSIPS REST/net/MI/control events) are kept, as
+  UDP datagrams on the addresses the HEP gives, whatever its ip proto says, so they never
+  disturb a reassembled SIP/TCP stream; with pcapng each frame's comment keeps the HEP
+  metadata (version, proto type, capture id, node name, correlation ids).
+* Compressed payloads (chunk 0x0010) are written inflated (the codec inflates them), and
+  OpenSIPS's JSON-wrapped SIP (``{"payload": "<SIP>"}``) is unwrapped to the SIP bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from ..core.message import HepMessage, _blank
+from ..core.registry import proto_name
+from ..core.sip import call_id as sip_call_id
+from ..core.sip import sip_payload
+from ..core.sipframe import SipSplitter, looks_like_sip
+from .frames import FrameSynth
+from .pcap import (
+    Frame,
+    IPReassembler,
+    TcpReassembler,
+    extract_transport,
+    open_capture,
+)
+
+__all__ = [
+    "TCP_PROTOS",
+    "ConvertStats",
+    "hep_comment",
+    "hep_to_frames",
+    "live_frames",
+    "sip_to_hep",
+]
+
+#: ip proto values whose SIP is written as TCP: TCP, Kamailio/OpenSIPS fake TLS, OpenSIPS WS.
+TCP_PROTOS = frozenset((6, 22, 50))
+_IP_PROTO_NAMES = {6: "TCP", 17: "UDP", 22: "TLS", 50: "WS", 132: "SCTP"}
+
+
+class ConvertStats:
+    """Counters filled in by :func:`sip_to_hep` and :func:`hep_to_frames`."""
+
+    __slots__ = (
+        "frames",
+        "frames_out",
+        "messages",
+        "not_ip",
+        "not_port",
+        "tcp_flows",
+        "tcp_incomplete_bytes",
+        "tcp_other_bytes",
+        "tcp_sip",
+        "tcp_skipped_bytes",
+        "tcp_streams_other",
+        "too_big",
+        "udp_other",
+        "udp_sip",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"ConvertStats({', '.join(f'{k}={v}' for k, v in self.as_dict().items())})"
+
+
+# ---------------------------------------------------------------------------------------
+# SIP -> HEP
+# ---------------------------------------------------------------------------------------
+
+class _Stream:
+    __slots__ = ("family", "next_off", "sip", "splitter")
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.splitter = SipSplitter()
+        self.next_off = 0
+        self.sip: bool | None = None  # None: undecided (no byte seen yet)
+
+
+def _frames_of(source: Any) -> Iterator[Frame]:
+    if isinstance(source, (str, bytes, os.PathLike)) or hasattr(source, "read"):
+        return open_capture(source)
+    return iter(source)
+
+
+def sip_to_hep(
+    source: str | os.PathLike[str] | IO[bytes] | Iterable[Frame],
+    *,
+    ports: frozenset[int] | None = None,
+    proto_type: int = 1,
+    capture_id: int | None = None,
+    node_name: str | None = None,
+    auth_key: str | None = None,
+    correlation_id_from: str = "none",
+    hep_version: int = 3,
+    stats: ConvertStats | None = None,
+    max_streams: int = 65536,
+    max_tcp_buffer: int = 4 * 1024 * 1024,
+) -> Iterator[HepMessage]:
+    """One HEP message per SIP message found in a capture, in capture order.
+
+    ``source`` is a pcap/pcapng path or binary file object (gzip too; any link type
+    :func:`~heptool.capture.pcap.extract_transport` reads), or an iterable of
+    :class:`~heptool.capture.pcap.Frame` tuples (live capture: :func:`live_frames`).
+
+    * UDP: a datagram whose payload starts with a SIP request or status line is one
+      message.  TCP: each direction is reassembled (:class:`TcpReassembler`: out-of-order
+      segments waited for, retransmissions dropped) and split by ``Content-Length``
+      (:class:`heptool.core.sipframe.SipSplitter`); a stream that does not start with SIP
+      (TLS, HEP, HTTP...) is ignored.  IP fragments are reassembled.
+    * ``ports``: only traffic with a source or destination port in the set (default: any
+      port; SIP is recognised by content).
+    * ``proto_type`` other than 1: every UDP payload on ``ports`` is wrapped as that HEP
+      protocol type (no SIP recognition; e.g. 5 for RTCP).
+    * Each message carries the packet's addresses, ports, ip proto (17/6) and capture
+      time (the frame that completed it), ``capture_id``, ``node_name`` (chunk 0x13),
+      ``auth_key`` (0x0e), ``hep_version`` (1, 2 or 3; the version the caller encodes),
+      and chunk 0x11 = the Call-ID when ``correlation_id_from == "call-id"`` (default
+      ``"none"``: see the module doc for why).
+
+    Memory is bounded: at most ``max_streams`` TCP directions are followed (the oldest
+    is dropped) with up to ``max_tcp_buffer`` out-of-order bytes each.
+    """
+    if correlation_id_from not in ("none", "call-id"):
+        raise ValueError(f"correlation_id_from must be 'call-id' or 'none', "
+                         f"not {correlation_id_from!r}")
+    if hep_version not in (1, 2, 3):
+        raise ValueError(f"hep_version must be 1, 2 or 3, not {hep_version!r}")
+    st = stats if stats is not None else ConvertStats()
+    want_cid = correlation_id_from == "call-id"
+    sip_only = proto_type == 1
+    frag = IPReassembler()
+    tcp = TcpReassembler(max_buffer=max_tcp_buffer, max_streams=max_streams)
+    streams: OrderedDict[tuple, _Stream] = OrderedDict()
+    extract = extract_transport
+    is_sip = looks_like_sip
+    new = HepMessage.__new__
+    blank = _blank
+    v = hep_version
+
+    def make(family: int, proto: int, src: str, sport: int, dst: str, dport: int,
+             sec: int, usec: int, payload: bytes) -> HepMessage:
+        m = new(HepMessage)
+        blank(m)
+        m.version = v
+        m.family = 10 if family == 6 else 2
+        m.ip_proto = proto
+        m.src_ip = src
+        m.src_port = sport
+        m.dst_ip = dst
+        m.dst_port = dport
+        m.ts_sec = sec
+        m.ts_usec = usec
+        m.proto_type = proto_type
+        m.capture_id = capture_id
+        m.auth_key = auth_key
+        m.node_name = node_name
+        if want_cid and sip_only:
+            m.correlation_id = sip_call_id(payload)
+        m.payload = payload
+        return m
+
+    for _no, sec, usec, linktype, data in _frames_of(source):
+        st.frames += 1
+        t = extract(linktype, data, frag)
+        if t is None:
+            st.not_ip += 1
+            continue
+        if ports is not None and t.sport not in ports and t.dport not in ports:
+            st.not_port += 1
+            continue
+        if t.proto == 17:
+            payload = t.payload
+            if (is_sip(payload) if sip_only else bool(payload)):
+                st.udp_sip += 1
+                st.messages += 1
+                yield make(t.family, 17, t.src, t.sport, t.dst, t.dport, sec, usec, payload)
+            else:
+                st.udp_other += 1
+            continue
+        if not sip_only:
+            continue
+        key = (t.src, t.sport, t.dst, t.dport)
+        flags = t.flags or 0
+        if flags & 0x02 and key in streams:  # SYN: a new connection on this 4-tuple
+            s_old = streams.pop(key)
+            st.tcp_incomplete_bytes += s_old.splitter.close()
+        chunks = tcp.add(key, t.seq, flags, t.payload, _no)
+        for ckey, off, _cframe, cdata in chunks:
+            s = streams.get(ckey)
+            if s is None:
+                if len(streams) >= max_streams:
+                    st.tcp_incomplete_bytes += streams.popitem(last=False)[1].splitter.close()
+                s = streams[ckey] = _Stream(t.family)
+                s.next_off = off
+            if s.sip is None:
+                s.sip = looks_like_sip(cdata) or (cdata[:1].isalpha() and b"\n" not in cdata)
+                if not s.sip:
+                    st.tcp_streams_other += 1
+            if not s.sip:
+                st.tcp_other_bytes += len(cdata)
+                continue
+            if off != s.next_off:  # a hole skipped at the end of the capture
+                st.tcp_incomplete_bytes += s.splitter.close()
+                s.splitter = SipSplitter()
+            s.next_off = off + len(cdata)
+            for _moff, msg in s.splitter.feed(cdata):
+                st.tcp_sip += 1
+                st.messages += 1
+                yield make(s.family, 6, ckey[0], ckey[1], ckey[2], ckey[3], sec, usec, msg)
+    for ckey, off, _cframe, cdata in tcp.flush():
+        s = streams.get(ckey)
+        if s is None or not s.sip:
+            continue
+        if off != s.next_off:
+            st.tcp_incomplete_bytes += s.splitter.close()
+            s.splitter = SipSplitter()
+        s.next_off = off + len(cdata)
+        for _moff, msg in s.splitter.feed(cdata):
+            st.tcp_sip += 1
+            st.messages += 1
+            # time of the last frame seen: the capture ended while this waited for a hole
+            yield make(s.family, 6, ckey[0], ckey[1], ckey[2], ckey[3], sec, usec, msg)
+    for s in streams.values():
+        st.tcp_incomplete_bytes += s.splitter.close()
+        st.tcp_skipped_bytes += s.splitter.skipped_bytes
+    st.tcp_skipped_bytes += tcp.gap_bytes + tcp.dropped_bytes
+
+
+# ---------------------------------------------------------------------------------------
+# HEP -> frames
+# ---------------------------------------------------------------------------------------
+
+def hep_comment(m: HepMessage) -> str:
+    """The HEP metadata of a message as one line (a pcapng packet comment).
+
+    ``HEPv3 proto=sip(1) ip_proto=22(TLS) capture_id=2001 node=n1 correlation_id=...
+    extra_correlation=...``; the auth key is left out (it is a credential)."""
+    parts = [f"HEPv{m.version}"]
+    pt = m.proto_type
+    if pt is not None:
+        parts.append(f"proto={proto_name(pt)}({pt})")
+    ipp = m.ip_proto
+    if ipp is not None:
+        parts.append(f"ip_proto={ipp}({_IP_PROTO_NAMES.get(ipp, '?')})")
+    if m.capture_id is not None:
+        parts.append(f"capture_id={m.capture_id}")
+    if m.node_name is not None:
+        parts.append(f"node={m.node_name}")
+    if m.correlation_id is not None:
+        parts.append(f"correlation_id={m.correlation_id}")
+    if m.extra_correlation is not None:
+        parts.append("extra_correlation=" + " ".join(str(m.extra_correlation).split()))
+    if m.compression is not None:
+        parts.append(f"compressed={m.compression}")
+    if m.ts_sec is None:
+        parts.append("time=outer-capture")
+    return " ".join(parts)
+
+
+def hep_to_frames(
+    messages: Iterable[HepMessage | tuple[HepMessage, tuple[int, int] | None]],
+    *,
+    comments: bool = False,
+    mtu: int = 1500,
+    max_flows: int = 65536,
+    stats: ConvertStats | None = None,
+) -> Iterator[tuple[int, int, bytes, str | None]]:
+    """The frames each HEP message was captured from: ``(ts_sec, ts_usec, frame, comment)``.
+
+    ``messages`` holds :class:`HepMessage` objects, or ``(message, (sec, usec))`` pairs
+    whose time is used when the message has none (HEPv1: give the time the HEP packet
+    was captured or received; without one the previous message's time is used).
+
+    * SIP (proto type 1) with ip proto 6, 22 (fake TLS) or 50 (fake WS) becomes TCP: a
+      flow per 4-tuple with a handshake, continuing sequence numbers, segments of at most
+      one MSS (``mtu``).  Everything else, non-SIP types always, is one UDP datagram.
+    * IPv4 or IPv6 from the addresses (a missing address is 0.0.0.0 / ::, a missing
+      port 0); the frame time is the HEP timestamp.
+    * The payload is the message's (inflated when it was compressed; OpenSIPS's JSON
+      wrapper around SIP removed).
+    * ``comments``: the comment is :func:`hep_comment` (set on the first frame of each
+      message; handshake frames get None); otherwise every comment is None.
+
+    A message whose payload cannot fit one UDP datagram raises nothing: it is counted in
+    ``stats.too_big`` and skipped.
+    """
+    st = stats if stats is not None else ConvertStats()
+    synth = FrameSynth(mtu=mtu, max_flows=max_flows)
+    udp = synth.udp
+    tcp = synth.tcp
+    last = (0, 0)
+    for item in messages:
+        if type(item) is tuple:
+            m, fallback = item
+        else:
+            m, fallback = item, None
+        sec = m.ts_sec
+        if sec is not None:
+            ts = (sec, m.ts_usec or 0)
+        elif fallback is not None:
+            ts = fallback
+        else:
+            ts = last
+        last = ts
+        payload = m.payload or b""
+        pt = m.proto_type
+        sip = pt == 1 or pt is None
+        if sip and payload[:1] == b"{":
+            inner = sip_payload(payload)
+            if inner is not None:
+                payload = inner
+        src = m.src_ip
+        dst = m.dst_ip
+        if src is None or dst is None:
+            any_ip = "::" if m.family == 10 or ":" in (src or dst or "") else "0.0.0.0"
+            src = src or any_ip
+            dst = dst or any_ip
+        sport = m.src_port or 0
+        dport = m.dst_port or 0
+        comment = hep_comment(m) if comments else None
+        st.messages += 1
+        try:
+            if sip and m.ip_proto in TCP_PROTOS and payload:
+                frames = tcp(src, sport, dst, dport, payload)
+                # the handshake (if any) comes first; the comment goes on the first data segment
+                data_start = synth.last_handshake
+                for i, fr in enumerate(frames):
+                    st.frames_out += 1
+                    yield ts[0], ts[1], fr, comment if i == data_start else None
+                st.tcp_flows = synth.flows_opened
+            else:
+                fr = udp(src, sport, dst, dport, payload)
+                st.frames_out += 1
+                yield ts[0], ts[1], fr, comment
+        except ValueError:
+            st.too_big += 1
+
+
+# ---------------------------------------------------------------------------------------
+# Live capture
+# ---------------------------------------------------------------------------------------
+
+def _arphrd(iface: str) -> int:
+    """The ARPHRD type of a Linux interface (sysfs), 1 (Ethernet) when unknown."""
+    try:
+        with open(f"/sys/class/net/{iface}/type", encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 1
+
+
+def live_frames(iface: str, bpf: str | None = None, *, count: int | None = None,
+                timeout: float | None = None, snaplen: int = 262144) -> Iterator[Frame]:
+    """Frames read live from ``iface``, as :class:`Frame` tuples for :func:`sip_to_hep`.
+
+    scapy is imported here, never at module level (``import scapy.all`` costs 0.5-0.9 s),
+    and only for its packet socket with a compiled BPF filter: frames are taken as raw
+    bytes (``recv_raw``) and never dissected by scapy (13 us a packet); the struct-based
+    dissection that reads files reads them.  Packets the host sends are included (a capture
+    agent sees both directions), except on loopback, where the kernel would show every
+    packet twice (going out and coming in) and only the incoming copy is kept, as tcpdump
+    does.  Stops after
+    ``count`` frames or ``timeout`` seconds in total (both optional; the caller may also
+    just stop iterating).  Needs root or CAP_NET_RAW: PermissionError otherwise.
+    """
+    import logging
+    import select
+    import time
+
+    import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
+    from scapy.config import conf
+
+    log = logging.getLogger("scapy.runtime")
+    level = log.level
+    log.setLevel(logging.ERROR)  # "Unable to guess type" warnings for lo: we read raw bytes
+    arphrd = _arphrd(iface)
+    # L2socket drops the outgoing copies (wanted on lo only), L2listen keeps them
+    factory = conf.L2socket if arphrd == 772 else conf.L2listen
+    try:
+        sock = factory(iface=iface, filter=bpf)
+    finally:
+        log.setLevel(level)
+    # tun/none, GRE, sit have no link header: raw IP; everything else reads as Ethernet
+    linktype = 101 if arphrd in (65534, 778, 776) else 1
+    deadline = None if timeout is None else time.monotonic() + timeout
+    n = 0
+    new = tuple.__new__
+    try:
+        while count is None or n < count:
+            wait = 0.2
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                wait = min(wait, left)
+            r, _w, _x = select.select([sock], [], [], wait)
+            if not r:
+                continue
+            _cls, data, ts = sock.recv_raw(snaplen)
+            if data is None:
+                continue
+            if ts is None:
+                ts = time.time()
+            sec = int(ts)
+            usec = min(round((ts - sec) * 1e6), 999_999)
+            n += 1
+            yield new(Frame, (n, sec, usec, linktype, bytes(data)))
+    finally:
+        sock.close()

@@ -1,0 +1,487 @@
+"""``heptool convert``: plain SIP captures -> HEP, and HEP -> the packets Wireshark understands.
+
+Top-level imports stay light (click and the CLI helpers): this module is imported for every
+``heptool --help`` and shell TAB press.  The capture code, the codec and scapy (live capture
+only) are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+from heptool.cli.options import BinaryToTerminalError, open_output
+
+__all__ = ["convert_command", "parse_ports"]
+
+FORMATS = ("auto", "pcap", "pcapng", "hep", "jsonl")
+#: Bytes of the input looked at to tell a SIP capture from a HEP capture.
+SNIFF_BYTES = 1 << 20
+
+EPILOG = """\
+\b
+Examples:
+  heptool convert hep.pcap -o calls.pcap          # HEP back to the SIP packets (UDP/TCP)
+  heptool convert hep.pcap -o calls.pcapng        # same, each packet commented with its HEP data
+  heptool convert hep.pcap --call-id abc@host -o one-call.pcap
+  heptool convert sip.pcap -o hep.pcap            # SIP -> HEPv3 over UDP to 127.0.0.1:9060
+  heptool convert sip.pcap --to hep --hep-version 2 --capture-id 2001 | nc -u collector 9060
+  heptool convert sip.pcap --ports 5060-5090 --to jsonl | jq .sip.call_id
+  heptool convert -i lo --filter 'port 5060' --duration 10 -o hep.pcap   # live, as an agent
+
+\b
+Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
+packets (each reported on stderr, conversion goes on); 1 an input or output could not be
+opened, or live capture is not permitted.
+"""
+
+
+class BadInputError(click.ClickException):
+    exit_code = ExitStatus.BAD_INPUT
+
+
+def parse_ports(text: str) -> frozenset[int]:
+    """``5060``, ``5060-5090``, ``5060,5080-5081`` -> the set of ports; ValueError."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ValueError(f"--ports: {part!r} is not a port or a range A-B") from None
+        if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
+            raise ValueError(f"--ports: {part!r} is not within 0-65535 (A-B with A <= B)")
+        out.update(range(a, b + 1))
+    if not out:
+        raise ValueError("--ports: no port given")
+    return frozenset(out)
+
+
+def _proto_type(text: str) -> int:
+    from heptool.core.registry import proto_from_text
+
+    try:
+        return proto_from_text(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--proto-type") from None
+
+
+def _endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
+    from heptool.core.filters import parse_address
+
+    t = text.strip()
+    try:
+        if t.startswith("[") or t.count(":") == 1:
+            f = parse_address(t)
+        else:
+            f = parse_address(f"[{t}]" if ":" in t else t)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
+    if f.host is None:
+        raise click.BadParameter(f"{text!r} is not ADDR:PORT ([V6]:PORT for IPv6)",
+                                 param_hint=option)
+    return f.host, default_port if f.port is None else f.port
+
+
+@click.command("convert", epilog=EPILOG,
+               short_help="SIP captures to HEP, and HEP back to the captured packets.")
+@click.argument("input_path", required=False, metavar="[INPUT]",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              metavar="FILE", help="Write to FILE instead of standard output ('-' = stdout).")
+@click.option("-f", "--to", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
+              show_default=True,
+              help="Output: pcap / pcapng (HEP -> the original packets; SIP -> HEP over UDP "
+                   "frames), hep (raw HEP stream), jsonl (records). auto: pcapng when FILE "
+                   "ends in .pcapng, else pcap.")
+@click.option("--from", "direction", type=click.Choice(["auto", "sip", "hep"]), default="auto",
+              show_default=True,
+              help="What INPUT holds: plain SIP packets or HEP; auto looks at its first MiB "
+                   "(HEP found -> hep).")
+@click.option("--ports", "ports_text", metavar="LIST", default=None,
+              help="SIP -> HEP: only packets from or to these ports (5060,5080-5090). "
+                   "Default any port: SIP is recognised by its content.")
+@click.option("--proto-type", "proto_type_text", metavar="TYPE", default="sip", show_default=True,
+              help="SIP -> HEP: HEP protocol type; other than sip, every UDP payload on --ports "
+                   "is wrapped as this type (e.g. rtcp, 5).")
+@click.option("--hep-version", type=click.Choice(["1", "2", "3"]), default="3",
+              show_default=True, help="SIP -> HEP: HEP version to write.")
+@click.option("--capture-id", type=click.IntRange(0, 0xFFFFFFFF), default=None, metavar="N",
+              help="SIP -> HEP: capture agent id (chunk 0x000c; 16 bits in HEPv2).")
+@click.option("--node-name", default=None, metavar="NAME",
+              help="SIP -> HEP: capture node name (chunk 0x0013; HEPv3).")
+@click.option("--auth-key", default=None, metavar="KEY",
+              help="SIP -> HEP: authentication key (chunk 0x000e; HEPv3).")
+@click.option("--correlation-id-from", type=click.Choice(["none", "call-id"]), default="none",
+              show_default=True,
+              help="SIP -> HEP: fill chunk 0x0011 from the SIP Call-ID, or leave it out as "
+                   "heplify and captagent do for SIP.")
+@click.option("--hep-dst", default="127.0.0.1:9060", show_default=True, metavar="ADDR:PORT",
+              help="SIP -> HEP, pcap output: destination of the HEP-over-UDP frames.")
+@click.option("--hep-src", default=None, metavar="ADDR:PORT",
+              help="SIP -> HEP, pcap output: source of the HEP frames (default: the --hep-dst "
+                   "address, port 9061).")
+@click.option("--mtu", type=click.IntRange(576, 65535), default=1500, show_default=True,
+              help="HEP -> packets: TCP payloads are cut into segments that fit this MTU.")
+@click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
+              help="Capture SIP live from IFACE (needs root or CAP_NET_RAW) instead of INPUT.")
+@click.option("--filter", "bpf", default=None, metavar="BPF",
+              help="With -i: a BPF capture filter ('udp port 5060').")
+@click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N converted messages.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="With -i: stop after SECONDS.")
+@click.option("--call-id", "call_id", multiple=True, metavar="ID",
+              help="Only messages of this call (SIP Call-ID, chunk 0x0011 or 0x0065 value). "
+                   "Repeatable.")
+@click.option("--proto", "proto", multiple=True, metavar="LIST",
+              help="Only these HEP protocol types (sip,log,100). Repeatable.")
+@click.option("--src", multiple=True, metavar="ADDR",
+              help="Only messages from ADDR (address, ADDR:PORT, [V6]:PORT, CIDR, :PORT).")
+@click.option("--dst", multiple=True, metavar="ADDR", help="Only messages to ADDR (as --src).")
+@click.option("--grep", default=None, metavar="REGEX",
+              help="Only messages whose payload matches REGEX.")
+@click.option("--since", default=None, metavar="TIME", help="Only messages at or after TIME.")
+@click.option("--until", default=None, metavar="TIME", help="Only messages at or before TIME.")
+@click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
+@pass_env
+def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,
+                    direction: str, ports_text: str | None, proto_type_text: str,
+                    hep_version: str, capture_id: int | None, node_name: str | None,
+                    auth_key: str | None, correlation_id_from: str, hep_dst: str,
+                    hep_src: str | None, mtu: int, iface: str | None, bpf: str | None,
+                    count: int | None, duration: float | None, call_id: tuple[str, ...],
+                    proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
+                    grep: str | None, since: str | None, until: str | None,
+                    verbose: int) -> None:
+    """Convert plain SIP captures to HEP, and HEP back to the packets it was captured from.
+
+    SIP -> HEP (INPUT is a pcap/pcapng of SIP, or -i IFACE): every SIP message, over UDP or
+    over TCP (each connection reassembled and split by Content-Length), becomes one HEP
+    packet with the original addresses, ports, ip proto and capture time, as a capture
+    agent would send it. Output: a pcap of HEP-over-UDP frames to --hep-dst, a raw HEP
+    stream (--to hep) or JSON Lines.
+
+    HEP -> packets (INPUT is anything 'heptool decode' reads: HEP in pcaps over UDP or
+    TCP, raw HEP streams, JSON Lines; v1/v2/v3 mixed): each message becomes the frame it
+    was captured from: Ethernet + IPv4/IPv6 + UDP, or a TCP flow (handshake, continuing
+    sequence numbers, MTU-sized segments) when the ip proto is TCP or the fake TLS (22)
+    / WS (50) values, at the HEP timestamp (HEPv1: the outer capture time). Non-SIP types
+    stay as UDP datagrams; with pcapng output every packet carries its HEP metadata as a
+    comment.
+
+    The direction is told from the input (--from). Filters (--call-id, --src, ...) work
+    as in 'heptool decode' and combine with AND.
+    """
+    from heptool.core.filters import build_filter
+
+    env.verbosity = max(env.verbosity, verbose)
+    try:
+        match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
+                             since=since, until=until)
+        ports = parse_ports(ports_text) if ports_text is not None else None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if iface is not None and input_path is not None:
+        raise click.UsageError("give either INPUT or -i IFACE, not both")
+    if bpf is not None and iface is None:
+        raise click.UsageError("--filter is a live capture filter: it needs -i IFACE "
+                               "(for files use --ports, --src, --dst)")
+    if duration is not None and iface is None:
+        raise click.UsageError("--duration needs -i IFACE")
+    if iface is not None and direction == "hep":
+        raise click.UsageError("-i captures plain SIP: --from hep cannot be used with it")
+    ptype = _proto_type(proto_type_text)
+    dst_ep = _endpoint(hep_dst, "--hep-dst", 9060)
+    src_ep = _endpoint(hep_src, "--hep-src", 9061) if hep_src else (dst_ep[0], 9061)
+    if (":" in src_ep[0]) != (":" in dst_ep[0]):
+        raise click.UsageError("--hep-src and --hep-dst must be of the same IP version")
+
+    to_terminal = (output is None or output == "-") and bool(env.stdout_isatty)
+    if fmt == "auto":
+        fmt = "pcapng" if output is not None and output.lower().endswith(".pcapng") else "pcap"
+    if fmt != "jsonl" and to_terminal:
+        raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
+
+    run = _Run(env, verbose=verbose, count=count, match=match)
+    with _open_input(env, input_path, iface) as source:
+        if iface is not None:
+            from heptool.capture.convert import live_frames
+
+            source_frames: Any = live_frames(iface, bpf, timeout=duration)
+            kind = "sip"
+        else:
+            assert source is not None
+            source_frames = source
+            kind = direction if direction != "auto" else _sniff_direction(source)
+        if kind == "hep" and fmt in ("hep", "jsonl"):
+            raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
+                                   f"captures (use 'heptool decode -f "
+                                   f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
+        with open_output(env, output, binary=True) as out:
+            if kind == "hep":
+                run.hep_to_packets(source_frames, out, fmt, mtu)
+            else:
+                run.sip_to_hep(source_frames, out, fmt, ports=ports, proto_type=ptype,
+                               capture_id=capture_id, node_name=node_name, auth_key=auth_key,
+                               correlation_id_from=correlation_id_from,
+                               hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+    if run.status != ExitStatus.OK:
+        click.get_current_context().exit(run.status)
+
+
+class _open_input:
+    """The input as a binary file object whose first bytes can be looked at and replayed."""
+
+    def __init__(self, env: Environment, path: str | None, iface: str | None) -> None:
+        self.env = env
+        self.path = path
+        self.iface = iface
+        self.f: Any = None
+
+    def __enter__(self) -> Any:
+        if self.iface is not None:
+            return None
+        if self.path is None or self.path == "-":
+            raw: IO[bytes] = self.env.stdin_binary
+        else:
+            try:
+                raw = self.f = open(self.path, "rb", buffering=1 << 16)
+            except OSError as e:
+                raise click.FileError(self.path, hint=e.strerror or str(e)) from None
+        return _Replay(raw)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.f is not None:
+            self.f.close()
+
+
+class _Replay:
+    """A read-only stream whose first bytes are kept so they can be read again once."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.head = b""
+        self.pos = 0
+        self.sniffed = False
+
+    def peek_head(self, n: int) -> bytes:
+        if not self.sniffed:
+            chunks = []
+            got = 0
+            while got < n:
+                c = self.raw.read(n - got)
+                if not c:
+                    break
+                chunks.append(c)
+                got += len(c)
+            self.head = b"".join(chunks)
+            self.sniffed = True
+        return self.head
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos < len(self.head):
+            if n is None or n < 0:
+                out = self.head[self.pos:] + self.raw.read()
+                self.pos = len(self.head)
+                return out
+            out = self.head[self.pos:self.pos + n]
+            self.pos += len(out)
+            if len(out) < n:
+                out += self.raw.read(n - len(out))
+            return out
+        self.sniffed = True  # nothing peeked, or all of it replayed
+        return self.raw.read(n)
+
+
+def _sniff_direction(source: _Replay) -> str:
+    """``hep`` when the input is a HEP stream, JSON records, or a capture holding HEP;
+    ``sip`` otherwise."""
+    import gzip
+    import zlib
+
+    from heptool.capture.inputs import sniff_kind
+    from heptool.capture.pcap import (
+        CaptureError,
+        IPReassembler,
+        extract_transport,
+        is_hep_candidate,
+        iter_frames,
+    )
+
+    head = source.peek_head(SNIFF_BYTES)
+    data = head
+    if sniff_kind(head) == "gzip":
+        try:
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 8 * SNIFF_BYTES)
+        except zlib.error:
+            return "hep"  # let the reader report the damage
+    kind = sniff_kind(data)
+    if kind not in ("pcap", "pcapng"):
+        return "hep"  # HEP stream, JSON, or unknown (the HEP reader names what it is)
+    del gzip
+    frag = IPReassembler()
+    try:
+        for fr in iter_frames(io.BytesIO(data)):
+            t = extract_transport(fr.linktype, fr.data, frag)
+            if t is None or not t.payload:
+                continue
+            p = t.payload
+            if (is_hep_candidate(p) if t.proto == 17 else p[:4] in (b"HEP3", b"EEP1")):
+                return "hep"
+    except CaptureError:
+        pass  # the sniffed head ends inside a record
+    return "sip"
+
+
+class _Run:
+    def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any) -> None:
+        self.env = env
+        self.verbose = verbose
+        self.count = count
+        self.match = match
+        self.status = ExitStatus.OK
+        self.written = 0
+
+    def say(self, line: str) -> None:
+        self.env.stderr.write(" ".join(line.split()) + "\n")
+        self.env.stderr.flush()
+
+    def bad(self, text: str) -> None:
+        self.say("Error: " + text)
+        self.status = ExitStatus.BAD_INPUT
+
+    # -- HEP -> packets ------------------------------------------------------------------
+    def _messages(self, source: Any) -> Iterator[Any]:
+        from heptool.capture.inputs import iter_input, to_message
+        from heptool.core.errors import HepError
+
+        match = self.match
+        count = self.count
+        for p in iter_input(source, stdin=self.env.stdin_binary):
+            try:
+                m = to_message(p)
+            except HepError as e:
+                self.bad(str(e))
+                continue
+            if m._warnings:  # damage inside the packet: converted as far as it goes
+                for w in m._warnings:
+                    self.say(f"Warning: {w.with_context(p.where)}")
+                self.status = ExitStatus.BAD_INPUT
+            if match is not None and not match(m):
+                continue
+            yield (m, p.outer_ts) if m.ts_sec is None else m
+            self.written += 1
+            if count is not None and self.written >= count:
+                return
+
+    def hep_to_packets(self, source: Any, out: IO[bytes], fmt: str, mtu: int) -> None:
+        from heptool.capture.convert import ConvertStats, hep_to_frames
+        from heptool.capture.inputs import InputError
+        from heptool.capture.pcap import CaptureError
+        from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
+
+        st = ConvertStats()
+        comments = fmt == "pcapng"
+        w = PcapngWriter(out) if comments else PcapFrameWriter(out)
+        write = w.write
+        try:
+            for sec, usec, frame, comment in hep_to_frames(self._messages(source),
+                                                           comments=comments, mtu=mtu,
+                                                           stats=st):
+                write(sec, usec, frame, comment)
+        except (InputError, CaptureError) as e:
+            self.bad(str(e))
+        finally:
+            w.close()
+        if st.too_big:
+            self.bad(f"{st.too_big} messages too big for one UDP datagram were left out")
+        if self.verbose:
+            self.say(f"convert: {st.messages} HEP messages -> {st.frames_out} frames "
+                     f"({st.tcp_flows} TCP flows)")
+
+    # -- SIP -> HEP ----------------------------------------------------------------------
+    def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,
+                   proto_type: int, capture_id: int | None, node_name: str | None,
+                   auth_key: str | None, correlation_id_from: str, hep_version: int,
+                   hep_src: tuple[str, int], hep_dst: tuple[str, int]) -> None:
+        from heptool.capture.convert import ConvertStats, hep_comment, sip_to_hep
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.codec import encode
+        from heptool.core.errors import HepError
+
+        st = ConvertStats()
+        match = self.match
+        count = self.count
+        writer: Any
+        if fmt in ("pcap", "pcapng"):
+            from heptool.capture.frames import FrameSynth
+            from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
+
+            writer = PcapngWriter(out) if fmt == "pcapng" else PcapFrameWriter(out)
+            udp = FrameSynth().udp
+            sa, sp = hep_src
+            da, dp = hep_dst
+            wr = writer.write
+            comments = fmt == "pcapng"
+
+            def emit(m: Any) -> None:
+                wr(m.ts_sec, m.ts_usec, udp(sa, sp, da, dp, encode(m)),
+                   hep_comment(m) if comments else None)
+        elif fmt == "hep":
+            from heptool.output.raw import RawWriter
+
+            writer = RawWriter(out)
+            rw = writer.write
+
+            def emit(m: Any) -> None:
+                rw(encode(m))
+        else:
+            from heptool.output.jsonl import JsonlWriter
+            from heptool.output.records import decode_record
+
+            writer = JsonlWriter(out, line_buffered=False)
+            jw = writer.write
+            index = [0]
+
+            def emit(m: Any) -> None:
+                jw(decode_record(m, index[0], None, None, None, None, True))
+                index[0] += 1
+
+        try:
+            for m in sip_to_hep(source, ports=ports, proto_type=proto_type,
+                                capture_id=capture_id, node_name=node_name, auth_key=auth_key,
+                                correlation_id_from=correlation_id_from,
+                                hep_version=hep_version, stats=st):
+                if match is not None and not match(m):
+                    continue
+                try:
+                    emit(m)
+                except (HepError, ValueError) as e:
+                    self.bad(f"{m.src_ip}:{m.src_port} -> {m.dst_ip}:{m.dst_port} at "
+                             f"{m.ts_sec}.{m.ts_usec:06d}: cannot encode as HEPv{hep_version}: "
+                             f"{e}")
+                    continue
+                self.written += 1
+                if count is not None and self.written >= count:
+                    break
+        except CaptureError as e:
+            self.bad(str(e))
+        finally:
+            writer.close()
+        if self.verbose:
+            self.say(f"convert: {st.frames} frames -> {self.written} HEP messages "
+                     f"({st.udp_sip} over UDP, {st.tcp_sip} over TCP); not SIP: "
+                     f"{st.not_ip} non-IP frames, {st.udp_other} UDP datagrams, "
+                     f"{st.tcp_streams_other} TCP streams; {st.not_port} frames on other ports; "
+                     f"{st.tcp_incomplete_bytes + st.tcp_skipped_bytes} TCP bytes incomplete "
+                     "or skipped")

@@ -1,0 +1,144 @@
+"""heptool.capture.frames and pcapng_writer: frames checked with dpkt, written files read back."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+
+import dpkt
+import pytest
+
+from heptool.capture.frames import TCP_ACK, TCP_PSH, TCP_SYN, FrameSynth, checksum
+from heptool.capture.pcap import extract_transport, open_capture
+from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
+
+
+def rfc1071(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+@pytest.mark.parametrize("data", [b"", b"\0", b"\0\0\0", b"\xff\xff", b"\x01", b"abc",
+                                  bytes(range(256)) * 3, b"\xff\xff\x00\x00\xff\xff"])
+def test_checksum_is_rfc1071(data):
+    assert checksum(data) == rfc1071(data)
+
+
+def _dpkt_checksums_ok(frame: bytes) -> bool:
+    """Recompute every checksum with dpkt (an independent implementation)."""
+    eth = dpkt.ethernet.Ethernet(frame)
+    ip = eth.data
+    l4 = ip.data
+    want = (getattr(ip, "sum", None), l4.sum)
+    if isinstance(ip, dpkt.ip.IP):
+        ip.sum = 0
+    l4.sum = 0
+    again = dpkt.ethernet.Ethernet(bytes(eth))
+    got = (getattr(again.data, "sum", None), again.data.data.sum)
+    return want == got
+
+
+@pytest.mark.parametrize("src,dst", [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "::1")])
+def test_udp_frame(src, dst):
+    fr = FrameSynth().udp(src, 5060, dst, 5070, b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+    t = extract_transport(1, fr)
+    assert (t.src, t.sport, t.dst, t.dport, t.proto) == (src, 5060, dst, 5070, 17)
+    assert t.payload == b"OPTIONS sip:x SIP/2.0\r\n\r\n"
+    assert _dpkt_checksums_ok(fr)
+
+
+def test_udp_too_big_raises_value_error():
+    with pytest.raises(ValueError):
+        FrameSynth().udp("10.0.0.1", 1, "10.0.0.2", 2, b"x" * 70000)
+
+
+def test_missing_or_mixed_family_addresses():
+    fr = FrameSynth().udp("::1", 1, "0.0.0.0", 2, b"x")
+    t = extract_transport(1, fr)
+    assert (t.family, t.src, t.dst) == (6, "::1", "::")
+
+
+@pytest.mark.parametrize("src,dst,mss", [("10.0.0.1", "10.0.0.2", 1460), ("::1", "::2", 1440)])
+def test_tcp_flow(src, dst, mss):
+    fs = FrameSynth()
+    big = bytes(range(256)) * 20  # 5120 bytes: 4 segments
+    first = fs.tcp(src, 5060, dst, 5070, big)
+    assert fs.last_handshake == 3
+    segs = [extract_transport(1, f) for f in first]
+    assert [s.flags for s in segs[:3]] == [TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK]
+    assert (segs[1].src, segs[1].sport) == (dst, 5070)
+    data = segs[3:]
+    assert [len(s.payload) for s in data] == [mss, mss, mss, 5120 - 3 * mss]
+    assert [s.flags for s in data] == [TCP_ACK] * 3 + [TCP_ACK | TCP_PSH]
+    assert b"".join(s.payload for s in data) == big
+    isn_c, isn_s = segs[0].seq, segs[1].seq
+    assert data[0].seq == isn_c + 1
+    for a, b in itertools.pairwise(data):
+        assert b.seq == a.seq + len(a.payload)
+    assert all(_dpkt_checksums_ok(f) for f in first)
+    # the reply continues the server's sequence, acknowledging everything sent so far
+    reply = fs.tcp(dst, 5070, src, 5060, b"pong")
+    assert fs.last_handshake == 0 and len(reply) == 1
+    r = dpkt.ethernet.Ethernet(reply[0]).data.data
+    assert (r.seq, r.ack) == (isn_s + 1, isn_c + 1 + 5120)
+    # and the client's next message continues its own
+    nxt = extract_transport(1, fs.tcp(src, 5060, dst, 5070, b"again")[0])
+    assert nxt.seq == isn_c + 1 + 5120
+    assert fs.flows_opened == 1
+
+
+def test_tcp_isn_deterministic_and_flows_bounded():
+    a = FrameSynth(max_flows=2)
+    b = FrameSynth(max_flows=2)
+    assert a.tcp("10.0.0.1", 1, "10.0.0.2", 2, b"x") == b.tcp("10.0.0.1", 1, "10.0.0.2", 2, b"x")
+    a.tcp("10.0.0.1", 3, "10.0.0.2", 2, b"x")
+    a.tcp("10.0.0.1", 4, "10.0.0.2", 2, b"x")  # evicts the first flow
+    assert len(a._flows) == 2
+    a.tcp("10.0.0.1", 1, "10.0.0.2", 2, b"x")
+    assert a.last_handshake == 3 and a.flows_opened == 4
+
+
+def test_mtu_bounds():
+    with pytest.raises(ValueError):
+        FrameSynth(mtu=100)
+
+
+def test_pcap_writer_reads_back():
+    buf = io.BytesIO()
+    w = PcapFrameWriter(buf)
+    fs = FrameSynth()
+    w.write(1_700_000_000, 123456, fs.udp("10.0.0.1", 1, "10.0.0.2", 2, b"a"), "ignored")
+    w.write(1_700_000_001, 0, fs.udp("10.0.0.1", 1, "10.0.0.2", 2, b"b"))
+    buf.seek(0)
+    frames = list(open_capture(buf))
+    assert [(f.ts_sec, f.ts_usec, f.linktype) for f in frames] == \
+        [(1_700_000_000, 123456, 1), (1_700_000_001, 0, 1)]
+    buf.seek(0)
+    assert [ts for ts, _ in dpkt.pcap.Reader(buf)] == pytest.approx([1_700_000_000.123456,
+                                                                     1_700_000_001.0])
+
+
+def test_pcapng_writer_comments_read_back():
+    buf = io.BytesIO()
+    w = PcapngWriter(buf)
+    fs = FrameSynth()
+    f1 = fs.udp("10.0.0.1", 1, "10.0.0.2", 2, b"abc")  # odd length: padding
+    w.write(1_700_000_000, 5, f1, "HEPv3 proto=sip(1) node=n\u00e9")
+    w.write(1_700_000_002, 999999, fs.udp("10.0.0.1", 1, "10.0.0.2", 2, b"abcd"))
+    w.close()
+    buf.seek(0)
+    frames = list(open_capture(buf))
+    assert (frames[0].ts_sec, frames[0].ts_usec, frames[0].data) == (1_700_000_000, 5, f1)
+    assert frames[1].ts_usec == 999999
+    buf.seek(0)
+    r = dpkt.pcapng.Reader(buf)
+    pkts = list(r)
+    assert len(pkts) == 2
+    # the comment is option 1 of the first enhanced packet block
+    raw = buf.getvalue()
+    assert "HEPv3 proto=sip(1) node=n\u00e9".encode() in raw

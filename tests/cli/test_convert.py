@@ -1,0 +1,255 @@
+"""``heptool convert`` through the CLI: both directions, formats, filters, errors, live capture.
+
+The interop proof against tshark and sngrep is tests/interop/test_tshark.py; this file checks
+the command's behaviour with heptool's own reader and dpkt.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from heptool.capture.inputs import iter_input, to_message
+from heptool.capture.pcap import extract_transport, open_capture
+from heptool.cli import main
+from heptool.cli.env import Environment
+from heptool.cli.exit import ExitStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+KAM = ROOT / "tests" / "vectors" / "kamailio"
+OPENSIPS = ROOT / "tests" / "vectors" / "opensips" / "opensips-3.4.15-hep3-udp.pcap"
+
+
+class Result:
+    def __init__(self, code: int, out: bytes, err: bytes) -> None:
+        self.exit_code = code
+        self.stdout_bytes = out
+        self.stdout = out.decode("utf-8", "replace")
+        self.stderr = err.decode("utf-8", "replace")
+
+
+def run(args, *, stdin: bytes | None = None, tty: bool = False) -> Result:
+    runner = CliRunner()
+    with runner.isolation(input=stdin) as streams:
+        env = Environment(stdout_isatty=tty, stderr_isatty=False, stdin_isatty=False)
+        status = main(["convert", *map(str, args)], env=env)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = streams[0].getvalue(), streams[1].getvalue()
+    return Result(status, out, err)
+
+
+def transports(path: Path) -> list:
+    return [extract_transport(f.linktype, f.data) for f in open_capture(path)]
+
+
+def hep_messages(path_or_file) -> list:
+    return [to_message(p) for p in iter_input(path_or_file)]
+
+
+# -- HEP -> packets ----------------------------------------------------------------------
+
+def test_hep_to_pcap_every_kamailio_capture(tmp_path):
+    for name in ("hep1-udp", "hep2-udp", "hep3-udp", "hep3-tcp"):
+        out = tmp_path / f"{name}.pcap"
+        r = run([KAM / f"kamailio-{name}.hep.pcap", "-o", out])
+        assert r.exit_code == 0, r.stderr
+        ts = [t for t in transports(out) if t.payload]
+        assert len(ts) == 60
+        assert {t.family for t in ts} == {4, 6} and {t.proto for t in ts} == {6, 17}
+        assert out.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"  # classic pcap
+
+
+def test_pcapng_by_extension_carries_comments(tmp_path):
+    out = tmp_path / "calls.pcapng"
+    assert run([KAM / "kamailio-hep3-udp.hep.pcap", "-o", out]).exit_code == 0
+    raw = out.read_bytes()
+    assert raw[:4] == b"\x0a\x0d\x0d\x0a"
+    assert raw.count(b"HEPv3 proto=sip(1)") == 60
+    assert len(list(open_capture(out))) == 60 + 4 * 3
+
+
+def test_call_id_extracts_one_call(tmp_path):
+    out = tmp_path / "one.pcap"
+    r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--call-id", "1-14465@127.0.0.1", "-o", out])
+    assert r.exit_code == 0
+    data = [t.payload for t in transports(out) if t.payload]
+    assert len(data) == 13 and all(b"Call-ID: 1-14465@127.0.0.1" in p for p in data)
+
+
+def test_opensips_non_sip_kept_as_udp_with_comments(tmp_path):
+    out = tmp_path / "o.pcapng"
+    assert run([OPENSIPS, "-o", out]).exit_code == 0
+    n_in = len(hep_messages(OPENSIPS))
+    raw = out.read_bytes()
+    for kind in (b"proto=log(100)", b"proto=rest(88)", b"proto=net(89)", b"proto=mi(87)"):
+        assert kind in raw
+    # every message is there: one UDP datagram each for non-SIP, TCP data for SIP/TCP/TLS/WS
+    assert raw.count(b"HEPv3 proto=") == n_in
+
+
+def test_hep_stream_and_jsonl_inputs_from_stdin(tmp_path):
+    hep = run([KAM / "kamailio-hep3-udp.sip.pcap", "--to", "hep"]).stdout_bytes
+    r = run(["-", "-o", tmp_path / "a.pcap"], stdin=hep)
+    # the wire's 3 TCP connections (Kamailio's HEP has 4: see tests/interop/test_tshark.py)
+    assert r.exit_code == 0 and len(list(open_capture(tmp_path / "a.pcap"))) == 60 + 3 * 3
+    jl = subprocess.run([sys.executable, "-m", "heptool", "decode", "-f", "jsonl",
+                         str(KAM / "kamailio-hep3-udp.hep.pcap")], capture_output=True,
+                        check=True).stdout
+    r = run(["-", "-o", tmp_path / "b.pcap"], stdin=jl)
+    assert r.exit_code == 0 and len(list(open_capture(tmp_path / "b.pcap"))) == 60 + 12
+
+
+def test_hep_input_refuses_hep_and_jsonl_output():
+    r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--to", "jsonl"])
+    assert r.exit_code == ExitStatus.USAGE
+    assert "Error: the input is HEP already" in r.stderr and "heptool decode" in r.stderr
+
+
+def test_corrupt_hep_reported_and_conversion_goes_on(tmp_path):
+    good = run([KAM / "kamailio-hep3-udp.sip.pcap", "--to", "hep"]).stdout_bytes
+    bad = b"HEP3\x00\x0c\x00\x00\x00\x01\x00\x07"  # its one chunk runs past the end
+    r = run(["-", "-o", tmp_path / "x.pcap"], stdin=bad + good)
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.startswith("Warning: packet 0 (byte 0)"), r.stderr
+    assert len(list(open_capture(tmp_path / "x.pcap"))) == 1 + 60 + 3 * 3
+
+
+# -- SIP -> HEP ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["1", "2", "3"])
+def test_sip_to_hep_pcap(tmp_path, version):
+    out = tmp_path / "z.hep.pcap"
+    r = run([KAM / "kamailio-hep3-tcp.sip.pcap", "-o", out, "--hep-version", version,
+             "--capture-id", "2001", "--hep-dst", "[::1]:9999", "-v"])
+    assert r.exit_code == 0, r.stderr
+    assert "-> 60 HEP messages (45 over UDP, 15 over TCP)" in r.stderr
+    outer = transports(out)
+    assert {(t.src, t.sport, t.dst, t.dport) for t in outer} == {("::1", 9061, "::1", 9999)}
+    msgs = hep_messages(out)
+    assert len(msgs) == 60 and {m.version for m in msgs} == {int(version)}
+    assert {m.capture_id for m in msgs} == ({None} if version == "1" else {2001})
+
+
+def test_sip_to_hep_options_reach_the_packets(tmp_path):
+    r = run([KAM / "kamailio-hep3-udp.sip.pcap", "--to", "hep", "--node-name", "agent1",
+             "--auth-key", "s3cret", "--correlation-id-from", "call-id", "--ports", "25080"])
+    msgs = hep_messages(__import__("io").BytesIO(r.stdout_bytes))
+    assert msgs and all(m.src_port == 25080 or m.dst_port == 25080 for m in msgs)
+    assert {m.node_name for m in msgs} == {"agent1"} and {m.auth_key for m in msgs} == {"s3cret"}
+    assert all(m.correlation_id and m.correlation_id.encode() in m.payload for m in msgs)
+
+
+def test_sip_to_jsonl_and_gzip_input(tmp_path):
+    gz = tmp_path / "sip.pcap.gz"
+    gz.write_bytes(gzip.compress((KAM / "kamailio-hep3-udp.sip.pcap").read_bytes()))
+    r = run([gz, "--to", "jsonl", "--call-id", "1-14467@::1"])
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(recs) == 13 and all(x["sip"]["call_id"] == "1-14467@::1" for x in recs)
+    assert {x["family"] for x in recs} == {"ipv4", "ipv6"}
+
+
+def test_from_overrides_detection(tmp_path):
+    # a HEP capture read as SIP: no SIP in it
+    r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--from", "sip", "--to", "jsonl"])
+    assert r.exit_code == 0 and r.stdout == ""
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--ports", "70000"], ["--ports", "5-x"], ["--filter", "udp"], ["--duration", "1"],
+    ["--hep-dst", "nohost"], ["--hep-src", "::1", "--hep-dst", "127.0.0.1:1"],
+    ["--proto-type", "bogus"], ["--grep", "("],
+])
+def test_usage_errors(args):
+    r = run([KAM / "kamailio-hep3-udp.sip.pcap", "--to", "jsonl", *args])
+    assert r.exit_code == ExitStatus.USAGE, r.stderr
+    assert r.stderr.startswith("Error: ") or "Usage:" in r.stderr
+
+
+def test_binary_refused_on_terminal():
+    r = run([KAM / "kamailio-hep3-udp.hep.pcap"], tty=True)
+    assert r.exit_code == ExitStatus.USAGE and "terminal" in r.stderr
+
+
+def test_not_a_capture_is_bad_input(tmp_path):
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"hello, this is not a capture\n")
+    r = run([f, "-o", tmp_path / "o.pcap"])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_sip_capture_is_bad_input_after_good_part(tmp_path):
+    data = (KAM / "kamailio-hep3-udp.sip.pcap").read_bytes()
+    f = tmp_path / "cut.pcap"
+    f.write_bytes(data[: len(data) // 2])
+    r = run([f, "--to", "jsonl", "--from", "sip"])
+    assert r.exit_code == ExitStatus.BAD_INPUT and r.stdout.count("\n") > 10
+
+
+# -- live capture on loopback ------------------------------------------------------------------
+
+def _can_capture() -> str | None:
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.close()
+        return None
+    except (PermissionError, AttributeError, OSError) as e:
+        return f"live capture not permitted here ({e})"
+
+
+def test_live_capture_on_loopback(tmp_path):
+    why = _can_capture()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]  # a port nothing else on lo uses while the test runs
+    payloads = [f"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: live{i}@h\r\nCSeq: 1 OPTIONS\r\n"
+                f"Content-Length: 0\r\n\r\n".encode() for i in range(5)]
+    stop = threading.Event()
+
+    def sender() -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        time.sleep(0.8)  # let the capture socket open
+        for _round in range(20):
+            if stop.is_set():
+                break
+            for p in payloads:
+                s.sendto(p, ("127.0.0.1", port))
+            time.sleep(0.25)
+        s.close()
+
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    out = tmp_path / "live.hep.pcap"
+    try:
+        r = run(["-i", "lo", "--filter", f"udp port {port}", "--count", "5", "--duration", "10",
+                 "-o", out])
+    finally:
+        stop.set()
+        th.join(timeout=10)
+        probe.close()
+    assert r.exit_code == 0, r.stderr
+    msgs = hep_messages(out)
+    assert [m.payload for m in msgs] == payloads  # each once: lo's outgoing copies dropped
+    assert all(m.dst_port == port and m.src_ip == "127.0.0.1" for m in msgs)
+
+
+def test_live_and_input_exclusive():
+    r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-i", "lo", "--to", "jsonl"])
+    assert r.exit_code == ExitStatus.USAGE
