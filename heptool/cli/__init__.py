@@ -44,6 +44,8 @@ COMMANDS: dict[str, str] = {
     "convert": "heptool.cli.cmd_convert:convert_command",
     "decode": "heptool.cli.cmd_decode:decode_command",
     "encode": "heptool.cli.cmd_encode:encode_command",
+    "listen": "heptool.cli.cmd_listen:listen_command",
+    "send": "heptool.cli.cmd_send:send_command",
 }
 
 EPILOG = """\

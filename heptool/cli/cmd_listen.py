@@ -1,0 +1,686 @@
+"""``heptool listen``: a HEP collector you can pipe: UDP, TCP and TLS in, records out.
+
+Kept light at import time (every shell TAB press imports it): click and the CLI helpers; the
+server, codec and writers are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import IO, Any
+
+import click
+
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.options import output_options, resolve_format
+
+__all__ = ["TargetParam", "build_message_filter", "filter_options", "listen_command"]
+
+FORMATS = ("auto", "table", "jsonl", "json", "raw")
+DEFAULT_BINDS = ("udp://127.0.0.1:9060", "tcp://127.0.0.1:9060")
+
+EPILOG = """\
+\b
+Examples:
+  heptool listen                                   # UDP and TCP on 127.0.0.1:9060
+  heptool listen --bind udp://0.0.0.0:9060 -f jsonl | jq .sip.call_id
+  heptool listen --bind udp://127.0.0.1:0          # a free port, printed on stderr
+  heptool listen --write-hep hep.pcap --rotate-size 100M --rotate-time 3600 -q
+  heptool listen --bind tls://0.0.0.0:9061 --cert srv.pem --key srv.key
+  heptool listen --proto sip --forward udp://10.0.0.9:9060 -q   # a filtering HEP proxy
+  heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
+
+\b
+Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration (every output is
+flushed and complete); 1 a socket could not be opened; 2 bad command line.
+"""
+
+
+class TargetParam(click.ParamType):
+    """``udp://HOST:PORT``, ``tcp://HOST:PORT``, ``tls://HOST:PORT`` (IPv6 as ``[::1]``)."""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from heptool.net.target import Target, parse_target
+
+        if isinstance(value, Target):
+            return value
+        try:
+            return parse_target(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(s) for s in ("udp://", "tcp://", "tls://")
+                if s.startswith(incomplete)]
+
+
+class SizeParam(click.ParamType):
+    """A byte count: ``1000000``, ``100K``, ``100M``, ``2G``."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)i?[bB]?\s*", str(value))
+        if not m or int(m.group(1)) == 0:
+            self.fail(f"{value!r}: use a size like 1000000, 100K, 100M or 2G", param, ctx)
+        return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[
+            m.group(2).lower()]
+
+
+def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
+
+    head, sep, last = incomplete.rpartition(",")
+    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
+    return [CompletionItem(head + sep + n) for n in names if n.startswith(last.lower())]
+
+
+_FILTERS = ("proto", "call_id", "grep", "src", "dst", "node", "capture_id")
+
+
+def filter_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The selections of ``heptool decode`` (same names and meaning), for listen and send;
+    the predicate itself is :func:`heptool.core.filters.build_filter`. ``send`` takes only
+    the ones whose names its packet-building options do not use."""
+    return lambda f: _add_filter_options(f, names or _FILTERS)
+
+
+def _add_filter_options(f: Callable[..., Any], names: tuple[str, ...]) -> Callable[..., Any]:
+    opts = [
+        click.option("--proto", "proto", multiple=True, metavar="LIST",
+                     shell_complete=_complete_proto,
+                     help="Only these protocol types: names or numbers, comma-separated "
+                          "(sip,log,rtcp,100,0x58). Repeatable."),
+        click.option("--call-id", "call_id", multiple=True, metavar="ID",
+                     help="Only messages of this call: SIP Call-ID, correlation id (chunk "
+                          "0x0011) or a value of chunk 0x0065. Repeatable."),
+        click.option("--grep", metavar="REGEX", default=None,
+                     help="Only messages whose payload matches REGEX (Python syntax)."),
+        click.option("--src", multiple=True, metavar="ADDR",
+                     help="Only messages from ADDR (the captured packet's source): an address, "
+                          "ADDR:PORT, [V6]:PORT, a CIDR network or :PORT. Repeatable."),
+        click.option("--dst", multiple=True, metavar="ADDR",
+                     help="Only messages to ADDR (as --src)."),
+        click.option("--node", multiple=True, metavar="NAME",
+                     help="Only messages with this capture node name (chunk 0x0013). "
+                          "Repeatable."),
+        click.option("--capture-id", "capture_id_is", multiple=True,
+                     type=click.IntRange(0, 0xFFFFFFFF), metavar="N",
+                     help="Only messages with this capture id (chunk 0x000c). Repeatable."),
+    ]
+    opts = [opt for name, opt in zip(_FILTERS, opts) if name in names]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_message_filter(opts: dict[str, Any]) -> Any:
+    """The predicate for :func:`filter_options` values (None: no selection)."""
+    from heptool.core.filters import build_filter
+
+    try:
+        return build_filter(proto=opts.pop("proto", ()), call_id=opts.pop("call_id", ()),
+                            grep=opts.pop("grep", None), src=opts.pop("src", ()),
+                            dst=opts.pop("dst", ()), capture_id=opts.pop("capture_id_is", ()),
+                            node=opts.pop("node", ()))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@click.command("listen", epilog=EPILOG,
+               short_help="Receive HEP over UDP, TCP and TLS; print, save, filter, forward.")
+@click.option("--bind", "binds", type=TargetParam(), multiple=True, metavar="URL",
+              help="Listen on URL: udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (IPv6 as "
+                   "[::1]:9060; port 0 picks a free port). Repeatable. Default: UDP and TCP on "
+                   "127.0.0.1:9060 (use udp://0.0.0.0:9060 to open it to the network).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              metavar="FILE", help="tls://: the server certificate (PEM; may hold the key too).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None,
+              metavar="FILE", help="tls://: the server's private key (PEM).")
+@click.option("--client-ca", "client_ca", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE",
+              help="tls://: require client certificates signed by these CAs (PEM).")
+@output_options(*FORMATS)
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print no records on standard output (with --write-hep, --write-jsonl or "
+                   "--forward).")
+@filter_options()
+@click.option("--write-hep", "write_hep", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE.pcap",
+              help="Save the HEP packets as received, each in a UDP frame from the sender's "
+                   "address to the listening address, timed by its arrival (classic pcap).")
+@click.option("--write-jsonl", "write_jsonl", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="Save the records as JSON Lines in FILE.")
+@click.option("--rotate-size", "rotate_size", type=SizeParam(), default=None, metavar="SIZE",
+              help="Start a new --write-* file when it reaches SIZE (100M, 2G...). Files are "
+                   "then named NAME-00000.EXT, NAME-00001.EXT, ...")
+@click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
+              metavar="SECONDS", help="Start a new --write-* file every SECONDS.")
+@click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
+              help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
+                   "Repeatable.")
+@click.option("--forward-ca", "forward_ca", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE", help="tls:// --forward: CA to verify the server with.")
+@click.option("--forward-insecure", "forward_insecure", is_flag=True,
+              help="tls:// --forward: do not verify the server's certificate.")
+@click.option("--auth-key", "auth_key", default=None, metavar="KEY",
+              help="Drop (and count) packets whose auth key (chunk 0x000e) is not KEY.")
+@click.option("--allow", "allow", multiple=True, metavar="CIDR",
+              help="Accept packets and connections only from these networks (10.0.0.0/8, "
+                   "::1/128, 127.0.0.1). Repeatable.")
+@click.option("--max-connections", "max_connections", type=click.IntRange(min=1), default=1000,
+              show_default=True, help="Most TCP/TLS connections open at once.")
+@click.option("--stall-timeout", "stall_timeout", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Close a TCP/TLS connection that stays inside a partial packet this long.")
+@click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N accepted packets.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Stop after SECONDS.")
+@click.option("--stats", "stats_every", type=click.FloatRange(min=0.1), default=None,
+              metavar="SECONDS",
+              help="Every SECONDS print a line on stderr: packets/s per transport, per protocol "
+                   "type, drops by reason, kernel receive-buffer drops.")
+@click.option("-v", "--verbose", count=True,
+              help="Report connections and every dropped packet on stderr.")
+@pass_env
+def listen_command(env: Environment, **opts: Any) -> None:
+    """Receive HEP and print one record per packet as it arrives.
+
+    Accepts HEPv1, v2 and v3 over UDP, HEPv3 (and Kamailio's v1/v2) over TCP and TLS, many
+    connections at once: packets may be split anywhere in a stream; garbage is skipped and
+    counted; a connection that sends only garbage or stalls inside a packet is closed.
+
+    Records go to standard output as 'heptool decode' prints them (-f jsonl when piped, a
+    table on a terminal), one per packet, flushed as packets arrive, with hep_transport,
+    hep_src and hep_dst saying how the packet came in. The same filters as decode select
+    what is printed, written and forwarded. What it listens on, connection events, the
+    periodic --stats lines and the final summary go to standard error.
+
+    Ctrl-C or SIGTERM stops it: outputs are flushed (every --write-hep pcap is complete and
+    valid; one being written stays readable up to its last record even after SIGKILL), the
+    summary is printed and the exit status is 0.
+    """
+    _Listen(env, opts).run()
+
+
+class _RecordFile:
+    """A file written in whole records: ``write`` only buffers; :meth:`commit` writes what
+    was buffered with one system call, and is only called between records, so the file on
+    disk always ends at a record boundary (readable after SIGKILL)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.buf = bytearray()
+        self.size = 0
+        self.opened = time.monotonic()
+
+    def write(self, b: bytes) -> int:
+        self.buf += b
+        return len(b)
+
+    def flush(self) -> None:
+        """Nothing: a writer's flush must not split a record (see :meth:`commit`)."""
+
+    def commit(self) -> None:
+        buf = self.buf
+        if buf:
+            view = memoryview(buf)
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+            self.size += len(buf)
+            del view
+            buf.clear()
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            os.close(self.fd)
+
+
+class _Rotating:
+    """One --write-* output, rotated by size and/or time."""
+
+    def __init__(self, path: str, make: Callable[[IO[bytes]], Any], *, size: int | None,
+                 every: float | None) -> None:
+        self.base = path
+        self.make = make
+        self.size = size
+        self.every = every
+        self.n = 0
+        self.files: list[str] = []
+        self.records = 0
+        self._open()
+
+    def _name(self) -> str:
+        if self.size is None and self.every is None:
+            return self.base
+        stem, ext = os.path.splitext(self.base)
+        return f"{stem}-{self.n:05d}{ext}"
+
+    def _open(self) -> None:
+        name = self._name()
+        self.file = _RecordFile(name)
+        self.writer = self.make(self.file)  # type: ignore[arg-type]
+        self.file.commit()  # a pcap's file header: the file is valid from the start
+        self.files.append(name)
+        self.n += 1
+
+    def after_record(self) -> None:
+        f = self.file
+        if len(f.buf) >= 1 << 20:
+            f.commit()
+        if self.size is not None and f.size + len(f.buf) >= self.size:
+            self.rotate()
+
+    def tick(self, now: float) -> None:
+        self.file.commit()
+        if self.every is not None and now - self.file.opened >= self.every:
+            self.rotate()
+
+    def rotate(self) -> None:
+        self.close_writer()
+        self._open()
+
+    def close_writer(self) -> None:
+        close = getattr(self.writer, "close", None)
+        if close is not None:
+            close()
+        self.file.close()
+
+    def close(self) -> None:
+        self.close_writer()
+
+
+def _frame_cache() -> Callable[[bytes, tuple, tuple], bytes]:
+    """``udp_frame`` of heptool.capture.writer, with the IPv4 headers cached per
+    (source, destination, length): their UDP checksum is 0, so the header does not depend on
+    the payload; ~10x cheaper per packet at listen's rates. IPv6 frames are built each time."""
+    from heptool.capture.writer import udp_frame
+
+    cache: dict[tuple, bytes] = {}
+
+    def frame(data: bytes, src: tuple, dst: tuple) -> bytes:
+        key = (src, dst, len(data))
+        head = cache.get(key)
+        if head is not None:
+            return head + data
+        f = udp_frame(data, src, dst)
+        if ":" not in src[0]:
+            if len(cache) > 65536:
+                cache.clear()
+            cache[key] = f[: len(f) - len(data)]
+        return f
+
+    return frame
+
+
+class _Listen:
+    def __init__(self, env: Environment, opts: dict[str, Any]) -> None:
+        self.env = env
+        self.opts = opts
+        self.match = build_message_filter(opts)
+        self.fmt = resolve_format(opts["fmt"], env, opts["output"])
+        if opts["quiet"]:
+            self.fmt = "none"
+        self.binds = list(opts["binds"]) or None
+        self.accepted = 0
+        self.index = 0
+        self.protos: Counter[str] = Counter()
+        self.stop_requested = False
+        self.closers: list[Any] = []
+
+    def say(self, line: str) -> None:
+        err = self.env.stderr
+        err.write(line + "\n")
+        err.flush()
+
+    # -- setup --------------------------------------------------------------------------
+    def run(self) -> None:
+        from heptool.net.server import Server, ServerStats, server_tls_context
+        from heptool.net.target import parse_target
+
+        o = self.opts
+        binds = self.binds or [parse_target(b) for b in DEFAULT_BINDS]
+        tls_ctx = None
+        if any(t.scheme == "tls" for t in binds):
+            if o["cert"] is None:
+                raise click.UsageError("tls:// needs --cert (and --key unless the certificate "
+                                       "file holds the key)")
+            try:
+                tls_ctx = server_tls_context(o["cert"], o["key"], o["client_ca"])
+            except (OSError, ValueError) as e:
+                raise click.ClickException(f"cannot load the TLS certificate: {e}") from None
+        elif o["cert"] or o["key"] or o["client_ca"]:
+            raise click.UsageError("--cert/--key/--client-ca need a tls:// --bind")
+        for cidr in o["allow"]:
+            import ipaddress
+
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise click.BadParameter(f"{cidr!r} is not an address or CIDR network",
+                                         param_hint="'--allow'") from None
+        self.stats = ServerStats()
+        self.server = Server(binds, lambda *a: None, tls_context=tls_ctx, allow=o["allow"],
+                             max_connections=o["max_connections"],
+                             stall_timeout=o["stall_timeout"], stats=self.stats)
+        self.server.open()
+        try:
+            self._prepare_outputs()
+            for t in self.server.bound:
+                self.say(f"listening on {t}")
+            self._serve()
+        finally:
+            self._finish()
+
+    def _prepare_outputs(self) -> None:
+        o = self.opts
+        env = self.env
+        fmt = self.fmt
+        self.out_writer: Any = None
+        self.emit: Any = None
+        self.stdout_stream: Any = None
+        if fmt != "none":
+            if o["output"] is None or o["output"] == "-":
+                if fmt == "table":
+                    stream = None
+                else:
+                    stream = env.stdout_binary
+                    env.stdout.flush()
+            else:
+                stream = open(o["output"], "wb" if fmt != "table" else "w")  # noqa: SIM115
+                self.closers.append(stream)
+            self.stdout_stream = stream
+            if fmt in ("jsonl", "json"):
+                from heptool.output.jsonl import JsonArrayWriter, JsonlWriter
+
+                w = (JsonlWriter if fmt == "jsonl" else JsonArrayWriter)(stream)
+                self.out_writer = w
+                self.emit = lambda rec, m, data: w.write(rec)
+            elif fmt == "table":
+                from heptool.output.table import TableWriter
+
+                console = env.console if stream is None else env._make_console(stream, False)
+                tw = TableWriter(console, batch=1)
+                self.out_writer = tw
+                self.emit = lambda rec, m, data: tw.write(rec, m)
+            else:  # raw
+                from heptool.output.raw import RawWriter
+
+                rw = RawWriter(stream)
+                self.out_writer = rw
+                self.emit = lambda rec, m, data: rw.write(data)
+        self.rotating: list[_Rotating] = []
+        self.hep_out: _Rotating | None = None
+        self.jsonl_out: _Rotating | None = None
+        if o["write_hep"]:
+            from heptool.capture.writer import PcapWriter
+
+            self.frame = _frame_cache()
+            self.hep_out = self._rotating(o["write_hep"], PcapWriter)
+        if o["write_jsonl"]:
+            from heptool.output.jsonl import JsonlWriter
+
+            self.jsonl_out = self._rotating(o["write_jsonl"], JsonlWriter)
+        self.forwarders: list[Any] = []
+        if o["forwards"]:
+            from heptool.net.client import SendError, client_tls_context, open_sender
+
+            ctx = None
+            if any(t.scheme == "tls" for t in o["forwards"]):
+                ctx = client_tls_context(ca=o["forward_ca"], insecure=o["forward_insecure"])
+            for t in o["forwards"]:
+                try:
+                    self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0))
+                except SendError as e:
+                    raise click.ClickException(f"--forward {e}") from None
+        self.need_msg = (fmt not in ("none", "raw") or self.match is not None
+                         or o["auth_key"] is not None or self.jsonl_out is not None
+                         or o["stats_every"] is not None)
+        self.auth = o["auth_key"].encode("utf-8") if o["auth_key"] is not None else None
+        self.handle = self._make_handler()
+        self.server.handler = self.handle
+
+    def _rotating(self, path: str, make: Any) -> _Rotating:
+        try:
+            r = _Rotating(path, make, size=self.opts["rotate_size"],
+                          every=self.opts["rotate_time"])
+        except OSError as e:
+            raise click.FileError(path, hint=e.strerror or str(e)) from None
+        self.rotating.append(r)
+        return r
+
+    # -- per packet ---------------------------------------------------------------------
+    def _make_handler(self) -> Callable[[bytes, str, tuple, tuple, float], None]:
+        """The per-packet function, with everything it needs bound once (it runs up to a few
+        hundred thousand times a second)."""
+        import hmac
+
+        from heptool.core.codec import decode
+        from heptool.core.errors import HepError
+        from heptool.output.records import decode_record
+
+        stats = self.stats
+        drops = stats.drops
+        need_msg = self.need_msg
+        auth = self.auth
+        match = self.match
+        protos = self.protos
+        emit = self.emit
+        need_rec = self.fmt in ("jsonl", "json", "table") or self.jsonl_out is not None
+        jo = self.jsonl_out
+        ho = self.hep_out
+        frame = getattr(self, "frame", None)
+        forwarders = self.forwarders
+        verbose = self.opts["verbose"]
+        count = self.opts["count"]
+        compare = hmac.compare_digest
+        server_stop = self.server.stop
+
+        def handle(data: bytes, transport: str, peer: tuple, local: tuple,
+                   received: float) -> None:
+            m = None
+            if need_msg:
+                try:
+                    m = decode(data)
+                except HepError as e:
+                    drops["not HEP"] += 1
+                    if verbose:
+                        self.say(f"Error: {transport} from {_addr(peer)}: {e}")
+                    return
+                if auth is not None:
+                    got = m.auth_key
+                    if got is None or not compare(got.encode("utf-8"), auth):
+                        drops["auth key"] += 1
+                        return
+                if match is not None and not match(m):
+                    drops["filtered out"] += 1
+                    return
+                protos[_proto_name(m.proto_type)] += 1
+            index = self.index
+            self.index = index + 1
+            if need_rec:
+                rec = decode_record(m, index, None, transport, _addr(peer), _addr(local), True)
+                if emit is not None:
+                    emit(rec, m, data)
+                if jo is not None:
+                    jo.writer.write(rec)
+                    jo.after_record()
+            elif emit is not None:
+                emit(None, m, data)
+            if ho is not None:
+                sec = int(received)
+                ho.writer.write_frame(frame(data, peer, local),  # type: ignore[misc]
+                                      (sec, int((received - sec) * 1e6)))
+                ho.after_record()
+            for fw in forwarders:
+                fw.send(data)
+            self.accepted += 1
+            if count is not None and self.accepted >= count:
+                server_stop()
+
+        return handle
+
+    # -- loop ---------------------------------------------------------------------------
+    def _serve(self) -> None:
+        import signal
+
+        o = self.opts
+        started = time.monotonic()
+        deadline = started + o["duration"] if o["duration"] is not None else None
+        stats_every = o["stats_every"]
+        self._last_stats = (started, Counter(self.stats.packets))
+        next_stats = started + stats_every if stats_every else None
+        stdout = self.stdout_stream
+        out_writer = self.out_writer
+
+        def stop(_sig: int, _frame: Any) -> None:
+            self.stop_requested = True
+            self.server.stop()
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, stop)
+            except (ValueError, OSError):  # not the main thread (tests)
+                pass
+
+        def on_idle() -> None:
+            if stdout is not None:
+                stdout.flush()
+            elif out_writer is not None and hasattr(out_writer, "flush"):
+                out_writer.flush()
+
+        def tick() -> None:
+            nonlocal next_stats
+            now = time.monotonic()
+            for r in self.rotating:
+                r.tick(now)
+            for fw in self.forwarders:
+                fw.poll()
+            if next_stats is not None and now >= next_stats:
+                next_stats = now + stats_every
+                self._stats_line(now)
+
+        def should_stop() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
+        try:
+            self.server.run(should_stop=should_stop, on_idle=on_idle, tick=tick,
+                            tick_interval=0.1 if deadline is None else min(
+                                0.1, max(0.01, deadline - started)))
+            self.server.drain_connections(0.05 if o["count"] is None else 0.0)
+            on_idle()
+        finally:
+            for sig, handler in previous.items():
+                try:
+                    signal.signal(sig, handler)
+                except (ValueError, OSError):
+                    pass
+
+    def _stats_line(self, now: float) -> None:
+        t0, before = self._last_stats
+        dt = max(now - t0, 1e-6)
+        cur = Counter(self.stats.packets)
+        rates = ", ".join(f"{k} {(cur[k] - before.get(k, 0)) / dt:,.0f}/s"
+                          for k in sorted(cur)) or "0/s"
+        self._last_stats = (now, cur)
+        protos = ", ".join(f"{k} {v}" for k, v in self.protos.most_common()) or "-"
+        drops = ", ".join(f"{k} {v}" for k, v in self.stats.drops.most_common()) or "none"
+        kd = self.server.kernel_drops()
+        self.say(f"stats: {rates}; total {self.stats.total}; protocols: {protos}; drops: {drops}"
+                 + (f"; kernel receive-buffer drops {kd}" if kd is not None else ""))
+
+    def _finish(self) -> None:
+        errors: list[str] = []
+        kd = None
+        try:
+            kd = self.server.kernel_drops()
+        except OSError:
+            pass
+        self.server.close()
+        for fw in getattr(self, "forwarders", ()):
+            try:
+                fw.close(1.0)
+            except OSError as e:
+                errors.append(str(e))
+        w = getattr(self, "out_writer", None)
+        if w is not None:
+            try:
+                w.close()
+            except OSError as e:
+                errors.append(str(e))
+        for r in getattr(self, "rotating", ()):
+            try:
+                r.close()
+            except OSError as e:
+                errors.append(f"{r.base}: {e}")
+        for c in self.closers:
+            try:
+                c.close()
+            except OSError:
+                pass
+        st = self.stats if hasattr(self, "stats") else None
+        if st is None:
+            return
+        per = ", ".join(f"{k} {v}" for k, v in sorted(st.packets.items())) or "none"
+        drops = ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
+        lines = [f"listen: {st.total} packets received ({per}); {self.accepted} accepted; "
+                 f"drops: {drops}"]
+        if st.connections or st.closed:
+            closed = ", ".join(f"{k} {v}" for k, v in st.closed.most_common())
+            lines.append(f"  connections: {st.connections} accepted"
+                         + (f"; closed: {closed}" if closed else ""))
+        if st.garbage_bytes or st.truncated_bytes:
+            lines.append(f"  streams: {st.garbage_bytes} garbage bytes skipped in {st.resyncs} "
+                         f"resyncs; {st.truncated_bytes} bytes of incomplete packets dropped")
+        if self.protos:
+            lines.append("  protocols: " + ", ".join(f"{k} {v}"
+                                                     for k, v in self.protos.most_common()))
+        if kd is not None:
+            lines.append(f"  kernel receive-buffer drops: {kd}")
+        for r in getattr(self, "rotating", ()):
+            if len(r.files) > 1:
+                lines.append(f"  {r.base}: {len(r.files)} files ({r.files[0]} .. {r.files[-1]})")
+        for fw in getattr(self, "forwarders", ()):
+            s = fw.stats
+            lines.append(f"  forward {fw.target}: {s.packets} sent, {s.undelivered} undelivered"
+                         + (f" ({s.last_error})" if s.last_error else ""))
+        for line in lines:
+            self.say(line)
+        if errors:
+            raise click.ClickException("; ".join(errors))
+
+
+def _addr(a: tuple) -> str:
+    ip, port = a[0], a[1]
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+_PROTO_NAMES: dict[Any, str] = {}
+
+
+def _proto_name(pt: Any) -> str:
+    name = _PROTO_NAMES.get(pt)
+    if name is None:
+        from heptool.core.registry import PROTO_TYPES
+
+        name = _PROTO_NAMES[pt] = "none" if pt is None else PROTO_TYPES.get(pt) or str(pt)
+    return name

@@ -1,0 +1,504 @@
+"""``heptool send``: send HEP to collectors over UDP, TCP or TLS: captures replayed as they
+happened, records, or packets built on the spot.
+
+Kept light at import time: click, the CLI helpers and the parameter types of ``encode``; the
+senders, inputs and codec are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from heptool.cli.cmd_encode import ChunkParam, EndpointParam, IpProtoParam, ProtoParam, TimeParam
+from heptool.cli.cmd_listen import TargetParam, build_message_filter, filter_options
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+
+__all__ = ["send_command"]
+
+EPILOG = """\
+\b
+Examples:
+  heptool send capture.pcap --to udp://127.0.0.1:9060
+  heptool send capture.pcap --to udp://10.0.0.9:9060 --to tcp://10.0.0.10:9061   # fan-out
+  heptool send capture.pcap.gz --to tcp://[::1]:9060 --pace original --speed 4
+  heptool send capture.pcap --to udp://127.0.0.1:9060 --rate 1000 --loop 0 --restamp shift
+  heptool send --chunk correlation_id=abc --payload @invite.txt --to udp://127.0.0.1:9060
+  heptool send --scenario call --count 1000 --rate 200 --to udp://127.0.0.1:9060
+  heptool send x.pcap --capture-id 2002 --hep-version 2 --to udp://127.0.0.1:9060
+  heptool send x.pcap --to tls://collector:9061 --ca ca.pem
+  heptool decode -f jsonl x.pcap | jq -c 'select(.proto=="sip")' | heptool send --to udp://127.0.0.1:9060
+
+\b
+Exit status: 0 every packet was sent (over TCP/TLS: acknowledged by the collector's host);
+1 some packet could not be sent or delivered (counted in the summary), or a destination
+could not be reached; 2 bad command line; 3 the input is not valid HEP.
+"""
+
+#: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
+_BUILD = ("proto", "src", "dst", "ip_proto", "time", "correlation_id", "payload", "compress",
+          "chunks")
+
+
+class BadInputError(click.ClickException):
+    exit_code = ExitStatus.BAD_INPUT
+
+
+class SendFailedError(click.ClickException):
+    exit_code = ExitStatus.ERROR
+
+
+@click.command("send", epilog=EPILOG, short_help="Send HEP over UDP, TCP or TLS to collectors.")
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--to", "targets", type=TargetParam(), multiple=True, required=True, metavar="URL",
+              help="Destination: udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (IPv6 as "
+                   "[::1]:9060). Repeatable: every packet goes to each, on its own connection.")
+# -- building packets, as encode ------------------------------------------------------------
+@click.option("--proto", type=ProtoParam(), default=None, metavar="NAME|N",
+              help="Build a packet: protocol type, chunk 0x000b (sip (default), log, ...).")
+@click.option("--src", type=EndpointParam(), default=None, metavar="ADDR:PORT",
+              help="Build a packet: source of the captured packet (default 127.0.0.1:5060).")
+@click.option("--dst", type=EndpointParam(), default=None, metavar="ADDR:PORT",
+              help="Build a packet: destination of the captured packet (default loopback:5060).")
+@click.option("--ip-proto", "ip_proto", type=IpProtoParam(), default=None, metavar="udp|tcp|N",
+              help="Build a packet: IP protocol of the captured packet (default udp).")
+@click.option("--time", "time_", type=TimeParam(), default=None, metavar="TIME",
+              help="Build a packet: capture time, ISO 8601 or epoch seconds (default: now).")
+@click.option("--correlation-id", "correlation_id", default=None, metavar="TEXT",
+              help="Build a packet: correlation id, chunk 0x0011.")
+@click.option("--payload", default=None, metavar="TEXT|@FILE|-",
+              help="Build a packet with this payload: TEXT, @FILE (its bytes) or - (stdin).")
+@click.option("--compress", type=click.Choice(["gzip", "zlib"]), default=None,
+              help="Build a packet with its payload compressed in chunk 0x0010.")
+@click.option("--chunk", "chunks", type=ChunkParam(), multiple=True, metavar="SPEC",
+              help="Set any chunk, as in 'heptool encode' (NAME=VALUE, 0x0011=abc, "
+                   "VENDOR:TYPE=VALUE). Builds a packet, or rewrites every packet of INPUT.")
+@click.option("--scenario", type=click.Choice(["call", "opensips"]), default=None,
+              help="Send a realistic correlated set of packets (see 'heptool encode').")
+@click.option("--opensips-mode", "opensips_mode", type=click.Choice(["json", "homer5"]),
+              default=None, help="For --scenario opensips: json (default) or homer5.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="For --scenario: the seed of its random parts.")
+# -- rewrites -------------------------------------------------------------------------------
+@click.option("--capture-id", "capture_id", type=click.IntRange(0, 0xFFFFFFFF), default=None,
+              metavar="N", help="Set the capture id (chunk 0x000c) of every packet.")
+@click.option("--node-name", "node_name", default=None, metavar="TEXT",
+              help="Set the capture node name (chunk 0x0013) of every packet.")
+@click.option("--auth-key", "auth_key", default=None, metavar="TEXT",
+              help="Set the auth key (chunk 0x000e) of every packet.")
+@click.option("--hep-version", "hep_version", type=click.Choice(["1", "2", "3"]), default=None,
+              help="Re-encode every packet as this HEP version. TCP/TLS carry HEPv3 only: "
+                   "v1/v2 packets are converted to v3 for them (and said so).")
+@click.option("--restamp", type=click.Choice(["keep", "now", "shift"]), default="keep",
+              show_default=True,
+              help="Packet times: keep them; now: the send time; shift: move the capture so it "
+                   "starts now, keeping the gaps.")
+# -- pacing ---------------------------------------------------------------------------------
+@click.option("--pace", type=click.Choice(["max", "original"]), default=None,
+              help="max: as fast as possible (default); original: the capture's own timing "
+                   "(frame times of a pcap, else the packets' own times).")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X",
+              help="With the original timing, X times faster (implies --pace original).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
+              help="N packets per second.")
+@click.option("--loop", "loops", type=click.IntRange(min=0), default=1, show_default=True,
+              metavar="N", help="Send the input N times (0: until --count or Ctrl-C).")
+@click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Stop after N packets. A packet built from options is sent N times.")
+@filter_options("call_id", "grep")
+# -- streams --------------------------------------------------------------------------------
+@click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
+              help="tls://: verify the server with these CA certificates (default: the system's).")
+@click.option("--insecure", is_flag=True, help="tls://: do not verify the server's certificate.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              metavar="FILE", help="tls://: client certificate (PEM).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None,
+              metavar="FILE", help="tls://: the client certificate's private key (PEM).")
+@click.option("--queue", "queue_max", type=click.IntRange(min=1), default=100_000,
+              show_default=True, metavar="N",
+              help="TCP/TLS: packets kept while reconnecting (the oldest are dropped beyond).")
+@click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              metavar="SECONDS",
+              help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+@click.option("-v", "--verbose", count=True, help="Report reconnections and errors as they happen.")
+@pass_env
+def send_command(env: Environment, **opts: Any) -> None:
+    """Send HEP packets to one or more collectors.
+
+    INPUT is what 'heptool decode' reads (pcap/pcapng, gzip'd or not, a raw HEP stream, JSON
+    Lines records; '-' = standard input); each HEP packet is sent as it is, byte for byte,
+    unless a rewrite option changes it. Without INPUT, a packet is built from the same
+    options as 'heptool encode' (--payload, --chunk, --src ...), or --scenario is sent, or
+    records are read from standard input.
+
+    UDP: one datagram per packet; a packet over 65,507 bytes is reported, never truncated.
+    TCP/TLS: HEPv3 back to back on one connection per destination; a dropped connection is
+    re-established with backoff while packets wait in a bounded queue, and what the
+    collector's host did not acknowledge is sent again. TLS verifies the server's
+    certificate unless --insecure.
+
+    The summary on standard error gives, per destination, the packets and bytes sent, the
+    rate, errors and what could not be delivered (exit status 1 if anything was not).
+    """
+    _Send(env, opts).run()
+
+
+def _given(opts: dict[str, Any], name: str) -> bool:
+    v = opts.get(name)
+    return bool(v) if name == "chunks" else v is not None
+
+
+def _flag(name: str) -> str:
+    return {"chunks": "--chunk", "time_": "--time"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _now() -> tuple[int, int]:
+    ns = time.time_ns()
+    return ns // 1_000_000_000, (ns // 1000) % 1_000_000
+
+
+class _Item:
+    """One packet to send: bytes as read (if any), message (if decoded), pacing time."""
+
+    __slots__ = ("data", "msg", "packet", "when", "where")
+
+    def __init__(self, data: bytes | None, msg: Any, when: float | None, where: str,
+                 packet: Any = None) -> None:
+        self.data = data
+        self.msg = msg
+        self.when = when
+        self.where = where
+        self.packet = packet
+
+
+class _Send:
+    def __init__(self, env: Environment, opts: dict[str, Any]) -> None:
+        self.env = env
+        self.opts = opts
+        self.match = build_message_filter({k: opts.pop(k) for k in ("call_id", "grep")})
+        self.sent = 0
+        self.filtered = 0
+        self.converted = 0
+        self.stopped = False
+
+    def say(self, line: str) -> None:
+        self.env.stderr.write(line + "\n")
+        self.env.stderr.flush()
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check(self) -> None:
+        o = self.opts
+        built = [n for n in _BUILD if _given(o, n) and n != "chunks"]
+        if o["inputs"] and (built or o["scenario"]):
+            what = _flag(built[0]) if built else "--scenario"
+            raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
+        if o["scenario"] and built:
+            raise click.UsageError(f"{_flag(built[0])} cannot be used with --scenario")
+        if o["opensips_mode"] is not None and o["scenario"] != "opensips":
+            raise click.UsageError("--opensips-mode needs --scenario opensips")
+        if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
+            raise click.UsageError("--rate and --pace original/--speed are different pacings: "
+                                   "give one")
+        if o["rate"] is not None and o["pace"] == "max":
+            raise click.UsageError("--rate and --pace max contradict each other")
+        if o["speed"] is not None and o["pace"] == "max":
+            raise click.UsageError("--speed needs --pace original (or no --pace)")
+        version = o["hep_version"]
+        if version in ("1", "2"):
+            streams = [t for t in o["targets"] if t.is_stream]
+            if streams:
+                raise click.UsageError(
+                    f"--hep-version {version}: {streams[0]} carries HEPv3 only (HEP over TCP/TLS "
+                    "is framed by the v3 length); use udp:// or --hep-version 3")
+            if version == "1" and o["capture_id"] is not None:
+                raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
+                                       "2 or 3")
+        if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
+                t.scheme == "tls" for t in o["targets"]):
+            raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
+
+    # -- sources ----------------------------------------------------------------------------
+    def _source(self) -> Iterator[_Item]:
+        o = self.opts
+        if o["scenario"]:
+            return self._scenario()
+        if o["inputs"]:
+            return self._inputs(list(o["inputs"]))
+        if _given(o, "payload") or any(_given(o, n) for n in _BUILD if n != "chunks") or (
+                self.env.stdin_isatty):
+            return self._built()
+        return self._inputs(["-"])
+
+    def _built(self) -> Iterator[_Item]:
+        """One packet from the encode-style options (a minimal copy of encode's defaults)."""
+        from heptool.core.errors import HepError
+        from heptool.core.message import HepMessage
+
+        o = self.opts
+        payload = o["payload"]
+        if payload is None:
+            body = b""
+        elif payload == "-":
+            body = self.env.stdin_binary.read()
+        elif payload.startswith("@") and len(payload) > 1:
+            try:
+                with open(payload[1:], "rb") as f:
+                    body = f.read()
+            except OSError as e:
+                raise click.BadParameter(f"cannot read {payload[1:]}: {e.strerror or e}",
+                                         param_hint="'--payload'") from None
+        else:
+            body = payload.encode("utf-8")
+        src = o["src"] or ("127.0.0.1", 5060)
+        dst = o["dst"] or (("::1" if ":" in src[0] else "127.0.0.1"), 5060)
+        if (":" in src[0]) != (":" in dst[0]):
+            raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
+        ts = o["time_"] or _now()
+        try:
+            m = HepMessage(ip_proto=o["ip_proto"] if o["ip_proto"] is not None else 17,
+                           src_ip=src[0], src_port=src[1], dst_ip=dst[0], dst_port=dst[1],
+                           ts_sec=ts[0], ts_usec=ts[1],
+                           proto_type=o["proto"] if o["proto"] is not None else 1,
+                           capture_id=1, correlation_id=o["correlation_id"], payload=body,
+                           compression=o["compress"])
+        except HepError as e:
+            raise click.UsageError(str(e)) from None
+        yield _Item(None, m, None, "packet 0")
+
+    def _scenario(self) -> Iterator[_Item]:
+        from heptool.core.scenario import scenario
+
+        o = self.opts
+        kwargs: dict[str, Any] = {}
+        if o["scenario"] == "opensips":
+            kwargs["mode"] = o["opensips_mode"] or "json"
+        start = o["time_"] or _now()
+        for i, m in enumerate(scenario(o["scenario"], seed=o["seed"], start=start, **kwargs)):
+            yield _Item(None, m, m.time, f"packet {i}")
+
+    def _inputs(self, sources: list[str]) -> Iterator[_Item]:
+        from heptool.capture.inputs import InputError, iter_input, to_message
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.errors import HepError
+
+        stdin = self.env.stdin_binary
+        for source in sources:
+            try:
+                for p in iter_input(source, stdin=stdin):
+                    when = None
+                    if p.outer_ts is not None:
+                        when = p.outer_ts[0] + p.outer_ts[1] / 1e6
+                    if p.data is not None:
+                        yield _Item(p.data, None, when, p.where, p)
+                    else:
+                        try:
+                            m = to_message(p)
+                        except HepError as e:
+                            raise BadInputError(str(e)) from None
+                        yield _Item(None, m, m.time, p.where, p)
+            except (InputError, CaptureError) as e:
+                raise BadInputError(str(e)) from None
+            except HepError as e:
+                raise BadInputError(f"{source}: {e}") from None
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self) -> None:
+        from heptool.net.client import Pacer, SendError, client_tls_context, open_sender
+
+        o = self.opts
+        self._check()
+        if o["rate"] is not None:
+            pacer = Pacer("rate", rate=o["rate"])
+        elif o["pace"] == "original" or o["speed"] is not None:
+            pacer = Pacer("original", speed=o["speed"] or 1.0)
+        else:
+            pacer = Pacer("max")
+        ctx = None
+        if any(t.scheme == "tls" for t in o["targets"]):
+            try:
+                ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
+                                         key=o["key"])
+            except (OSError, ValueError) as e:
+                raise click.ClickException(f"TLS setup: {e}") from None
+        self.senders: list[Any] = []
+        try:
+            for t in o["targets"]:
+                self.senders.append(open_sender(t, ssl_context=ctx, queue_max=o["queue_max"],
+                                                retry=o["retry"]))
+        except SendError as e:
+            for s in self.senders:
+                s.close(0)
+            raise SendFailedError(str(e)) from None
+        import signal
+
+        def interrupt(_sig: int, _frame: Any) -> None:
+            self.stopped = True
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, interrupt)
+            except (ValueError, OSError):
+                pass
+        started = time.monotonic()
+        try:
+            self._loop(pacer)
+        finally:
+            for sig, h in previous.items():
+                try:
+                    signal.signal(sig, h)
+                except (ValueError, OSError):
+                    pass
+            for s in self.senders:
+                s.close()
+        self._summary(time.monotonic() - started)
+
+    def _loop(self, pacer: Any) -> None:
+        from heptool.core.codec import decode, encode
+        from heptool.core.errors import HepError
+
+        o = self.opts
+        count = o["count"]
+        loops = o["loops"]
+        senders = self.senders
+        udp_senders = [s for s in senders if not s.target.is_stream]
+        stream_senders = [s for s in senders if s.target.is_stream]
+        version = int(o["hep_version"]) if o["hep_version"] else None
+        rewrite = any(o[n] is not None for n in ("capture_id", "node_name", "auth_key")) or bool(
+            o["chunks"]) or version is not None
+        restamp = o["restamp"]
+        match = self.match
+        pace_original = pacer.mode == "original"
+        need_msg_always = rewrite or restamp != "keep" or match is not None
+        chunks = list(o["chunks"])
+        if chunks:
+            from heptool.core.chunkspec import apply_chunks
+        source_is_built = not o["inputs"] and not o["scenario"]
+        if source_is_built and count is not None and loops == 1:
+            loops = 0  # a packet built from options: sent --count times
+        loop = 0
+        stdin_cache: list[_Item] | None = None
+        reading_stdin = not o["inputs"] and not o["scenario"] or "-" in o["inputs"]
+        while not self.stopped:
+            if loops and loop >= loops:
+                break
+            pacer.restart()
+            shift: int | None = None
+            if stdin_cache is not None:
+                items: Any = iter(stdin_cache)
+            else:
+                items = self._source()
+                if reading_stdin and loops != 1:
+                    stdin_cache = []
+            any_item = False
+            for item in items:
+                if self.stopped:
+                    break
+                if stdin_cache is not None and loop == 0:
+                    stdin_cache.append(item)
+                any_item = True
+                data = item.data
+                m = item.msg
+                if m is None and (need_msg_always or (pace_original and item.when is None)
+                                  or (stream_senders and data[:4] != b"HEP3")):
+                    try:
+                        m = decode(data)  # type: ignore[arg-type]
+                    except HepError as e:
+                        raise BadInputError(str(e.with_context(item.where))) from None
+                when = item.when
+                if pace_original and when is None and m is not None:
+                    when = m.time
+                if match is not None and not match(m):
+                    self.filtered += 1
+                    continue
+                changed = False
+                if m is not None and (rewrite or restamp != "keep" or data is None):
+                    if data is not None:
+                        m = m.copy()
+                    if o["capture_id"] is not None:
+                        m.capture_id = o["capture_id"]
+                    if o["node_name"] is not None:
+                        m.node_name = o["node_name"]
+                    if o["auth_key"] is not None:
+                        m.auth_key = o["auth_key"]
+                    if chunks:
+                        apply_chunks(m, chunks)
+                    if restamp != "keep" and m.ts_sec is not None:
+                        if restamp == "now":
+                            m.ts_sec, m.ts_usec = _now()
+                        else:
+                            t_us = m.ts_sec * 1_000_000 + (m.ts_usec or 0)
+                            if shift is None:
+                                now = _now()
+                                shift = now[0] * 1_000_000 + now[1] - t_us
+                            t_us += shift
+                            m.ts_sec, m.ts_usec = divmod(t_us, 1_000_000)
+                    changed = True
+                pacer.wait(when)
+                if changed:
+                    try:
+                        data = encode(m, version)
+                    except HepError as e:
+                        raise BadInputError(str(e.with_context(item.where))) from None
+                for s in udp_senders:
+                    s.send(data)
+                if stream_senders:
+                    if data[:4] != b"HEP3":  # type: ignore[index]
+                        try:
+                            sdata = encode(m, 3)
+                        except HepError as e:
+                            raise BadInputError(str(e.with_context(item.where))) from None
+                        self.converted += 1
+                    else:
+                        sdata = data
+                    for s in stream_senders:
+                        s.send(sdata)
+                self.sent += 1
+                if count is not None and self.sent >= count:
+                    self.stopped = True
+                    break
+            if not any_item:
+                break
+            loop += 1
+
+    def _summary(self, elapsed: float) -> None:
+        failed = 0
+        lines = []
+        for s in self.senders:
+            st = s.stats
+            rate = st.packets / elapsed if elapsed > 0 else 0.0
+            line = (f"send {s.target}: {st.packets} packets, {st.bytes} bytes in {elapsed:.2f} s "
+                    f"({rate:,.0f} packets/s)")
+            extra = []
+            if st.reconnects:
+                extra.append(f"{st.reconnects} reconnects")
+            if st.requeued:
+                extra.append(f"{st.requeued} resent after a dropped connection")
+            if st.oversize:
+                extra.append(f"{st.oversize} over the UDP maximum of 65507 bytes")
+            if st.dropped:
+                extra.append(f"{st.dropped} dropped from a full queue")
+            if st.undelivered:
+                extra.append(f"{st.undelivered} NOT delivered")
+            if st.errors:
+                kinds = "; ".join(f"{k} x{v}" if v > 1 else k
+                                  for k, v in st.error_kinds.most_common(3))
+                extra.append(f"{st.errors} errors ({kinds})")
+            if extra:
+                line += "; " + ", ".join(extra)
+            lines.append(line)
+            failed += st.undelivered
+        if self.converted:
+            lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
+        if self.filtered:
+            lines.append(f"send: {self.filtered} packets left out by the filters")
+        for line in lines:
+            self.say(line)
+        if failed:
+            raise SendFailedError(f"{failed} packet{'s' if failed != 1 else ''} could not be "
+                                  "delivered (see above)")

@@ -1,0 +1,8 @@
+"""heptool.net: HEP over the network (adapters around the pure core).
+
+* :mod:`heptool.net.target`: ``udp://``, ``tcp://``, ``tls://`` endpoints;
+* :mod:`heptool.net.client`: UDP/TCP/TLS senders (reconnect, delivery count) and pacing;
+* :mod:`heptool.net.server`: the UDP/TCP/TLS receive loop feeding the core's stream decoder.
+
+Imports the standard library and :mod:`heptool.core` only (never capture, output or cli).
+"""

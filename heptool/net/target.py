@@ -1,0 +1,111 @@
+"""Where HEP goes or comes from: ``udp://host:port``, ``tcp://host:port``, ``tls://host:port``.
+
+    parse_target("udp://127.0.0.1:9060")     -> Target("udp", "127.0.0.1", 9060)
+    parse_target("tcp://[::1]:9061")         -> Target("tcp", "::1", 9061)
+    parse_target("tls://collector.example:9060")
+
+The host is an IPv4 address, an IPv6 address in brackets, or a name (resolved when a socket
+is opened, not here). Port 0 is allowed for listening ("pick a free port"). Errors are
+``ValueError`` with a one-line message naming the text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+__all__ = ["SCHEMES", "STREAM_SCHEMES", "Target", "format_addr", "parse_target"]
+
+SCHEMES = ("udp", "tcp", "tls")
+STREAM_SCHEMES = frozenset({"tcp", "tls"})
+DEFAULT_PORT = 9060
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One HEP endpoint: transport, host and port."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def is_stream(self) -> bool:
+        """TCP or TLS (HEP framed in a byte stream) rather than UDP datagrams."""
+        return self.scheme in STREAM_SCHEMES
+
+    @property
+    def is_ipv6(self) -> bool:
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{format_addr(self.host, self.port)}"
+
+    def with_port(self, port: int) -> Target:
+        return Target(self.scheme, self.host, port)
+
+
+def format_addr(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _valid_name(host: str) -> bool:
+    if not host or len(host) > 253:
+        return False
+    labels = host.rstrip(".").split(".")
+    return all(
+        label and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
+        and not label.startswith("-") for label in labels
+    )
+
+
+def parse_target(text: str, *, default_port: int | None = None) -> Target:
+    """Parse ``SCHEME://HOST:PORT`` (``SCHEME`` one of udp, tcp, tls).
+
+    ``default_port`` is used when ``:PORT`` is left out; without it the port is required.
+    """
+    t = text.strip()
+    scheme, sep, rest = t.partition("://")
+    if not sep:
+        raise ValueError(f"{text!r}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"{text!r}: unknown transport {scheme!r} (use udp, tcp or tls)")
+    rest = rest.rstrip("/")
+    port_text: str | None = None
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            raise ValueError(f"{text!r}: missing ']' after the IPv6 address")
+        host, tail = rest[1:end], rest[end + 1:]
+        if tail:
+            if not tail.startswith(":"):
+                raise ValueError(f"{text!r}: expected ':PORT' after ']'")
+            port_text = tail[1:]
+        try:
+            host = ipaddress.IPv6Address(host.split("%")[0]).compressed + (
+                "%" + host.split("%", 1)[1] if "%" in host else "")
+        except ValueError:
+            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
+    else:
+        if rest.count(":") > 1:
+            raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. {scheme}://[::1]:9060")
+        host, colon, port_text_ = rest.partition(":")
+        port_text = port_text_ if colon else None
+        if not host:
+            raise ValueError(f"{text!r}: missing host")
+        try:
+            host = ipaddress.IPv4Address(host).compressed
+        except ValueError:
+            if not _valid_name(host):
+                raise ValueError(f"{text!r}: {host!r} is not an address or host name") from None
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"{text!r}: missing :PORT")
+        port = default_port
+    else:
+        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise ValueError(f"{text!r}: port must be a number 0..65535")
+        port = int(port_text)
+    return Target(scheme, host, port)

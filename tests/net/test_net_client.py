@@ -1,0 +1,203 @@
+"""heptool.net.client: UDP size check, TCP delivery tracking and reconnection, pacing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from heptool.net.client import (
+    MAX_UDP_PAYLOAD,
+    Pacer,
+    SendError,
+    StreamSender,
+    UdpSender,
+    open_sender,
+)
+from heptool.net.target import Target
+
+
+class _TcpSink:
+    """A loopback TCP server (thread) that keeps what it reads per connection; after
+    ``close_after`` bytes on a connection it closes it (a collector going away)."""
+
+    def __init__(self, port: int = 0, close_after: int | None = None) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen()
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.close_after = close_after
+        self.received: list[bytes] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            c.settimeout(0.1)
+            got = bytearray()
+            deadline = time.monotonic() + 20
+            while not self.stop and time.monotonic() < deadline:
+                want = 65536
+                if self.close_after is not None:
+                    want = min(want, self.close_after - len(got))
+                    if want <= 0:
+                        break
+                try:
+                    d = c.recv(want)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if not d:
+                    break
+                got += d
+            self.received.append(bytes(got))
+            c.close()
+            if self.close_after is not None:
+                self.close_after = None  # only the first connection is cut
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _packets(n: int, size: int = 700) -> list[bytes]:
+    from heptool.core.codec import encode
+    from heptool.core.message import HepMessage
+
+    out = []
+    for i in range(n):
+        m = HepMessage(src_ip="10.0.0.1", src_port=5060, dst_ip="10.0.0.2", dst_port=5060,
+                       ts_sec=1_700_000_000 + i, ts_usec=0, proto_type=1, capture_id=1,
+                       payload=(f"MESSAGE {i} ".encode() * size)[:size])
+        out.append(encode(m))
+    return out
+
+
+def _frames(stream: bytes) -> list[bytes]:
+    from heptool.core.stream import NEED_DATA, StreamDecoder
+
+    dec = StreamDecoder()
+    out = []
+    for i in range(0, len(stream), 65536):
+        dec.feed(stream[i:i + 65536])
+        while (f := dec.next_frame()) is not NEED_DATA:
+            out.append(f[1])
+    return out
+
+
+def test_udp_rejects_oversize_and_counts():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    s = UdpSender(Target("udp", "127.0.0.1", rx.getsockname()[1]))
+    assert s.send(b"HEP3" + b"x" * 100)
+    assert not s.send(b"x" * (MAX_UDP_PAYLOAD + 1))
+    assert s.send(b"y" * MAX_UDP_PAYLOAD)
+    s.close()
+    assert rx.recv(70000) == b"HEP3" + b"x" * 100
+    assert len(rx.recv(70000)) == MAX_UDP_PAYLOAD
+    rx.close()
+    assert (s.stats.packets, s.stats.oversize, s.stats.undelivered) == (2, 1, 1)
+    assert "65507" in s.stats.last_error
+
+
+def test_tcp_connect_refused_is_a_send_error():
+    with pytest.raises(SendError, match="tcp://127.0.0.1:9: "):
+        open_sender(Target("tcp", "127.0.0.1", 9))
+
+
+def test_tcp_delivers_everything_and_confirms():
+    sink = _TcpSink()
+    try:
+        packets = _packets(3000)
+        s = StreamSender(Target("tcp", "127.0.0.1", sink.port))
+        for p in packets:
+            s.send(p)
+        s.close()
+        assert s.stats.undelivered == 0
+        assert s.stats.packets == 3000
+    finally:
+        deadline = time.monotonic() + 5
+        while not sink.received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sink.close()
+    assert _frames(b"".join(sink.received)) == packets
+
+
+def test_tcp_reconnects_and_resends_what_was_not_acknowledged():
+    packets = _packets(400)
+    # the collector reads 50 packets and a half, then drops the connection
+    sink = _TcpSink(close_after=50 * len(packets[0]) + 300)
+    try:
+        s = StreamSender(Target("tcp", "127.0.0.1", sink.port), backoff=(0.01, 0.05))
+        for p in packets:
+            s.send(p)
+            time.sleep(0.0005)  # let the cut happen mid-send
+        s.close()
+        deadline = time.monotonic() + 5
+        while len(sink.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        sink.close()
+    assert s.stats.reconnects >= 1
+    assert s.stats.undelivered == 0
+    first, rest = _frames(sink.received[0]), _frames(b"".join(sink.received[1:]))
+    assert first == packets[: len(first)]
+    # nothing lost: everything after what the first connection carried arrived, in order
+    # (a packet whose acknowledgement was in flight may come twice, never zero times)
+    seen = first + rest
+    assert set(seen) == set(packets)
+    assert rest == packets[len(rest) and packets.index(rest[0]):]
+
+
+def test_tcp_gives_up_with_an_exact_undelivered_count():
+    sink = _TcpSink(close_after=10 * 700)
+    s = StreamSender(Target("tcp", "127.0.0.1", sink.port), backoff=(0.01, 0.02), retry=0.3,
+                     queue_max=50)
+    sink.close()  # the collector goes away for good
+    for p in _packets(200):
+        s.send(p)
+    s.close()
+    assert s.stats.undelivered + s.stats.packets == 200
+    assert s.stats.undelivered >= 150  # what was queued past the cut
+    assert s.stats.dropped == s.stats.undelivered - 50 or s.stats.dropped > 0
+
+
+def test_pacer_rate_and_original():
+    now = [0.0]
+    slept = []
+
+    def clock():
+        return now[0]
+
+    def sleep(d):
+        slept.append(d)
+        now[0] += d
+
+    p = Pacer("rate", rate=100, clock=clock, sleep=sleep)
+    for _ in range(11):
+        p.wait(None)
+    assert now[0] == pytest.approx(0.1)
+    now[0] = 0.0
+    slept.clear()
+    p = Pacer("original", speed=2, clock=clock, sleep=sleep)
+    for ts in (100.0, 101.0, 101.0, 103.0, None):
+        p.wait(ts)
+    assert now[0] == pytest.approx(1.5)
+    p.restart()
+    p.wait(500.0)  # a new loop starts now
+    assert now[0] == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        Pacer("rate")
+    Pacer("max").wait(1.0)
