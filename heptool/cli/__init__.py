@@ -42,8 +42,10 @@ __all__ = ["COMMANDS", "Environment", "ExitStatus", "LazyGroup", "cli", "main"]
 #: This dict is the registry: add new commands here (kept sorted).
 COMMANDS: dict[str, str] = {
     "convert": "heptool.cli.cmd_convert:convert_command",
+    "correlate": "heptool.cli.cmd_correlate:correlate_command",
     "decode": "heptool.cli.cmd_decode:decode_command",
     "encode": "heptool.cli.cmd_encode:encode_command",
+    "flow": "heptool.cli.cmd_flow:flow_command",
     "listen": "heptool.cli.cmd_listen:listen_command",
     "send": "heptool.cli.cmd_send:send_command",
 }

@@ -344,7 +344,12 @@ class CorrelationGraph:
         return self._kinds[pos]
 
     def time(self, pos: int) -> int | None:
+        """Microseconds since the epoch, or None (HEPv1)."""
         return self._ts[pos]
+
+    def label(self, pos: int) -> str | None:
+        """SIP method or status, MI command, net event of the message, or None."""
+        return self._labels[pos]
 
     def attachments(self, pos_filter: set[int] | None = None) -> Iterator[tuple[str, int, str, bool]]:
         """(value, position, reason, owns) for every id attachment (of the given messages)."""

@@ -1,0 +1,173 @@
+"""``heptool flow``: the call flow of one correlation group, as a ladder.
+
+Top-level imports stay light (click and the CLI helpers); the reader, the graph and the
+renderers are imported when the command runs.  The group is found with the same graph
+(and the same options) as ``heptool correlate``, so ``--group N`` is correlate's group N.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import click
+
+from heptool.cli.cmd_correlate import Reader, build_graph, build_rules, rule_options
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+from heptool.cli.options import open_output
+
+__all__ = ["flow_command"]
+
+FORMATS = ("auto", "text", "svg", "html")
+
+EPILOG = """\
+\b
+Examples:
+  heptool flow capture.pcap --call-id a84b4c76e66710@pc33
+  heptool flow capture.pcap --group 4 --hide log,mi
+  heptool flow capture.pcap --group 4 --alias 127.0.0.1:5060=OpenSIPS --alias 10.0.0.1=Edge
+  heptool flow capture.pcap --call-id abc@host -f svg -o call.svg
+  heptool flow capture.pcap --call-id abc@host -f html -o call.html
+  heptool correlate capture.pcap               # to find the group numbers
+
+\b
+Exit status: 0 the flow was drawn; 1 no group has that id or number; 2 bad command line;
+3 some input was not valid HEP (reported on stderr).
+"""
+
+
+class NotFoundError(click.ClickException):
+    """No group matches --call-id / --group: exit status 1."""
+
+    exit_code = ExitStatus.ERROR
+
+
+def _parse_alias(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict:
+    out: dict[str, str] = {}
+    for v in values:
+        addr, sep, name = v.partition("=")
+        addr, name = addr.strip(), name.strip()
+        if not sep or not addr or not name:
+            raise click.BadParameter(f"{v!r}: use ADDR=NAME or ADDR:PORT=NAME")
+        host, colon, port = addr.rpartition(":")
+        if colon and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
+            out[addr] = name  # ip:port or [v6]:port
+        else:
+            out[addr.strip("[]")] = name
+    return out
+
+
+def _regular(path: str) -> bool:
+    try:
+        return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+@click.command("flow", epilog=EPILOG,
+               short_help="Draw the call flow of one group: SIP ladder plus logs, REST, net, MI.")
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--call-id", "call_id", metavar="ID", default=None,
+              help="The group of the message(s) carrying this id: SIP Call-ID, chunk 0x0011 "
+                   "or a chunk 0x0065 value.")
+@click.option("--group", "group_id", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Group N, as 'heptool correlate' numbers them (same options, same numbers).")
+@click.option("--alias", "aliases", multiple=True, metavar="ADDR=NAME", callback=_parse_alias,
+              help="Name a column: 10.0.0.1=Edge (any port) or 10.0.0.1:5060=Proxy. "
+                   "Repeatable. Without it, a capture agent's node name (chunk 0x0013) names "
+                   "its own address, else the column is address:port.")
+@click.option("--hide", "hide", default="", metavar="KINDS",
+              help="Kinds to leave out, comma-separated: log (xlog and log lines), rest, net, "
+                   "mi, control, rtcp, qos, sip, or a precise kind (rest_reply).")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
+              show_default=True,
+              help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "
+                   "opens (hand-written SVG; the HTML page adds a table of every message).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None, metavar="FILE",
+              help="Write to FILE instead of standard output ('-' = stdout).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default=None,
+              expose_value=False, is_eager=True,
+              callback=lambda ctx, p, v: _set_color(ctx, v),
+              help="Colour terminal output: auto (default; honours NO_COLOR), always, never.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Captures: only HEP to or from this UDP/TCP port (default: any).")
+@rule_options
+@pass_env
+def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
+                 group_id: int | None, aliases: dict, hide: str, fmt: str, output: str | None,
+                 port: int | None, **opts: Any) -> None:
+    """Draw the call flow of one group: everything that happened, in time order.
+
+    Like sngrep and HOMER draw a call, but with everything correlate links to it: one
+    column per endpoint, SIP messages as arrows with their method or status, and OpenSIPS
+    xlog lines, REST queries and replies, connection events, MI commands, correlate()
+    packets, logs and RTCP reports as marked rows. Each row shows its time and the delta
+    from the row before. Choose the group with --call-id or --group.
+    """
+    if (call_id is None) == (group_id is None):
+        raise click.UsageError("give exactly one of --call-id ID or --group N")
+    rules = build_rules(opts)
+    sources = list(inputs) or ["-"]
+    two_pass = all(_regular(s) for s in sources)
+    kept: list[Any] = []
+    reader = Reader(env, sources, port=port, strict=opts["strict"])
+    keep = None if two_pass else (lambda pos, m: kept.append(m))
+    graph, _ = build_graph(reader, rules, infer=not opts["no_infer"], keep=keep)
+    if reader.status == ExitStatus.BAD_INPUT and opts["strict"]:
+        click.get_current_context().exit(reader.status)
+    if call_id is not None:
+        groups = graph.groups_with_id(call_id)
+        if not groups:
+            raise NotFoundError(f"no message carries the id {call_id!r}")
+        what = f"id {call_id}"
+    else:
+        every = graph.groups()
+        if group_id >= len(every):
+            raise NotFoundError(f"there is no group {group_id} (the input has {len(every)})")
+        groups = [every[group_id]]
+        what = f"group {group_id}"
+    positions = sorted(p for g in groups for p in g.members)
+    wanted = set(positions)
+    messages: list[tuple[int, Any, str]] = []
+    if two_pass:
+        again = Reader(env, sources, port=port, strict=opts["strict"])
+        again.say = lambda line: None  # type: ignore[method-assign]  # reported in pass 1
+        for pos, (_index, m) in enumerate(again.messages()):
+            if pos in wanted:
+                messages.append((graph.index(pos), m, graph.kind(pos)))
+    else:
+        messages = [(graph.index(p), kept[p], graph.kind(p)) for p in positions]
+    from heptool.output.flow import build_flow
+
+    title = " + ".join(f"group {g.id}: {g.label}" for g in groups)
+    if call_id is not None:
+        title = f"{what} - {title}"
+    flow = build_flow(title, messages, aliases=aliases, hide=hide.split(","))
+    if fmt == "auto":
+        fmt = "text"
+    with open_output(env, output, binary=False) as out:
+        if fmt == "svg":
+            from heptool.output.flow import render_svg
+
+            out.write(render_svg(flow))
+        elif fmt == "html":
+            from heptool.output.flow import render_html
+
+            out.write(render_html(flow))
+        else:
+            from heptool.output.flow import render_text
+
+            console = env.console if out is env.stdout else env._make_console(out, False)
+            render_text(flow, console)
+    if reader.status != ExitStatus.OK:
+        click.get_current_context().exit(reader.status)
+
+
+def _set_color(ctx: click.Context, value: str | None) -> str | None:
+    if value is not None and not ctx.resilient_parsing:
+        ctx.ensure_object(Environment).color = value  # type: ignore[assignment]
+    return value
