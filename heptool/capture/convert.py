@@ -118,7 +118,7 @@ def sip_to_hep(
     *,
     ports: frozenset[int] | None = None,
     proto_type: int = 1,
-    capture_id: int | None = None,
+    capture_id: int | None = 0,
     node_name: str | None = None,
     auth_key: str | None = None,
     correlation_id_from: str = "none",
@@ -143,7 +143,8 @@ def sip_to_hep(
     * ``proto_type`` other than 1: every UDP payload on ``ports`` is wrapped as that HEP
       protocol type (no SIP recognition; e.g. 5 for RTCP).
     * Each message carries the packet's addresses, ports, ip proto (17/6) and capture
-      time (the frame that completed it), ``capture_id``, ``node_name`` (chunk 0x13),
+      time (the frame that completed it), ``capture_id`` (default 0, what heplify sends
+      when none is configured; None leaves chunk 0x0c out), ``node_name`` (chunk 0x13),
       ``auth_key`` (0x0e), ``hep_version`` (1, 2 or 3; the version the caller encodes),
       and chunk 0x11 = the Call-ID when ``correlation_id_from == "call-id"`` (default
       ``"none"``: see the module doc for why).
@@ -319,52 +320,58 @@ def hep_to_frames(
     synth = FrameSynth(mtu=mtu, max_flows=max_flows)
     udp = synth.udp
     tcp = synth.tcp
+    tcp_protos = TCP_PROTOS
     last = (0, 0)
-    for item in messages:
-        if type(item) is tuple:
-            m, fallback = item
-        else:
-            m, fallback = item, None
-        sec = m.ts_sec
-        if sec is not None:
-            ts = (sec, m.ts_usec or 0)
-        elif fallback is not None:
-            ts = fallback
-        else:
-            ts = last
-        last = ts
-        payload = m.payload or b""
-        pt = m.proto_type
-        sip = pt == 1 or pt is None
-        if sip and payload[:1] == b"{":
-            inner = sip_payload(payload)
-            if inner is not None:
-                payload = inner
-        src = m.src_ip
-        dst = m.dst_ip
-        if src is None or dst is None:
-            any_ip = "::" if m.family == 10 or ":" in (src or dst or "") else "0.0.0.0"
-            src = src or any_ip
-            dst = dst or any_ip
-        sport = m.src_port or 0
-        dport = m.dst_port or 0
-        comment = hep_comment(m) if comments else None
-        st.messages += 1
-        try:
-            if sip and m.ip_proto in TCP_PROTOS and payload:
-                frames = tcp(src, sport, dst, dport, payload)
-                # the handshake (if any) comes first; the comment goes on the first data segment
-                data_start = synth.last_handshake
-                for i, fr in enumerate(frames):
-                    st.frames_out += 1
-                    yield ts[0], ts[1], fr, comment if i == data_start else None
-                st.tcp_flows = synth.flows_opened
+    n_msgs = n_frames = 0
+    try:
+        for item in messages:
+            if type(item) is tuple:
+                m, fallback = item
             else:
-                fr = udp(src, sport, dst, dport, payload)
-                st.frames_out += 1
-                yield ts[0], ts[1], fr, comment
-        except ValueError:
-            st.too_big += 1
+                m, fallback = item, None
+            n_msgs += 1
+            sec = m.ts_sec
+            if sec is not None:
+                ts = last = (sec, m.ts_usec or 0)
+            elif fallback is not None:
+                ts = last = fallback
+            else:
+                ts = last
+            payload = m.payload
+            if payload is None:
+                payload = b""
+            pt = m.proto_type
+            sip = pt == 1 or pt is None
+            if sip and payload[:1] == b"{":
+                inner = sip_payload(payload)
+                if inner is not None:
+                    payload = inner
+            src = m.src_ip
+            dst = m.dst_ip
+            if src is None or dst is None:
+                any_ip = "::" if m.family == 10 or ":" in (src or dst or "") else "0.0.0.0"
+                src = src or any_ip
+                dst = dst or any_ip
+            comment = hep_comment(m) if comments else None
+            try:
+                if sip and m.ip_proto in tcp_protos and payload:
+                    frames = tcp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
+                    # the handshake (if any) comes first; the comment goes on the first data
+                    # segment
+                    data_start = synth.last_handshake
+                    for i, fr in enumerate(frames):
+                        n_frames += 1
+                        yield ts[0], ts[1], fr, comment if i == data_start else None
+                else:
+                    fr = udp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
+                    n_frames += 1
+                    yield ts[0], ts[1], fr, comment
+            except ValueError:
+                st.too_big += 1
+    finally:
+        st.messages += n_msgs
+        st.frames_out += n_frames
+        st.tcp_flows += synth.flows_opened
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@
   same input always gives the same bytes.  At most ``max_flows`` flows are remembered
   (the oldest is forgotten: its next message opens a new connection): memory is flat.
 
-Addresses are packed through the core's cached :func:`heptool.core.addr.ip_pack`; the
-Internet checksum uses ``int.from_bytes(...) % 0xFFFF`` (RFC 1071's one's-complement sum is
-the value of the big-endian number modulo 2**16 - 1), which is C speed in CPython.
+Checksums (IPv4 header, UDP, TCP) are all computed.  The Internet checksum uses
+``int.from_bytes(...) % 0xFFFF``: RFC 1071's one's-complement sum is the value of the
+big-endian number modulo 2**16 - 1, so the payload is summed at C speed without being
+copied, and the constant parts (addresses, protocol) are summed once per address pair.
 
 MAC addresses are the locally administered ones :mod:`heptool.capture.writer` uses
 (``02:00:00:48:e0:01`` -> ``02:00:00:48:e0:02``); its ``udp_frame`` builds the same UDP
@@ -47,9 +48,9 @@ _ETH6 = DST_MAC + SRC_MAC + b"\x86\xdd"
 _IP4 = struct.Struct(">BBHHHBBH4s4s")
 _IP6 = struct.Struct(">IHBB16s16s")
 _UDP = struct.Struct(">HHHH")
+_IP4UDP = struct.Struct(">HHHHBBH4s4sHHHH").pack
+_IP6UDP = struct.Struct(">IHBB16s16sHHHH").pack
 _TCP = struct.Struct(">HHIIBBHHH")
-_PSEUDO4 = struct.Struct(">4s4sxBH")
-_PSEUDO6 = struct.Struct(">16s16sIxxxB")
 _from_bytes = int.from_bytes
 
 
@@ -83,62 +84,118 @@ class FrameSynth:
         self.ttl = ttl
         self._ident = 0
         self._flows: OrderedDict[tuple, _Flow] = OrderedDict()
+        self._pairs: dict[tuple[str, str], tuple] = {}
         self.flows_opened = 0
         #: frames of handshake at the start of the last :meth:`tcp` result (3 or 0)
         self.last_handshake = 0
 
-    # -- IP ---------------------------------------------------------------------------
-    def _ip(self, s: bytes, d: bytes, proto: int, l4: bytes) -> bytes:
-        if len(s) == 4:
-            self._ident = ident = (self._ident + 1) & 0xFFFF
-            total = 20 + len(l4)
-            if total > 0xFFFF:
-                raise ValueError(f"{len(l4)} bytes do not fit in one IPv4 packet")
-            head = _IP4.pack(0x45, 0, total, ident, 0x4000, self.ttl, proto, 0, s, d)
-            c = checksum(head)
-            return b"".join((_ETH4, head[:10], bytes((c >> 8, c & 0xFF)), head[12:], l4))
-        if len(l4) > 0xFFFF:
-            raise ValueError(f"{len(l4)} bytes do not fit in one IPv6 packet")
-        return b"".join((_ETH6, _IP6.pack(0x60000000, len(l4), proto, self.ttl, s, d), l4))
+    # -- addresses ----------------------------------------------------------------------
+    def _pair(self, src: str, dst: str) -> tuple:
+        """Per (src, dst): (s, d, v6, one's-complement sum of the address words).
+
+        A bounded cache: a capture holds few address pairs, and this saves two address
+        lookups and the address part of every checksum per frame."""
+        key = (src, dst)
+        p = self._pairs.get(key)
+        if p is None:
+            s = ip_pack(src)
+            d = ip_pack(dst)
+            if len(s) != len(d):  # one side unknown or of the other family: "any" address
+                if len(s) == 16:
+                    d = bytes(16)
+                else:
+                    s = bytes(16) if len(d) == 16 else s
+            words = _from_bytes(s, "big") % 0xFFFF + _from_bytes(d, "big") % 0xFFFF
+            if len(self._pairs) > 4096:
+                self._pairs.clear()
+            p = self._pairs[key] = (s, d, len(s) == 16, words)
+        return p
+
+    def _frame(self, pair: tuple, proto: int, l4_head: bytes, payload: bytes) -> bytes:
+        s, d, v6, _w = pair
+        n = len(l4_head) + len(payload)
+        if v6:
+            if n > 0xFFFF:
+                raise ValueError(f"{len(payload)} bytes do not fit in one IPv6 packet")
+            return _ETH6 + _IP6.pack(0x60000000, n, proto, self.ttl, s, d) + l4_head + payload
+        total = 20 + n
+        if total > 0xFFFF:
+            raise ValueError(f"{len(payload)} bytes do not fit in one IPv4 packet")
+        self._ident = ident = (self._ident + 1) & 0xFFFF
+        c = (0x4500 + 0x4000 + (self.ttl << 8 | proto) + _w + total + ident) % 0xFFFF
+        return (_ETH4 + _IP4.pack(0x45, 0, total, ident, 0x4000, self.ttl, proto,
+                                  ~c & 0xFFFF if c else 0, s, d) + l4_head + payload)
 
     @staticmethod
-    def _pack(src: str, dst: str) -> tuple[bytes, bytes]:
-        s = ip_pack(src)
-        d = ip_pack(dst)
-        if len(s) != len(d):  # one side unknown or of the other family: use "any" of the family
-            if len(s) == 16:
-                d = bytes(16)
-            else:
-                s = bytes(16) if len(d) == 16 else s
-        return s, d
+    def _sum(payload: bytes) -> int:
+        """Sum of the payload's 16-bit words modulo 0xFFFF (odd length: zero-padded)."""
+        v = _from_bytes(payload, "big")
+        return (v << 8 if len(payload) & 1 else v) % 0xFFFF
 
     # -- UDP --------------------------------------------------------------------------
     def udp(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
-        """One Ethernet frame carrying ``payload`` in UDP (ValueError if it cannot fit)."""
-        s, d = self._pack(src, dst)
-        ulen = 8 + len(payload)
-        if ulen > 0xFFFF:
-            raise ValueError(f"a {len(payload)}-byte payload does not fit in one UDP datagram")
-        v6 = len(s) == 16
-        pseudo = _PSEUDO6.pack(s, d, ulen, 17) if v6 else _PSEUDO4.pack(s, d, 17, ulen)
-        c = checksum(pseudo + _UDP.pack(sport, dport, ulen, 0) + payload) or 0xFFFF
-        return self._ip(s, d, 17, _UDP.pack(sport, dport, ulen, c) + payload)
+        """One Ethernet frame carrying ``payload`` in UDP (ValueError if it cannot fit).
+
+        The UDP checksum is computed (IPv4 too), from the pseudo header's constant part and
+        the payload's word sum without copying the payload.  (The hot path of HEP -> pcap:
+        written out inline rather than through :meth:`_frame`.)"""
+        pair = self._pairs.get((src, dst)) or self._pair(src, dst)
+        n = len(payload)
+        ulen = 8 + n
+        s, d, v6, words = pair
+        v = _from_bytes(payload, "big")
+        # pseudo header (addresses, proto, length) + UDP header (ports, length) + payload
+        t = (words + 17 + 2 * ulen + sport + dport + (v << 8 if n & 1 else v)) % 0xFFFF
+        c = ~t & 0xFFFF if t else 0xFFFF  # 0 would mean "no checksum": sent as 0xFFFF
+        ttl = self.ttl
+        if v6:
+            if ulen > 0xFFFF:
+                raise ValueError(f"a {n}-byte payload does not fit in one UDP datagram")
+            return _ETH6 + _IP6UDP(0x60000000, ulen, 17, ttl, s, d, sport, dport, ulen,
+                                   c or 0xFFFF) + payload
+        total = 20 + ulen
+        if total > 0xFFFF:
+            raise ValueError(f"a {n}-byte payload does not fit in one UDP datagram")
+        self._ident = ident = (self._ident + 1) & 0xFFFF
+        h = (0x8500 + (ttl << 8 | 17) + words + total + ident) % 0xFFFF
+        return _ETH4 + _IP4UDP(0x4500, total, ident, 0x4000, ttl, 17, ~h & 0xFFFF if h else 0,
+                               s, d, sport, dport, ulen, c or 0xFFFF) + payload
+
+    def udp_builder(self, src: str, sport: int, dst: str, dport: int):
+        """A fast ``build(payload) -> frame`` for many datagrams between one fixed pair of
+        endpoints (HEP packets to a collector).  IPv4 frames carry UDP checksum 0 ("none",
+        RFC 768, as ``heptool.capture.writer`` writes them); IPv6 ones the checksum, which
+        RFC 8200 makes mandatory."""
+        pair = self._pair(src, dst)
+        if pair[2]:
+            def build6(payload: bytes) -> bytes:
+                return self.udp(src, sport, dst, dport, payload)
+            return build6
+        frame = self._frame
+        pack = _UDP.pack
+
+        def build4(payload: bytes) -> bytes:
+            ulen = 8 + len(payload)
+            if ulen > 0xFFFF:
+                raise ValueError(f"a {len(payload)}-byte payload does not fit in one UDP datagram")
+            return frame(pair, 17, pack(sport, dport, ulen, 0), payload)
+
+        return build4
 
     # -- TCP --------------------------------------------------------------------------
-    def _tcp_seg(self, s: bytes, d: bytes, sport: int, dport: int, seq: int, ack: int,
+    def _tcp_seg(self, pair: tuple, sport: int, dport: int, seq: int, ack: int,
                  flags: int, payload: bytes) -> bytes:
-        v6 = len(s) == 16
         tlen = 20 + len(payload)
-        pseudo = _PSEUDO6.pack(s, d, tlen, 6) if v6 else _PSEUDO4.pack(s, d, 6, tlen)
-        head = _TCP.pack(sport, dport, seq, ack, 0x50, flags, 0xFFFF, 0, 0)
-        c = checksum(pseudo + head + payload)
-        head = head[:16] + bytes((c >> 8, c & 0xFF)) + head[18:]
-        return self._ip(s, d, 6, head + payload)
+        t = (pair[3] + 6 + tlen + sport + dport + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16)
+             + (ack & 0xFFFF) + (0x5000 | flags) + 0xFFFF + self._sum(payload)) % 0xFFFF
+        head = _TCP.pack(sport, dport, seq, ack, 0x50, flags, 0xFFFF, ~t & 0xFFFF if t else 0, 0)
+        return self._frame(pair, 6, head, payload)
 
     def tcp(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> list[bytes]:
         """The frames carrying ``payload`` from src to dst on its TCP flow: a handshake
         first when the 4-tuple is new, then one or more data segments."""
-        s, d = self._pack(src, dst)
+        pair = self._pair(src, dst)
+        rpair = self._pair(dst, src)
         key = (src, sport, dst, dport)
         rkey = (dst, dport, src, sport)
         flows = self._flows
@@ -157,23 +214,23 @@ class FrameSynth:
             flows[key] = flow
             self.flows_opened += 1
             seg = self._tcp_seg
-            out.append(seg(s, d, sport, dport, isn_c, 0, TCP_SYN, b""))
-            out.append(seg(d, s, dport, sport, isn_s, flow.seq_c, TCP_SYN | TCP_ACK, b""))
-            out.append(seg(s, d, sport, dport, flow.seq_c, flow.seq_s, TCP_ACK, b""))
+            out.append(seg(pair, sport, dport, isn_c, 0, TCP_SYN, b""))
+            out.append(seg(rpair, dport, sport, isn_s, flow.seq_c, TCP_SYN | TCP_ACK, b""))
+            out.append(seg(pair, sport, dport, flow.seq_c, flow.seq_s, TCP_ACK, b""))
             self.last_handshake = 3
         else:
             flows.move_to_end(flow.client)
         client = flow.client == key
         seq = flow.seq_c if client else flow.seq_s
         ack = flow.seq_s if client else flow.seq_c
-        mss = self.mtu - (60 if len(s) == 16 else 40)
+        mss = self.mtu - (60 if pair[2] else 40)
         n = len(payload)
         pos = 0
         while True:
             piece = payload[pos : pos + mss]
             pos += len(piece)
             last = pos >= n
-            out.append(self._tcp_seg(s, d, sport, dport, seq, ack,
+            out.append(self._tcp_seg(pair, sport, dport, seq, ack,
                                      TCP_ACK | TCP_PSH if last else TCP_ACK, piece))
             seq = (seq + len(piece)) & 0xFFFFFFFF
             if last:

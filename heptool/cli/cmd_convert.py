@@ -115,8 +115,8 @@ def _endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
                    "is wrapped as this type (e.g. rtcp, 5).")
 @click.option("--hep-version", type=click.Choice(["1", "2", "3"]), default="3",
               show_default=True, help="SIP -> HEP: HEP version to write.")
-@click.option("--capture-id", type=click.IntRange(0, 0xFFFFFFFF), default=None, metavar="N",
-              help="SIP -> HEP: capture agent id (chunk 0x000c; 16 bits in HEPv2).")
+@click.option("--capture-id", type=click.IntRange(0, 0xFFFFFFFF), default=0, show_default=True,
+              metavar="N", help="SIP -> HEP: capture agent id (chunk 0x000c; 16 bits in HEPv2).")
 @click.option("--node-name", default=None, metavar="NAME",
               help="SIP -> HEP: capture node name (chunk 0x0013; HEPv3).")
 @click.option("--auth-key", default=None, metavar="KEY",
@@ -240,29 +240,46 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
 
 
 class _open_input:
-    """The input as a binary file object whose first bytes can be looked at and replayed."""
+    """The input, and a way to look at its first bytes.
+
+    A file is given to the readers by its path (they open it themselves, with no wrapper
+    in the hot loop) after its head was read through a separate handle; standard input is
+    wrapped in :class:`_Replay`, which gives the peeked bytes back once.
+    """
 
     def __init__(self, env: Environment, path: str | None, iface: str | None) -> None:
         self.env = env
         self.path = path
         self.iface = iface
-        self.f: Any = None
 
     def __enter__(self) -> Any:
         if self.iface is not None:
             return None
         if self.path is None or self.path == "-":
-            raw: IO[bytes] = self.env.stdin_binary
-        else:
-            try:
-                raw = self.f = open(self.path, "rb", buffering=1 << 16)
-            except OSError as e:
-                raise click.FileError(self.path, hint=e.strerror or str(e)) from None
-        return _Replay(raw)
+            return _Replay(self.env.stdin_binary)
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError as e:
+            raise click.FileError(self.path, hint=e.strerror or str(e)) from None
+        return _Path(self.path, head)
 
     def __exit__(self, *exc: object) -> None:
-        if self.f is not None:
-            self.f.close()
+        pass
+
+
+class _Path(str):
+    """A path (what the readers are given) that remembers the head read from it."""
+
+    head: bytes
+
+    def __new__(cls, path: str, head: bytes) -> _Path:  # noqa: PYI034
+        self = super().__new__(cls, path)
+        self.head = head
+        return self
+
+    def peek_head(self, n: int) -> bytes:
+        return self.head[:n]
 
 
 class _Replay:
@@ -303,7 +320,7 @@ class _Replay:
         return self.raw.read(n)
 
 
-def _sniff_direction(source: _Replay) -> str:
+def _sniff_direction(source: _Replay | _Path) -> str:
     """``hep`` when the input is a HEP stream, JSON records, or a capture holding HEP;
     ``sip`` otherwise."""
     import gzip
@@ -343,6 +360,34 @@ def _sniff_direction(source: _Replay) -> str:
     return "sip"
 
 
+def _layout_cached_encoder(encode: Any) -> Any:
+    """``encode`` for HEPv3 messages built from fields, faster: the codec generates one
+    packing function per chunk layout, and the messages of one conversion have a handful
+    of shapes (IPv6 or not, which optional fields are set), so the function is looked up
+    by shape instead of the layout being worked out per message.  Anything the generated
+    function does not handle goes through ``encode`` itself (same bytes, or its error)."""
+    import struct
+
+    from heptool.core.codec import _build_encoder, _canonical_layout
+    from heptool.core.errors import HepValueError
+
+    fns: dict[tuple, Any] = {}
+    errors = (struct.error, HepValueError, AttributeError, TypeError, ValueError)
+
+    def enc(m: Any) -> bytes:
+        key = (":" in (m.src_ip or ""), m.correlation_id is None, m.auth_key is None,
+               m.node_name is None, m.capture_id is None, m.payload is None)
+        f = fns.get(key)
+        if f is None:
+            f = fns[key] = _build_encoder(tuple(_canonical_layout(m))) or encode
+        try:
+            return f(m)  # type: ignore[no-any-return]
+        except errors:
+            return encode(m)  # type: ignore[no-any-return]
+
+    return enc
+
+
 class _Run:
     def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any) -> None:
         self.env = env
@@ -363,14 +408,18 @@ class _Run:
     # -- HEP -> packets ------------------------------------------------------------------
     def _messages(self, source: Any) -> Iterator[Any]:
         from heptool.capture.inputs import iter_input, to_message
+        from heptool.core.codec import decode
         from heptool.core.errors import HepError
 
         match = self.match
         count = self.count
         for p in iter_input(source, stdin=self.env.stdin_binary):
             try:
-                m = to_message(p)
+                data = p.data
+                m = decode(data) if data is not None else to_message(p)
             except HepError as e:
+                if p.data is not None:
+                    e = e.with_context(p.where)
                 self.bad(str(e))
                 continue
             if m._warnings:  # damage inside the packet: converted as far as it goes
@@ -422,21 +471,19 @@ class _Run:
         st = ConvertStats()
         match = self.match
         count = self.count
+        enc = _layout_cached_encoder(encode) if hep_version == 3 else encode
         writer: Any
         if fmt in ("pcap", "pcapng"):
             from heptool.capture.frames import FrameSynth
             from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
             writer = PcapngWriter(out) if fmt == "pcapng" else PcapFrameWriter(out)
-            udp = FrameSynth().udp
-            sa, sp = hep_src
-            da, dp = hep_dst
+            build = FrameSynth().udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
             wr = writer.write
             comments = fmt == "pcapng"
 
             def emit(m: Any) -> None:
-                wr(m.ts_sec, m.ts_usec, udp(sa, sp, da, dp, encode(m)),
-                   hep_comment(m) if comments else None)
+                wr(m.ts_sec, m.ts_usec, build(enc(m)), hep_comment(m) if comments else None)
         elif fmt == "hep":
             from heptool.output.raw import RawWriter
 
@@ -444,7 +491,7 @@ class _Run:
             rw = writer.write
 
             def emit(m: Any) -> None:
-                rw(encode(m))
+                rw(enc(m))
         else:
             from heptool.output.jsonl import JsonlWriter
             from heptool.output.records import decode_record
