@@ -8,6 +8,7 @@ imported when the command runs.  :class:`Reader` and :func:`filter_options` are 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -231,12 +232,21 @@ def build_graph(reader: Reader, rules: Any, *, infer: bool, match: Any = None,
     graph = CorrelationGraph(rules, infer=infer)
     add = graph.add_extract
     matched: list[int] = []
-    for index, m in reader.messages():
-        pos = add(extract(m, rules), m, index)
-        if match is not None and match(m):
-            matched.append(pos)
-        if keep is not None:
-            keep(pos, m)
+    # The graph is made of many small acyclic objects that live to the end: the cyclic
+    # garbage collector would scan them again and again for nothing (~20 % of the run).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for index, m in reader.messages():
+            pos = add(extract(m, rules), m, index)
+            if match is not None and match(m):
+                matched.append(pos)
+            if keep is not None:
+                keep(pos, m)
+        graph.groups()
+    finally:
+        if enabled:
+            gc.enable()
     return graph, matched
 
 
@@ -311,10 +321,10 @@ def _set_color(ctx: click.Context, value: str | None) -> str | None:
 def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],
            output: str | None) -> None:
     if fmt == "json":
-        from heptool.output.jsonl import dumps
+        from heptool.output.graph import write_json
 
         every = len(groups) == len(graph.groups())
-        out.write(dumps(graph.to_dict(None if every else groups)))
+        write_json(graph, None if every else groups, out)
         return
     if fmt == "dot":
         from heptool.output.graph import render_dot

@@ -142,19 +142,22 @@ class CorrelationGraph:
         self._labels.append(None if label is None else it.setdefault(label, label))
         att = self._att
         rcode = self._rcode
+        keep = self.keep_links
+        base = pos << _SHIFT
         for value, reason, owns in e.ids:
             c = rcode.get(reason)
             if c is None:
                 c = self._code(reason)
-            packed = (pos << _SHIFT) | (c << 1) | (0 if owns else 1)
+            packed = base | (c << 1) | (0 if owns else 1)
             lst = att.get(value)
             if lst is None:
                 att[value] = [packed]
             else:
                 lst.append(packed)
-            if self.keep_links and reason.startswith("extra:"):
+            if keep and reason.startswith("extra:"):
                 self._links.append((pos, reason[6:], value))
-        if self.infer:
+        if self.infer and (kind[:3] == "net" or (
+                kind == "sip" and not e.has_net and m.ip_proto in TCP_FAMILY)):
             self._note_connection(pos, e, m, t)
         return pos
 
@@ -425,6 +428,20 @@ class CorrelationGraph:
             out.append({"from": self.index(p), "via": key, "value": value, "to": owners})
         return out
 
+    def group_dict(self, g: Group) -> dict[str, Any]:
+        """One group of the ``correlate -f json`` document."""
+        ix = self.index
+        return {
+            "id": g.id,
+            "label": g.label,
+            "packets": [ix(p) for p in g.members] if self._index is not None else g.members,
+            "call_ids": g.call_ids,
+            "ids": g.ids,
+            "kinds": g.kinds,
+            "first": _iso(g.first),
+            "last": _iso(g.last),
+        }
+
     def to_dict(self, groups: Iterable[Group] | None = None) -> dict[str, Any]:
         """The ``heptool correlate -f json`` document (of the given groups, or all)::
 
@@ -440,16 +457,7 @@ class CorrelationGraph:
         if groups is not None:
             positions = {p for g in chosen for p in g.members}
         ix = self.index
-        out_groups = [{
-            "id": g.id,
-            "label": g.label,
-            "packets": [ix(p) for p in g.members] if self._index is not None else g.members,
-            "call_ids": g.call_ids,
-            "ids": g.ids,
-            "kinds": g.kinds,
-            "first": _iso(g.first),
-            "last": _iso(g.last),
-        } for g in chosen]
+        out_groups = [self.group_dict(g) for g in chosen]
         edges = []
         for a, b, via, inferred in self.edges(positions):
             e: dict[str, Any] = {"from": ix(a), "to": ix(b), "via": via}

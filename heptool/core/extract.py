@@ -257,6 +257,20 @@ def header_values(sip: bytes, lname: bytes) -> list[str]:
     return out
 
 
+_STR = r'"[^"\\\x00-\x1f]*"'
+_EC_RE = re.compile(r"\{\s*(?:%s\s*:\s*%s\s*(?:,\s*%s\s*:\s*%s\s*)*)?\}" % ((_STR,) * 4))
+_EC_PAIR_RE = re.compile(r'"([^"\\\x00-\x1f]*)"\s*:\s*"([^"\\\x00-\x1f]*)"')
+
+
+def extra_pairs(text: str) -> list[Any]:
+    """Chunk 0x0065's key/value pairs in wire order, duplicates kept: what
+    :func:`heptool.core.record.extra_correlation_pairs` returns, with a fast path for the
+    plain string-to-string objects OpenSIPS writes (no escapes)."""
+    if _EC_RE.fullmatch(text):
+        return _EC_PAIR_RE.findall(text)
+    return extra_correlation_pairs(text) or []
+
+
 def _ok(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -283,7 +297,31 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
         kind = "sip"
         if cid is not None and cid not in NULL_IDS:
             ids.append((cid, "internal", True))
-        p = sip_payload(payload) if payload else None
+        fast = _wrapped_fast(payload) if payload and payload[:1] == b"{" and not r.headers \
+            else None
+        if fast is not None:  # OpenSIPS JSON-wrapped SIP read without a JSON parse
+            call, label = fast
+            ids.append((call, "call_id", True))
+            for fn in r.b2b if call != cid else ():
+                base = fn(call)
+                if base:
+                    ids.append((base, "b2b", False))
+            p = None
+        elif payload and payload[:1] != b"{" and not r.headers:
+            fast = _plain_fast(payload)
+            if fast is not None:  # the common shape, in a few finds
+                call, label = fast
+                if call is not None:
+                    ids.append((call, "call_id", True))
+                    for fn in r.b2b if call != cid else ():
+                        base = fn(call)
+                        if base:
+                            ids.append((base, "b2b", False))
+                p = None
+            else:
+                p = payload
+        else:
+            p = sip_payload(payload) if payload else None
         if p is not None:
             call = _sip_call_id(p)
             if call is not None and call not in NULL_IDS:
@@ -293,7 +331,7 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
                     if base:
                         ids.append((base, "b2b", False))
             label = _sip_label(p)
-            if b"-CID" in p or b"-cid" in p or b"-Cid" in p:
+            if _XCID_HINT(p) is not None:
                 info = sip_info(p)
                 x = info.get("x_cid") if info else None
                 if x and x not in NULL_IDS:
@@ -332,7 +370,7 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
     has_net = False
     ec = m.extra_correlation
     if ec:
-        for pair in extra_correlation_pairs(ec) or ():
+        for pair in extra_pairs(ec):
             key, value = pair
             v = _ok(value)
             if key == "net":
@@ -346,6 +384,80 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
                     if base:
                         ids.append((base, "b2b", False))
     return Extract(kind, ids, event, has_net, label)
+
+
+#: A cheap "might have an X-CID header" test (one regex scan beats three ``in`` scans).
+_XCID_HINT = re.compile(rb"-[Cc][Ii][Dd]").search
+_WRAP = b'{\n\t"payload":\t"'
+_W_CALLID = b"\\r\\nCall-ID: "
+_W_EOL = b"\\r\\n"
+
+
+def _wrapped_fast(payload: bytes) -> tuple[str, str | None] | None:
+    """(Call-ID, label) of OpenSIPS's ``{"payload": "<SIP>"}`` straight from the JSON text,
+    for the plain case only (canonical ``Call-ID:``, no escapes in it, no ``X-CID``);
+    None means "parse it properly"."""
+    if not payload.startswith(_WRAP):
+        return None
+    i = payload.find(_W_CALLID)
+    if i < 0:
+        return None
+    i += len(_W_CALLID)
+    j = payload.find(_W_EOL, i)
+    if j < 0:
+        return None
+    value = payload[i:j].strip()
+    if not value or b"\\" in value or b'"' in value or _XCID_HINT(payload) is not None:
+        return None
+    k = payload.find(_W_EOL, len(_WRAP))
+    first = payload[len(_WRAP):k]
+    if b"\\" in first:
+        return None
+    try:
+        call = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if call in NULL_IDS:
+        return None
+    return call, _sip_label(first + b"\r\n")
+
+
+_CALLID = b"\r\nCall-ID:"
+
+
+def _plain_fast(p: bytes) -> tuple[str | None, str | None] | None:
+    """(Call-ID, label) of plain SIP with CRLF lines and the canonical ``Call-ID:``
+    spelling, exactly as :func:`heptool.core.sip.call_id` would read it, or None for
+    anything else (then the general path runs): no X-CID, a SIP first line."""
+    eol = p.find(b"\r\n", 0, 2048)
+    if eol <= 0:
+        return None
+    if p[:8] == b"SIP/2.0 ":
+        code = p[8:11]
+        if not code.isdigit():
+            return None
+        label = code.decode("ascii")
+    else:
+        if p[eol - 8:eol] != b" SIP/2.0":
+            return None
+        sp = p.find(b" ", 0, eol)
+        label = p[:sp].decode("ascii", "replace")
+    end = p.find(b"\r\n\r\n", eol - 2, 65536)
+    if end < 0:
+        return None
+    i = p.find(_CALLID, eol - 2, end)
+    if i < 0 or _XCID_HINT(p, 0, end) is not None:
+        return None
+    i += 10
+    j = p.find(b"\r", i, end + 2)
+    value = p[i:j].strip()
+    if not value:
+        return None
+    try:
+        call = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (None if call in NULL_IDS else call), label
 
 
 def _sip_label(p: bytes) -> str | None:
@@ -402,6 +514,8 @@ def _net(payload: bytes | None) -> tuple[str, str | None, str | None]:
 def _rest_kind(payload: bytes | None) -> str:
     if not payload:
         return "rest"
+    if payload[:15] == b'{\n\t"first_line"':  # OpenSIPS's own layout: no parse needed
+        return "rest_reply" if payload[15:25].lstrip(b":\t ")[:6] == b'"HTTP/' else "rest_request"
     pairs = opensips_fields(payload)
     if pairs is not None:
         first = _field(pairs, "first_line")

@@ -17,12 +17,50 @@ from ..core.correlate import CorrelationGraph, Group
 from ..core.record import format_time
 from ..core.sip import printable
 
-__all__ = ["render_dot", "render_mermaid", "render_tree", "span_text"]
+__all__ = ["render_dot", "render_mermaid", "render_tree", "span_text", "write_json"]
 
 #: At most this many edges per group in the tree (all of them are in -f json).
 TREE_EDGES = 40
 _KIND_STYLE = {"sip": "cyan", "xlog": "yellow", "log": "yellow", "rtcp": "magenta",
                "control": "green"}
+
+
+def write_json(graph: CorrelationGraph, groups: list[Group] | None, out: Any) -> None:
+    """The ``correlate -f json`` document (:meth:`CorrelationGraph.to_dict`, byte for byte the
+    same JSON) written to the binary stream ``out`` piece by piece: the edges, the biggest
+    part, are formatted straight to bytes instead of one dict each."""
+    from .jsonl import dumps
+
+    chosen = graph.groups() if groups is None else groups
+    positions = None if groups is None else {p for g in chosen for p in g.members}
+    ix = graph.index
+    write = out.write
+    write(b'{"groups":[')
+    for n, g in enumerate(chosen):
+        if n:
+            write(b",")
+        write(dumps(graph.group_dict(g))[:-1])
+    write(b'],"edges":[')
+    vias: dict[str, bytes] = {}
+    buf: list[bytes] = []
+    first = True
+    for a, b, via, inferred in graph.edges(positions):
+        v = vias.get(via)
+        if v is None:
+            v = vias[via] = dumps(via)[:-1]
+        item = b'{"from":%d,"to":%d,"via":%s%s}' % (
+            ix(a), ix(b), v, b',"inferred":true' if inferred else b"")
+        buf.append(item if first else b"," + item)
+        first = False
+        if len(buf) >= 8192:
+            write(b"".join(buf))
+            buf.clear()
+    write(b"".join(buf))
+    write(b'],"dangling":[')
+    items = [dumps({"from": ix(p), "via": via, "value": v})[:-1]
+             for p, via, v in graph.dangling() if positions is None or p in positions]
+    write(b",".join(items))
+    write(b"]}\n")
 
 
 def _hms(us: int | None) -> str:

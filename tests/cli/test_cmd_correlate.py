@@ -248,3 +248,13 @@ def test_output_file(tmp_path):
     r = invoke(["correlate", CAPTURE, "-f", "json", "-o", out], stdout_isatty=True)
     assert r.exit_code == 0 and r.stdout == ""
     assert len(json.loads(out.read_text())["groups"]) == 15
+
+
+def test_streamed_json_equals_the_core_document():
+    from heptool.capture.inputs import iter_input, to_message
+    from heptool.core.correlate import correlate
+
+    g = correlate(to_message(p) for p in iter_input(str(CAPTURE)))
+    assert invoke(["correlate", CAPTURE, "-f", "json"]).json() == g.to_dict()
+    sub = invoke(["correlate", CAPTURE, "-f", "json", "--group", "4"]).json()
+    assert sub == json.loads(json.dumps(g.to_dict([g.groups()[4]])))

@@ -196,3 +196,37 @@ def test_sip_in_json_mode_has_net_flag():
     e = extract(msg(1, wrapped, ip_proto=6, extra_correlation='{\n\t"net":\t"0"\n}'))
     assert e.has_net and ("0", "extra:net", False) in e.ids
     assert ("abc@host", "call_id", True) in e.ids
+
+
+def all_vector_messages():
+    from heptool.capture.inputs import iter_input, to_message
+
+    root = Path(__file__).resolve().parent.parent / "vectors"
+    for path in sorted(root.glob("*/*.pcap")):
+        for p in iter_input(str(path)):
+            yield to_message(p)
+
+
+def test_fast_paths_agree_with_the_general_path(monkeypatch):
+    """The plain-SIP and JSON-wrapped-SIP shortcuts give what the general path gives, on
+    every real capture (and both shapes of the scenario messages)."""
+    import heptool.core.extract as ex
+    from heptool.core.scenario import call_scenario, opensips_scenario
+
+    msgs = list(all_vector_messages()) + call_scenario(seed=1) + opensips_scenario(seed=2)
+    fast = [ex.extract(m) for m in msgs]
+    monkeypatch.setattr(ex, "_plain_fast", lambda p: None)
+    monkeypatch.setattr(ex, "_wrapped_fast", lambda p: None)
+    assert [ex.extract(m) for m in msgs] == fast
+    assert sum(1 for e in fast if e.kind == "sip") > 300
+
+
+def test_fast_path_declines_unusual_sip():
+    import heptool.core.extract as ex
+
+    assert ex._plain_fast(SIP) == ("abc@host", "INVITE")
+    assert ex._plain_fast(SIP.replace(b"Call-ID:", b"i:")) is None
+    assert ex._plain_fast(SIP.replace(b"CSeq:", b"X-Cid: a\r\nCSeq:")) is None
+    assert ex._plain_fast(b"hello world\r\n\r\n") is None
+    body_only = SIP.replace(b"Call-ID: abc@host\r\n", b"") + b"Call-ID: fake\r\n"
+    assert ex._plain_fast(body_only) is None
