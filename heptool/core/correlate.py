@@ -34,6 +34,7 @@ json`` document).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -92,7 +93,7 @@ class CorrelationGraph:
         self.infer = infer
         self.keep_links = keep_links
         self._kinds: list[str] = []
-        self._ts: list[int | None] = []
+        self._ts = array("q")  # microseconds since the epoch; -1: no time (HEPv1)
         self._labels: list[str | None] = []
         self._index: list[int] | None = None  # when input indices differ from positions
         self._att: dict[str, list[int]] = {}
@@ -137,7 +138,7 @@ class CorrelationGraph:
         self._kinds.append(kind)
         ts = m.ts_sec
         t = None if ts is None else ts * 1_000_000 + (m.ts_usec or 0)
-        self._ts.append(t)
+        self._ts.append(-1 if t is None else t)
         label = e.label
         self._labels.append(None if label is None else it.setdefault(label, label))
         att = self._att
@@ -286,7 +287,7 @@ class CorrelationGraph:
                 k = kinds[p]
                 counts[k] = counts.get(k, 0) + 1
                 t = ts[p]
-                if t is not None:
+                if t >= 0:
                     if first is None or t < first:
                         first = t
                     if last is None or t > last:
@@ -348,7 +349,8 @@ class CorrelationGraph:
 
     def time(self, pos: int) -> int | None:
         """Microseconds since the epoch, or None (HEPv1)."""
-        return self._ts[pos]
+        t = self._ts[pos]
+        return None if t < 0 else t
 
     def label(self, pos: int) -> str | None:
         """SIP method or status, MI command, net event of the message, or None."""
@@ -369,10 +371,14 @@ class CorrelationGraph:
         Per value, every other message is linked to the value's first owner (the anchor);
         the anchor's own references go to the next owner.  Enough to explain every group
         without listing all pairs (a call of n messages gives n-1 edges per id, not n^2)."""
+        return sorted(self.iter_edges(positions))
+
+    def iter_edges(self, positions: set[int] | None = None
+                   ) -> Iterator[tuple[int, int, str, bool]]:
+        """:meth:`edges` in graph order (by id value, as first seen), without a list."""
         self._solve()
         reasons = self._reasons
         inferred = self._rcode.get("five_tuple", -1)
-        out: list[tuple[int, int, str, bool]] = []
         mask = _MAX_REASONS - 1
         for atts in self._att.values():
             owners = [a >> _SHIFT for a in atts if not a & 1]
@@ -396,9 +402,7 @@ class CorrelationGraph:
                 if k in seen:
                     continue
                 seen.add(k)
-                out.append((p, to, reasons[c], c == inferred))
-        out.sort()
-        return out
+                yield p, to, reasons[c], c == inferred
 
     def dangling(self) -> list[tuple[int, str, str]]:
         """(position, reason, value) of every reference that no other message owns."""
@@ -447,7 +451,7 @@ class CorrelationGraph:
 
             {"groups": [{"id", "label", "packets", "call_ids", "ids", "kinds", "first",
                          "last"}],
-             "edges": [{"from", "to", "via"[, "inferred": true]}],
+             "edges": [{"from", "to", "via"[, "inferred": true]}],   # by id, as first seen
              "dangling": [{"from", "via", "value"}]}
 
         ``packets``, ``from`` and ``to`` are input indices (decode's 0-based positions)."""
@@ -459,7 +463,7 @@ class CorrelationGraph:
         ix = self.index
         out_groups = [self.group_dict(g) for g in chosen]
         edges = []
-        for a, b, via, inferred in self.edges(positions):
+        for a, b, via, inferred in self.iter_edges(positions):
             e: dict[str, Any] = {"from": ix(a), "to": ix(b), "via": via}
             if inferred:
                 e["inferred"] = True

@@ -150,6 +150,8 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
                           _sip_text(m), True)
         else:
             text = summary(m, 300)
+            while text.endswith(("\\n", "\\r")):  # a log line's own line break, escaped
+                text = text[:-2]
             row = FlowRow(index, t, kind, column(src_ep, False), column(dst_ep, False),
                           text, False)
         if t is not None and prev_t is not None:
@@ -268,6 +270,12 @@ def render_svg(flow: Flow) -> str:
     """A standalone SVG document of the ladder (opens in any browser)."""
     ncol = max(1, len(flow.columns))
     width = _LEFT + ncol * _COL_W + 40
+    for row in flow.rows:  # room for the longest marked row (monospace 12 px: ~7.3 px/char)
+        if not row.arrow:
+            x = (_LEFT + row.src * _COL_W + _COL_W // 2 + 10) if row.src is not None else _LEFT + 10
+            width = max(width, int(x + 7.3 * (len(printable(row.text, 300)) + len(row.kind) + 3))
+                        + 20)
+    width = max(width, int(10 + 8.5 * len(printable(flow.title, 300))))
     height = _TOP + (len(flow.rows) + 1) * _ROW_H + 20
     cx = [_LEFT + c * _COL_W + _COL_W // 2 for c in range(ncol)]
     out = [
@@ -312,10 +320,9 @@ def render_svg(flow: Flow) -> str:
                 out.append(f'<text x="{(a + b) // 2}" y="{y - 4}" text-anchor="middle" '
                            f'fill="{color}">{_x(row.text)}</text>')
         else:
-            x = cx[row.src] + 6 if row.src is not None else _LEFT + 6
+            x = cx[row.src] + 6 if row.src is not None else _LEFT + 12
             tag = f"[{row.kind}]"
-            out.append(f'<circle cx="{x - 6 if row.src is not None else x}" cy="{y}" r="3" '
-                       f'fill="{color}"/>')
+            out.append(f'<circle cx="{x - 6}" cy="{y}" r="3" fill="{color}"/>')
             out.append(f'<text x="{x + 4}" y="{y + 4}" fill="{color}">'
                        f'<tspan font-weight="bold">{_x(tag)}</tspan> {_x(row.text)}</text>')
         out.append("</g>")

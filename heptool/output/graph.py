@@ -44,7 +44,7 @@ def write_json(graph: CorrelationGraph, groups: list[Group] | None, out: Any) ->
     vias: dict[str, bytes] = {}
     buf: list[bytes] = []
     first = True
-    for a, b, via, inferred in graph.edges(positions):
+    for a, b, via, inferred in graph.iter_edges(positions):
         v = vias.get(via)
         if v is None:
             v = vias[via] = dumps(via)[:-1]

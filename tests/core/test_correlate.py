@@ -419,3 +419,16 @@ def test_memory_is_per_id_not_per_payload():
 def vars_of(g):
     for name in ("_kinds", "_labels"):
         yield from getattr(g, name)
+
+
+def test_messages_without_time_hepv1():
+    a = sip("a@h", ip_proto=6)
+    b = sip("a@h", "SIP/2.0 200 OK", ip_proto=6)
+    for m in (a, b):
+        m.version, m.ts_sec, m.ts_usec = 1, None, None
+    msgs = [conn_event("ACCEPTED", "111", 0), a, b]
+    g = correlate(msgs)
+    assert members(g) == [[0], [1, 2]]  # no time, no inference
+    doc = g.to_dict()
+    assert doc["groups"][1]["first"] is None and doc["groups"][1]["last"] is None
+    assert doc["groups"][0]["first"] == doc["groups"][0]["last"] == "2023-11-14T22:13:20.000000Z"
