@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from ..core.message import HepMessage, _blank
 from ..core.registry import proto_name
@@ -113,10 +113,120 @@ def _frames_of(source: Any) -> Iterator[Frame]:
     return iter(source)
 
 
+class SipPacket(NamedTuple):
+    """One SIP message (or, with another proto type, one UDP payload) found in a capture."""
+
+    family: int  # 4 or 6
+    ip_proto: int  # 17 UDP, 6 TCP
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    ts_sec: int  # time of the frame that completed it
+    ts_usec: int
+    payload: bytes
+
+
+def iter_sip_packets(
+    source: str | os.PathLike[str] | IO[bytes] | Iterable[Frame],
+    *,
+    ports: frozenset[int] | None = None,
+    packet_filter: Any = None,
+    sip_only: bool = True,
+    stats: ConvertStats | None = None,
+    max_streams: int = 65536,
+    max_tcp_buffer: int = 4 * 1024 * 1024,
+) -> Iterator[SipPacket]:
+    """The SIP messages of a capture as :class:`SipPacket` tuples, in capture order: the
+    reading half of :func:`sip_to_hep` (see there), for callers that pack HEP themselves.
+    ``sip_only=False`` yields every non-empty UDP payload (on ``ports``) instead.
+    ``packet_filter`` is a ``predicate(Transport)`` (:func:`compile_filter`) that a packet
+    must pass, like ``ports``."""
+    st = stats if stats is not None else ConvertStats()
+    frag = IPReassembler()
+    tcp = TcpReassembler(max_buffer=max_tcp_buffer, max_streams=max_streams)
+    streams: OrderedDict[tuple, _Stream] = OrderedDict()
+    extract = extract_transport
+    is_sip = looks_like_sip
+    new = tuple.__new__
+    n_frames = n_udp = 0
+    sec = usec = 0
+    try:
+        for no, sec, usec, linktype, data in _frames_of(source):
+            n_frames += 1
+            t = extract(linktype, data, frag)
+            if t is None:
+                st.not_ip += 1
+                continue
+            if (ports is not None and t.sport not in ports and t.dport not in ports
+                    or packet_filter is not None and not packet_filter(t)):
+                st.not_port += 1
+                continue
+            if t.proto == 17:
+                payload = t.payload
+                if (is_sip(payload) if sip_only else bool(payload)):
+                    n_udp += 1
+                    yield new(SipPacket, (t.family, 17, t.src, t.sport, t.dst, t.dport, sec,
+                                          usec, payload))
+                else:
+                    st.udp_other += 1
+                continue
+            if not sip_only:
+                continue
+            key = (t.src, t.sport, t.dst, t.dport)
+            flags = t.flags or 0
+            if flags & 0x02 and key in streams:  # SYN: a new connection on this 4-tuple
+                st.tcp_incomplete_bytes += streams.pop(key).splitter.close()
+            for ckey, off, _cframe, cdata in tcp.add(key, t.seq, flags, t.payload, no):
+                s = streams.get(ckey)
+                if s is None:
+                    if len(streams) >= max_streams:
+                        old = streams.popitem(last=False)[1]
+                        st.tcp_incomplete_bytes += old.splitter.close()
+                    s = streams[ckey] = _Stream(t.family)
+                    s.next_off = off
+                yield from _feed(s, ckey, off, cdata, sec, usec, st)
+        # the end of the capture: what waited behind holes, at the last frame's time
+        for ckey, off, _cframe, cdata in tcp.flush():
+            s = streams.get(ckey)
+            if s is not None:
+                yield from _feed(s, ckey, off, cdata, sec, usec, st)
+        for s in streams.values():
+            st.tcp_incomplete_bytes += s.splitter.close()
+            st.tcp_skipped_bytes += s.splitter.skipped_bytes
+        st.tcp_skipped_bytes += tcp.gap_bytes + tcp.dropped_bytes
+    finally:
+        st.frames += n_frames
+        st.udp_sip += n_udp
+        st.messages += n_udp
+
+
+def _feed(s: _Stream, key: tuple, off: int, data: bytes, sec: int, usec: int,
+          st: ConvertStats) -> Iterator[SipPacket]:
+    """One in-order chunk of a TCP direction into its SIP splitter."""
+    if s.sip is None:
+        s.sip = looks_like_sip(data) or (data[:1].isalpha() and b"\n" not in data)
+        if not s.sip:
+            st.tcp_streams_other += 1
+    if not s.sip:
+        st.tcp_other_bytes += len(data)
+        return
+    if off != s.next_off:  # a hole skipped at the end of the capture
+        st.tcp_incomplete_bytes += s.splitter.close()
+        s.splitter = SipSplitter()
+    s.next_off = off + len(data)
+    fam = s.family
+    for _moff, msg in s.splitter.feed(data):
+        st.tcp_sip += 1
+        st.messages += 1
+        yield tuple.__new__(SipPacket, (fam, 6, key[0], key[1], key[2], key[3], sec, usec, msg))
+
+
 def sip_to_hep(
     source: str | os.PathLike[str] | IO[bytes] | Iterable[Frame],
     *,
     ports: frozenset[int] | None = None,
+    packet_filter: Any = None,
     proto_type: int = 1,
     capture_id: int | None = 0,
     node_name: str | None = None,
@@ -139,7 +249,8 @@ def sip_to_hep(
       (:class:`heptool.core.sipframe.SipSplitter`); a stream that does not start with SIP
       (TLS, HEP, HTTP...) is ignored.  IP fragments are reassembled.
     * ``ports``: only traffic with a source or destination port in the set (default: any
-      port; SIP is recognised by content).
+      port; SIP is recognised by content); ``packet_filter``: only packets it accepts
+      (a ``predicate(Transport)``, e.g. from :func:`compile_filter`).
     * ``proto_type`` other than 1: every UDP payload on ``ports`` is wrapped as that HEP
       protocol type (no SIP recognition; e.g. 5 for RTCP).
     * Each message carries the packet's addresses, ports, ip proto (17/6) and capture
@@ -149,32 +260,27 @@ def sip_to_hep(
       and chunk 0x11 = the Call-ID when ``correlation_id_from == "call-id"`` (default
       ``"none"``: see the module doc for why).
 
-    Memory is bounded: at most ``max_streams`` TCP directions are followed (the oldest
-    is dropped) with up to ``max_tcp_buffer`` out-of-order bytes each.
+    Every message is a new object, built from fields (no layout: ``heptool.encode``
+    writes it canonically), so callers may edit and keep them.  Memory is bounded: at
+    most ``max_streams`` TCP directions are followed (the oldest is dropped) with up to
+    ``max_tcp_buffer`` out-of-order bytes each.
     """
     if correlation_id_from not in ("none", "call-id"):
         raise ValueError(f"correlation_id_from must be 'call-id' or 'none', "
                          f"not {correlation_id_from!r}")
     if hep_version not in (1, 2, 3):
         raise ValueError(f"hep_version must be 1, 2 or 3, not {hep_version!r}")
-    st = stats if stats is not None else ConvertStats()
-    want_cid = correlation_id_from == "call-id"
-    sip_only = proto_type == 1
-    frag = IPReassembler()
-    tcp = TcpReassembler(max_buffer=max_tcp_buffer, max_streams=max_streams)
-    streams: OrderedDict[tuple, _Stream] = OrderedDict()
-    extract = extract_transport
-    is_sip = looks_like_sip
+    want_cid = correlation_id_from == "call-id" and proto_type == 1
     new = HepMessage.__new__
     blank = _blank
-    v = hep_version
-
-    def make(family: int, proto: int, src: str, sport: int, dst: str, dport: int,
-             sec: int, usec: int, payload: bytes) -> HepMessage:
+    for fam, proto, src, sport, dst, dport, sec, usec, payload in iter_sip_packets(
+            source, ports=ports, packet_filter=packet_filter, sip_only=proto_type == 1,
+            stats=stats,
+            max_streams=max_streams, max_tcp_buffer=max_tcp_buffer):
         m = new(HepMessage)
         blank(m)
-        m.version = v
-        m.family = 10 if family == 6 else 2
+        m.version = hep_version
+        m.family = 10 if fam == 6 else 2
         m.ip_proto = proto
         m.src_ip = src
         m.src_port = sport
@@ -186,76 +292,10 @@ def sip_to_hep(
         m.capture_id = capture_id
         m.auth_key = auth_key
         m.node_name = node_name
-        if want_cid and sip_only:
+        if want_cid:
             m.correlation_id = sip_call_id(payload)
         m.payload = payload
-        return m
-
-    for _no, sec, usec, linktype, data in _frames_of(source):
-        st.frames += 1
-        t = extract(linktype, data, frag)
-        if t is None:
-            st.not_ip += 1
-            continue
-        if ports is not None and t.sport not in ports and t.dport not in ports:
-            st.not_port += 1
-            continue
-        if t.proto == 17:
-            payload = t.payload
-            if (is_sip(payload) if sip_only else bool(payload)):
-                st.udp_sip += 1
-                st.messages += 1
-                yield make(t.family, 17, t.src, t.sport, t.dst, t.dport, sec, usec, payload)
-            else:
-                st.udp_other += 1
-            continue
-        if not sip_only:
-            continue
-        key = (t.src, t.sport, t.dst, t.dport)
-        flags = t.flags or 0
-        if flags & 0x02 and key in streams:  # SYN: a new connection on this 4-tuple
-            s_old = streams.pop(key)
-            st.tcp_incomplete_bytes += s_old.splitter.close()
-        chunks = tcp.add(key, t.seq, flags, t.payload, _no)
-        for ckey, off, _cframe, cdata in chunks:
-            s = streams.get(ckey)
-            if s is None:
-                if len(streams) >= max_streams:
-                    st.tcp_incomplete_bytes += streams.popitem(last=False)[1].splitter.close()
-                s = streams[ckey] = _Stream(t.family)
-                s.next_off = off
-            if s.sip is None:
-                s.sip = looks_like_sip(cdata) or (cdata[:1].isalpha() and b"\n" not in cdata)
-                if not s.sip:
-                    st.tcp_streams_other += 1
-            if not s.sip:
-                st.tcp_other_bytes += len(cdata)
-                continue
-            if off != s.next_off:  # a hole skipped at the end of the capture
-                st.tcp_incomplete_bytes += s.splitter.close()
-                s.splitter = SipSplitter()
-            s.next_off = off + len(cdata)
-            for _moff, msg in s.splitter.feed(cdata):
-                st.tcp_sip += 1
-                st.messages += 1
-                yield make(s.family, 6, ckey[0], ckey[1], ckey[2], ckey[3], sec, usec, msg)
-    for ckey, off, _cframe, cdata in tcp.flush():
-        s = streams.get(ckey)
-        if s is None or not s.sip:
-            continue
-        if off != s.next_off:
-            st.tcp_incomplete_bytes += s.splitter.close()
-            s.splitter = SipSplitter()
-        s.next_off = off + len(cdata)
-        for _moff, msg in s.splitter.feed(cdata):
-            st.tcp_sip += 1
-            st.messages += 1
-            # time of the last frame seen: the capture ended while this waited for a hole
-            yield make(s.family, 6, ckey[0], ckey[1], ckey[2], ckey[3], sec, usec, msg)
-    for s in streams.values():
-        st.tcp_incomplete_bytes += s.splitter.close()
-        st.tcp_skipped_bytes += s.splitter.skipped_bytes
-    st.tcp_skipped_bytes += tcp.gap_bytes + tcp.dropped_bytes
+        yield m
 
 
 # ---------------------------------------------------------------------------------------
@@ -445,3 +485,142 @@ def live_frames(iface: str, bpf: str | None = None, *, count: int | None = None,
             yield new(Frame, (n, sec, usec, linktype, bytes(data)))
     finally:
         sock.close()
+
+
+# ---------------------------------------------------------------------------------------
+# A BPF-like filter for capture files
+# ---------------------------------------------------------------------------------------
+
+def _both(a: Any, b: Any) -> Any:
+    return lambda t: a(t) and b(t)
+
+
+def _either(a: Any, b: Any) -> Any:
+    return lambda t: a(t) or b(t)
+
+
+class FilterSyntaxError(ValueError):
+    """A ``--filter`` expression outside the supported subset (one line, names the token)."""
+
+
+_FILTER_HELP = ("supported: [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, "
+                "[src|dst] portrange A-B, udp, tcp, ip, ip6, not/!, and/&&, or/||, ( )")
+
+
+def compile_filter(text: str) -> Any:
+    """``predicate(transport) -> bool`` for a pcap-filter(7)-like expression, for files.
+
+    The subset: ``[src|dst] host ADDR``, ``[src|dst] net CIDR``, ``[src|dst] port N``,
+    ``[src|dst] portrange A-B``, ``udp``, ``tcp``, ``ip``, ``ip6``, combined with
+    ``not``/``!``, ``and``/``&&``, ``or``/``||`` (and and or of equal precedence, left to
+    right, as in pcap-filter; two terms side by side mean and: ``udp port 5060``) and
+    parentheses.  The predicate takes a
+    :class:`~heptool.capture.pcap.Transport` (after IP reassembly: a fragmented datagram is
+    matched once it is whole).  Live capture hands the expression to the kernel instead.
+    Raises :class:`FilterSyntaxError`.
+    """
+    import ipaddress
+    import re
+
+    tokens = re.findall(r"\(|\)|&&|\|\||!|[^\s()!]+", text)
+    if not tokens:
+        raise FilterSyntaxError(f"empty filter ({_FILTER_HELP})")
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise FilterSyntaxError(f"filter {text!r} ends too early ({_FILTER_HELP})")
+        pos += 1
+        return tokens[pos - 1]
+
+    def port_num(tok: str) -> int:
+        if not tok.isdigit() or int(tok) > 65535:
+            raise FilterSyntaxError(f"filter: {tok!r} is not a port number")
+        return int(tok)
+
+    def primary() -> Any:
+        tok = take()
+        low = tok.lower()
+        if tok == "(":
+            e = expr()
+            if take() != ")":
+                raise FilterSyntaxError(f"filter {text!r}: missing ')'")
+            return e
+        if low in ("not", "!"):
+            inner = primary()
+            return lambda t: not inner(t)
+        if low in ("udp", "tcp"):
+            proto = 17 if low == "udp" else 6
+            return lambda t: t.proto == proto
+        if low in ("ip", "ip6"):
+            fam = 4 if low == "ip" else 6
+            return lambda t: t.family == fam
+        side = None
+        if low in ("src", "dst"):
+            side = low
+            tok = take()
+            low = tok.lower()
+        if low == "host":
+            arg = take()
+            try:
+                addr = ipaddress.ip_address(arg).compressed
+            except ValueError:
+                raise FilterSyntaxError(f"filter: {arg!r} is not an IP address") from None
+            if side == "src":
+                return lambda t: t.src == addr
+            if side == "dst":
+                return lambda t: t.dst == addr
+            return lambda t: t.src == addr or t.dst == addr
+        if low == "net":
+            arg = take()
+            try:
+                net = ipaddress.ip_network(arg, strict=False)
+            except ValueError:
+                raise FilterSyntaxError(f"filter: {arg!r} is not a network") from None
+
+            def in_net(a: str) -> bool:
+                try:
+                    return ipaddress.ip_address(a) in net
+                except ValueError:
+                    return False
+            if side == "src":
+                return lambda t: in_net(t.src)
+            if side == "dst":
+                return lambda t: in_net(t.dst)
+            return lambda t: in_net(t.src) or in_net(t.dst)
+        if low in ("port", "portrange"):
+            arg = take()
+            if low == "port":
+                lo = hi = port_num(arg)
+            else:
+                a, sep, b = arg.partition("-")
+                if not sep:
+                    raise FilterSyntaxError(f"filter: portrange needs A-B, not {arg!r}")
+                lo, hi = port_num(a), port_num(b)
+            if side == "src":
+                return lambda t: lo <= t.sport <= hi
+            if side == "dst":
+                return lambda t: lo <= t.dport <= hi
+            return lambda t: lo <= t.sport <= hi or lo <= t.dport <= hi
+        raise FilterSyntaxError(f"filter: {tok!r} is not supported for files ({_FILTER_HELP})")
+
+    def expr() -> Any:
+        left = primary()
+        while peek() is not None and peek() != ")":
+            op = peek().lower()  # type: ignore[union-attr]
+            if op in ("and", "&&", "or", "||"):
+                take()
+            else:
+                op = "and"  # juxtaposition, as in 'udp port 5060'
+            right = primary()
+            left = _both(left, right) if op in ("and", "&&") else _either(left, right)
+        return left
+
+    pred = expr()
+    if pos != len(tokens):
+        raise FilterSyntaxError(f"filter {text!r}: unexpected {tokens[pos]!r}")
+    return pred

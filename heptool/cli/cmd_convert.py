@@ -32,6 +32,7 @@ Examples:
   heptool convert sip.pcap -o hep.pcap            # SIP -> HEPv3 over UDP to 127.0.0.1:9060
   heptool convert sip.pcap --to hep --hep-version 2 --capture-id 2001 | nc -u collector 9060
   heptool convert sip.pcap --ports 5060-5090 --to jsonl | jq .sip.call_id
+  heptool convert sip.pcap --filter 'tcp and not host 10.0.0.9' -o hep.pcap
   heptool convert -i lo --filter 'port 5060' --duration 10 -o hep.pcap   # live, as an agent
 
 \b
@@ -134,8 +135,10 @@ def _endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
               help="HEP -> packets: TCP payloads are cut into segments that fit this MTU.")
 @click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
               help="Capture SIP live from IFACE (needs root or CAP_NET_RAW) instead of INPUT.")
-@click.option("--filter", "bpf", default=None, metavar="BPF",
-              help="With -i: a BPF capture filter ('udp port 5060').")
+@click.option("--filter", "bpf", default=None, metavar="EXPR",
+              help="SIP -> HEP: only packets matching this capture filter ('udp port 5060'). "
+                   "With -i it is BPF, compiled for the kernel; for files a subset: [src|dst] "
+                   "host/net/port/portrange, udp, tcp, ip, ip6, not, and, or, ( ).")
 @click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N converted messages.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -193,9 +196,14 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise click.UsageError(str(e)) from None
     if iface is not None and input_path is not None:
         raise click.UsageError("give either INPUT or -i IFACE, not both")
+    packet_filter = None
     if bpf is not None and iface is None:
-        raise click.UsageError("--filter is a live capture filter: it needs -i IFACE "
-                               "(for files use --ports, --src, --dst)")
+        from heptool.capture.convert import compile_filter
+
+        try:
+            packet_filter = compile_filter(bpf)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
     if duration is not None and iface is None:
         raise click.UsageError("--duration needs -i IFACE")
     if iface is not None and direction == "hep":
@@ -223,6 +231,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
             assert source is not None
             source_frames = source
             kind = direction if direction != "auto" else _sniff_direction(source)
+        if kind == "hep" and bpf is not None:
+            raise click.UsageError("the input is HEP: --filter selects packets of a plain SIP "
+                                   "capture (for HEP use --src, --dst, --call-id, --proto)")
         if kind == "hep" and fmt in ("hep", "jsonl"):
             raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                    f"captures (use 'heptool decode -f "
@@ -231,7 +242,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
             if kind == "hep":
                 run.hep_to_packets(source_frames, out, fmt, mtu)
             else:
-                run.sip_to_hep(source_frames, out, fmt, ports=ports, proto_type=ptype,
+                run.sip_to_hep(source_frames, out, fmt, ports=ports,
+                               packet_filter=packet_filter, proto_type=ptype,
                                capture_id=capture_id, node_name=node_name, auth_key=auth_key,
                                correlation_id_from=correlation_id_from,
                                hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
@@ -460,8 +472,9 @@ class _Run:
 
     # -- SIP -> HEP ----------------------------------------------------------------------
     def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,
-                   proto_type: int, capture_id: int | None, node_name: str | None,
-                   auth_key: str | None, correlation_id_from: str, hep_version: int,
+                   packet_filter: Any, proto_type: int, capture_id: int | None,
+                   node_name: str | None, auth_key: str | None, correlation_id_from: str,
+                   hep_version: int,
                    hep_src: tuple[str, int], hep_dst: tuple[str, int]) -> None:
         from heptool.capture.convert import ConvertStats, hep_comment, sip_to_hep
         from heptool.capture.pcap import CaptureError
@@ -504,11 +517,12 @@ class _Run:
                 jw(decode_record(m, index[0], None, None, None, None, True))
                 index[0] += 1
 
+        opts = {"capture_id": capture_id, "node_name": node_name, "auth_key": auth_key,
+                "correlation_id_from": correlation_id_from, "hep_version": hep_version}
+        messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
+                              proto_type=proto_type, stats=st, **opts)
         try:
-            for m in sip_to_hep(source, ports=ports, proto_type=proto_type,
-                                capture_id=capture_id, node_name=node_name, auth_key=auth_key,
-                                correlation_id_from=correlation_id_from,
-                                hep_version=hep_version, stats=st):
+            for m in messages:
                 if match is not None and not match(m):
                     continue
                 try:
@@ -529,6 +543,6 @@ class _Run:
             self.say(f"convert: {st.frames} frames -> {self.written} HEP messages "
                      f"({st.udp_sip} over UDP, {st.tcp_sip} over TCP); not SIP: "
                      f"{st.not_ip} non-IP frames, {st.udp_other} UDP datagrams, "
-                     f"{st.tcp_streams_other} TCP streams; {st.not_port} frames on other ports; "
+                     f"{st.tcp_streams_other} TCP streams; {st.not_port} frames left out by --ports/--filter; "
                      f"{st.tcp_incomplete_bytes + st.tcp_skipped_bytes} TCP bytes incomplete "
                      "or skipped")

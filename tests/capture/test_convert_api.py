@@ -9,8 +9,17 @@ import dpkt
 import pytest
 
 import heptool
-from heptool.capture.convert import ConvertStats, hep_comment, hep_to_frames, sip_to_hep
-from heptool.capture.pcap import TCP_SYN, extract_transport
+from heptool.capture.convert import (
+    ConvertStats,
+    FilterSyntaxError,
+    SipPacket,
+    compile_filter,
+    hep_comment,
+    hep_to_frames,
+    iter_sip_packets,
+    sip_to_hep,
+)
+from heptool.capture.pcap import TCP_SYN, Transport, extract_transport
 
 T0 = 1_795_683_906
 
@@ -210,3 +219,42 @@ def test_hep_comment_leaves_the_auth_key_out():
     c = hep_comment(msg(payload=b"x", auth_key="secret", node_name="n",
                         extra_correlation='{"sip": "a@h"}'))
     assert "secret" not in c and "node=n" in c and 'extra_correlation={"sip": "a@h"}' in c
+
+
+def test_iter_sip_packets_is_the_reading_half():
+    cap = [udp("10.0.0.1", 5060, "10.0.0.2", 5070, sip("OPTIONS", "a@h")),
+           tcp("10.0.0.1", 40000, "10.0.0.2", 5060, 1, sip("BYE", "a@h"))]
+    pk = list(iter_sip_packets(pcap(cap)))
+    assert pk == [SipPacket(4, 17, "10.0.0.1", 5060, "10.0.0.2", 5070, T0, 0,
+                            sip("OPTIONS", "a@h")),
+                  SipPacket(4, 6, "10.0.0.1", 40000, "10.0.0.2", 5060, T0, 1000,
+                            sip("BYE", "a@h"))]
+    only_tcp = list(iter_sip_packets(pcap(cap), packet_filter=compile_filter("tcp")))
+    assert [p.ip_proto for p in only_tcp] == [6]
+
+
+T4 = Transport(4, "10.0.0.1", "10.0.0.2", 17, 5060, 5070, b"")
+T6 = Transport(6, "2001:db8::1", "::1", 6, 40000, 5060, b"", 1, 0)
+
+
+@pytest.mark.parametrize("expr,m4,m6", [
+    ("udp", True, False), ("tcp", False, True), ("ip", True, False), ("ip6", False, True),
+    ("port 5060", True, True), ("src port 5060", True, False), ("dst port 5060", False, True),
+    ("udp port 5060", True, False), ("portrange 5065-5075", True, False),
+    ("host 10.0.0.2", True, False), ("dst host ::1", False, True),
+    ("src net 2001:db8::/32", False, True), ("net 10.0.0.0/8", True, False),
+    ("not udp", False, True), ("! tcp && port 5070", True, False),
+    ("udp or tcp and port 40000", False, True),  # left to right: (udp or tcp) and port
+    ("udp or (tcp and port 40000)", True, True),
+])
+def test_compile_filter(expr, m4, m6):
+    f = compile_filter(expr)
+    assert (f(T4), f(T6)) == (m4, m6)
+
+
+@pytest.mark.parametrize("expr", ["", "udp port", "port 70000", "portrange 5", "host x",
+                                  "net 10.0.0.0/33", "vlan 5", "(udp", "udp)", "ether host x"])
+def test_compile_filter_errors(expr):
+    with pytest.raises(FilterSyntaxError) as e:
+        compile_filter(expr)
+    assert "\n" not in str(e.value)

@@ -159,6 +159,22 @@ def test_sip_to_jsonl_and_gzip_input(tmp_path):
     assert {x["family"] for x in recs} == {"ipv4", "ipv6"}
 
 
+def test_filter_on_a_sip_capture(tmp_path):
+    r = run([KAM / "kamailio-hep3-tcp.sip.pcap", "--filter", "tcp and dst port 25071",
+             "--to", "jsonl"])
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.exit_code == 0 and [x["sip"].get("method") for x in recs] == ["INVITE", "ACK", "BYE"]
+    r = run([KAM / "kamailio-hep3-tcp.sip.pcap", "--filter", "ip6 or src port 25080",
+             "--to", "jsonl"])
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(recs) == 13 and all(x["family"] == "ipv6" or x["src_port"] == 25080 for x in recs)
+
+
+def test_filter_refused_for_hep_input():
+    r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--filter", "udp", "-o", "/dev/null"])
+    assert r.exit_code == ExitStatus.USAGE and "--filter selects packets" in r.stderr
+
+
 def test_from_overrides_detection(tmp_path):
     # a HEP capture read as SIP: no SIP in it
     r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--from", "sip", "--to", "jsonl"])
@@ -168,7 +184,8 @@ def test_from_overrides_detection(tmp_path):
 # -- errors ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [
-    ["--ports", "70000"], ["--ports", "5-x"], ["--filter", "udp"], ["--duration", "1"],
+    ["--ports", "70000"], ["--ports", "5-x"], ["--filter", "vlan 3"], ["--filter", "(udp"],
+    ["--duration", "1"],
     ["--hep-dst", "nohost"], ["--hep-src", "::1", "--hep-dst", "127.0.0.1:1"],
     ["--proto-type", "bogus"], ["--grep", "("],
 ])
