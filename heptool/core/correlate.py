@@ -114,8 +114,15 @@ class CorrelationGraph:
     def _code(self, reason: str) -> int:
         c = self._rcode.get(reason)
         if c is None:
-            if len(self._reasons) >= _MAX_REASONS:
-                raise ValueError(f"more than {_MAX_REASONS} distinct correlation reasons")
+            if len(self._reasons) >= _MAX_REASONS - 1:
+                # chunk 0x0065 keys are free text: past 1,023 distinct reasons the rest share
+                # one ("extra:..." / "header:..." becomes "other"), the links stay
+                c = self._rcode.get("other")
+                if c is None:
+                    c = self._rcode["other"] = len(self._reasons)
+                    self._reasons.append("other")
+                self._rcode[reason] = c
+                return c
             c = self._rcode[reason] = len(self._reasons)
             self._reasons.append(reason)
         return c

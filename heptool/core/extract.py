@@ -399,7 +399,8 @@ def _wrapped_fast(payload: bytes) -> tuple[str, str | None] | None:
     None means "parse it properly"."""
     if not payload.startswith(_WRAP):
         return None
-    i = payload.find(_W_CALLID)
+    end = payload.find(b"\\r\\n\\r\\n")  # the header block's end (escaped in the JSON)
+    i = payload.find(_W_CALLID, 0, end if end >= 0 else len(payload))
     if i < 0:
         return None
     i += len(_W_CALLID)

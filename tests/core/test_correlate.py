@@ -432,3 +432,14 @@ def test_messages_without_time_hepv1():
     doc = g.to_dict()
     assert doc["groups"][1]["first"] is None and doc["groups"][1]["last"] is None
     assert doc["groups"][0]["first"] == doc["groups"][0]["last"] == "2023-11-14T22:13:20.000000Z"
+
+
+def test_thousands_of_distinct_extra_keys_do_not_break_the_graph():
+    msgs = [sip("a@h")]
+    for i in range(1500):
+        msgs.append(other(0x60, payload=None,
+                          extra_correlation=f'{{\n\t"k{i}":\t"a@h"\n}}'))
+    g = correlate(msgs)
+    assert members(g) == [list(range(1501))]
+    vias = {via for _, _, via, _ in g.edges()}
+    assert "extra:k0" in vias and "other" in vias

@@ -230,3 +230,12 @@ def test_fast_path_declines_unusual_sip():
     assert ex._plain_fast(b"hello world\r\n\r\n") is None
     body_only = SIP.replace(b"Call-ID: abc@host\r\n", b"") + b"Call-ID: fake\r\n"
     assert ex._plain_fast(body_only) is None
+
+
+def test_wrapped_fast_path_reads_only_the_header_block():
+    import heptool.core.extract as ex
+
+    sip = SIP.replace(b"Call-ID: abc@host", b"i: abc@host") + b"Call-ID: in-the-body\r\n"
+    wrapped = b'{\n\t"payload":\t' + json.dumps(sip.decode()).encode() + b"\n}"
+    assert ex._wrapped_fast(wrapped) is None
+    assert ("abc@host", "call_id", True) in extract(msg(1, wrapped)).ids
