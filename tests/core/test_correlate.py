@@ -443,3 +443,22 @@ def test_thousands_of_distinct_extra_keys_do_not_break_the_graph():
     assert members(g) == [list(range(1501))]
     vias = {via for _, _, via, _ in g.edges()}
     assert "extra:k0" in vias and "other" in vias
+
+
+KAMAILIO = ["kamailio/kamailio-hep1-udp.hep.pcap", "kamailio/kamailio-hep2-udp.hep.pcap",
+            "kamailio/kamailio-hep3-udp.hep.pcap", "kamailio/kamailio-hep3-tcp.hep.pcap",
+            "sngrep/sngrep-hep2-udp.hep.pcap", "sngrep/sngrep-hep3-udp.hep.pcap"]
+
+
+def test_kamailio_and_sngrep_captures_group_by_payload_call_id_in_every_hep_version():
+    """No chunk 0x11 on most of these (and none at all in v1/v2): the Call-ID of the payload
+    groups them, identically in every version and transport: 4 sipsak requests + 4 calls."""
+    root = VECTORS.parent
+    results = []
+    for name in KAMAILIO:
+        g = correlate(read(str(root / name)))
+        results.append(([grp.members for grp in g.groups()], [grp.call_ids for grp in g.groups()]))
+        assert len(g.groups()) == 8 and g.dangling() == []
+    assert all(len(r[0]) == 8 for r in results)
+    sizes = {tuple(sorted(len(m) for m in r[0])) for r in results}
+    assert len(sizes) == 1
