@@ -238,14 +238,9 @@ class CorrelationGraph:
                 lst = self._att.setdefault(conn, [])
                 if packed not in lst:
                     lst.append(packed)
+        # Union-find where a root is always the smallest position of its set, so parent[x]
+        # <= x everywhere (path halving keeps that): roots then come out in one forward pass.
         parent = list(range(n))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         for atts in self._att.values():
             anchor = -1
             for a in atts:
@@ -254,18 +249,28 @@ class CorrelationGraph:
                     break
             if anchor < 0:
                 continue
-            ra = find(anchor)
+            ra = anchor
+            while parent[ra] != ra:
+                parent[ra] = parent[parent[ra]]
+                ra = parent[ra]
             for a in atts:
-                p = a >> _SHIFT
-                if p != anchor:
-                    rp = find(p)
-                    if rp != ra:
-                        if rp < ra:
-                            parent[ra] = rp
-                            ra = rp
-                        else:
-                            parent[rp] = ra
-        roots = [find(i) for i in range(n)]
+                rp = a >> _SHIFT
+                if rp == anchor:
+                    continue
+                while parent[rp] != rp:
+                    parent[rp] = parent[parent[rp]]
+                    rp = parent[rp]
+                if rp != ra:
+                    if rp < ra:
+                        parent[ra] = rp
+                        ra = rp
+                    else:
+                        parent[rp] = ra
+        roots = parent  # reused in place: roots[i] = the smallest position of i's set
+        for i in range(n):
+            p = parent[i]
+            if p != i:
+                roots[i] = roots[p]
         members: dict[int, list[int]] = {}
         for i, r in enumerate(roots):
             lst = members.get(r)
