@@ -180,25 +180,28 @@ class Reader:
                     self.say(f"Error: {e.strerror or e}: {source}")
                     self.error = True
                     continue
-            count = 0
             it = None
+            p = None
+            several = len(self.sources) > 1
             try:
                 it = iter_input(f if f is not None else source, stdin=self.env.stdin_binary,
                                 port=self.port, strict=strict)
                 for p in it:
-                    count = p.index + 1
+                    data = p.data
                     try:
-                        m = decode(p.data, strict) if p.data is not None else to_message(p, strict)
+                        m = decode(data, strict) if data is not None else to_message(p, strict)
                     except HepError as e:
-                        self._bad(prefix + str(e if p.data is None else e.with_context(p.where)))
+                        self._bad(prefix + str(e if data is None else e.with_context(p.where)))
                         continue
                     if m._warnings:
                         for w in m._warnings:
                             self._bad(prefix + str(w.with_context(p.where)), warning=True)
+                    index = p.index
                     rec = p.record
-                    index = p.index if rec is None else rec.get("index", p.index)
-                    if not isinstance(index, int) or len(self.sources) > 1:
-                        index = p.index
+                    if rec is not None and not several:
+                        i = rec.get("index", index)
+                        if isinstance(i, int) and not isinstance(i, bool):
+                            index = i
                     yield offset + index, m
             except InputError as e:
                 self._bad(str(e))
@@ -211,7 +214,8 @@ class Reader:
                     it.close()
                 if f is not None:
                     f.close()
-            offset += count
+            if p is not None:
+                offset += p.index + 1
 
     @property
     def status(self) -> int:
