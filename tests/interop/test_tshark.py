@@ -15,10 +15,15 @@ HEP copies were made from: the ground truth.
   - Kamailio reports the messages it sends on its own outgoing TCP connection with its
     listening port (25060) as the source port, not the connection's ephemeral port.
 
+* HEP that sngrep made from ``kamailio-hep3-udp.sip.pcap`` (v3 and v2) converts back to
+  exactly that capture's SIP list.
 * SIP -> HEP -> packets: ``convert x.sip.pcap -o z.hep.pcap`` then ``convert z -o w.pcap``:
   tshark's lists of ``w`` and ``x.sip.pcap`` are identical, times and order included; and
   heptool's own reader (what ``heptool decode`` uses) finds the same messages in ``z``.
 * sngrep (``-I z.hep.pcap -E -N``) finds the same dialogs in ``z`` as in ``x.sip.pcap``.
+* OpenSIPS's fake TLS (22) / WS (50) SIP becomes TCP flows tshark dissects, with every
+  non-SIP message kept and commented; a 6 KB INVITE over IPv6/TCP is segmented and
+  reassembled by tshark.
 
 In CI (``CI=true``) a missing tshark fails; elsewhere the tests skip with the reason.
 """
@@ -114,6 +119,16 @@ def test_hep_to_pcap_matches_original_sip(tshark, name, tmp_path):
     assert quirks == 3
 
 
+@pytest.mark.parametrize("name", ["sngrep-hep3-udp", "sngrep-hep2-udp"])
+def test_sngrep_hep_to_pcap_is_exactly_the_wire(tshark, name, tmp_path):
+    """sngrep made these HEP copies (v3, and v2 with its garbage length byte) by reading
+    kamailio-hep3-udp.sip.pcap, so they carry the wire's own times and ports: converted
+    back, tshark's list is the original's exactly, order and TCP connections included."""
+    y = tmp_path / "y.pcap"
+    convert(str(VECTORS.parent / "sngrep" / f"{name}.hep.pcap"), "-o", str(y))
+    assert sip_list(y) == sip_list(VECTORS / "kamailio-hep3-udp.sip.pcap")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_sip_to_hep_round_trip_is_exact(tshark, name, tmp_path):
     z = tmp_path / "z.hep.pcap"
@@ -177,3 +192,53 @@ def test_checksums_and_comments(tshark, tmp_path):
     assert len(comments) == 60
     assert all(c.startswith("HEPv3 proto=sip(1) ip_proto=") and "capture_id=2001" in c
                for c in comments)
+
+
+def test_opensips_tls_ws_become_tcp_and_every_message_is_kept(tshark, tmp_path):
+    """OpenSIPS's fake ip protos 22 (TLS) and 50 (WS) are written as TCP flows that tshark
+    dissects as SIP; logs, REST, net, MI and control events stay, as commented UDP."""
+    from heptool.capture.inputs import iter_input, to_message
+
+    src = VECTORS.parent / "opensips" / "opensips-3.4.15-hep3-udp.pcap"
+    msgs = [to_message(p) for p in iter_input(src)]
+    y = tmp_path / "o.pcapng"
+    convert(str(src), "-o", str(y))
+    rows = subprocess.run(
+        [tshark, "-n", "-r", str(y), "-T", "fields", "-E", "occurrence=f", "-e", "sip.Call-ID",
+         "-e", "tcp.analysis.flags", "-e", "frame.comment"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    rows = [r.split("\t") for r in rows]
+    sip_in = [m for m in msgs if m.proto_type == 1]
+    assert {m.ip_proto for m in sip_in} >= {17, 6, 22, 50}
+    assert sum(1 for r in rows if r[0]) == len(sip_in)
+    assert not any(r[1] for r in rows)  # no retransmission/out-of-order/lost segment
+    assert sum(1 for r in rows if r[2]) == len(msgs)  # one comment per HEP message
+
+
+def test_large_message_over_tcp_and_ipv6_is_reassembled(tshark, tmp_path):
+    """A 6 KB INVITE over IPv6/TCP is cut into MSS-sized segments that tshark reassembles."""
+    import heptool
+
+    body = ("v=0\r\n" + "a=x-pad:" + "y" * 90 + "\r\n") * 60
+    invite = (f"INVITE sip:bob@[2001:db8::2] SIP/2.0\r\nVia: SIP/2.0/TCP [2001:db8::1];"
+              f"branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nCall-ID: big@x\r\n"
+              f"CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+    ok = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP [2001:db8::1];branch=z9hG4bK1\r\n"
+          b"From: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>;tag=2\r\nCall-ID: big@x\r\n"
+          b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    a = {"src_ip": "2001:db8::1", "src_port": 40000, "dst_ip": "2001:db8::2", "dst_port": 5060}
+    b = {"src_ip": "2001:db8::2", "src_port": 5060, "dst_ip": "2001:db8::1", "dst_port": 40000}
+    hep = tmp_path / "big.hep"
+    hep.write_bytes(b"".join(heptool.encode(heptool.HepMessage(
+        ip_proto=6, ts_sec=1_795_683_906, ts_usec=i, proto_type="sip", capture_id=1,
+        payload=p, **ends)) for i, (p, ends) in enumerate([(invite, a), (ok, b), (invite, a)])))
+    y = tmp_path / "big.pcap"
+    convert(str(hep), "-o", str(y))
+    got = sip_list(y)
+    assert [(r["method"], r["status"]) for r in got] == [("INVITE", ""), ("", "200"),
+                                                         ("INVITE", "")]
+    lens = subprocess.run([tshark, "-n", "-r", str(y), "-Y", "sip", "-T", "fields", "-e",
+                           "tcp.reassembled.length"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout.split()
+    assert lens == [str(len(invite)), str(len(invite))]
