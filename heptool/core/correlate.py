@@ -99,7 +99,6 @@ class CorrelationGraph:
         self._att: dict[str, list[int]] = {}
         self._reasons: list[str] = []
         self._rcode: dict[str, int] = {}
-        self._intern: dict[str, str] = {}
         self._links: list[tuple[int, str, str]] = []
         # five_tuple inference
         self._conn_seen: dict[tuple, list[tuple[int, str, int | None]]] = {}
@@ -134,23 +133,22 @@ class CorrelationGraph:
 
     def add_extract(self, e: Extract, m: Any, index: int | None = None) -> int:
         """Add a message whose :class:`Extract` is already known."""
-        pos = len(self._kinds)
+        kinds = self._kinds
+        pos = len(kinds)
         self._finished = None
-        if index is not None and index != pos and self._index is None:
-            self._index = list(range(pos))
         if self._index is not None:
             self._index.append(pos if index is None else index)
-        it = self._intern
-        kind = it.setdefault(e.kind, e.kind)
-        self._kinds.append(kind)
+        elif index is not None and index != pos:
+            self._index = list(range(pos))
+            self._index.append(index)
+        kind = e.kind
+        kinds.append(kind)  # kind and label strings come interned from extract()
         ts = m.ts_sec
-        t = None if ts is None else ts * 1_000_000 + (m.ts_usec or 0)
-        self._ts.append(-1 if t is None else t)
-        label = e.label
-        self._labels.append(None if label is None else it.setdefault(label, label))
+        t = -1 if ts is None else ts * 1_000_000 + (m.ts_usec or 0)
+        self._ts.append(t)
+        self._labels.append(e.label)
         att = self._att
         rcode = self._rcode
-        keep = self.keep_links
         base = pos << _SHIFT
         for value, reason, owns in e.ids:
             c = rcode.get(reason)
@@ -162,11 +160,11 @@ class CorrelationGraph:
                 att[value] = [packed]
             else:
                 lst.append(packed)
-            if keep and reason.startswith("extra:"):
+            if self.keep_links and reason[:6] == "extra:":
                 self._links.append((pos, reason[6:], value))
         if self.infer and (kind[:3] == "net" or (
                 kind == "sip" and not e.has_net and m.ip_proto in TCP_FAMILY)):
-            self._note_connection(pos, e, m, t)
+            self._note_connection(pos, e, m, None if t < 0 else t)
         return pos
 
     def _note_connection(self, pos: int, e: Extract, m: Any, t: int | None) -> None:

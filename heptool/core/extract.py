@@ -383,7 +383,9 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
                     base = fn(v)
                     if base:
                         ids.append((base, "b2b", False))
-    return Extract(kind, ids, event, has_net, label)
+    if label is not None:
+        label = _interned(label)
+    return Extract(_interned(kind), ids, event, has_net, label)
 
 
 #: A cheap "might have an X-CID header" test (one regex scan beats three ``in`` scans).
@@ -459,6 +461,19 @@ def _plain_fast(p: bytes) -> tuple[str | None, str | None] | None:
     except UnicodeDecodeError:
         return None
     return (None if call in NULL_IDS else call), label
+
+
+_INTERNED: dict[str, str] = {}
+
+
+def _interned(text: str) -> str:
+    """One shared object per distinct kind or label (a graph keeps one per message)."""
+    v = _INTERNED.get(text)
+    if v is None:
+        if len(_INTERNED) > 65536:
+            _INTERNED.clear()
+        v = _INTERNED[text] = text
+    return v
 
 
 def _sip_label(p: bytes) -> str | None:
