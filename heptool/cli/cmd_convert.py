@@ -220,7 +220,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if fmt != "jsonl" and to_terminal:
         raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
 
-    run = _Run(env, verbose=verbose, count=count, match=match)
+    run = _Run(env, verbose=verbose, count=count, match=match,
+               live=iface is not None or _is_pipe(env, input_path))
     with _open_input(env, input_path, iface) as source:
         if iface is not None:
             from heptool.capture.convert import live_frames
@@ -249,6 +250,19 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                                hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
     if run.status != ExitStatus.OK:
         click.get_current_context().exit(run.status)
+
+
+def _is_pipe(env: Environment, path: str | None) -> bool:
+    """Standard input that is not a regular file (a pipe, a socket, a terminal)."""
+    import os
+    import stat
+
+    if path is not None and path != "-":
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(env.stdin_binary.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class _open_input:
@@ -295,27 +309,31 @@ class _Path(str):
 
 
 class _Replay:
-    """A read-only stream whose first bytes are kept so they can be read again once."""
+    """A read-only stream whose first bytes can be looked at, then read again once.
+
+    Only as much is looked at as the decision needs: 64 bytes tell a HEP stream or JSON
+    records (so ``heptool listen -f raw | heptool convert -`` streams at once); a capture
+    needs its first frames (up to 1 MiB; ``--from`` skips the look)."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.head = b""
         self.pos = 0
-        self.sniffed = False
+        self.eof = False
 
     def peek_head(self, n: int) -> bytes:
-        if not self.sniffed:
-            chunks = []
-            got = 0
+        if self.pos == 0 and not self.eof and len(self.head) < n:
+            chunks = [self.head]
+            got = len(self.head)
             while got < n:
                 c = self.raw.read(n - got)
                 if not c:
+                    self.eof = True
                     break
                 chunks.append(c)
                 got += len(c)
             self.head = b"".join(chunks)
-            self.sniffed = True
-        return self.head
+        return self.head[:n]
 
     def read(self, n: int = -1) -> bytes:
         if self.pos < len(self.head):
@@ -328,14 +346,13 @@ class _Replay:
             if len(out) < n:
                 out += self.raw.read(n - len(out))
             return out
-        self.sniffed = True  # nothing peeked, or all of it replayed
+        self.pos = len(self.head) or 1  # nothing more to peek once reading has begun
         return self.raw.read(n)
 
 
 def _sniff_direction(source: _Replay | _Path) -> str:
     """``hep`` when the input is a HEP stream, JSON records, or a capture holding HEP;
     ``sip`` otherwise."""
-    import gzip
     import zlib
 
     from heptool.capture.inputs import sniff_kind
@@ -347,6 +364,9 @@ def _sniff_direction(source: _Replay | _Path) -> str:
         iter_frames,
     )
 
+    kind = sniff_kind(source.peek_head(64))
+    if kind not in ("pcap", "pcapng", "gzip"):
+        return "hep"  # HEP stream, JSON, or unknown (the HEP reader names what it is)
     head = source.peek_head(SNIFF_BYTES)
     data = head
     if sniff_kind(head) == "gzip":
@@ -357,7 +377,6 @@ def _sniff_direction(source: _Replay | _Path) -> str:
     kind = sniff_kind(data)
     if kind not in ("pcap", "pcapng"):
         return "hep"  # HEP stream, JSON, or unknown (the HEP reader names what it is)
-    del gzip
     frag = IPReassembler()
     try:
         for fr in iter_frames(io.BytesIO(data)):
@@ -401,7 +420,10 @@ def _layout_cached_encoder(encode: Any) -> Any:
 
 
 class _Run:
-    def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any) -> None:
+    def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any,
+                 live: bool = False) -> None:
+        #: input that arrives over time (a pipe, live capture): flush every record
+        self.live = live
         self.env = env
         self.verbose = verbose
         self.count = count
@@ -452,6 +474,7 @@ class _Run:
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
         st = ConvertStats()
+        live = self.live
         comments = fmt == "pcapng"
         w = PcapngWriter(out) if comments else PcapFrameWriter(out)
         write = w.write
@@ -460,6 +483,8 @@ class _Run:
                                                            comments=comments, mtu=mtu,
                                                            stats=st):
                 write(sec, usec, frame, comment)
+                if live:
+                    out.flush()
         except (InputError, CaptureError) as e:
             self.bad(str(e))
         finally:
@@ -533,6 +558,8 @@ class _Run:
                              f"{e}")
                     continue
                 self.written += 1
+                if self.live:
+                    out.flush()
                 if count is not None and self.written >= count:
                     break
         except CaptureError as e:
