@@ -4,8 +4,8 @@
 (IPv4 or IPv6 as the addresses say), fast enough for 200,000 messages a second:
 
 * **UDP**: one frame per datagram (written whole, as a capture on the sending host with
-  segmentation offload shows it); IPv4 header checksum right, UDP checksum computed
-  (IPv4 and IPv6).
+  segmentation offload shows it); IPv4 header checksum right; UDP checksum 0 ("none",
+  RFC 768) over IPv4, computed over IPv6 (mandatory there).
 * **TCP**: a proper flow per 4-tuple, so Wireshark and tshark reassemble it: the first
   message on a 4-tuple opens the connection with a three-way handshake (the side that
   sent first is the client), sequence numbers continue across messages in each
@@ -15,7 +15,7 @@
   same input always gives the same bytes.  At most ``max_flows`` flows are remembered
   (the oldest is forgotten: its next message opens a new connection): memory is flat.
 
-Checksums (IPv4 header, UDP, TCP) are all computed.  The Internet checksum uses
+The IPv4 header, TCP and IPv6 UDP checksums are computed.  The Internet checksum uses
 ``int.from_bytes(...) % 0xFFFF``: RFC 1071's one's-complement sum is the value of the
 big-endian number modulo 2**16 - 1, so the payload is summed at C speed without being
 copied, and the constant parts (addresses, protocol) are summed once per address pair.
@@ -136,21 +136,23 @@ class FrameSynth:
     def udp(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
         """One Ethernet frame carrying ``payload`` in UDP (ValueError if it cannot fit).
 
-        The UDP checksum is computed (IPv4 too), from the pseudo header's constant part and
-        the payload's word sum without copying the payload.  (The hot path of HEP -> pcap:
-        written out inline rather than through :meth:`_frame`.)"""
+        IPv4: UDP checksum 0, which RFC 768 defines as "not computed" (as a capture of a
+        host with checksum offload shows it; ``heptool.capture.writer`` does the same): the
+        checksum of a 500-byte payload would cost more than the rest of the frame.  IPv6:
+        the checksum, which RFC 8200 makes mandatory, from the pseudo header's constant
+        part and the payload's word sum (no copy).  The hot path of HEP -> pcap, written
+        out inline."""
         pair = self._pairs.get((src, dst)) or self._pair(src, dst)
         n = len(payload)
         ulen = 8 + n
         s, d, v6, words = pair
-        v = _from_bytes(payload, "big")
-        # pseudo header (addresses, proto, length) + UDP header (ports, length) + payload
-        t = (words + 17 + 2 * ulen + sport + dport + (v << 8 if n & 1 else v)) % 0xFFFF
-        c = ~t & 0xFFFF if t else 0xFFFF  # 0 would mean "no checksum": sent as 0xFFFF
         ttl = self.ttl
         if v6:
             if ulen > 0xFFFF:
                 raise ValueError(f"a {n}-byte payload does not fit in one UDP datagram")
+            v = _from_bytes(payload, "big")
+            t = (words + 17 + 2 * ulen + sport + dport + (v << 8 if n & 1 else v)) % 0xFFFF
+            c = ~t & 0xFFFF if t else 0xFFFF  # 0 would mean "no checksum": sent as 0xFFFF
             return _ETH6 + _IP6UDP(0x60000000, ulen, 17, ttl, s, d, sport, dport, ulen,
                                    c or 0xFFFF) + payload
         total = 20 + ulen
@@ -159,28 +161,17 @@ class FrameSynth:
         self._ident = ident = (self._ident + 1) & 0xFFFF
         h = (0x8500 + (ttl << 8 | 17) + words + total + ident) % 0xFFFF
         return _ETH4 + _IP4UDP(0x4500, total, ident, 0x4000, ttl, 17, ~h & 0xFFFF if h else 0,
-                               s, d, sport, dport, ulen, c or 0xFFFF) + payload
+                               s, d, sport, dport, ulen, 0) + payload
 
     def udp_builder(self, src: str, sport: int, dst: str, dport: int):
-        """A fast ``build(payload) -> frame`` for many datagrams between one fixed pair of
-        endpoints (HEP packets to a collector).  IPv4 frames carry UDP checksum 0 ("none",
-        RFC 768, as ``heptool.capture.writer`` writes them); IPv6 ones the checksum, which
-        RFC 8200 makes mandatory."""
-        pair = self._pair(src, dst)
-        if pair[2]:
-            def build6(payload: bytes) -> bytes:
-                return self.udp(src, sport, dst, dport, payload)
-            return build6
-        frame = self._frame
-        pack = _UDP.pack
+        """``build(payload) -> frame`` for many datagrams between one fixed pair of
+        endpoints (HEP packets to a collector): :meth:`udp` with the endpoints bound."""
+        udp = self.udp
 
-        def build4(payload: bytes) -> bytes:
-            ulen = 8 + len(payload)
-            if ulen > 0xFFFF:
-                raise ValueError(f"a {len(payload)}-byte payload does not fit in one UDP datagram")
-            return frame(pair, 17, pack(sport, dport, ulen, 0), payload)
+        def build(payload: bytes) -> bytes:
+            return udp(src, sport, dst, dport, payload)
 
-        return build4
+        return build
 
     # -- TCP --------------------------------------------------------------------------
     def _tcp_seg(self, pair: tuple, sport: int, dport: int, seq: int, ack: int,

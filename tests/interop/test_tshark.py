@@ -173,7 +173,8 @@ def test_sngrep_reads_converted_hep(tshark, name, tmp_path):
 
 
 def test_checksums_and_comments(tshark, tmp_path):
-    """Every synthesised IP/UDP/TCP checksum is right, and pcapng comments carry the HEP."""
+    """Every synthesised IPv4 header, TCP and IPv6 UDP checksum is right (IPv4 UDP carries
+    0, "not computed"), and pcapng comments carry the HEP."""
     y = tmp_path / "y.pcapng"
     convert(str(VECTORS / "kamailio-hep3-tcp.hep.pcap"), "-o", str(y))
     out = subprocess.run(
@@ -186,7 +187,11 @@ def test_checksums_and_comments(tshark, tmp_path):
     assert len(rows) == 60 + 4 * 3  # 60 messages, 4 TCP flows with a 3-frame handshake each
     for ipst, udpst, tcpst, _comment, analysis in rows:
         assert ipst in ("1", "")  # 1 = good (IPv6 has no header checksum)
-        assert (udpst or tcpst) == "1"
+        if udpst:
+            # IPv4: 3 = "not present" (checksum 0, RFC 768); IPv6: 1 = good (mandatory)
+            assert udpst == ("3" if ipst else "1")
+        else:
+            assert tcpst == "1"
         assert analysis == ""  # no retransmission, lost segment, or out-of-order flagged
     comments = [r[3] for r in rows if r[3]]
     assert len(comments) == 60
