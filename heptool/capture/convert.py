@@ -80,6 +80,7 @@ class ConvertStats:
         "too_big",
         "udp_other",
         "udp_sip",
+        "untimed",
     )
 
     def __init__(self) -> None:
@@ -341,7 +342,8 @@ def hep_to_frames(
 
     ``messages`` holds :class:`HepMessage` objects, or ``(message, (sec, usec))`` pairs
     whose time is used when the message has none (HEPv1: give the time the HEP packet
-    was captured or received; without one the previous message's time is used).
+    was captured or received; without one the previous message's time is used, or 0,
+    and ``stats.untimed`` counts it).
 
     * SIP (proto type 1) with ip proto 6, 22 (fake TLS) or 50 (fake WS) becomes TCP: a
       flow per 4-tuple with a handshake, continuing sequence numbers, segments of at most
@@ -377,6 +379,7 @@ def hep_to_frames(
                 ts = last = fallback
             else:
                 ts = last
+                st.untimed += 1
             payload = m.payload
             if payload is None:
                 payload = b""

@@ -491,6 +491,10 @@ class _Run:
             w.close()
         if st.too_big:
             self.bad(f"{st.too_big} messages too big for one UDP datagram were left out")
+        if st.untimed:
+            self.say(f"Warning: {st.untimed} HEPv1 messages have no time and their input "
+                     "gave none (a HEP stream or JSON records, not a capture): their frames "
+                     "carry the previous message's time, or 0")
         if self.verbose:
             self.say(f"convert: {st.messages} HEP messages -> {st.frames_out} frames "
                      f"({st.tcp_flows} TCP flows)")

@@ -110,6 +110,19 @@ def test_hep_stream_and_jsonl_inputs_from_stdin(tmp_path):
     assert r.exit_code == 0 and len(list(open_capture(tmp_path / "b.pcap"))) == 60 + 12
 
 
+def test_hepv1_without_an_outer_time_warns(tmp_path):
+    jl = subprocess.run([sys.executable, "-m", "heptool", "decode", "-f", "jsonl",
+                         str(KAM / "kamailio-hep1-udp.hep.pcap")], capture_output=True,
+                        check=True).stdout
+    r = run(["-", "-o", tmp_path / "v1.pcap"], stdin=jl)
+    assert r.exit_code == 0
+    assert r.stderr.startswith("Warning: 60 HEPv1 messages have no time")
+    # from the capture itself, the outer capture time is used: no warning
+    r = run([KAM / "kamailio-hep1-udp.hep.pcap", "-o", tmp_path / "v1b.pcap"])
+    assert r.exit_code == 0 and r.stderr == ""
+    assert {f.ts_sec for f in open_capture(tmp_path / "v1b.pcap")} != {0}
+
+
 def test_hep_input_refuses_hep_and_jsonl_output():
     r = run([KAM / "kamailio-hep3-udp.hep.pcap", "--to", "jsonl"])
     assert r.exit_code == ExitStatus.USAGE
