@@ -72,7 +72,20 @@ peer_sngrep() {  # sngrep (Debian): reads `heptool convert` HEP output (-I x -E)
     command -v sngrep >/dev/null 2>&1
 }
 
-ALL_PEERS=(hepjs tshark sngrep)
+peer_kamailio() {  # kamailio + sipsak + sipp (Debian): tests/interop/test_kamailio.py (send/listen)
+    if [ -x /usr/sbin/kamailio ] && command -v sipsak >/dev/null 2>&1 &&
+        command -v sipp >/dev/null 2>&1; then
+        log "kamailio already installed ($(/usr/sbin/kamailio -v 2>/dev/null | head -n 1))"
+        return 0
+    fi
+    log "installing kamailio, sipsak, sip-tester (apt)"
+    apt_install kamailio sipsak sip-tester || return 1
+    # the Debian package starts a system kamailio on 5060; the tests run their own on free ports
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now kamailio >/dev/null 2>&1; fi
+    [ -x /usr/sbin/kamailio ]
+}
+
+ALL_PEERS=(hepjs tshark sngrep kamailio)
 
 main() {
     local failed=() peer

@@ -494,6 +494,16 @@ class _Listen:
         compare = hmac.compare_digest
         server_stop = self.server.stop
 
+        addr_cache: dict[tuple, str] = {}
+
+        def addr(a: tuple) -> str:
+            t = addr_cache.get(a)
+            if t is None:
+                if len(addr_cache) > 65536:
+                    addr_cache.clear()
+                t = addr_cache[a] = _addr(a)
+            return t
+
         def handle(data: bytes, transport: str, peer: tuple, local: tuple,
                    received: float) -> None:
             m = None
@@ -517,7 +527,7 @@ class _Listen:
             index = self.index
             self.index = index + 1
             if need_rec:
-                rec = decode_record(m, index, None, transport, _addr(peer), _addr(local), True)
+                rec = decode_record(m, index, None, transport, addr(peer), addr(local), True)
                 if emit is not None:
                     emit(rec, m, data)
                 if jo is not None:

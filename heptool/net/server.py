@@ -35,6 +35,7 @@ import os
 import selectors
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,7 +48,7 @@ __all__ = ["Server", "ServerStats", "kernel_udp_drops", "server_tls_context"]
 
 Handler = Callable[[bytes, str, tuple, tuple, float], None]
 
-DEFAULT_RCVBUF = 64 << 20
+DEFAULT_RCVBUF = 256 << 20
 UDP_BATCH = 4096
 _BUF_SIZE = 65536
 
@@ -253,7 +254,7 @@ class Server:
         self.sel.register(sock, selectors.EVENT_READ, lsn)
 
     def _grow_rcvbuf(self, sock: socket.socket) -> None:
-        force = getattr(socket, "SO_RCVBUFFORCE", None)
+        force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
         if force is not None:
             try:  # root (CAP_NET_ADMIN) may exceed net.core.rmem_max
                 sock.setsockopt(socket.SOL_SOCKET, force, self.rcvbuf)
