@@ -30,7 +30,7 @@ Examples:
   heptool convert hep.pcap -o calls.pcapng        # same, each packet commented with its HEP data
   heptool convert hep.pcap --call-id abc@host -o one-call.pcap
   heptool convert sip.pcap -o hep.pcap            # SIP -> HEPv3 over UDP to 127.0.0.1:9060
-  heptool convert sip.pcap --to hep --hep-version 2 --capture-id 2001 | nc -u collector 9060
+  heptool convert sip.pcap --to hep --hep-version 2 --capture-id 2001 -o sip.hep
   heptool convert sip.pcap --ports 5060-5090 --to jsonl | jq .sip.call_id
   heptool convert sip.pcap --filter 'tcp and not host 10.0.0.9' -o hep.pcap
   heptool convert -i lo --filter 'port 5060' --duration 10 -o hep.pcap   # live, as an agent
