@@ -162,13 +162,18 @@ def build_message_filter(opts: dict[str, Any]) -> Any:
               metavar="FILE.pcap",
               help="Save the HEP packets as received, each in a UDP frame from the sender's "
                    "address to the listening address, timed by its arrival (classic pcap).")
+@click.option("--write-sip", "write_sip", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE.pcap",
+              help="Save the packets the HEP carried, decapsulated to their original addresses "
+                   "and ports as 'heptool convert' writes them (SIP over TCP as real TCP flows); "
+                   "FILE.pcapng adds each packet's HEP metadata as a comment.")
 @click.option("--write-jsonl", "write_jsonl", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Save the records as JSON Lines in FILE.")
 @click.option("--rotate-size", "rotate_size", type=SizeParam(), default=None, metavar="SIZE",
-              help="Start a new --write-* file when it reaches SIZE (100M, 2G...). Files are "
-                   "then named NAME-00000.EXT, NAME-00001.EXT, ...")
+              help="Start a new --write-hep/--write-jsonl file when it reaches SIZE (100M, "
+                   "2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ...")
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
-              metavar="SECONDS", help="Start a new --write-* file every SECONDS.")
+              metavar="SECONDS", help="Start a new --write-hep/--write-jsonl file every SECONDS.")
 @click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
               help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
                    "Repeatable.")
@@ -308,6 +313,67 @@ class _Rotating:
         self.close_writer()
 
 
+class _SipWriter:
+    """``--write-sip``: :func:`heptool.capture.convert.hep_to_frames` (which keeps TCP flow
+    state across messages, so it wants one iterator of messages) run in a thread fed by a
+    queue.  The file is committed whenever the converter waits for the next message, i.e.
+    between whole records."""
+
+    def __init__(self, path: str) -> None:
+        import queue
+        import threading
+
+        from heptool.capture.convert import ConvertStats, hep_to_frames
+        from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
+
+        self.path = path
+        self.file = _RecordFile(path)
+        pcapng = path.lower().endswith(".pcapng")
+        self.writer = (PcapngWriter if pcapng else PcapFrameWriter)(self.file)  # type: ignore[arg-type]
+        self.file.commit()
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=100_000)
+        self.stats = ConvertStats()
+        self.error: BaseException | None = None
+        self._frames = hep_to_frames(self._source(), comments=pcapng, stats=self.stats)
+        self.thread = threading.Thread(target=self._run, name="write-sip", daemon=True)
+        self.thread.start()
+
+    def _source(self) -> Any:
+        import queue
+
+        while True:
+            try:
+                item = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                self.file.commit()
+                continue
+            if item is None:
+                return
+            yield item
+
+    def _run(self) -> None:
+        write = self.writer.write
+        try:
+            for ts_sec, ts_usec, frame, comment in self._frames:
+                write(ts_sec, ts_usec, frame, comment)
+        except BaseException as e:  # reported by close()
+            self.error = e
+
+    def put(self, m: Any, received: float) -> None:
+        sec = int(received)
+        self.queue.put((m, (sec, int((received - sec) * 1e6))))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(30)
+        try:
+            self.writer.close()
+        finally:
+            self.file.close()
+        if self.error is not None:
+            raise OSError(f"--write-sip {self.path}: {self.error}")
+
+
 def _frame_cache() -> Callable[[bytes, tuple, tuple], bytes]:
     """``udp_frame`` of heptool.capture.writer, with the IPv4 headers cached per
     (source, destination, length): their UDP checksum is 0, so the header does not depend on
@@ -435,6 +501,12 @@ class _Listen:
 
             self.frame = _frame_cache()
             self.hep_out = self._rotating(o["write_hep"], PcapWriter)
+        self.sip_out: _SipWriter | None = None
+        if o["write_sip"]:
+            try:
+                self.sip_out = _SipWriter(o["write_sip"])
+            except OSError as e:
+                raise click.FileError(o["write_sip"], hint=e.strerror or str(e)) from None
         if o["write_jsonl"]:
             from heptool.output.jsonl import JsonlWriter
 
@@ -453,6 +525,7 @@ class _Listen:
                     raise click.ClickException(f"--forward {e}") from None
         self.need_msg = (fmt not in ("none", "raw") or self.match is not None
                          or o["auth_key"] is not None or self.jsonl_out is not None
+                         or self.sip_out is not None
                          or o["stats_every"] is not None)
         self.auth = o["auth_key"].encode("utf-8") if o["auth_key"] is not None else None
         self.handle = self._make_handler()
@@ -487,6 +560,7 @@ class _Listen:
         need_rec = self.fmt in ("jsonl", "json", "table") or self.jsonl_out is not None
         jo = self.jsonl_out
         ho = self.hep_out
+        so = self.sip_out
         frame = getattr(self, "frame", None)
         forwarders = self.forwarders
         verbose = self.opts["verbose"]
@@ -540,6 +614,8 @@ class _Listen:
                 ho.writer.write_frame(frame(data, peer, local),  # type: ignore[misc]
                                       (sec, int((received - sec) * 1e6)))
                 ho.after_record()
+            if so is not None:
+                so.put(m, received)
             for fw in forwarders:
                 fw.send(data)
             self.accepted += 1
@@ -642,6 +718,12 @@ class _Listen:
                 r.close()
             except OSError as e:
                 errors.append(f"{r.base}: {e}")
+        so = getattr(self, "sip_out", None)
+        if so is not None:
+            try:
+                so.close()
+            except OSError as e:
+                errors.append(str(e))
         for c in self.closers:
             try:
                 c.close()
