@@ -148,6 +148,12 @@ def send_command(env: Environment, **opts: Any) -> None:
     _Send(env, opts).run()
 
 
+def _then(first: Iterator[Any], more: Any) -> Iterator[Any]:
+    """``first``'s items, then those of the iterable ``more()`` returns once it is done."""
+    yield from first
+    yield from more()
+
+
 def _given(opts: dict[str, Any], name: str) -> bool:
     v = opts.get(name)
     return bool(v) if name == "chunks" else v is not None
@@ -282,14 +288,17 @@ class _Send:
             yield _Item(None, m, m.time, f"packet {i}")
 
     def _inputs(self, sources: list[str]) -> Iterator[_Item]:
-        from heptool.capture.inputs import InputError, iter_input, to_message
+        from heptool.capture.inputs import InputError, InputStats, iter_input, to_message
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
 
         stdin = self.env.stdin_binary
         for source in sources:
+            st = InputStats()
+            found = 0
             try:
-                for p in iter_input(source, stdin=stdin):
+                for p in iter_input(source, stdin=stdin, stats=st):
+                    found += 1
                     when = None
                     if p.outer_ts is not None:
                         when = p.outer_ts[0] + p.outer_ts[1] / 1e6
@@ -305,6 +314,9 @@ class _Send:
                 raise BadInputError(str(e)) from None
             except HepError as e:
                 raise BadInputError(f"{source}: {e}") from None
+            if not found and st.kind in ("pcap", "pcapng") and source != "-":
+                for i, m in enumerate(self._sip_messages(source)):
+                    yield _Item(None, m, m.time, f"SIP message {i}")
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -478,7 +490,7 @@ class _Send:
     def _fast_udp_pass(self, senders: list[Any], count: int | None) -> bool:
         """One pass over the inputs, every packet sent unchanged to every UDP sender;
         False when there was nothing to send or --count/a signal stopped it."""
-        from heptool.capture.inputs import InputError, iter_input, to_message
+        from heptool.capture.inputs import InputError, InputStats, iter_input, to_message
         from heptool.capture.pcap import CaptureError
         from heptool.core.codec import encode
         from heptool.core.errors import HepError
@@ -490,7 +502,13 @@ class _Send:
         any_packet = False
         try:
             for source in self.opts["inputs"]:
-                for p in iter_input(source, stdin=stdin):
+                st = InputStats()
+                it: Any = iter_input(source, stdin=stdin, stats=st)
+                found = False
+                for p in _then(it, lambda src=source, st=st: (
+                        self._sip_packets(src) if st.kind in ("pcap", "pcapng") and src != "-"
+                        and not found else ())):
+                    found = True
                     data = p.data
                     if data is None:
                         try:
@@ -521,6 +539,25 @@ class _Send:
         finally:
             self.sent = sent
         return any_packet
+
+    def _sip_messages(self, source: str) -> Iterator[Any]:
+        """A capture without HEP: its SIP messages as HEPv3, as 'heptool convert' makes them."""
+        from heptool.capture.convert import sip_to_hep
+        from heptool.capture.pcap import CaptureError
+
+        self.say(f"send: {source}: no HEP in this capture; sending its SIP messages as HEPv3 "
+                 "(as 'heptool convert' builds them)")
+        try:
+            yield from sip_to_hep(source)
+        except CaptureError as e:
+            raise BadInputError(f"{source}: {e}") from None
+
+    def _sip_packets(self, source: str) -> Iterator[Any]:
+        from heptool.capture.inputs import InputPacket
+        from heptool.core.codec import encode
+
+        for i, m in enumerate(self._sip_messages(source)):
+            yield InputPacket(i, None, None, None, None, None, None, None, encode(m), None, None)
 
     def _summary(self, elapsed: float) -> None:
         failed = 0

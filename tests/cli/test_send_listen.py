@@ -405,3 +405,20 @@ def test_duration_and_stats_lines():
     assert len(stats) >= 2
     assert "protocols: sip 5" in stats[-1] and "total 5" in stats[-1]
     assert "kernel receive-buffer drops 0" in stats[-1]
+
+
+def test_send_a_sip_capture_as_convert_would(tmp_path):
+    source = VECTORS / "kamailio" / "kamailio-hep3-udp.sip.pcap"
+    hep = tmp_path / "c.hep"
+    r = run_heptool("convert", str(source), "--to", "hep", "-o", str(hep))
+    assert r.returncode == 0, r.stderr
+    expected = hep_packets(hep)
+    y = tmp_path / "y.pcap"
+    for extra in ((), ("--rate", "100000")):  # the fast path and the general one
+        with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-hep", str(y), "-q",
+                           "--count", str(len(expected))) as lp:
+            r = run_heptool("send", str(source), "--to", lp.url("udp"), *extra)
+            assert r.returncode == 0, r.stderr
+            assert b"no HEP in this capture" in r.stderr
+            assert lp.wait() == 0
+        assert hep_packets(y) == expected
