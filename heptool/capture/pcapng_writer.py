@@ -20,12 +20,13 @@ from __future__ import annotations
 import struct
 from typing import IO
 
+from .writer import LINKTYPE_ETHERNET, PCAP_MAGIC_US, SNAPLEN
+
 __all__ = ["LINKTYPE_ETHERNET", "PcapFrameWriter", "PcapngWriter"]
 
-LINKTYPE_ETHERNET = 1
-SNAPLEN = 262144
-
-_PCAP_HEADER = struct.Struct("<IHHiIII").pack(0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
+# the classic pcap file header heptool.capture.writer.PcapWriter writes, byte for byte
+_PCAP_HEADER = struct.Struct("<IHHiIII").pack(PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN,
+                                              LINKTYPE_ETHERNET)
 _PCAP_REC = struct.Struct("<IIII")
 _EPB = struct.Struct("<IIIIIII")
 _OPT = struct.Struct("<HH")
@@ -33,7 +34,11 @@ _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
 
 
 class PcapFrameWriter:
-    """Classic pcap (Ethernet, microseconds): one ``write`` call per record."""
+    """Classic pcap (Ethernet, microseconds): one ``write`` call per record.
+
+    The same file as :class:`heptool.capture.writer.PcapWriter` writes (same header, same
+    records), taking ``(sec, usec, frame, comment)`` like :class:`PcapngWriter` so the two
+    are interchangeable, and writing each record in one call."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self.f = f

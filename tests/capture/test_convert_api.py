@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
+import struct
 
 import dpkt
 import pytest
@@ -258,3 +259,39 @@ def test_compile_filter_errors(expr):
     with pytest.raises(FilterSyntaxError) as e:
         compile_filter(expr)
     assert "\n" not in str(e.value)
+
+
+def test_link_types_vlans_and_ip_fragments():
+    """SIP in every framing extract_transport reads: 802.1Q + QinQ, Linux SLL and SLL2, raw
+    IP, BSD loopback, and a UDP datagram in three IPv4 fragments."""
+    big = sip("MESSAGE", "frag@h", b"x" * 3000)
+    ip_frame = udp("10.0.0.1", 5060, "10.0.0.2", 5060, sip("OPTIONS", "a@h"))
+    ip = ip_frame[14:]
+    qinq = ip_frame[:12] + b"\x88\xa8\x00\x05\x81\x00\x00\x07" + ip_frame[12:]
+    sll = b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 6 + b"\x00\x00" + b"\x08\x00" + ip
+    sll2 = b"\x08\x00\x00\x00" + b"\x00" * 16 + ip
+    loop = b"\x02\x00\x00\x00" + ip
+    l4 = struct.pack(">HHHH", 5060, 5060, 8 + len(big), 0) + big
+    frags = []
+    for off in range(0, len(l4), 1480):
+        part = l4[off:off + 1480]
+        more = 0x2000 if off + 1480 < len(l4) else 0
+        head = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(part), 77, more | off // 8, 64,
+                           17, 0, socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2"))
+        frags.append(b"\x02" * 12 + b"\x08\x00" + head + part)
+    assert len(frags) == 3
+
+    def cap(linktype, frames):
+        buf = io.BytesIO()
+        w = dpkt.pcap.Writer(buf, linktype=linktype)
+        for fr in frames:
+            w.writepkt(fr, ts=T0)
+        buf.seek(0)
+        return buf
+
+    for linktype, frames in ((1, [qinq]), (113, [sll]), (276, [sll2]), (101, [ip]), (0, [loop]),
+                             (1, frags[::-1])):
+        msgs = list(sip_to_hep(cap(linktype, frames)))
+        assert len(msgs) == 1, linktype
+        assert msgs[0].payload in (sip("OPTIONS", "a@h"), big)
+    assert [m.payload for m in sip_to_hep(cap(1, frags))] == [big]

@@ -149,3 +149,19 @@ def test_pcapng_writer_comments_read_back():
     # the comment is option 1 of the first enhanced packet block
     raw = buf.getvalue()
     assert "HEPv3 proto=sip(1) node=n\u00e9".encode() in raw
+
+
+def test_same_bytes_as_writer_py():
+    """PcapFrameWriter writes what heptool.capture.writer.PcapWriter writes, and the UDP
+    frames agree with its udp_frame (same MACs, same IPv4 header, checksum 0 over IPv4)."""
+    from heptool.capture.writer import PcapWriter, udp_frame
+
+    a, b = io.BytesIO(), io.BytesIO()
+    PcapWriter(a).write_frame(b"frame", (1_700_000_000, 5))
+    PcapFrameWriter(b).write(1_700_000_000, 5, b"frame")
+    assert a.getvalue() == b.getvalue()
+    fs = FrameSynth()
+    for src, dst in (("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "::1")):
+        mine = fs.udp(src, 5060, dst, 9060, b"payload")
+        ref = udp_frame(b"payload", (src, 5060), (dst, 9060), ident=fs._ident)
+        assert mine == ref
