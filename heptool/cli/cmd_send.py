@@ -36,7 +36,8 @@ Examples:
 \b
 Exit status: 0 every packet was sent (over TCP/TLS: acknowledged by the collector's host);
 1 some packet could not be sent or delivered (counted in the summary), or a destination
-could not be reached; 2 bad command line; 3 the input is not valid HEP.
+could not be reached; 2 bad command line; 3 the input is not valid HEP; 130 stopped by
+Ctrl-C or SIGTERM (what was sent is still delivered and summed up first).
 """
 
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
@@ -148,12 +149,6 @@ def send_command(env: Environment, **opts: Any) -> None:
     _Send(env, opts).run()
 
 
-def _then(first: Iterator[Any], more: Any) -> Iterator[Any]:
-    """``first``'s items, then those of the iterable ``more()`` returns once it is done."""
-    yield from first
-    yield from more()
-
-
 def _given(opts: dict[str, Any], name: str) -> bool:
     v = opts.get(name)
     return bool(v) if name == "chunks" else v is not None
@@ -188,6 +183,7 @@ class _Send:
         self.opts = opts
         self.match = build_message_filter({k: opts.pop(k) for k in ("call_id", "grep")})
         self.sent = 0
+        self.interrupted = False
         self.filtered = 0
         self.converted = 0
         self.stopped = False
@@ -350,6 +346,7 @@ class _Send:
 
         def interrupt(_sig: int, _frame: Any) -> None:
             self.stopped = True
+            self.interrupted = True
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -369,6 +366,8 @@ class _Send:
             for s in self.senders:
                 s.close()
         self._summary(time.monotonic() - started)
+        if self.interrupted:
+            click.get_current_context().exit(ExitStatus.INTERRUPTED)
 
     def _loop(self, pacer: Any) -> None:
         from heptool.core.codec import decode, encode
@@ -500,15 +499,18 @@ class _Send:
         sends = [(s, s.sock.send, s.stats) for s in senders]
         sent = self.sent
         any_packet = False
+        def packets_of(source: str) -> Iterator[Any]:
+            st = InputStats()
+            found = 0
+            for p in iter_input(source, stdin=stdin, stats=st):
+                found += 1
+                yield p
+            if not found and st.kind in ("pcap", "pcapng") and source != "-":
+                yield from self._sip_packets(source)
+
         try:
             for source in self.opts["inputs"]:
-                st = InputStats()
-                it: Any = iter_input(source, stdin=stdin, stats=st)
-                found = False
-                for p in _then(it, lambda src=source, st=st: (
-                        self._sip_packets(src) if st.kind in ("pcap", "pcapng") and src != "-"
-                        and not found else ())):
-                    found = True
+                for p in packets_of(source):
                     data = p.data
                     if data is None:
                         try:

@@ -422,3 +422,44 @@ def test_send_a_sip_capture_as_convert_would(tmp_path):
             assert b"no HEP in this capture" in r.stderr
             assert lp.wait() == 0
         assert hep_packets(y) == expected
+
+
+def test_send_stops_on_sigint_with_a_summary():
+    import subprocess
+    import time
+
+    from nethelpers import heptool_cmd
+    with ListenProcess("--bind", "tcp://127.0.0.1:0", "-q") as lp:
+        p = subprocess.Popen(heptool_cmd("send", "--payload", "x", "--to", lp.url("tcp"),
+                                         "--rate", "200", "--loop", "0"),
+                             stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.0)
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        assert p.returncode == 130
+        line = err.decode().splitlines()[0]
+        assert line.startswith("send tcp://") and "NOT delivered" not in line
+        sent = int(line.split(": ")[1].split(" packets")[0])
+        assert sent > 50
+        assert lp.stop() == 0
+    assert any(f"listen: {sent} packets received" in x for x in lp.stderr_lines)
+
+
+def test_write_hep_counts_a_tcp_packet_too_big_for_a_udp_frame(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 65_420)  # a HEP3 packet of ~65,520 bytes: fine over TCP
+    y = tmp_path / "y.pcap"
+    with ListenProcess("--bind", "tcp://127.0.0.1:0", "--write-hep", str(y), "-q",
+                       "--count", "2") as lp:
+        r = run_heptool("send", "--payload", f"@{big}", "--to", lp.url("tcp"))
+        assert r.returncode == 0, r.stderr
+        r = run_heptool("send", "--payload", "small", "--to", lp.url("tcp"))
+        assert r.returncode == 0, r.stderr
+        assert lp.wait() == 0
+    assert len(hep_packets(y)) == 1
+    assert any("too big for a --write-hep UDP frame 1" in x for x in lp.stderr_lines)
