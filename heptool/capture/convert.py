@@ -8,6 +8,11 @@ replay of a SIP pcap) and ``heptool listen --write-sip``:
 * :func:`hep_to_frames` takes HEP messages and yields the Ethernet frames they stand for
   (UDP datagrams, or TCP flows with a handshake), ready for a pcap/pcapng writer.
 
+Around them: :func:`iter_sip_packets` (the reading half of ``sip_to_hep``: plain
+:class:`SipPacket` tuples), :func:`compile_filter` (a pcap-filter subset for files),
+:func:`live_frames` (frames from an interface, for ``-i``) and :func:`hep_comment` (the
+pcapng comment of a message).  Writers: :mod:`heptool.capture.pcapng_writer`.
+
 Decisions (also in the README, "heptool convert"):
 
 * ``correlation_id_from`` defaults to ``"none"``: heplify and captagent set chunk 0x11 on
@@ -51,8 +56,12 @@ from .pcap import (
 __all__ = [
     "TCP_PROTOS",
     "ConvertStats",
+    "FilterSyntaxError",
+    "SipPacket",
+    "compile_filter",
     "hep_comment",
     "hep_to_frames",
+    "iter_sip_packets",
     "live_frames",
     "sip_to_hep",
 ]
