@@ -208,6 +208,10 @@ class Server:
         self.conns: dict[int, _Conn] = {}
         self.sel: selectors.BaseSelector | None = None
         self.stopping = False
+        #: Optional ``f(view, n, peer, local, received)`` for UDP, called instead of the
+        #: handler with the reused receive buffer (``view[:n]`` is valid only during the call)
+        #: and the raw peer address; for callers that copy the bytes themselves anyway.
+        self.udp_view_handler: Callable[[memoryview, int, Any, tuple, float], None] | None = None
         self._buf = bytearray(_BUF_SIZE)
         self._view = memoryview(self._buf)
 
@@ -331,6 +335,26 @@ class Server:
         clock = time.time
         n_ok = 0
         nbytes = 0
+        raw = self.udp_view_handler
+        if raw is not None and allow is None:
+            # a caller that copies what it needs itself: no bytes object per datagram
+            try:
+                for _ in range(UDP_BATCH):
+                    try:
+                        n, peer = recv(buf)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except ConnectionRefusedError:
+                        continue
+                    n_ok += 1
+                    nbytes += n
+                    raw(view, n, peer, local, clock())
+                    if self.stopping:
+                        break
+            finally:
+                stats.packets["udp"] += n_ok
+                stats.bytes["udp"] += nbytes
+            return
         try:
             for _ in range(UDP_BATCH):
                 try:

@@ -463,3 +463,44 @@ def test_write_hep_counts_a_tcp_packet_too_big_for_a_udp_frame(tmp_path):
         assert lp.wait() == 0
     assert len(hep_packets(y)) == 1
     assert any("too big for a --write-hep UDP frame 1" in x for x in lp.stderr_lines)
+
+
+def test_listen_in_process_table_on_a_terminal():
+    """In process (CliRunner, as decode's tests): -f auto on a terminal is a streaming table;
+    --duration ends the run with status 0."""
+    import socket
+    import threading
+    import time
+
+    from click.testing import CliRunner
+
+    from heptool.cli import main
+    from heptool.cli.env import Environment
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    def sender() -> None:
+        time.sleep(0.5)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for p in hep_packets(VECTORS / "kamailio" / "kamailio-hep3-udp.hep.pcap")[:3]:
+            s.sendto(p, ("127.0.0.1", port))
+        s.close()
+
+    th = threading.Thread(target=sender)
+    th.start()
+    runner = CliRunner(env={"COLUMNS": "160"})
+    with runner.isolation() as streams:
+        env = Environment(stdout_isatty=True, stdin_isatty=True)
+        status = main(["listen", "--bind", f"udp://127.0.0.1:{port}", "--duration", "1.5",
+                       "--color", "never"], env=env)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = streams[0].getvalue().decode(), streams[1].getvalue().decode()
+    th.join(5)
+    assert status == 0, err
+    assert f"listening on udp://127.0.0.1:{port}" in err
+    assert "OPTIONS" in out and "src -> dst" in out
+    assert "listen: 3 packets received (udp 3)" in err
