@@ -132,12 +132,12 @@ def iter_input(source: str | os.PathLike[str] | IO[bytes], *, stdin: IO[bytes] |
     st = stats if stats is not None else InputStats()
     f, name, owned = open_source(source, stdin)
     try:
-        head = f.read(64)
+        head = _read_head(f)
         kind = sniff_kind(head)
         if kind == "gzip":
             f = gzip.GzipFile(fileobj=_Prefixed(head, f), mode="rb")  # type: ignore[arg-type]
             try:
-                head = f.read(64)
+                head = _read_head(f)
             except (OSError, EOFError, zlib.error) as e:
                 raise InputError(f"{name}: damaged gzip data ({e})") from None
             kind = sniff_kind(head)
@@ -163,6 +163,25 @@ def iter_input(source: str | os.PathLike[str] | IO[bytes], *, stdin: IO[bytes] |
             f.close()
 
 
+def _reader(f: Any) -> Any:
+    """``read1`` where the file has it: returns what is there (a pipe from ``heptool listen``
+    streams through) instead of blocking until a whole 64 KiB block has arrived."""
+    return getattr(f, "read1", None) or f.read
+
+
+def _read_head(f: Any) -> bytes:
+    """The first bytes, enough to tell the kind (at least 16 unless the input is shorter),
+    without waiting for more than that on a pipe."""
+    read = _reader(f)
+    head = b""
+    while len(head) < 16:
+        more = read(64 - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
 def _from_capture(f: Any, port: int | None, st: InputStats) -> Iterator[InputPacket]:
     new = tuple.__new__
     for i, hp in enumerate(iter_hep_payloads(f, port, stats=st.capture)):
@@ -174,8 +193,9 @@ def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:
     dec = StreamDecoder(strict=strict)
     new = tuple.__new__
     i = 0
+    read = _reader(f)
     while True:
-        chunk = f.read(_CHUNK)
+        chunk = read(_CHUNK)
         if chunk:
             dec.feed(chunk)
         while True:
@@ -207,8 +227,9 @@ def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
     line_no = 0
     index = 0
     pending = b""
+    read = _reader(f)
     while True:
-        chunk = f.read(_CHUNK)
+        chunk = read(_CHUNK)
         if not chunk:
             lines = [pending] if pending else []
         else:

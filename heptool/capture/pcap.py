@@ -196,6 +196,18 @@ class _Prefixed:
         self._head = head
         self._f = f
 
+    def read1(self, n: int = -1) -> bytes:
+        """What is available now (the put-back bytes first), like BufferedReader.read1."""
+        head = self._head
+        if head:
+            if n is None or n < 0 or n >= len(head):
+                self._head = b""
+                return head
+            self._head = head[n:]
+            return head[:n]
+        read1 = getattr(self._f, "read1", None)
+        return read1(n) if read1 is not None else self._f.read(n)
+
     def read(self, n: int = -1) -> bytes:
         head = self._head
         if not head:

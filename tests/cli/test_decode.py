@@ -666,3 +666,28 @@ def test_vectors_sip_object_matches_opensips_truth():
     bad.check()
 
 
+
+
+@pytest.mark.parametrize("kind", ["hep", "jsonl"])
+def test_decode_streams_from_a_pipe_that_stays_open(kind):
+    """`heptool listen | heptool decode -` must print each packet as it arrives, not once a
+    64 KiB block (or the end of input) has come: one packet in, one record out, stdin open."""
+    import select
+
+    msg = heptool.HepMessage(src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+                             ts_sec=1, ts_usec=2, proto_type=1, payload=b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+    data = heptool.encode(msg)
+    if kind == "jsonl":
+        data = json.dumps(heptool.to_record(msg)).encode() + b"\n"
+    proc = subprocess.Popen([sys.executable, "-m", "heptool", "decode", "-f", "jsonl", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(data)
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        assert ready, "no record within 20 s while stdin stays open"
+        line = proc.stdout.readline()
+        assert json.loads(line)["payload"].startswith("OPTIONS")
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=20)
