@@ -186,6 +186,10 @@ def build_message_filter(opts: dict[str, Any]) -> Any:
 @click.option("--allow", "allow", multiple=True, metavar="CIDR",
               help="Accept packets and connections only from these networks (10.0.0.0/8, "
                    "::1/128, 127.0.0.1). Repeatable.")
+@click.option("--reuse-port", "reuse_port", is_flag=True,
+              help="Share the ports with other 'heptool listen --reuse-port' processes "
+                   "(SO_REUSEPORT: the kernel spreads packets and connections over them), to "
+                   "use more than one core.")
 @click.option("--max-connections", "max_connections", type=click.IntRange(min=1), default=1000,
               show_default=True, help="Most TCP/TLS connections open at once.")
 @click.option("--stall-timeout", "stall_timeout", type=click.FloatRange(min=0.1), default=10.0,
@@ -447,7 +451,8 @@ class _Listen:
         self.stats = ServerStats()
         self.server = Server(binds, lambda *a: None, tls_context=tls_ctx, allow=o["allow"],
                              max_connections=o["max_connections"],
-                             stall_timeout=o["stall_timeout"], stats=self.stats)
+                             stall_timeout=o["stall_timeout"], stats=self.stats,
+                             reuse_port=o["reuse_port"])
         self.server.open()
         try:
             self._prepare_outputs()

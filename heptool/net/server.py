@@ -191,7 +191,7 @@ class Server:
                  tls_context: ssl.SSLContext | None = None, allow: Iterable[str] = (),
                  max_connections: int = 1000, rcvbuf: int = DEFAULT_RCVBUF,
                  garbage_limit: int = 65536, stall_timeout: float = 10.0,
-                 stats: ServerStats | None = None) -> None:
+                 stats: ServerStats | None = None, reuse_port: bool = False) -> None:
         if any(t.scheme == "tls" for t in binds) and tls_context is None:
             raise ValueError("tls:// needs a certificate and key")
         self.binds = list(binds)
@@ -203,6 +203,7 @@ class Server:
         self.rcvbuf = rcvbuf
         self.garbage_limit = garbage_limit
         self.stall_timeout = stall_timeout
+        self.reuse_port = reuse_port
         self.stats = stats if stats is not None else ServerStats()
         self.listeners: list[_Listener] = []
         self.conns: dict[int, _Conn] = {}
@@ -241,6 +242,8 @@ class Server:
         try:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if self.reuse_port:  # several processes share the port; the kernel spreads load
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if t.scheme == "udp":
                 self._grow_rcvbuf(sock)
             else:

@@ -482,19 +482,27 @@ def test_listen_in_process_table_on_a_terminal():
     port = probe.getsockname()[1]
     probe.close()
 
+    ready = threading.Event()
+
     def sender() -> None:
-        time.sleep(0.5)
+        ready.wait(10)
+        deadline = time.monotonic() + 10
+        while b"listening on" not in captured[0].getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for p in hep_packets(VECTORS / "kamailio" / "kamailio-hep3-udp.hep.pcap")[:3]:
             s.sendto(p, ("127.0.0.1", port))
         s.close()
 
+    captured: list = []
     th = threading.Thread(target=sender)
     th.start()
     runner = CliRunner(env={"COLUMNS": "160"})
     with runner.isolation() as streams:
+        captured.append(streams[1])
+        ready.set()
         env = Environment(stdout_isatty=True, stdin_isatty=True)
-        status = main(["listen", "--bind", f"udp://127.0.0.1:{port}", "--duration", "1.5",
+        status = main(["listen", "--bind", f"udp://127.0.0.1:{port}", "--duration", "3",
                        "--color", "never"], env=env)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -159,3 +159,19 @@ def test_tls_needs_a_context_and_bad_bind_is_an_oserror():
     s = Server([Target("udp", "192.0.2.1", 0)], lambda *a: None)  # not a local address
     with pytest.raises(OSError, match="cannot listen on udp://192.0.2.1:0"):
         s.open()
+
+
+def test_reuse_port_lets_two_servers_share_a_port():
+    with _Running(["udp://127.0.0.1:0"], reuse_port=True) as a:
+        port = a.addr()[1]
+        with _Running([f"udp://127.0.0.1:{port}"], reuse_port=True) as b:
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for i in range(50):  # different source ports: the kernel hashes them over both
+                c2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                c2.sendto(_packet(i), ("127.0.0.1", port))
+                c2.close()
+            c.close()
+            assert a.wait_for(lambda: len(a.got) + len(b.got) == 50)
+    with pytest.raises(OSError, match="cannot listen"):
+        with _Running(["udp://127.0.0.1:0"]) as x:
+            Server([Target("udp", "127.0.0.1", x.addr()[1])], lambda *args: None).open()
