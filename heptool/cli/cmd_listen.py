@@ -536,6 +536,8 @@ class _Listen:
         self.auth = o["auth_key"].encode("utf-8") if o["auth_key"] is not None else None
         self.handle = self._make_handler()
         self.server.handler = self.handle
+        if o["verbose"]:
+            self.server.on_event = self.say
 
     def _rotating(self, path: str, make: Any) -> _Rotating:
         try:

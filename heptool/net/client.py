@@ -18,8 +18,9 @@ the peer's TCP acknowledgements (Linux ``TCP_INFO.tcpi_bytes_acked``): when a co
 fails, every packet the peer's kernel had not acknowledged is queued again, so a packet
 written into a dying connection is not silently lost. ``stats.undelivered`` is then exact at
 the level of the peer's kernel: what was never acknowledged by it when the sender gave up.
-(A peer that acknowledges bytes and then crashes before its program reads them cannot be
-seen from here; a resent packet whose acknowledgement was lost in flight may arrive twice.)
+(Bytes the peer's kernel acknowledged but its program never read, because it crashed or
+closed the connection with data unread, cannot be seen from here; a resent packet whose
+acknowledgement was lost in flight may arrive twice.)
 
 :class:`Pacer` spaces packets in time (``max``, ``original`` at a ``speed``, or a fixed
 ``rate``). Nothing here prints; callers read ``stats``.

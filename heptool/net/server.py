@@ -213,6 +213,8 @@ class Server:
         #: handler with the reused receive buffer (``view[:n]`` is valid only during the call)
         #: and the raw peer address; for callers that copy the bytes themselves anyway.
         self.udp_view_handler: Callable[[memoryview, int, Any, tuple, float], None] | None = None
+        #: Optional ``f(text)`` told about connections opened, refused and closed (one line).
+        self.on_event: Callable[[str], None] | None = None
         self._buf = bytearray(_BUF_SIZE)
         self._view = memoryview(self._buf)
 
@@ -391,11 +393,16 @@ class Server:
                 return
             peer = _addr(peer)
             if self.allow is not None and not self.allow(peer[0]):
+                if self.on_event is not None:
+                    self.on_event(f"refused a connection from {addr_text(peer)}: not in --allow")
                 stats.closed["not allowed"] += 1
                 stats.drop("connection not allowed")
                 sock.close()
                 continue
             if len(self.conns) >= self.max_connections:
+                if self.on_event is not None:
+                    self.on_event(f"refused a connection from {addr_text(peer)}: "
+                                  f"{self.max_connections} open already")
                 stats.closed["max connections"] += 1
                 stats.drop("connection over --max-connections")
                 sock.close()
@@ -414,6 +421,9 @@ class Server:
                     continue
                 handshaking = True
             conn = _Conn(sock, transport, peer, lsn.local, StreamDecoder(), handshaking)
+            if self.on_event is not None:
+                self.on_event(f"{transport} connection from {addr_text(peer)} to "
+                              f"{addr_text(lsn.local)}")
             self.conns[sock.fileno()] = conn
             stats.connections += 1
             stats.open_connections = len(self.conns)
@@ -547,6 +557,11 @@ class Server:
             pass
         self.stats.closed[reason] += 1
         self.stats.open_connections = len(self.conns)
+        if self.on_event is not None:
+            d = conn.dec
+            self.on_event(f"{conn.transport} connection from {addr_text(conn.peer)} closed "
+                          f"({reason}): {conn.frames} packets, {d.skipped_bytes} garbage bytes"
+                          + (f", {d.buffered} bytes of a partial packet" if d.buffered else ""))
 
     def drain_connections(self, timeout: float = 0.2) -> None:
         """On stop: read what connected peers have already sent (bounded), so packets that

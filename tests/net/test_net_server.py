@@ -175,3 +175,17 @@ def test_reuse_port_lets_two_servers_share_a_port():
     with pytest.raises(OSError, match="cannot listen"):
         with _Running(["udp://127.0.0.1:0"]) as x:
             Server([Target("udp", "127.0.0.1", x.addr()[1])], lambda *args: None).open()
+
+
+def test_connection_events():
+    events: list[str] = []
+    with _Running(["tcp://127.0.0.1:0"]) as r:
+        r.server.on_event = events.append
+        c = socket.create_connection(r.addr())
+        c.sendall(b"xx" + _packet(1) + _packet(2)[:10])
+        assert r.wait_for(lambda: len(r.got) == 1)
+        c.close()
+        assert r.wait_for(lambda: len(events) == 2)
+    assert events[0].startswith("tcp connection from 127.0.0.1:")
+    want = "closed (closed by peer): 1 packets, 2 garbage bytes, 10 bytes of a partial packet"
+    assert want in events[1]
