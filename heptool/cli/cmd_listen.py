@@ -88,7 +88,7 @@ def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: st
     return [CompletionItem(head + sep + n) for n in names if n.startswith(last.lower())]
 
 
-_FILTERS = ("proto", "call_id", "grep", "src", "dst", "node", "capture_id")
+_FILTERS = ("proto", "call_id", "grep", "src", "dst", "node", "capture_id", "since", "until")
 
 
 def filter_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -120,6 +120,11 @@ def _add_filter_options(f: Callable[..., Any], names: tuple[str, ...]) -> Callab
         click.option("--capture-id", "capture_id_is", multiple=True,
                      type=click.IntRange(0, 0xFFFFFFFF), metavar="N",
                      help="Only messages with this capture id (chunk 0x000c). Repeatable."),
+        click.option("--since", metavar="TIME", default=None,
+                     help="Only messages timed at or after TIME (their own HEP time; ISO 8601 "
+                          "or epoch seconds)."),
+        click.option("--until", metavar="TIME", default=None,
+                     help="Only messages timed at or before TIME."),
     ]
     opts = [opt for name, opt in zip(_FILTERS, opts) if name in names]
     for opt in reversed(opts):
@@ -135,7 +140,8 @@ def build_message_filter(opts: dict[str, Any]) -> Any:
         return build_filter(proto=opts.pop("proto", ()), call_id=opts.pop("call_id", ()),
                             grep=opts.pop("grep", None), src=opts.pop("src", ()),
                             dst=opts.pop("dst", ()), capture_id=opts.pop("capture_id_is", ()),
-                            node=opts.pop("node", ()))
+                            node=opts.pop("node", ()), since=opts.pop("since", None),
+                            until=opts.pop("until", None))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
 

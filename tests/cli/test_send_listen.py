@@ -227,7 +227,7 @@ def test_hep_version_rewrite_over_udp():
 
 def test_auth_key_allow_and_filters(tmp_path):
     with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl", "--auth-key", "s3cret",
-                       "--proto", "sip") as lp:
+                       "--proto", "sip", "--since", "2020-01-01T00:00:00Z") as lp:
         url = lp.url("udp")
         for args in (["--auth-key", "wrong"], [], ["--auth-key", "s3cret", "--proto", "log"],
                      ["--auth-key", "s3cret"]):
