@@ -6,10 +6,15 @@ import socket
 import threading
 import time
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from heptool.net.server import Server
 from heptool.net.target import Target
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _packet(i: int = 0, payload: bytes = b"OPTIONS sip:a SIP/2.0\r\n\r\n") -> bytes:
@@ -189,3 +194,27 @@ def test_connection_events():
     assert events[0].startswith("tcp connection from 127.0.0.1:")
     want = "closed (closed by peer): 1 packets, 2 garbage bytes, 10 bytes of a partial packet"
     assert want in events[1]
+
+
+def test_tls_handshake_stall_and_garbage_are_closed(tmp_path):
+    import ssl
+
+    from nethelpers import make_cert
+
+    from heptool.net.server import server_tls_context
+
+    cert, key = make_cert(tmp_path)
+    with _Running(["tls://127.0.0.1:0"], tls_context=server_tls_context(str(cert), str(key)),
+                  stall_timeout=0.3) as r:
+        idle = socket.create_connection(r.addr())  # never says hello
+        junk = socket.create_connection(r.addr())
+        junk.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # not TLS
+        assert r.wait_for(lambda: r.server.stats.closed["tls error"] == 1)
+        assert r.wait_for(lambda: r.server.stats.closed["tls handshake timeout"] == 1)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with ctx.wrap_socket(socket.create_connection(r.addr()), server_hostname="127.0.0.1") as t:
+            t.sendall(_packet(7))
+            assert r.wait_for(lambda: len(r.got) == 1)
+        idle.close()
+        junk.close()
+    assert r.got[0][0] == _packet(7) and r.got[0][1] == "tls"
