@@ -244,7 +244,7 @@ def from_record(r: dict[str, Any]) -> HepMessage:
         fam = r.get("family")
         if fam is not None:
             m.family = family_from_text(fam)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError) as e:
         raise HepValueError(f"bad record value: {e}") from None
     for k in ("src_ip", "dst_ip"):
         v = r.get(k)
