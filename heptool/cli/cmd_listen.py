@@ -366,7 +366,7 @@ class _SipWriter:
         try:
             for ts_sec, ts_usec, frame, comment in self._frames:
                 write(ts_sec, ts_usec, frame, comment)
-        except BaseException as e:  # reported by close()
+        except Exception as e:  # noqa: BLE001 - a thread boundary: close() reports it
             self.error = e
 
     def put(self, m: Any, received: float) -> None:
@@ -828,8 +828,8 @@ class _Listen:
         per = ", ".join(f"{k} {v}" for k, v in sorted(st.packets.items())) or "none"
         drops = ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
         accepted = self._accepted_fn() if self._accepted_fn is not None else self.accepted
-        lines = [f"listen: {st.total} packets received ({per}); {accepted} accepted; "
-                 f"drops: {drops}"]
+        lines = [(f"listen: {st.total} packets received ({per}); {accepted} accepted; "
+                  f"drops: {drops}")]
         if st.connections or st.closed:
             closed = ", ".join(f"{k} {v}" for k, v in st.closed.most_common())
             lines.append(f"  connections: {st.connections} accepted"

@@ -348,9 +348,8 @@ class StreamSender:
 
     def poll(self) -> None:
         """Reconnect when it is time, and drain the queue while the connection holds."""
-        if self.sock is None:
-            if self.clock() < self.next_attempt or not self._connect():
-                return
+        if self.sock is None and (self.clock() < self.next_attempt or not self._connect()):
+            return
         q = self.queue
         while q and self.sock is not None:
             if not self._write(q.popleft()):

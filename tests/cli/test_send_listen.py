@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
-from itertools import pairwise
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest

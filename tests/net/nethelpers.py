@@ -106,7 +106,7 @@ class ListenProcess:
         time.sleep(0.05)  # let the stderr pump finish
         return rc
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
-
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,7 @@ class _Running:
             time.sleep(0.01)
         return cond()
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -177,9 +176,8 @@ def test_reuse_port_lets_two_servers_share_a_port():
                 c2.close()
             c.close()
             assert a.wait_for(lambda: len(a.got) + len(b.got) == 50)
-    with pytest.raises(OSError, match="cannot listen"):
-        with _Running(["udp://127.0.0.1:0"]) as x:
-            Server([Target("udp", "127.0.0.1", x.addr()[1])], lambda *args: None).open()
+    with pytest.raises(OSError, match="cannot listen"), _Running(["udp://127.0.0.1:0"]) as x:
+        Server([Target("udp", "127.0.0.1", x.addr()[1])], lambda *args: None).open()
 
 
 def test_connection_events():
