@@ -184,9 +184,10 @@ def _read_head(f: Any) -> bytes:
 
 def _from_capture(f: Any, port: int | None, st: InputStats) -> Iterator[InputPacket]:
     new = tuple.__new__
-    for i, hp in enumerate(iter_hep_payloads(f, port, stats=st.capture)):
-        yield new(InputPacket, (i, hp.frame, None, None, hp.transport, hp.src, hp.dst,
-                                (hp.ts_sec, hp.ts_usec), hp.data, None, None))
+    for i, (frame, sec, usec, transport, src, dst, data) in enumerate(
+            iter_hep_payloads(f, port, stats=st.capture)):
+        yield new(InputPacket, (i, frame, None, None, transport, src, dst, (sec, usec), data,
+                                None, None))
 
 
 def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:

@@ -244,6 +244,10 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
     linktype = network & 0xFFFF  # upper bits carry FCS information, not the link type
     rec = struct.Struct(order + "IIII")
     unpack = rec.unpack_from
+    read1 = getattr(f, "read1", None)
+    if read1 is not None:
+        yield from _iter_pcap_blocks(read1, unpack, rec_size, nano, linktype)
+        return
     read = f.read
     offset = 24
     frame = 0
@@ -279,6 +283,66 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
                 )
         yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype, data))
         offset += rec_size + caplen
+
+
+#: What one ``read1`` asks for: records are cut out of these blocks (one call per block,
+#: not two per record; ``read1`` returns what a pipe has without waiting for the rest).
+_BLOCK = 1 << 16
+
+
+def _iter_pcap_blocks(read1: Callable[[int], bytes], unpack: Any, rec_size: int, nano: bool,
+                      linktype: int) -> Iterator[Frame]:
+    """:func:`_iter_pcap`'s record loop over blocks: the same frames and the same errors."""
+    frame = 0
+    new = _new_tuple
+    buf = b""
+    pos = 0
+    have = 0  # len(buf)
+    base = 24  # file offset of buf[0]
+    want = _BLOCK
+    while True:
+        more = read1(want)
+        if not more:
+            break
+        if pos < have:
+            buf = buf[pos:] + more
+        else:
+            buf = more
+        base += pos
+        pos = 0
+        have = len(buf)
+        want = _BLOCK
+        while pos + rec_size <= have:
+            sec, frac, caplen, _origlen = unpack(buf, pos)
+            if caplen > MAX_CAPLEN:
+                raise CaptureError(
+                    f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit (corrupt record header)",
+                    frame=frame + 1,
+                    offset=base + pos,
+                )
+            stop = pos + rec_size + caplen
+            if stop > have:
+                want = max(_BLOCK, stop - have)
+                break
+            frame += 1
+            yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype,
+                              buf[pos + rec_size:stop]))
+            pos = stop
+    left = have - pos
+    if not left:
+        return
+    if left < rec_size:
+        raise CaptureError(
+            f"truncated record header ({left} of {rec_size} bytes)",
+            frame=frame + 1,
+            offset=base + pos,
+        )
+    caplen = unpack(buf, pos)[2]
+    raise CaptureError(
+        f"truncated record: {left - rec_size} of {caplen} captured bytes present",
+        frame=frame + 1,
+        offset=base + pos,
+    )
 
 
 class _Interface:
@@ -465,6 +529,7 @@ _u16 = struct.Struct("!H").unpack_from
 _udp_hdr = struct.Struct("!HHH").unpack_from
 _tcp_hdr = struct.Struct("!HHIIBB").unpack_from
 _ip4_frag = struct.Struct("!HH").unpack_from  # identification, flags+fragment offset
+_udp4_hdr = struct.Struct("!IIHHH").unpack_from  # IPv4 src, dst; UDP sport, dport, length
 
 # address text: the core's bounded caches (one place, one behaviour)
 _ip4_str = ip4_text
@@ -959,8 +1024,48 @@ def iter_hep_payloads(
     tcp_times: dict[
         int, tuple[int, int]
     ] = {}  # frame -> (sec, usec) of TCP frames still referenced
+    eps: dict[int, str] = {}  # outer "ip:port" text per (IPv4 address, port) of the fast path
+    udp4 = _udp4_hdr
+    magics = _HEP3_MAGICS
     for frame_no, sec, usec, linktype, data in open_capture(source):
         st.frames += 1
+        # fast path, fused: extract_transport's Ethernet/IPv4/UDP case and the UDP branch
+        # below, with the endpoint text cached (same checks, same results)
+        if (
+            linktype == 1
+            and len(data) >= 42
+            and data[12] == 8
+            and data[13] == 0
+            and data[14] == 0x45
+            and data[23] == 17
+            and not (data[20] & 0x3F or data[21])
+        ):
+            end = 14 + ((data[16] << 8) | data[17])
+            if 42 <= end <= len(data):
+                sip, dip, sport, dport, ulen = udp4(data, 26)
+                if 8 <= ulen <= end - 34:
+                    if port is not None and sport != port and dport != port:
+                        st.not_port += 1
+                        continue
+                    payload = data[42 : 34 + ulen]
+                    if (ulen >= 24 and data[42:46] in magics) or candidate(payload):
+                        st.hep_packets += 1
+                        k = sip << 16 | sport
+                        src = eps.get(k)
+                        if src is None:
+                            if len(eps) > 65536:
+                                eps.clear()
+                            src = eps[k] = f"{_ip4_str(data[26:30])}:{sport}"
+                        k = dip << 16 | dport
+                        dst = eps.get(k)
+                        if dst is None:
+                            if len(eps) > 65536:
+                                eps.clear()
+                            dst = eps[k] = f"{_ip4_str(data[30:34])}:{dport}"
+                        yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
+                    else:
+                        st.not_hep_udp += 1
+                    continue
         t = extract(linktype, data, frag)
         if t is None:
             st.not_ip += 1

@@ -158,7 +158,7 @@ def sip_text_info(text: str) -> dict[str, Any] | None:
         meth = meth.strip()
         if meth:
             info["cseq_method"] = meth
-    if frm is not None:
+    if frm is not None and ";" in frm:
         i = frm.find(";tag=")
         if i >= 0 and frm.find(">") < i:
             info["from_tag"] = frm[i + 5:].split(";", 1)[0].strip()
@@ -166,7 +166,7 @@ def sip_text_info(text: str) -> dict[str, Any] | None:
             tag = _tag(frm.encode("utf-8", "surrogateescape"))
             if tag is not None:
                 info["from_tag"] = tag
-    if to is not None:
+    if to is not None and ";" in to:
         i = to.find(";tag=")
         if i >= 0 and to.find(">") < i:
             info["to_tag"] = to[i + 5:].split(";", 1)[0].strip()
