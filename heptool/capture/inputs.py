@@ -47,6 +47,10 @@ __all__ = ["InputError", "InputPacket", "InputStats", "sniff_kind", "iter_input"
 _PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
                 b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
 _CHUNK = 1 << 16
+#: Longest JSON Lines line accepted (a HEP record of the largest packet is well under 1 MiB)
+MAX_LINE = 16 << 20
+#: Largest single JSON array read whole (``decode -f json`` output)
+MAX_JSON = 256 << 20
 
 
 class InputError(Exception):
@@ -215,7 +219,10 @@ def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:
 def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
     new = tuple.__new__
     if kind == "json":
-        text = f.read()
+        text = f.read(MAX_JSON + 1)
+        if len(text) > MAX_JSON:
+            raise InputError(f"{name}: a JSON array larger than {MAX_JSON >> 20} MiB "
+                             "(use JSON Lines: decode -f jsonl)")
         try:
             items = _loads(text)
         except _JSONError as e:
@@ -228,9 +235,22 @@ def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
     line_no = 0
     index = 0
     pending = b""
+    long_line: list[bytes] = []  # the chunks of a line longer than one read (no copies)
+    long_len = 0
     read = _reader(f)
     while True:
         chunk = read(_CHUNK)
+        if chunk and b"\n" not in chunk:
+            long_line.append(chunk)
+            long_len += len(chunk)
+            if long_len + len(pending) > MAX_LINE:  # a bomb or not JSON Lines: bounded memory
+                raise InputError(f"{name}: line {line_no + 1}: longer than "
+                                 f"{MAX_LINE >> 20} MiB (not a JSON record)")
+            continue
+        if long_line:
+            pending = b"".join((pending, *long_line))
+            long_line.clear()
+            long_len = 0
         if not chunk:
             lines = [pending] if pending else []
         else:

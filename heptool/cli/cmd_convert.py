@@ -315,6 +315,8 @@ class _Replay:
     records (so ``heptool listen -f raw | heptool convert -`` streams at once); a capture
     needs its first frames (up to 1 MiB; ``--from`` skips the look)."""
 
+    name = "<stdin>"  # what error messages call it
+
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
         self.head = b""

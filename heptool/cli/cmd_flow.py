@@ -117,7 +117,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     reader = Reader(env, sources, port=port, strict=opts["strict"])
     keep = None if two_pass else (lambda pos, m: kept.append(m))
     graph, _ = build_graph(reader, rules, infer=not opts["no_infer"], keep=keep)
-    if reader.status == ExitStatus.BAD_INPUT and opts["strict"]:
+    if reader.status == ExitStatus.BAD_INPUT and (opts["strict"] or not len(graph)):
+        # the input's own error (already on stderr) is the answer, not "no such group"
         click.get_current_context().exit(reader.status)
     if call_id is not None:
         groups = graph.groups_with_id(call_id)
