@@ -235,6 +235,11 @@ def _read_exact(read: Callable[[int], bytes], n: int) -> bytes:
     return data
 
 
+#: What one ``read1`` asks for: records are cut out of these blocks (one call per block,
+#: not two per record; ``read1`` returns what a pipe has without waiting for the rest).
+_BLOCK = 1 << 16
+
+
 def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
     order, nano, rec_size = _PCAP_MAGICS[magic]
     rest = _read_exact(f.read, 20)
@@ -246,8 +251,55 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
     unpack = rec.unpack_from
     read1 = getattr(f, "read1", None)
     if read1 is not None:
-        yield from _iter_pcap_blocks(read1, unpack, rec_size, nano, linktype)
-        return
+        # records cut out of blocks (one generator layer fewer than a helper would make)
+        new = _new_tuple
+        frame = 0
+        buf = b""
+        pos = 0
+        have = 0  # len(buf)
+        base = 24  # file offset of buf[0]
+        want = _BLOCK
+        while True:
+            more = read1(want)
+            if not more:
+                break
+            buf = buf[pos:] + more if pos < have else more
+            base += pos
+            pos = 0
+            have = len(buf)
+            want = _BLOCK
+            while pos + rec_size <= have:
+                sec, frac, caplen, _origlen = unpack(buf, pos)
+                if caplen > MAX_CAPLEN:
+                    raise CaptureError(
+                        f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit "
+                        "(corrupt record header)",
+                        frame=frame + 1,
+                        offset=base + pos,
+                    )
+                stop = pos + rec_size + caplen
+                if stop > have:
+                    want = max(_BLOCK, stop - have)
+                    break
+                frame += 1
+                yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype,
+                                  buf[pos + rec_size : stop]))
+                pos = stop
+        left = have - pos
+        if not left:
+            return
+        if left < rec_size:
+            raise CaptureError(
+                f"truncated record header ({left} of {rec_size} bytes)",
+                frame=frame + 1,
+                offset=base + pos,
+            )
+        raise CaptureError(
+            f"truncated record: {left - rec_size} of {unpack(buf, pos)[2]} captured bytes "
+            "present",
+            frame=frame + 1,
+            offset=base + pos,
+        )
     read = f.read
     offset = 24
     frame = 0
@@ -283,66 +335,6 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
                 )
         yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype, data))
         offset += rec_size + caplen
-
-
-#: What one ``read1`` asks for: records are cut out of these blocks (one call per block,
-#: not two per record; ``read1`` returns what a pipe has without waiting for the rest).
-_BLOCK = 1 << 16
-
-
-def _iter_pcap_blocks(read1: Callable[[int], bytes], unpack: Any, rec_size: int, nano: bool,
-                      linktype: int) -> Iterator[Frame]:
-    """:func:`_iter_pcap`'s record loop over blocks: the same frames and the same errors."""
-    frame = 0
-    new = _new_tuple
-    buf = b""
-    pos = 0
-    have = 0  # len(buf)
-    base = 24  # file offset of buf[0]
-    want = _BLOCK
-    while True:
-        more = read1(want)
-        if not more:
-            break
-        if pos < have:
-            buf = buf[pos:] + more
-        else:
-            buf = more
-        base += pos
-        pos = 0
-        have = len(buf)
-        want = _BLOCK
-        while pos + rec_size <= have:
-            sec, frac, caplen, _origlen = unpack(buf, pos)
-            if caplen > MAX_CAPLEN:
-                raise CaptureError(
-                    f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit (corrupt record header)",
-                    frame=frame + 1,
-                    offset=base + pos,
-                )
-            stop = pos + rec_size + caplen
-            if stop > have:
-                want = max(_BLOCK, stop - have)
-                break
-            frame += 1
-            yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype,
-                              buf[pos + rec_size:stop]))
-            pos = stop
-    left = have - pos
-    if not left:
-        return
-    if left < rec_size:
-        raise CaptureError(
-            f"truncated record header ({left} of {rec_size} bytes)",
-            frame=frame + 1,
-            offset=base + pos,
-        )
-    caplen = unpack(buf, pos)[2]
-    raise CaptureError(
-        f"truncated record: {left - rec_size} of {caplen} captured bytes present",
-        frame=frame + 1,
-        offset=base + pos,
-    )
 
 
 class _Interface:
