@@ -16,6 +16,7 @@ marked with ``!!`` where decoding stopped.  The walking is :mod:`heptool.core.an
 from __future__ import annotations
 
 from heptool.core.annotate import DAMAGE, annotate
+from heptool.core.sip import printable
 
 __all__ = ["WIDTH", "render"]
 
@@ -36,7 +37,8 @@ def render(data: bytes) -> str:
     lines: list[str] = []
     for off, length, label, value in annotate(data):
         field = data[off : off + length]
-        text = f"!! {label}: {value}" if label == DAMAGE else f"{label} = {value}"
+        # a value is packet data: no control, format or BiDi character reaches the terminal
+        text = printable(f"!! {label}: {value}" if label == DAMAGE else f"{label} = {value}")
         if not field:
             lines.append(f"{off:0{width}d}  {'':<{_HEX_COLUMN}}  {text}")
             continue

@@ -166,6 +166,8 @@ TARGETS = {
     "inputs": (inputs, read_all, [
         # from_record: a family that is neither a number nor a name (AttributeError)
         b'{"payload": null, "src_ip": null, "dst_port": null, "family": []}',
+        # a JSON Lines line with no end (a gzip bomb's): quadratic copies, unbounded memory
+        b'{"payload": "' + b"A" * (17 << 20),
     ]),
     "inputs-strict": (inputs, lambda d: read_all(d, True), []),
     "sip-to-hep": (mutated(), convert_all, []),
