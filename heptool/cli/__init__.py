@@ -261,7 +261,10 @@ def main(args: Sequence[str] | None = None, *, env: Environment | None = None) -
             return ExitStatus.BROKEN_PIPE
         if traceback:
             raise
-        if e.strerror:  # "No such file or directory: x.pcap" rather than "[Errno 2] ..."
+        if e.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT) and e.filename is None:
+            _error(f"{e.strerror} while writing the output (disk full or file-size limit): "
+                   "what was written is readable, its last record may be cut")
+        elif e.strerror:  # "No such file or directory: x.pcap" rather than "[Errno 2] ..."
             _error(e.strerror if e.filename is None else f"{e.strerror}: {e.filename}")
         else:
             _error(str(e) or type(e).__name__)
