@@ -393,7 +393,8 @@ def encode_command(
 
 
 # ---------------------------------------------------------------------------
-def _given(opts: dict[str, Any], name: str) -> bool:
+def given(opts: dict[str, Any], name: str) -> bool:
+    """Was option ``name`` given (chunks: any)?  Shared with ``heptool send``."""
     v = opts.get(name)
     return bool(v) if name == "chunks" else v is not None
 
@@ -403,7 +404,7 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
     if opts["scenario"] is not None:
         if opts["from_"] is not None:
             raise click.UsageError("--from and --scenario cannot be used together")
-        bad = [n for n in _PACKET_OPTIONS if _given(opts, n) and n not in _SCENARIO_OK]
+        bad = [n for n in _PACKET_OPTIONS if given(opts, n) and n not in _SCENARIO_OK]
         if bad:
             raise click.UsageError(
                 f"{_flag(bad[0])} cannot be used with --scenario (scenarios "
@@ -416,10 +417,10 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
     if opts["opensips_mode"] is not None:
         raise click.UsageError("--opensips-mode needs --scenario opensips")
     if opts["from_"] is not None:
-        if _given(opts, "payload"):
+        if given(opts, "payload"):
             raise click.UsageError("--payload cannot be used with --from (records carry payloads)")
         return "records"
-    if _given(opts, "payload") or env.stdin_isatty:
+    if given(opts, "payload") or env.stdin_isatty:
         return "options"
     # a pipe or file on standard input: records, unless it is empty (e.g. </dev/null in CI)
     peek = getattr(env.stdin_binary, "peek", None)
@@ -439,7 +440,8 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
     return "records"
 
 
-def _now() -> tuple[int, int]:
+def now() -> tuple[int, int]:
+    """The current time as (ts_sec, ts_usec)."""
     ns = _time.time_ns()
     return ns // 1_000_000_000, (ns // 1000) % 1_000_000
 
@@ -464,25 +466,26 @@ def _loopback_like(addr: str) -> str:
     return "::1" if ":" in addr else "127.0.0.1"
 
 
-def _from_options(env: Environment, opts: dict[str, Any]) -> Any:
+def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
+    """One message from the packet options (encode's defaults); used by ``heptool send`` too."""
     from heptool.core.codec import encode
     from heptool.core.errors import HepError
     from heptool.core.message import HepMessage
 
     version = int(opts["version"] or 3)
     if version != 3:
-        bad = [n for n in _V3_ONLY if _given(opts, n)]
+        bad = [n for n in _V3_ONLY if given(opts, n)]
         if bad:
             raise click.UsageError(
                 f"HEPv{version} has no chunks: {_flag(bad[0])} needs --version 3"
             )
-        if version == 1 and _given(opts, "capture_id"):
+        if version == 1 and given(opts, "capture_id"):
             raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
     src = opts["src"] or ("127.0.0.1", 5060)
     dst = opts["dst"] or (_loopback_like(src[0]), 5060)
     if (":" in src[0]) != (":" in dst[0]):
         raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
-    ts = opts["time"] or _now()
+    ts = opts["time"] or now()
     try:
         m = HepMessage(
             version=version,
@@ -572,11 +575,11 @@ def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
 
     source = opts["from_"] if opts["from_"] is not None else "-"
     stdin = opts.get("_stdin_data") or env.stdin_binary
-    now = opts["time"] or _now()
+    start = opts["time"] or now()
     try:
         for p in iter_input(source, stdin=stdin):
             if p.record is not None:
-                p = p._replace(record=_with_defaults(p.record, now))
+                p = p._replace(record=_with_defaults(p.record, start))
             where = f"line {p.line}" if p.line is not None else p.where
             try:
                 m = to_message(p)
@@ -590,7 +593,7 @@ def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
 def _from_scenario(opts: dict[str, Any]) -> Iterator[Any]:
     from heptool.core.scenario import scenario
 
-    start = opts["time"] or _now()
+    start = opts["time"] or now()
     kwargs: dict[str, Any] = {}
     if opts["scenario"] == "opensips":
         kwargs["mode"] = opts["opensips_mode"] or "json"
@@ -622,7 +625,7 @@ def _messages(
         if opts["count"] != 1:
             raise click.UsageError("--count applies to packets built from options or --scenario")
         return _from_records(env, opts)
-    m = _from_options(env, opts)
+    m = message_from_options(env, opts)
     return iter([(m, "the packet")] * opts["count"])
 
 
@@ -699,7 +702,7 @@ def _writer(fmt: str, out: IO[Any], opts: dict[str, Any]) -> Any:
     if (":" in src[0]) != (":" in dst[0]):
         raise click.UsageError("--hep-src and --hep-dst must both be IPv4 or both IPv6")
     w = PcapWriter(out)
-    v1_time = opts["time"] or _now()
+    v1_time = opts["time"] or now()
 
     def pcap(i: int, m: Any, data: bytes) -> None:
         ts = (m.ts_sec, m.ts_usec or 0) if m.version != 1 and m.ts_sec is not None else v1_time

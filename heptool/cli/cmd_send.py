@@ -13,7 +13,15 @@ from typing import Any
 
 import click
 
-from heptool.cli.cmd_encode import ChunkParam, EndpointParam, IpProtoParam, ProtoParam, TimeParam
+from heptool.cli.cmd_encode import (
+    ChunkParam,
+    EndpointParam,
+    IpProtoParam,
+    ProtoParam,
+    TimeParam,
+    given,
+    now,
+)
 from heptool.cli.cmd_listen import TargetParam, build_message_filter, filter_options
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
@@ -41,8 +49,8 @@ Ctrl-C or SIGTERM (what was sent is still delivered and summed up first).
 """
 
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
-_BUILD = ("proto", "src", "dst", "ip_proto", "time", "correlation_id", "payload", "compress",
-          "chunks")
+# options that build a packet (--time is not one: it also starts a --scenario)
+_BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compress", "chunks")
 
 
 class BadInputError(click.ClickException):
@@ -68,7 +76,7 @@ class SendFailedError(click.ClickException):
               help="Build a packet: destination of the captured packet (default loopback:5060).")
 @click.option("--ip-proto", "ip_proto", type=IpProtoParam(), default=None, metavar="udp|tcp|N",
               help="Build a packet: IP protocol of the captured packet (default udp).")
-@click.option("--time", "time_", type=TimeParam(), default=None, metavar="TIME",
+@click.option("--time", "time", type=TimeParam(), default=None, metavar="TIME",
               help="Build a packet: capture time, ISO 8601 or epoch seconds (default: now).")
 @click.option("--correlation-id", "correlation_id", default=None, metavar="TEXT",
               help="Build a packet: correlation id, chunk 0x0011.")
@@ -149,18 +157,8 @@ def send_command(env: Environment, **opts: Any) -> None:
     _Send(env, opts).run()
 
 
-def _given(opts: dict[str, Any], name: str) -> bool:
-    v = opts.get(name)
-    return bool(v) if name == "chunks" else v is not None
-
-
 def _flag(name: str) -> str:
-    return {"chunks": "--chunk", "time_": "--time"}.get(name, "--" + name.replace("_", "-"))
-
-
-def _now() -> tuple[int, int]:
-    ns = time.time_ns()
-    return ns // 1_000_000_000, (ns // 1000) % 1_000_000
+    return {"chunks": "--chunk"}.get(name, "--" + name.replace("_", "-"))
 
 
 class _Item:
@@ -195,7 +193,7 @@ class _Send:
     # -- checks ---------------------------------------------------------------------------
     def _check(self) -> None:
         o = self.opts
-        built = [n for n in _BUILD if _given(o, n) and n != "chunks"]
+        built = [n for n in _BUILD if given(o, n) and n != "chunks"]
         if o["inputs"] and (built or o["scenario"]):
             what = _flag(built[0]) if built else "--scenario"
             raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
@@ -231,45 +229,20 @@ class _Send:
             return self._scenario()
         if o["inputs"]:
             return self._inputs(list(o["inputs"]))
-        if _given(o, "payload") or any(_given(o, n) for n in _BUILD if n != "chunks") or (
+        if given(o, "payload") or any(given(o, n) for n in _BUILD if n != "chunks") or (
                 self.env.stdin_isatty):
             return self._built()
         return self._inputs(["-"])
 
     def _built(self) -> Iterator[_Item]:
-        """One packet from the encode-style options (a minimal copy of encode's defaults)."""
-        from heptool.core.errors import HepError
-        from heptool.core.message import HepMessage
+        """One packet from the packet options, exactly as ``heptool encode`` builds it (the
+        rewrites --capture-id/--node-name/--auth-key/--chunk are applied later, to every
+        source alike)."""
+        from heptool.cli.cmd_encode import message_from_options
 
         o = self.opts
-        payload = o["payload"]
-        if payload is None:
-            body = b""
-        elif payload == "-":
-            body = self.env.stdin_binary.read()
-        elif payload.startswith("@") and len(payload) > 1:
-            try:
-                with open(payload[1:], "rb") as f:
-                    body = f.read()
-            except OSError as e:
-                raise click.BadParameter(f"cannot read {payload[1:]}: {e.strerror or e}",
-                                         param_hint="'--payload'") from None
-        else:
-            body = payload.encode("utf-8")
-        src = o["src"] or ("127.0.0.1", 5060)
-        dst = o["dst"] or (("::1" if ":" in src[0] else "127.0.0.1"), 5060)
-        if (":" in src[0]) != (":" in dst[0]):
-            raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
-        ts = o["time_"] or _now()
-        try:
-            m = HepMessage(ip_proto=o["ip_proto"] if o["ip_proto"] is not None else 17,
-                           src_ip=src[0], src_port=src[1], dst_ip=dst[0], dst_port=dst[1],
-                           ts_sec=ts[0], ts_usec=ts[1],
-                           proto_type=o["proto"] if o["proto"] is not None else 1,
-                           capture_id=1, correlation_id=o["correlation_id"], payload=body,
-                           compression=o["compress"])
-        except HepError as e:
-            raise click.UsageError(str(e)) from None
+        m = message_from_options(self.env, {**o, "version": None, "chunks": (),
+                                            "capture_id": None, "node_name": None, "auth_key": None})
         yield _Item(None, m, None, "packet 0")
 
     def _scenario(self) -> Iterator[_Item]:
@@ -279,7 +252,7 @@ class _Send:
         kwargs: dict[str, Any] = {}
         if o["scenario"] == "opensips":
             kwargs["mode"] = o["opensips_mode"] or "json"
-        start = o["time_"] or _now()
+        start = o["time"] or now()
         for i, m in enumerate(scenario(o["scenario"], seed=o["seed"], start=start, **kwargs)):
             yield _Item(None, m, m.time, f"packet {i}")
 
@@ -450,12 +423,12 @@ class _Send:
                         apply_chunks(m, chunks)
                     if restamp != "keep" and m.ts_sec is not None:
                         if restamp == "now":
-                            m.ts_sec, m.ts_usec = _now()
+                            m.ts_sec, m.ts_usec = now()
                         else:
                             t_us = m.ts_sec * 1_000_000 + (m.ts_usec or 0)
                             if shift is None:
-                                now = _now()
-                                shift = now[0] * 1_000_000 + now[1] - t_us
+                                t0 = now()
+                                shift = t0[0] * 1_000_000 + t0[1] - t_us
                             t_us += shift
                             m.ts_sec, m.ts_usec = divmod(t_us, 1_000_000)
                     changed = True
