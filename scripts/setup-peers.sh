@@ -85,7 +85,17 @@ peer_kamailio() {  # kamailio + sipsak + sipp (Debian): tests/interop/test_kamai
     [ -x /usr/sbin/kamailio ]
 }
 
-ALL_PEERS=(hepjs tshark sngrep kamailio)
+peer_graphviz() {  # graphviz (Debian): checks that `heptool correlate -f dot` is valid Graphviz
+    if command -v dot >/dev/null 2>&1; then
+        log "graphviz already installed ($(dot -V 2>&1 | head -n 1))"
+        return 0
+    fi
+    log "installing graphviz (apt)"
+    apt_install graphviz || return 1
+    command -v dot >/dev/null 2>&1
+}
+
+ALL_PEERS=(hepjs tshark sngrep kamailio graphviz)
 
 main() {
     local failed=() peer
