@@ -176,10 +176,11 @@ def build_message_filter(opts: dict[str, Any]) -> Any:
 @click.option("--write-jsonl", "write_jsonl", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Save the records as JSON Lines in FILE.")
 @click.option("--rotate-size", "rotate_size", type=SizeParam(), default=None, metavar="SIZE",
-              help="Start a new --write-hep/--write-jsonl file when it reaches SIZE (100M, "
-                   "2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ...")
+              help="Start a new --write-hep/--write-sip/--write-jsonl file when it reaches SIZE "
+                   "(100M, 2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ...")
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
-              metavar="SECONDS", help="Start a new --write-hep/--write-jsonl file every SECONDS.")
+              metavar="SECONDS",
+              help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS.")
 @click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
               help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
                    "Repeatable.")
@@ -326,10 +327,10 @@ class _Rotating:
 class _SipWriter:
     """``--write-sip``: :func:`heptool.capture.convert.hep_to_frames` (which keeps TCP flow
     state across messages, so it wants one iterator of messages) run in a thread fed by a
-    queue.  The file is committed whenever the converter waits for the next message, i.e.
-    between whole records."""
+    queue, into a :class:`_Rotating` output (--rotate-size/--rotate-time apply).  The file is
+    committed whenever the converter waits for the next message, i.e. between whole records."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, size: int | None = None, every: float | None = None) -> None:
         import queue
         import threading
 
@@ -337,16 +338,19 @@ class _SipWriter:
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
         self.path = path
-        self.file = _RecordFile(path)
         pcapng = path.lower().endswith(".pcapng")
-        self.writer = (PcapngWriter if pcapng else PcapFrameWriter)(self.file)  # type: ignore[arg-type]
-        self.file.commit()
+        self.out = _Rotating(path, PcapngWriter if pcapng else PcapFrameWriter, size=size,
+                             every=every)
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=100_000)
         self.stats = ConvertStats()
         self.error: BaseException | None = None
         self._frames = hep_to_frames(self._source(), comments=pcapng, stats=self.stats)
         self.thread = threading.Thread(target=self._run, name="write-sip", daemon=True)
         self.thread.start()
+
+    @property
+    def files(self) -> list[str]:
+        return self.out.files
 
     def _source(self) -> Any:
         import queue
@@ -355,17 +359,18 @@ class _SipWriter:
             try:
                 item = self.queue.get(timeout=0.1)
             except queue.Empty:
-                self.file.commit()
+                self.out.tick(time.monotonic())  # commit; rotate when --rotate-time is due
                 continue
             if item is None:
                 return
             yield item
 
     def _run(self) -> None:
-        write = self.writer.write
+        out = self.out
         try:
             for ts_sec, ts_usec, frame, comment in self._frames:
-                write(ts_sec, ts_usec, frame, comment)
+                out.writer.write(ts_sec, ts_usec, frame, comment)
+                out.after_record()
         except Exception as e:  # noqa: BLE001 - a thread boundary: close() reports it
             self.error = e
 
@@ -376,10 +381,7 @@ class _SipWriter:
     def close(self) -> None:
         self.queue.put(None)
         self.thread.join(30)
-        try:
-            self.writer.close()
-        finally:
-            self.file.close()
+        self.out.close()
         if self.error is not None:
             raise OSError(f"--write-sip {self.path}: {self.error}")
 
@@ -516,7 +518,8 @@ class _Listen:
         self.sip_out: _SipWriter | None = None
         if o["write_sip"]:
             try:
-                self.sip_out = _SipWriter(o["write_sip"])
+                self.sip_out = _SipWriter(o["write_sip"], size=o["rotate_size"],
+                                          every=o["rotate_time"])
             except OSError as e:
                 raise click.FileError(o["write_sip"], hint=e.strerror or str(e)) from None
         if o["write_jsonl"]:

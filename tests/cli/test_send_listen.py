@@ -378,6 +378,31 @@ def test_write_sip_is_what_convert_writes(tmp_path, ext):
         assert frames(y) == frames(z) and len(frames(y)) >= n
 
 
+def test_write_sip_rotates_by_size(tmp_path):
+    """--rotate-size applies to --write-sip: several files, each a valid pcap, whose frames
+    together are exactly what one unrotated --write-sip (= convert) gives."""
+    import dpkt
+
+    source = VECTORS / "kamailio" / "kamailio-hep3-udp.hep.pcap"
+    n = len(hep_packets(source))
+    y = tmp_path / "sip.pcap"
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-sip", str(y), "--rotate-size",
+                       "4K", "-q", "--count", str(n)) as lp:
+        r = run_heptool("send", str(source), "--to", lp.url("udp"))
+        assert r.returncode == 0
+        assert lp.wait() == 0, lp.stderr_lines
+    parts = sorted(tmp_path.glob("sip-*.pcap"))
+    assert len(parts) > 1
+    z = tmp_path / "convert.pcap"
+    assert run_heptool("convert", str(source), "-o", str(z)).returncode == 0
+
+    def frames(path):
+        with open(path, "rb") as f:
+            return [bytes(buf) for _ts, buf in dpkt.pcap.Reader(f)]
+
+    assert [fr for p in parts for fr in frames(p)] == frames(z)
+
+
 def test_pcap_readable_after_sigkill(tmp_path):
     source = VECTORS / "kamailio" / "kamailio-hep3-udp.hep.pcap"
     expected = hep_packets(source)
@@ -426,7 +451,6 @@ def test_send_a_sip_capture_as_convert_would(tmp_path):
 
 def test_send_stops_on_sigint_with_a_summary():
     import subprocess
-    import time
 
     from nethelpers import heptool_cmd
     with ListenProcess("--bind", "tcp://127.0.0.1:0", "-f", "jsonl") as lp:
