@@ -450,8 +450,8 @@ class _Run:
         match = self.match
         count = self.count
         for p in iter_input(source, stdin=self.env.stdin_binary):
+            data = p[8]  # InputPacket.data, read by position (once per message)
             try:
-                data = p.data
                 m = decode(data) if data is not None else to_message(p)
             except HepError as e:
                 if p.data is not None:
@@ -464,7 +464,7 @@ class _Run:
                 self.status = ExitStatus.BAD_INPUT
             if match is not None and not match(m):
                 continue
-            yield (m, p.outer_ts) if m.ts_sec is None else m
+            yield m if m.ts_sec is not None else (m, p.outer_ts)
             self.written += 1
             if count is not None and self.written >= count:
                 return

@@ -187,7 +187,7 @@ class Reader:
                 it = iter_input(f if f is not None else source, stdin=self.env.stdin_binary,
                                 port=self.port, strict=strict)
                 for p in it:
-                    data = p.data
+                    index, _fr, _ln, _off, _tr, _src, _dst, _ts, data, rec, _err = p
                     try:
                         m = decode(data, strict) if data is not None else to_message(p, strict)
                     except HepError as e:
@@ -196,8 +196,6 @@ class Reader:
                     if m._warnings:
                         for w in m._warnings:
                             self._bad(prefix + str(w.with_context(p.where)), warning=True)
-                    index = p.index
-                    rec = p.record
                     if rec is not None and not several:
                         i = rec.get("index", index)
                         if isinstance(i, int) and not isinstance(i, bool):

@@ -347,27 +347,28 @@ class _Run:
             it = iter_input(f if f is not None else source, stdin=env.stdin_binary,
                             port=self.port, stats=stats, strict=strict)
             seen = 0
+            # the fields read by position (an InputPacket is a tuple: no attribute lookups)
             for p in it:
+                index, frame, _line, _off, transport, hsrc, hdst, _ts, data, rec, _err = p
                 seen += 1
                 if progress is not None and not seen & 0xFFF:
                     progress.update(f.tell())
                 try:
-                    if p.data is not None:
-                        m = decode(p.data, strict)
+                    if data is not None:
+                        m = decode(data, strict)
                     else:
                         m = _from_record(p, strict)  # its errors name the line already
                 except HepError as e:
-                    self._bad(prefix + str(e if p.data is None else e.with_context(p.where)))
+                    self._bad(prefix + str(e if data is None else e.with_context(p.where)))
                     continue
                 if m._warnings:
                     for w in m._warnings:
                         self._bad(prefix + str(w.with_context(p.where)), warning=True)
                 if match is not None and not match(m):
                     continue
-                rec = p.record
-                index = p.index if rec is None else rec.get("index", p.index)
-                r = decode_record(m, index, p.frame, p.hep_transport, p.hep_src, p.hep_dst,
-                                  need_sip)
+                if rec is not None:
+                    index = rec.get("index", index)
+                r = decode_record(m, index, frame, transport, hsrc, hdst, need_sip)
                 emit(r, m, p)
                 if summary is not None:
                     summary.add(r)

@@ -32,8 +32,12 @@ try:
             return _std_dumps(record)
 
 except ImportError:  # pragma: no cover - orjson is a dependency
+    _OPT = 0
 
     def dumps(record: Any) -> bytes:
+        return _std_dumps(record)
+
+    def _orjson_dumps(record: Any, option: int = 0) -> bytes:
         return _std_dumps(record)
 
 
@@ -52,7 +56,11 @@ class JsonlWriter:
         self._write = stream.write
 
     def write(self, record: Any) -> None:
-        self._write(dumps(record))
+        try:  # dumps() written out: this is once per record of a whole decode
+            line = _orjson_dumps(record, option=_OPT)
+        except TypeError:
+            line = _std_dumps(record)
+        self._write(line)
         self.count += 1
         if self.line_buffered:
             self.stream.flush()
