@@ -42,8 +42,7 @@ from typing import Any
 
 from .record import extra_correlation_pairs
 from .registry import PROTO_TYPES
-from .sip import call_id as _sip_call_id
-from .sip import sip_info, sip_payload
+from .sip import sip_ids, sip_ids_general, sip_payload
 
 __all__ = [
     "NULL_IDS",
@@ -297,45 +296,21 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
         kind = "sip"
         if cid is not None and cid not in NULL_IDS:
             ids.append((cid, "internal", True))
-        fast = _wrapped_fast(payload) if payload and payload[:1] == b"{" and not r.headers \
-            else None
-        if fast is not None:  # OpenSIPS JSON-wrapped SIP read without a JSON parse
-            call, label = fast
+        if r.headers:
+            p = sip_payload(payload) if payload else None
+            call, label, x = sip_ids_general(p) if p is not None else (None, None, None)
+        else:
+            p = None
+            call, label, x = sip_ids(payload)
+        if call is not None and call not in NULL_IDS:
             ids.append((call, "call_id", True))
             for fn in r.b2b if call != cid else ():
                 base = fn(call)
                 if base:
                     ids.append((base, "b2b", False))
-            p = None
-        elif payload and payload[:1] != b"{" and not r.headers:
-            fast = _plain_fast(payload)
-            if fast is not None:  # the common shape, in a few finds
-                call, label = fast
-                if call is not None:
-                    ids.append((call, "call_id", True))
-                    for fn in r.b2b if call != cid else ():
-                        base = fn(call)
-                        if base:
-                            ids.append((base, "b2b", False))
-                p = None
-            else:
-                p = payload
-        else:
-            p = sip_payload(payload) if payload else None
+        if x and x not in NULL_IDS:
+            ids.append((x, "header:X-CID", False))
         if p is not None:
-            call = _sip_call_id(p)
-            if call is not None and call not in NULL_IDS:
-                ids.append((call, "call_id", True))
-                for fn in r.b2b if call != cid else ():
-                    base = fn(call)
-                    if base:
-                        ids.append((base, "b2b", False))
-            label = _sip_label(p)
-            if _XCID_HINT(p) is not None:
-                info = sip_info(p)
-                x = info.get("x_cid") if info else None
-                if x and x not in NULL_IDS:
-                    ids.append((x, "header:X-CID", False))
             for h in r.headers:
                 for raw in header_values(p, h.lname):
                     v = h.value(raw)
@@ -388,81 +363,6 @@ def extract(m: Any, rules: Rules | None = None) -> Extract:
     return Extract(_interned(kind), ids, event, has_net, label)
 
 
-#: A cheap "might have an X-CID header" test (one regex scan beats three ``in`` scans).
-_XCID_HINT = re.compile(rb"-[Cc][Ii][Dd]").search
-_WRAP = b'{\n\t"payload":\t"'
-_W_CALLID = b"\\r\\nCall-ID: "
-_W_EOL = b"\\r\\n"
-
-
-def _wrapped_fast(payload: bytes) -> tuple[str, str | None] | None:
-    """(Call-ID, label) of OpenSIPS's ``{"payload": "<SIP>"}`` straight from the JSON text,
-    for the plain case only (canonical ``Call-ID:``, no escapes in it, no ``X-CID``);
-    None means "parse it properly"."""
-    if not payload.startswith(_WRAP):
-        return None
-    end = payload.find(b"\\r\\n\\r\\n")  # the header block's end (escaped in the JSON)
-    i = payload.find(_W_CALLID, 0, end if end >= 0 else len(payload))
-    if i < 0:
-        return None
-    i += len(_W_CALLID)
-    j = payload.find(_W_EOL, i)
-    if j < 0:
-        return None
-    value = payload[i:j].strip()
-    if not value or b"\\" in value or b'"' in value or _XCID_HINT(payload) is not None:
-        return None
-    k = payload.find(_W_EOL, len(_WRAP))
-    first = payload[len(_WRAP):k]
-    if b"\\" in first:
-        return None
-    try:
-        call = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if call in NULL_IDS:
-        return None
-    return call, _sip_label(first + b"\r\n")
-
-
-_CALLID = b"\r\nCall-ID:"
-
-
-def _plain_fast(p: bytes) -> tuple[str | None, str | None] | None:
-    """(Call-ID, label) of plain SIP with CRLF lines and the canonical ``Call-ID:``
-    spelling, exactly as :func:`heptool.core.sip.call_id` would read it, or None for
-    anything else (then the general path runs): no X-CID, a SIP first line."""
-    eol = p.find(b"\r\n", 0, 2048)
-    if eol <= 0:
-        return None
-    if p[:8] == b"SIP/2.0 ":
-        code = p[8:11]
-        if not code.isdigit():
-            return None
-        label = code.decode("ascii")
-    else:
-        if p[eol - 8:eol] != b" SIP/2.0":
-            return None
-        sp = p.find(b" ", 0, eol)
-        label = p[:sp].decode("ascii", "replace")
-    end = p.find(b"\r\n\r\n", eol - 2, 65536)
-    if end < 0:
-        return None
-    i = p.find(_CALLID, eol - 2, end)
-    if i < 0 or _XCID_HINT(p, 0, end) is not None:
-        return None
-    i += 10
-    j = p.find(b"\r", i, end + 2)
-    value = p[i:j].strip()
-    if not value:
-        return None
-    try:
-        call = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return (None if call in NULL_IDS else call), label
-
-
 _INTERNED: dict[str, str] = {}
 
 
@@ -474,21 +374,6 @@ def _interned(text: str) -> str:
             _INTERNED.clear()
         v = _INTERNED[text] = text
     return v
-
-
-def _sip_label(p: bytes) -> str | None:
-    """``INVITE`` for a request, ``200`` for a reply (the first line), or None."""
-    if p[:8] == b"SIP/2.0 ":
-        code = p[8:11]
-        return code.decode("ascii", "replace") if code.isdigit() else None
-    sp = p.find(b" ", 0, 64)
-    if sp <= 0:
-        return None
-    eol = p.find(b"\n", 0, 4096)
-    line = p[:eol] if eol >= 0 else p
-    if not line.rstrip(b"\r").endswith(b"SIP/2.0"):
-        return None
-    return p[:sp].decode("ascii", "replace")
 
 
 def _is_xlog(payload: bytes | None, ec: str | None) -> bool:

@@ -24,7 +24,8 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["call_id", "printable", "sip_info", "sip_payload", "summary"]
+__all__ = ["call_id", "printable", "sip_ids", "sip_ids_general", "sip_info", "sip_label", "sip_payload",
+           "summary", "xcid_hint"]
 
 _CRLF = b"\r\n"
 _SIP20 = b"SIP/2.0"
@@ -274,6 +275,115 @@ def call_id(payload: bytes | None) -> str | None:
     if v is None:
         v = _scan(p, 0, end).get(b"call-id")
     return None if v is None else _text(v)
+
+
+#: A cheap "might have an X-CID header" test (one regex scan beats three ``in`` scans).
+xcid_hint = re.compile(rb"-[Cc][Ii][Dd]").search
+
+
+def sip_label(p: bytes) -> str | None:
+    """``INVITE`` for a request, ``200`` for a reply (the first line), or None."""
+    if p[:8] == b"SIP/2.0 ":
+        code = p[8:11]
+        return code.decode("ascii", "replace") if code.isdigit() else None
+    sp = p.find(b" ", 0, 64)
+    if sp <= 0:
+        return None
+    eol = p.find(b"\n", 0, 4096)
+    line = p[:eol] if eol >= 0 else p
+    if not line.rstrip(b"\r").endswith(b"SIP/2.0"):
+        return None
+    return p[:sp].decode("ascii", "replace")
+
+
+def sip_ids(payload: bytes | None) -> tuple[str | None, str | None, str | None]:
+    """(Call-ID, label, X-CID) of a SIP payload, each None when absent: what
+    :func:`sip_ids_general` gives (the Call-ID as :func:`call_id` reads it, :func:`sip_label`,
+    the ``x_cid`` of :func:`sip_info`), OpenSIPS's JSON wrapping undone.
+
+    What correlation reads from every SIP message, so the two common shapes are read with a
+    few ``find`` calls: plain SIP with CRLF lines and the canonical ``Call-ID:``, and
+    OpenSIPS's ``{"payload": "<SIP>"}`` straight from the JSON text; anything else (compact
+    or other-case headers, escapes, a possible ``X-CID``) goes the general way."""
+    if not payload:
+        return None, None, None
+    if payload[:1] == b"{":
+        fast = _wrapped_fast(payload)
+        if fast is not None:
+            return fast
+        p = sip_payload(payload)
+        if p is None:
+            return None, None, None
+        return sip_ids_general(p)
+    # plain SIP: the first line, the header block's end, the canonical Call-ID
+    p = payload
+    eol = p.find(b"\r\n", 0, 2048)
+    if eol > 0:
+        if p[:8] == b"SIP/2.0 ":
+            code = p[8:11]
+            label = code.decode("ascii") if code.isdigit() else None
+        elif p[eol - 8:eol] == b" SIP/2.0":
+            label = p[:p.find(b" ", 0, eol)].decode("ascii", "replace")
+        else:
+            label = None
+        if label is not None:
+            end = p.find(b"\r\n\r\n", eol - 2, 65536)
+            if end >= 0:
+                i = p.find(_CALLID, eol - 2, end)
+                if i >= 0 and xcid_hint(p, 0, end) is None:
+                    i += 10
+                    value = p[i:p.find(b"\r", i, end + 2)].strip()
+                    if value:
+                        try:
+                            return value.decode("utf-8"), label, None
+                        except UnicodeDecodeError:
+                            pass
+    return sip_ids_general(p)
+
+
+def sip_ids_general(p: bytes) -> tuple[str | None, str | None, str | None]:
+    """:func:`sip_ids` the general way, for SIP bytes already unwrapped (``p``)."""
+    call = call_id(p)
+    label = sip_label(p)
+    x = None
+    if xcid_hint(p) is not None:
+        info = sip_info(p)
+        x = info.get("x_cid") if info else None
+    return call, label, x
+
+
+_CALLID = b"\r\nCall-ID:"
+_WRAP = b'{\n\t"payload":\t"'
+_W_CALLID = b"\\r\\nCall-ID: "
+_W_EOL = b"\\r\\n"
+
+
+def _wrapped_fast(payload: bytes) -> tuple[str, str | None, None] | None:
+    """:func:`sip_ids` of OpenSIPS's ``{"payload": "<SIP>"}`` straight from the JSON text,
+    for the plain case only (canonical ``Call-ID:``, no escapes in it, no ``X-CID``);
+    None means "parse it properly"."""
+    if not payload.startswith(_WRAP):
+        return None
+    end = payload.find(b"\\r\\n\\r\\n")  # the header block's end (escaped in the JSON)
+    i = payload.find(_W_CALLID, 0, end if end >= 0 else len(payload))
+    if i < 0:
+        return None
+    i += len(_W_CALLID)
+    j = payload.find(_W_EOL, i)
+    if j < 0:
+        return None
+    value = payload[i:j].strip()
+    if not value or b"\\" in value or b'"' in value or xcid_hint(payload) is not None:
+        return None
+    k = payload.find(_W_EOL, len(_WRAP))
+    first = payload[len(_WRAP):k]
+    if b"\\" in first:
+        return None
+    try:
+        call = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return call, sip_label(first + b"\r\n"), None
 
 
 # ---------------------------------------------------------------------------------------

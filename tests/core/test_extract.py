@@ -211,31 +211,42 @@ def test_fast_paths_agree_with_the_general_path(monkeypatch):
     """The plain-SIP and JSON-wrapped-SIP shortcuts give what the general path gives, on
     every real capture (and both shapes of the scenario messages)."""
     import heptool.core.extract as ex
+    from heptool.core import sip
     from heptool.core.scenario import call_scenario, opensips_scenario
 
     msgs = list(all_vector_messages()) + call_scenario(seed=1) + opensips_scenario(seed=2)
     fast = [ex.extract(m) for m in msgs]
-    monkeypatch.setattr(ex, "_plain_fast", lambda p: None)
-    monkeypatch.setattr(ex, "_wrapped_fast", lambda p: None)
+
+    def general(payload):
+        p = sip.sip_payload(payload)
+        return sip.sip_ids_general(p) if p is not None else (None, None, None)
+
+    monkeypatch.setattr(ex, "sip_ids", general)
     assert [ex.extract(m) for m in msgs] == fast
     assert sum(1 for e in fast if e.kind == "sip") > 300
 
 
-def test_fast_path_declines_unusual_sip():
-    import heptool.core.extract as ex
+def test_fast_path_declines_unusual_sip(monkeypatch):
+    from heptool.core import sip
 
-    assert ex._plain_fast(SIP) == ("abc@host", "INVITE")
-    assert ex._plain_fast(SIP.replace(b"Call-ID:", b"i:")) is None
-    assert ex._plain_fast(SIP.replace(b"CSeq:", b"X-Cid: a\r\nCSeq:")) is None
-    assert ex._plain_fast(b"hello world\r\n\r\n") is None
+    general = []
+    real = sip.sip_ids_general
+    monkeypatch.setattr(sip, "sip_ids_general", lambda p: general.append(p) or real(p))
+    assert sip.sip_ids(SIP) == ("abc@host", "INVITE", None)
+    assert not general  # the plain fast path
     body_only = SIP.replace(b"Call-ID: abc@host\r\n", b"") + b"Call-ID: fake\r\n"
-    assert ex._plain_fast(body_only) is None
+    for unusual in (SIP.replace(b"Call-ID:", b"i:"), SIP.replace(b"CSeq:", b"X-Cid: a\r\nCSeq:"),
+                    b"hello world\r\n\r\n", body_only):
+        general.clear()
+        assert sip.sip_ids(unusual) == real(unusual)
+        assert general == [unusual]  # declined: read the general way
+    assert sip.sip_ids(body_only)[0] is None
 
 
 def test_wrapped_fast_path_reads_only_the_header_block():
-    import heptool.core.extract as ex
+    import heptool.core.sip as sipmod
 
     sip = SIP.replace(b"Call-ID: abc@host", b"i: abc@host") + b"Call-ID: in-the-body\r\n"
     wrapped = b'{\n\t"payload":\t' + json.dumps(sip.decode()).encode() + b"\n}"
-    assert ex._wrapped_fast(wrapped) is None
+    assert sipmod._wrapped_fast(wrapped) is None
     assert ("abc@host", "call_id", True) in extract(msg(1, wrapped)).ids
