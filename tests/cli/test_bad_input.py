@@ -2,7 +2,7 @@
 
 One matrix: decode, encode (--from FILE and standard input), convert, correlate, flow and send
 (to a UDP socket on loopback that the test owns) x empty, truncated in the header, truncated
-mid-record, wrong magic, an absurd pcap caplen, a gzip bomb (a 512 MiB JSON line in 0.5 MB of
+mid-record, wrong magic, an absurd pcap caplen, an absurd pcapng block length, a gzip bomb (a 512 MiB JSON line in 0.5 MB of
 gzip, run under a 1 GiB address-space limit), a JSON Lines line that is not JSON, and binary on
 standard input.  Each run is a real process, so the exit status is the real one.
 
@@ -29,6 +29,7 @@ import pytest
 
 from heptool import StreamDecoder
 from heptool.capture.pcap import iter_frames
+from heptool.capture.pcapng_writer import PcapngWriter
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 GOOD = VECTORS / "kamailio" / "kamailio-hep3-udp.hep.pcap"
@@ -64,6 +65,16 @@ def bad(tmp_path_factory) -> dict[str, tuple[Path, int, str]]:
     b = bytearray(good)
     b[recs[5] + 8:recs[5] + 12] = struct.pack("<I", 0x7FFFFFFF)
     put("absurd-caplen", bytes(b), 5, "frame 6, byte offset 2541: record length 2147483647")
+    ng = io.BytesIO()
+    w = PcapngWriter(ng)
+    for fr in iter_frames(io.BytesIO(good)):
+        w.write(fr.ts_sec, fr.ts_usec, fr.data)
+    b = bytearray(ng.getvalue())
+    at = 44 + 32  # section header and interface blocks, then one packet block per frame
+    for _ in range(5):
+        at += struct.unpack_from("<I", b, at + 4)[0]
+    b[at + 4:at + 8] = struct.pack("<I", 0x7FFFFFF0)
+    put("absurd-pcapng-block", bytes(b), 5, "frame 6, byte offset 2684: bad pcapng block length")
     co = zlib.compressobj(9, zlib.DEFLATED, 31)
     parts = [co.compress(b'{"payload": "')]
     block = b"A" * (1 << 20)
@@ -113,7 +124,7 @@ def count_hep(raw: bytes) -> int:
 
 COMMANDS = ["decode", "encode-from", "encode-stdin", "convert", "correlate", "flow", "send"]
 KINDS = ["empty", "truncated-header", "truncated-record", "wrong-magic", "absurd-caplen",
-         "gzip-bomb", "jsonl-not-json", "binary-stdin"]
+         "absurd-pcapng-block", "gzip-bomb", "jsonl-not-json", "binary-stdin"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
