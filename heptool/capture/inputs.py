@@ -273,7 +273,10 @@ def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
 
 def _json_packet(new: Any, i: int, line: int | None, rec: Any, err: str | None) -> InputPacket:
     if isinstance(rec, dict):
-        return new(InputPacket, (i, rec.get("frame"), line, None, rec.get("hep_transport"),
+        frame = rec.get("frame")
+        if type(frame) is not int:  # it names the place in error messages: a number or nothing
+            frame = None
+        return new(InputPacket, (i, frame, line, None, rec.get("hep_transport"),
                                  rec.get("hep_src"), rec.get("hep_dst"), None, None, rec, err))
     return new(InputPacket, (i, None, line, None, None, None, None, None, None, None,
                              err or "a JSON record must be an object"))

@@ -168,8 +168,12 @@ TARGETS = {
         b'{"payload": null, "src_ip": null, "dst_port": null, "family": []}',
         # a JSON Lines line with no end (a gzip bomb's): quadratic copies, unbounded memory
         b'{"payload": "' + b"A" * (17 << 20),
+        # a JSON array record's "frame" is the place named in its error: "\n" made it two lines
+        b'[{"version": null, "payload": null, "src_ip": null, "dst_port": null, "frame": "\\n"}]',
     ]),
-    "inputs-strict": (inputs, lambda d: read_all(d, True), []),
+    "inputs-strict": (inputs, lambda d: read_all(d, True), [
+        b'[{"payload": null, "src_ip": null, "dst_port": null, "family": "", "frame": "\\n"}]',
+    ]),
     "sip-to-hep": (mutated(), convert_all, []),
 }
 
