@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import ssl
 import subprocess
@@ -77,6 +78,19 @@ def test_terminal_output_escapes_packet_controls(evil, args):
     assert "pwned" in out or "evil" in out or "node" in out  # the hostile text is shown ...
     assert _raw_controls(out) == []  # ... escaped
     assert _raw_controls(r.stderr.decode("utf-8")) == []
+
+
+@pytest.mark.parametrize("fmt", [["-f", "table", "-v"], ["-f", "hex"]], ids=" ".join)
+def test_record_fields_are_escaped(tmp_path, fmt):
+    """JSON records carry hep_transport/hep_src/hep_dst of their own: input data too."""
+    rec = heptool.to_record(heptool.HepMessage(src_ip="10.0.0.1", dst_ip="10.0.0.2", payload=b"x"))
+    rec.update(frame=1, hep_transport=f"udp{EVIL}", hep_src=f"{EVIL}1.2.3.4:5", hep_dst=EVIL)
+    src = tmp_path / "evil.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    r = subprocess.run([sys.executable, "-m", "heptool", "decode", *fmt, str(src)], check=False,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert _raw_controls(r.stdout.decode("utf-8") + r.stderr.decode("utf-8")) == []
 
 
 def test_hexdump_escapes_values():

@@ -293,6 +293,7 @@ class _Run:
             return rw, lambda rec, m, p: rw.write(_packet_bytes(m, p))
         # hex
         try:
+            from heptool.core.sip import printable
             from heptool.output.hexdump import render
         except ImportError:
             raise click.ClickException("-f hex is not available in this build "
@@ -304,7 +305,8 @@ class _Run:
                 where.append(f"frame {rec['frame']}")
             if rec.get("hep_transport"):
                 where.append(f"{rec['hep_transport']} {rec['hep_src']} -> {rec['hep_dst']}")
-            text = f"# {', '.join(where)}\n{render(_packet_bytes(m, p)).rstrip()}\n\n"
+            # a JSON record's hep_* fields are input data: escaped like everything shown
+            text = f"# {printable(', '.join(where))}\n{render(_packet_bytes(m, p)).rstrip()}\n\n"
             out.write(text.encode("utf-8", "backslashreplace"))
             if live:
                 out.flush()
