@@ -222,9 +222,12 @@ class _Run:
         self.status = ExitStatus.OK
         self.written = 0
         self.bad = False
+        self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
 
     # -- diagnostics ----------------------------------------------------------------
     def say(self, line: str) -> None:
+        if self._drain is not None:
+            self._drain()  # the records before it first, as without batching
         err = self.env.stderr
         err.write(" ".join(line.split()) + "\n")
         err.flush()
@@ -274,8 +277,11 @@ class _Run:
 
             if fmt == "json" and self.summary is not None:
                 return None, lambda rec, m, p: None  # the summary is the output
-            cls = JsonlWriter if fmt == "jsonl" else JsonArrayWriter
-            w = cls(out, line_buffered=live)
+            if fmt == "jsonl":
+                w = JsonlWriter(out, line_buffered=live, batch=not live)
+                self._drain = w.drain
+            else:
+                w = JsonArrayWriter(out, line_buffered=live)
             write = w.write
             return w, lambda rec, m, p: write(rec)
         if fmt == "table":

@@ -36,13 +36,18 @@ def write_json(graph: CorrelationGraph, groups: list[Group] | None, out: Any) ->
     ix = graph.index
     write = out.write
     write(b'{"groups":[')
+    buf: list[bytes] = []  # pieces joined into one write call (stdout may be unbuffered)
     for n, g in enumerate(chosen):
         if n:
-            write(b",")
-        write(dumps(graph.group_dict(g))[:-1])
+            buf.append(b",")
+        buf.append(dumps(graph.group_dict(g))[:-1])
+        if len(buf) >= 1024:
+            write(b"".join(buf))
+            buf.clear()
+    write(b"".join(buf))
+    buf.clear()
     write(b'],"edges":[')
     vias: dict[str, bytes] = {}
-    buf: list[bytes] = []
     first = True
     for a, b, via, inferred in graph.iter_edges(positions):
         v = vias.get(via)
