@@ -84,6 +84,7 @@ def run(name: str, strategy, body, *, budget: int, examples=()):
 
         test = example(ex)(test)
     test = settings(max_examples=budget, deadline=None, database=None,
+                    derandomize=os.environ.get("CI") == "true",  # see tests/conftest.py
                     suppress_health_check=list(HealthCheck))(test)
     test()
 
