@@ -171,8 +171,11 @@ class UdpSender:
 
 def client_tls_context(*, ca: str | None = None, insecure: bool = False, cert: str | None = None,
                        key: str | None = None) -> ssl.SSLContext:
-    """A TLS client context: verifies the server (system CAs, or ``ca``) unless ``insecure``."""
+    """A TLS client context: TLS 1.2 or newer; verifies the server (system CAs, or ``ca``)
+    unless ``insecure``."""
     ctx = ssl.create_default_context(cafile=ca)
+    # explicit, like the server: not left to the Python/OpenSSL defaults or system policy
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

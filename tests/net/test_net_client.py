@@ -268,3 +268,23 @@ def test_tls_reconnects_and_delivers_everything(tmp_path):
     assert s.stats.reconnects == 1
     assert _frames(received[0]) == packets[:100]
     assert _frames(b"".join(received[1:])) == packets[100:]
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
+def test_tls_client_requires_tls_1_2_even_where_the_default_allows_less(monkeypatch):
+    """The minimum is set explicitly, not inherited: a system policy (simulated here by a
+    default context allowing TLS 1.0) does not lower it, with or without --insecure."""
+    import ssl
+
+    from heptool.net.client import client_tls_context
+
+    real = ssl.create_default_context
+
+    def permissive(*a, **kw):
+        ctx = real(*a, **kw)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        return ctx
+
+    monkeypatch.setattr(ssl, "create_default_context", permissive)
+    for insecure in (False, True):
+        assert client_tls_context(insecure=insecure).minimum_version == ssl.TLSVersion.TLSv1_2
