@@ -15,7 +15,7 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import BinaryToTerminalError, open_output
+from heptool.cli.options import BinaryToTerminalError, filter_options, open_output
 
 __all__ = ["convert_command", "parse_ports"]
 
@@ -40,10 +40,6 @@ Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held ba
 packets (each reported on stderr, conversion goes on); 1 an input or output could not be
 opened, or live capture is not permitted.
 """
-
-
-class BadInputError(click.ClickException):
-    exit_code = ExitStatus.BAD_INPUT
 
 
 def parse_ports(text: str) -> frozenset[int]:
@@ -143,18 +139,7 @@ def _endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
               help="Stop after N converted messages.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
-@click.option("--call-id", "call_id", multiple=True, metavar="ID",
-              help="Only messages of this call (SIP Call-ID, chunk 0x0011 or 0x0065 value). "
-                   "Repeatable.")
-@click.option("--proto", "proto", multiple=True, metavar="LIST",
-              help="Only these HEP protocol types (sip,log,100). Repeatable.")
-@click.option("--src", multiple=True, metavar="ADDR",
-              help="Only messages from ADDR (address, ADDR:PORT, [V6]:PORT, CIDR, :PORT).")
-@click.option("--dst", multiple=True, metavar="ADDR", help="Only messages to ADDR (as --src).")
-@click.option("--grep", default=None, metavar="REGEX",
-              help="Only messages whose payload matches REGEX.")
-@click.option("--since", default=None, metavar="TIME", help="Only messages at or after TIME.")
-@click.option("--until", default=None, metavar="TIME", help="Only messages at or before TIME.")
+@filter_options("proto", "call_id", "grep", "src", "dst", "since", "until")
 @click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
 @pass_env
 def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,

@@ -16,7 +16,8 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import open_output, resolve_format
+from heptool.cli.options import BadInputError, build_filter, open_output, resolve_format
+from heptool.cli.options import filter_options as _filter_options
 
 __all__ = ["Reader", "build_graph", "correlate_command", "filter_options", "rule_options"]
 
@@ -40,56 +41,12 @@ read.
 """
 
 
-class BadInputError(click.ClickException):
-    """Input that is not valid HEP, raised to stop (``--strict``): exit status 3."""
-
-    exit_code = ExitStatus.BAD_INPUT
-
-
-def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem
-
-    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
-
-    head, sep, last = incomplete.rpartition(",")
-    prefix = head + sep
-    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
-    return [CompletionItem(prefix + n) for n in names if n.startswith(last.lower())]
-
-
 def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """decode's message filters (``--proto``, ``--call-id``, ``--grep``, ``--src``, ``--dst``,
-    ``--capture-id``, ``--node``, ``--since``, ``--until``) and ``--port``: here they select
-    the groups that have at least one matching message."""
-    opts = [
-        click.option("--port", type=click.IntRange(0, 65535), default=None,
-                     help="Captures: only HEP to or from this UDP/TCP port (default: any)."),
-        click.option("--proto", "proto", multiple=True, metavar="LIST",
-                     shell_complete=_complete_proto,
-                     help="Groups with a message of these protocol types (sip,log,rest,0x59...)."),
-        click.option("--call-id", "call_id", multiple=True, metavar="ID",
-                     help="Groups with a message carrying this id: SIP Call-ID, chunk 0x0011 or "
-                          "a chunk 0x0065 value. Repeatable."),
-        click.option("--grep", metavar="REGEX", default=None,
-                     help="Groups with a message whose payload matches REGEX."),
-        click.option("--src", multiple=True, metavar="ADDR",
-                     help="Groups with a message from ADDR (address, ADDR:PORT, [V6]:PORT, CIDR, "
-                          ":PORT)."),
-        click.option("--dst", multiple=True, metavar="ADDR",
-                     help="Groups with a message to ADDR (as --src)."),
-        click.option("--capture-id", "capture_id", multiple=True,
-                     type=click.IntRange(0, 0xFFFFFFFF), metavar="N",
-                     help="Groups with a message of this capture id (chunk 0x000c)."),
-        click.option("--node", multiple=True, metavar="NAME",
-                     help="Groups with a message of this capture node name (chunk 0x0013)."),
-        click.option("--since", metavar="TIME", default=None,
-                     help="Groups with a message at or after TIME (ISO 8601 or epoch seconds)."),
-        click.option("--until", metavar="TIME", default=None,
-                     help="Groups with a message at or before TIME."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    """``--port`` and decode's filters, which here select the groups that have at least one
+    matching message (shared with ``heptool flow``)."""
+    f = _filter_options(groups=True)(f)
+    return click.option("--port", type=click.IntRange(0, 65535), default=None,
+                        help="Captures: only HEP to or from this UDP/TCP port (default: any).")(f)
 
 
 def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,17 +69,6 @@ def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(opts):
         f = opt(f)
     return f
-
-
-def build_filter(opts: dict[str, Any]) -> Any:
-    from heptool.core.filters import build_filter as core_filter
-
-    try:
-        return core_filter(proto=opts["proto"], call_id=opts["call_id"], grep=opts["grep"],
-                           src=opts["src"], dst=opts["dst"], capture_id=opts["capture_id"],
-                           node=opts["node"], since=opts["since"], until=opts["until"])
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
 
 
 def build_rules(opts: dict[str, Any]) -> Any:

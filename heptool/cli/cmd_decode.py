@@ -16,7 +16,13 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import open_output, output_options, resolve_format
+from heptool.cli.options import (
+    BadInputError,
+    filter_options,
+    open_output,
+    output_options,
+    resolve_format,
+)
 
 __all__ = ["decode_command"]
 
@@ -44,23 +50,6 @@ one corrupt or damaged HEP packet (each reported on stderr; --strict stops at th
 """
 
 
-class BadInputError(click.ClickException):
-    """Input that is not valid HEP, raised to stop (``--strict``): exit status 3."""
-
-    exit_code = ExitStatus.BAD_INPUT
-
-
-def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem
-
-    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
-
-    head, sep, last = incomplete.rpartition(",")
-    prefix = head + sep
-    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
-    return [CompletionItem(prefix + n) for n in names if n.startswith(last.lower())]
-
-
 def _is_live(path: str, env: Environment) -> bool:
     """Input that arrives over time (a pipe, a terminal, a socket) rather than a file."""
     try:
@@ -79,26 +68,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any port; HEP is "
                    "recognised by its bytes).")
-@click.option("--proto", "proto", multiple=True, metavar="LIST", shell_complete=_complete_proto,
-              help="Only these protocol types: names or numbers, comma-separated "
-                   "(sip,log,rtcp,100,0x58). Repeatable.")
-@click.option("--call-id", "call_id", multiple=True, metavar="ID",
-              help="Only messages of this call: SIP Call-ID, correlation id (chunk 0x0011) or a "
-                   "value of OpenSIPS's chunk 0x0065. Repeatable.")
-@click.option("--grep", metavar="REGEX", default=None,
-              help="Only messages whose payload matches REGEX (Python syntax; (?i) ignores case).")
-@click.option("--src", multiple=True, metavar="ADDR",
-              help="Only messages from ADDR: an address, ADDR:PORT, [V6]:PORT, a CIDR network or "
-                   ":PORT. Repeatable (any of them).")
-@click.option("--dst", multiple=True, metavar="ADDR", help="Only messages to ADDR (as --src).")
-@click.option("--capture-id", "capture_id", multiple=True, type=click.IntRange(0, 0xFFFFFFFF),
-              metavar="N", help="Only messages with this capture id (chunk 0x000c). Repeatable.")
-@click.option("--node", multiple=True, metavar="NAME",
-              help="Only messages with this capture node name (chunk 0x0013). Repeatable.")
-@click.option("--since", metavar="TIME", default=None,
-              help="Only messages at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch "
-                   "seconds).")
-@click.option("--until", metavar="TIME", default=None, help="Only messages at or before TIME.")
+@filter_options()
 @click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N messages (after filtering).")
 @click.option("--summary", is_flag=True,

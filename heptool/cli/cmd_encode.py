@@ -13,8 +13,7 @@ from typing import IO, Any
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.exit import ExitStatus
-from heptool.cli.options import output_options, resolve_format, stderr_echo
+from heptool.cli.options import BadInputError, output_options, resolve_format, stderr_echo
 
 __all__ = ["ChunkParam", "EndpointParam", "IpProtoParam", "ProtoParam", "encode_command"]
 
@@ -174,12 +173,6 @@ class TimeParam(click.ParamType):
 # ---------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------
-class BadInputError(click.ClickException):
-    """Input records or packets heptool cannot use (exit status 3)."""
-
-    exit_code = ExitStatus.BAD_INPUT
-
-
 #: Options that describe one packet; with --scenario only the ones in _SCENARIO_OK apply.
 _PACKET_OPTIONS = (
     "version",

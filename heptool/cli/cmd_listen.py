@@ -16,7 +16,8 @@ from typing import IO, Any
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.options import output_options, resolve_format
+from heptool.cli.options import build_filter, output_options, resolve_format
+from heptool.cli.options import filter_options as _filter_options
 
 __all__ = ["TargetParam", "build_message_filter", "filter_options", "listen_command"]
 
@@ -78,72 +79,15 @@ class SizeParam(click.ParamType):
             m.group(2).lower()]
 
 
-def _complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
-    from click.shell_completion import CompletionItem
-
-    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
-
-    head, sep, last = incomplete.rpartition(",")
-    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
-    return [CompletionItem(head + sep + n) for n in names if n.startswith(last.lower())]
-
-
-_FILTERS = ("proto", "call_id", "grep", "src", "dst", "node", "capture_id", "since", "until")
-
-
 def filter_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The selections of ``heptool decode`` (same names and meaning), for listen and send;
-    the predicate itself is :func:`heptool.core.filters.build_filter`. ``send`` takes only
-    the ones whose names its packet-building options do not use."""
-    return lambda f: _add_filter_options(f, names or _FILTERS)
-
-
-def _add_filter_options(f: Callable[..., Any], names: tuple[str, ...]) -> Callable[..., Any]:
-    opts = [
-        click.option("--proto", "proto", multiple=True, metavar="LIST",
-                     shell_complete=_complete_proto,
-                     help="Only these protocol types: names or numbers, comma-separated "
-                          "(sip,log,rtcp,100,0x58). Repeatable."),
-        click.option("--call-id", "call_id", multiple=True, metavar="ID",
-                     help="Only messages of this call: SIP Call-ID, correlation id (chunk "
-                          "0x0011) or a value of chunk 0x0065. Repeatable."),
-        click.option("--grep", metavar="REGEX", default=None,
-                     help="Only messages whose payload matches REGEX (Python syntax)."),
-        click.option("--src", multiple=True, metavar="ADDR",
-                     help="Only messages from ADDR (the captured packet's source): an address, "
-                          "ADDR:PORT, [V6]:PORT, a CIDR network or :PORT. Repeatable."),
-        click.option("--dst", multiple=True, metavar="ADDR",
-                     help="Only messages to ADDR (as --src)."),
-        click.option("--node", multiple=True, metavar="NAME",
-                     help="Only messages with this capture node name (chunk 0x0013). "
-                          "Repeatable."),
-        click.option("--capture-id", "capture_id_is", multiple=True,
-                     type=click.IntRange(0, 0xFFFFFFFF), metavar="N",
-                     help="Only messages with this capture id (chunk 0x000c). Repeatable."),
-        click.option("--since", metavar="TIME", default=None,
-                     help="Only messages timed at or after TIME (their own HEP time; ISO 8601 "
-                          "or epoch seconds)."),
-        click.option("--until", metavar="TIME", default=None,
-                     help="Only messages timed at or before TIME."),
-    ]
-    opts = [opt for name, opt in zip(_FILTERS, opts) if name in names]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    """decode's filters (or the subset ``names``) for listen and send; their ``--capture-id``
+    filter is stored as ``capture_id_is`` (send's own ``--capture-id`` rewrites packets)."""
+    return _filter_options(*names, capture_id_dest="capture_id_is")
 
 
 def build_message_filter(opts: dict[str, Any]) -> Any:
-    """The predicate for :func:`filter_options` values (None: no selection)."""
-    from heptool.core.filters import build_filter
-
-    try:
-        return build_filter(proto=opts.pop("proto", ()), call_id=opts.pop("call_id", ()),
-                            grep=opts.pop("grep", None), src=opts.pop("src", ()),
-                            dst=opts.pop("dst", ()), capture_id=opts.pop("capture_id_is", ()),
-                            node=opts.pop("node", ()), since=opts.pop("since", None),
-                            until=opts.pop("until", None))
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+    """The predicate for :func:`filter_options` values, popped from ``opts`` (None: none)."""
+    return build_filter(opts, pop=True, capture_id_dest="capture_id_is")
 
 
 @click.command("listen", epilog=EPILOG,

@@ -25,6 +25,7 @@ from heptool.cli.cmd_encode import (
 from heptool.cli.cmd_listen import TargetParam, build_message_filter, filter_options
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
+from heptool.cli.options import BadInputError
 
 __all__ = ["send_command"]
 
@@ -51,10 +52,6 @@ Ctrl-C or SIGTERM (what was sent is still delivered and summed up first).
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
 # options that build a packet (--time is not one: it also starts a --scenario)
 _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compress", "chunks")
-
-
-class BadInputError(click.ClickException):
-    exit_code = ExitStatus.BAD_INPUT
 
 
 class SendFailedError(click.ClickException):

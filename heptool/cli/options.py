@@ -23,14 +23,20 @@ from typing import IO, Any
 import click
 
 from heptool.cli.env import Environment
+from heptool.cli.exit import ExitStatus
 
 __all__ = [
     "BINARY_FORMATS",
+    "FILTERS",
     "FORMAT_HELP",
+    "BadInputError",
+    "BinaryToTerminalError",
+    "build_filter",
+    "complete_proto",
+    "filter_options",
+    "open_output",
     "output_options",
     "resolve_format",
-    "open_output",
-    "BinaryToTerminalError",
 ]
 
 #: Formats whose product is bytes, never text.
@@ -128,3 +134,92 @@ def open_output(env: Environment, output: str | None, *, binary: bool) -> Iterat
 def stderr_echo(env: Environment, message: str) -> None:
     """One line to stderr (diagnostics, counts, warnings: never data)."""
     print(message, file=env.stderr if env.stderr is not None else sys.stderr, flush=True)
+
+
+class BadInputError(click.ClickException):
+    """Input that is not valid HEP (or pcap, or a record): exit status 3, one line."""
+
+    exit_code = ExitStatus.BAD_INPUT
+
+
+def complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for ``--proto LIST``: protocol type names after the last comma."""
+    from click.shell_completion import CompletionItem
+
+    from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
+
+    head, sep, last = incomplete.rpartition(",")
+    names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
+    return [CompletionItem(head + sep + n) for n in names if n.startswith(last.lower())]
+
+
+#: decode's message filters, in option order (heptool.core.filters.build_filter's arguments).
+FILTERS = ("proto", "call_id", "grep", "src", "dst", "capture_id", "node", "since", "until")
+
+_FILTER_HELP = {
+    "proto": ("these protocol types: names or numbers, comma-separated (sip,log,rtcp,100,0x58). "
+              "Repeatable."),
+    "call_id": ("carrying this id: SIP Call-ID, correlation id (chunk 0x0011) or a value of "
+                "OpenSIPS's chunk 0x0065. Repeatable."),
+    "grep": "whose payload matches REGEX (Python syntax; (?i) ignores case).",
+    "src": ("from ADDR: an address, ADDR:PORT, [V6]:PORT, a CIDR network or :PORT. Repeatable "
+            "(any of them)."),
+    "dst": "to ADDR (as --src).",
+    "capture_id": "with this capture id (chunk 0x000c). Repeatable.",
+    "node": "with this capture node name (chunk 0x0013). Repeatable.",
+    "since": "at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch seconds).",
+    "until": "at or before TIME.",
+}
+
+
+def filter_options(*names: str, groups: bool = False,
+                   capture_id_dest: str = "capture_id") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """decode's filters (``--proto --call-id --grep --src --dst --capture-id --node --since
+    --until``, or the subset ``names``): one definition for every command.  ``groups=True``
+    words the help for commands where they select whole groups (correlate); a command whose own
+    ``--capture-id`` sets a value names the filter's parameter with ``capture_id_dest``.
+    Build the predicate with :func:`build_filter`."""
+    lead = "Groups with a message " if groups else "Only messages "
+    defs: dict[str, dict[str, Any]] = {
+        "proto": {"multiple": True, "metavar": "LIST", "shell_complete": complete_proto},
+        "call_id": {"multiple": True, "metavar": "ID"},
+        "grep": {"metavar": "REGEX", "default": None},
+        "src": {"multiple": True, "metavar": "ADDR"},
+        "dst": {"multiple": True, "metavar": "ADDR"},
+        "capture_id": {"multiple": True, "type": click.IntRange(0, 0xFFFFFFFF), "metavar": "N"},
+        "node": {"multiple": True, "metavar": "NAME"},
+        "since": {"metavar": "TIME", "default": None},
+        "until": {"metavar": "TIME", "default": None},
+    }
+    chosen = [n for n in FILTERS if not names or n in names]
+
+    def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(chosen):
+            text = _FILTER_HELP[name]
+            if name == "proto":
+                text = ("Groups with messages of " if groups else "Only ") + text
+            else:
+                text = lead + text
+            dest = capture_id_dest if name == "capture_id" else name
+            f = click.option("--" + name.replace("_", "-"), dest, help=text, **defs[name])(f)
+        return f
+
+    return decorator
+
+
+def build_filter(opts: dict[str, Any], *, pop: bool = False,
+                 capture_id_dest: str = "capture_id") -> Any:
+    """The predicate for :func:`filter_options` values in ``opts`` (None: no selection); a
+    bad value is a usage error.  ``pop`` removes them from ``opts``."""
+    from heptool.core.filters import build_filter as core_filter
+
+    get = opts.pop if pop else opts.get
+    values = {}
+    for name in FILTERS:
+        v = get(capture_id_dest if name == "capture_id" else name, None)
+        if v is not None:
+            values[name] = v
+    try:
+        return core_filter(**values)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
