@@ -47,6 +47,7 @@ from ..core.sip import sip_payload
 from ..core.sipframe import SipSplitter, looks_like_sip
 from .frames import FrameSynth
 from .pcap import (
+    Counters,
     Frame,
     IPReassembler,
     TcpReassembler,
@@ -73,7 +74,7 @@ TCP_PROTOS = frozenset((6, 22, 50))
 _IP_PROTO_NAMES = {6: "TCP", 17: "UDP", 22: "TLS", 50: "WS", 132: "SCTP"}
 
 
-class ConvertStats:
+class ConvertStats(Counters):
     """Counters filled in by :func:`sip_to_hep` and :func:`hep_to_frames`."""
 
     __slots__ = (
@@ -93,16 +94,6 @@ class ConvertStats:
         "udp_sip",
         "untimed",
     )
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"ConvertStats({', '.join(f'{k}={v}' for k, v in self.as_dict().items())})"
 
 
 # ---------------------------------------------------------------------------------------

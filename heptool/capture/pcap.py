@@ -959,7 +959,23 @@ class HepPayload(NamedTuple):
     data: bytes  # exactly one HEP packet
 
 
-class CaptureStats:
+class Counters:
+    """Named integer counters (subclasses list them in ``__slots__``), all starting at 0."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.as_dict().items())})"
+
+
+class CaptureStats(Counters):
     """Counters filled in by :func:`iter_hep_payloads` (pass one in to read them)."""
 
     __slots__ = (
@@ -976,16 +992,6 @@ class CaptureStats:
         "tcp_gap_bytes",
         "tcp_segments",
     )
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"CaptureStats({', '.join(f'{k}={v}' for k, v in self.as_dict().items())})"
 
 
 def _endpoint(family: int, ip: str, port: int) -> str:
