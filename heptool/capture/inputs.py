@@ -41,8 +41,15 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
     _JSONError = (ValueError,)
 
-__all__ = ["InputError", "InputPacket", "InputStats", "sniff_kind", "iter_input", "to_message",
-           "open_source"]
+__all__ = [
+    "InputError",
+    "InputPacket",
+    "InputStats",
+    "iter_input",
+    "open_source",
+    "sniff_kind",
+    "to_message",
+]
 
 _PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
                 b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
@@ -121,7 +128,7 @@ def open_source(source: str | os.PathLike[str] | IO[bytes], stdin: IO[bytes] | N
         if str(source) == "-":
             return (stdin if stdin is not None else sys.stdin.buffer), "<stdin>", False
         try:
-            return open(source, "rb", buffering=_CHUNK), str(source), True  # noqa: SIM115
+            return open(source, "rb", buffering=_CHUNK), str(source), True
         except OSError as e:
             raise InputError(f"{source}: {e.strerror or e}") from None
     return source, getattr(source, "name", "<input>"), False
