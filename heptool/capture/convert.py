@@ -39,7 +39,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
-from ..core.addr import ip4_text
 from ..core.message import HepMessage, _blank
 from ..core.registry import proto_name
 from ..core.sip import call_id as sip_call_id
@@ -51,7 +50,6 @@ from .pcap import (
     Frame,
     IPReassembler,
     TcpReassembler,
-    _udp_hdr,
     extract_transport,
     open_capture,
 )
@@ -151,42 +149,12 @@ def iter_sip_packets(
     streams: OrderedDict[tuple, _Stream] = OrderedDict()
     extract = extract_transport
     is_sip = looks_like_sip
-    udp_hdr = _udp_hdr
-    ip4 = ip4_text
     new = tuple.__new__
     n_frames = n_udp = 0
     sec = usec = 0
     try:
-        fast = packet_filter is None  # the filter takes a Transport: only the general path
         for no, sec, usec, linktype, data in _frames_of(source):
             n_frames += 1
-            # extract_transport's Ethernet/IPv4/UDP fast path and the UDP branch below,
-            # fused (same checks, same results; no Transport tuple)
-            if (
-                fast
-                and linktype == 1
-                and len(data) >= 42
-                and data[12] == 8
-                and data[13] == 0
-                and data[14] == 0x45
-                and data[23] == 17
-                and not (data[20] & 0x3F or data[21])
-            ):
-                end = 14 + ((data[16] << 8) | data[17])
-                if 42 <= end <= len(data):
-                    sport, dport, ulen = udp_hdr(data, 34)
-                    if 8 <= ulen <= end - 34:
-                        if ports is not None and sport not in ports and dport not in ports:
-                            st.not_port += 1
-                            continue
-                        payload = data[42 : 34 + ulen]
-                        if (is_sip(payload) if sip_only else bool(payload)):
-                            n_udp += 1
-                            yield new(SipPacket, (4, 17, ip4(data[26:30]), sport,
-                                                  ip4(data[30:34]), dport, sec, usec, payload))
-                        else:
-                            st.udp_other += 1
-                        continue
             t = extract(linktype, data, frag)
             if t is None:
                 st.not_ip += 1
