@@ -24,6 +24,12 @@ fi
 # locally it is a warning and the tests that need a missing peer skip, saying why.
 bash scripts/setup-peers.sh || { [ "${CI:-}" = true ] && { echo "test.sh: FAIL: scripts/setup-peers.sh" >&2; exit 1; }; echo "test.sh: warning: peers not installed; interop tests will skip" >&2; }
 
+if [ "${CI:-}" = true ]; then
+    # CI also runs the long fuzz and property budgets (issue 7; a few minutes more), with the
+    # same examples every run (derandomized: tests/conftest.py)
+    export HEPTOOL_FUZZ=${HEPTOOL_FUZZ:-long} HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
+fi
+
 status=0
 "$PY" -m pytest -q -rfEs "$@" || status=$?
 case $status in

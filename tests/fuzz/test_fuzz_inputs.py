@@ -116,7 +116,7 @@ def mutated(draw, base=None):
             if at + 4 <= len(b):
                 b[at:at + 4] = struct.pack("<I", draw(ABSURD))
         elif op == "gzip":
-            b = bytearray(gzip.compress(bytes(b), compresslevel=1))
+            b = bytearray(gzip.compress(bytes(b), compresslevel=1, mtime=0))  # no clock in the data
     return bytes(b)
 
 
