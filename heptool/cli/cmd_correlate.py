@@ -16,7 +16,13 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import BadInputError, build_filter, open_output, resolve_format
+from heptool.cli.options import (
+    BadInputError,
+    build_filter,
+    open_output,
+    output_options,
+    resolve_format,
+)
 from heptool.cli.options import filter_options as _filter_options
 
 __all__ = ["Reader", "build_graph", "correlate_command", "filter_options", "rule_options"]
@@ -213,18 +219,9 @@ def select_groups(graph: Any, match: Any, matched: list[int], group_ids: tuple[i
                short_help="Group every message by the ids that link them (calls, connections...).")
 @click.argument("inputs", nargs=-1, metavar="[INPUT]...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
-              show_default=True,
-              help="Output format: auto (table on a terminal, json otherwise); table: a tree "
+@output_options(*FORMATS, help="Output format: auto (table on a terminal, json otherwise); table: a tree "
                    "per group; json: one document {groups, edges, dangling}; dot: Graphviz; "
                    "mermaid: a Mermaid flowchart (dot and mermaid draw the id graph).")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
-              default=None, metavar="FILE",
-              help="Write to FILE instead of standard output ('-' = stdout).")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default=None,
-              expose_value=False, is_eager=True,
-              callback=lambda ctx, p, v: _set_color(ctx, v),
-              help="Colour terminal output: auto (default; honours NO_COLOR), always, never.")
 @click.option("--group", "group_ids", multiple=True, type=click.IntRange(min=0), metavar="N",
               help="Only group N (the ids correlate gives, from 0 in input order). Repeatable.")
 @filter_options
@@ -258,12 +255,6 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
         _write(env, graph, groups, fmt, out, output)
     if reader.status != ExitStatus.OK:
         click.get_current_context().exit(reader.status)
-
-
-def _set_color(ctx: click.Context, value: str | None) -> str | None:
-    if value is not None and not ctx.resilient_parsing:
-        ctx.ensure_object(Environment).color = value  # type: ignore[assignment]
-    return value
 
 
 def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],

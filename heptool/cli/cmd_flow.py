@@ -16,7 +16,7 @@ import click
 from heptool.cli.cmd_correlate import Reader, build_graph, build_rules, rule_options
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import open_output
+from heptool.cli.options import open_output, output_options
 
 __all__ = ["flow_command"]
 
@@ -82,17 +82,8 @@ def _regular(path: str) -> bool:
 @click.option("--hide", "hide", default="", metavar="KINDS",
               help="Kinds to leave out, comma-separated: log (xlog and log lines), rest, net, "
                    "mi, control, rtcp, qos, sip, or a precise kind (rest_reply).")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
-              show_default=True,
-              help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "
+@output_options(*FORMATS, help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "
                    "opens (hand-written SVG; the HTML page adds a table of every message).")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, allow_dash=True),
-              default=None, metavar="FILE",
-              help="Write to FILE instead of standard output ('-' = stdout).")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default=None,
-              expose_value=False, is_eager=True,
-              callback=lambda ctx, p, v: _set_color(ctx, v),
-              help="Colour terminal output: auto (default; honours NO_COLOR), always, never.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any).")
 @rule_options

@@ -68,9 +68,12 @@ def _set_color(ctx: click.Context, _param: click.Parameter, value: str | None) -
     return value
 
 
-def output_options(*formats: str, default: str = "auto") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add ``-f/--format`` (one of ``formats``), ``-o/--output FILE`` and ``--color``."""
-    help_text = "Output format: " + "; ".join(f"{f}: {FORMAT_HELP.get(f, f)}" for f in formats) + "."
+def output_options(*formats: str, default: str = "auto",
+                   help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add ``-f/--format`` (one of ``formats``; ``help`` replaces the generated help text),
+    ``-o/--output FILE`` and ``--color``."""
+    help_text = help or (
+        "Output format: " + "; ".join(f"{f}: {FORMAT_HELP.get(f, f)}" for f in formats) + ".")
 
     def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
         f = click.option(
