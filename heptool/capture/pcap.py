@@ -525,6 +525,11 @@ _udp4_hdr = struct.Struct("!IIHHH").unpack_from  # IPv4 src, dst; UDP sport, dpo
 
 # address text: the core's bounded caches (one place, one behaviour)
 _ip4_str = ip4_text
+
+try:  # optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
+    from ..core._speedups import udp4_hep as _c_udp4_hep
+except ImportError:  # pragma: no cover - built wherever a C compiler is
+    _c_udp4_hep = None
 _ip6_str = ip6_text
 
 
@@ -1025,8 +1030,19 @@ def iter_hep_payloads(
     eps: dict[int, str] = {}  # outer "ip:port" text per (IPv4 address, port) of the fast path
     udp4 = _udp4_hdr
     magics = _HEP3_MAGICS
+    c_udp4 = _c_udp4_hep
     for frame_no, sec, usec, linktype, data in open_capture(source):
         st.frames += 1
+        if linktype == 1 and c_udp4 is not None:
+            # the same fused fast path in C (heptool.core._speedups): HEP3 magic only
+            hit = c_udp4(data, eps, port)
+            if hit is not None:
+                if hit == 0:
+                    st.not_port += 1
+                    continue
+                st.hep_packets += 1
+                yield new(HepPayload, (frame_no, sec, usec, "udp", *hit))
+                continue
         # fast path, fused: extract_transport's Ethernet/IPv4/UDP case and the UDP branch
         # below, with the endpoint text cached (same checks, same results)
         if (

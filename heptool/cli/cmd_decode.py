@@ -193,6 +193,7 @@ class _Run:
         self.written = 0
         self.bad = False
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
+        self._write_record: Any = None  # JSON writers' write(record)
 
     # -- diagnostics ----------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -252,7 +253,7 @@ class _Run:
                 self._drain = w.drain
             else:
                 w = JsonArrayWriter(out, line_buffered=live)
-            write = w.write
+            write = self._write_record = w.write  # the fast path's emit: record only
             return w, lambda rec, m, p: write(rec)
         if fmt == "table":
             from heptool.output.table import TableWriter
@@ -295,6 +296,7 @@ class _Run:
         from heptool.capture.pcap import CaptureError
         from heptool.core.codec import decode
         from heptool.core.errors import HepError
+        from heptool.core.record import make_fast_record
         from heptool.output.records import decode_record
 
         env = self.env
@@ -325,12 +327,25 @@ class _Run:
             it = iter_input(f if f is not None else source, stdin=env.stdin_binary,
                             port=self.port, stats=stats, strict=strict)
             seen = 0
+            # JSON out and no filter: the common packet goes bytes -> record directly
+            write = self._write_record
+            fast = make_fast_record() if match is None and write is not None else None
             # the fields read by position (an InputPacket is a tuple: no attribute lookups)
             for p in it:
                 index, frame, _line, _off, transport, hsrc, hdst, _ts, data, rec, _err = p
                 seen += 1
                 if progress is not None and not seen & 0xFFF:
                     progress.update(f.tell())
+                if fast is not None and data is not None:
+                    r = fast(data, index, frame, transport, hsrc, hdst, need_sip)
+                    if r is not None:
+                        write(r)
+                        if summary is not None:
+                            summary.add(r)
+                        self.written += 1
+                        if count is not None and self.written >= count:
+                            return False
+                        continue
                 try:
                     if data is not None:
                         m = decode(data, strict)

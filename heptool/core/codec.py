@@ -130,7 +130,7 @@ def _decode_value(spec: ChunkSpec, body: bytes) -> tuple[Any, bool]:
 # ---------------------------------------------------------------------------
 # HEPv3 decode
 # ---------------------------------------------------------------------------
-_TEMPLATE_KINDS = {"u8": "B", "u16": "H", "u32": "I", "ip4": "4s", "ip6": "16s"}
+TEMPLATE_KINDS = {"u8": "B", "u16": "H", "u32": "I", "ip4": "4s", "ip6": "16s"}
 
 # Fixed-chunk prefixes seen in the wild (HEP-SPEC section 10).  A packet whose first
 # chunks have exactly these headers is read with one struct call.
@@ -146,7 +146,7 @@ _TEMPLATE_ORDERS = (
 
 def _build_template(order: tuple[int, ...]):
     specs = [CHUNKS[t] for t in order]
-    fmt = ">" + "".join("6x" + _TEMPLATE_KINDS[s.kind] for s in specs)
+    fmt = ">" + "".join("6x" + TEMPLATE_KINDS[s.kind] for s in specs)
     st = struct.Struct(fmt)
     sig = bytearray()
     mask = bytearray()
@@ -175,10 +175,11 @@ def _build_template(order: tuple[int, ...]):
     return (int.from_bytes(sig, "big"), int.from_bytes(mask, "big"), end, ns["_fast"], order)
 
 
-_TEMPLATES = [_build_template(o) for o in _TEMPLATE_ORDERS]
+#: (signature, mask, end, message filler, chunk order) per known fixed-chunk layout
+TEMPLATES = [_build_template(o) for o in _TEMPLATE_ORDERS]
 # dispatch on the type byte of the third chunk header (offset 6 + 7 + 7 + 3)
 _TEMPLATE_BY_THIRD: dict[int, list] = {}
-for _t in _TEMPLATES:
+for _t in TEMPLATES:
     _TEMPLATE_BY_THIRD.setdefault(_t[4][2], []).append(_t)
 del _t
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..core.message import HepMessage
 from ..core.record import to_record
-from ..core.sip import sip_info, sip_text_info
+from ..core.sip import sip_info, sip_of_text
 
 __all__ = ["decode_record"]
 
@@ -26,10 +26,8 @@ def decode_record(m: HepMessage, index: int, frame: int | None = None,
     r.update(to_record(m))
     if sip:
         text = r["payload"]
-        if type(text) is str and text[:1] != "{":
-            info = sip_text_info(text) if text[:1].isalpha() else None
-        else:
-            info = sip_info(m.payload)  # OpenSIPS JSON wrapping, or not UTF-8
+        # text: as the fast path (make_fast_record) does; else not UTF-8 (or no payload)
+        info = sip_of_text(text) if type(text) is str else sip_info(m.payload)
         if info is not None:
             r["sip"] = info
     return r
