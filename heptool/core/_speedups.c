@@ -352,6 +352,74 @@ put_borrowed(PyObject *d, PyObject *key, PyObject *value)
 #define SLOT_CAPTURE_ID 7
 #define NUM_SLOTS 8
 
+/* The chunks of a plain HEP3 packet: vendor 0 only, the fixed chunks at their exact sizes,
+   the text chunks (payload, auth key, correlation id, node name, 0x0065), each chunk type
+   at most once (src/dst: one IPv4 or one IPv6 chunk), nothing after the last chunk.
+   1: parsed; 0: anything else (the Python decoder decides).  Reads stay inside b[0:n]. */
+struct hep3 {
+    unsigned long fixed[NUM_SLOTS];
+    int have;  /* bit per fixed slot */
+    const unsigned char *src, *dst;
+    int src_len, dst_len;
+    const unsigned char *text[5];  /* payload, auth, corr, node, extra */
+    Py_ssize_t tlen[5];
+    int types[32];
+    int ntypes;
+};
+
+static int
+parse_hep3(const unsigned char *b, Py_ssize_t n, struct hep3 *h)
+{
+    memset(h, 0, sizeof(*h));
+    Py_ssize_t off = 6;
+    while (off < n) {
+        if (n - off < 6) return 0;
+        unsigned long vendor = be(b + off, 2), ctype = be(b + off + 2, 2), clen = be(b + off + 4, 2);
+        if (vendor != 0 || clen < 6 || (Py_ssize_t)clen > n - off) return 0;
+        const unsigned char *body = b + off + 6;
+        int blen = (int)clen - 6;
+        int slot = -1, size = 0, ti = -1;
+        switch (ctype) {
+        case 1: slot = SLOT_FAMILY; size = 1; break;
+        case 2: slot = SLOT_IP_PROTO; size = 1; break;
+        case 7: slot = SLOT_SRC_PORT; size = 2; break;
+        case 8: slot = SLOT_DST_PORT; size = 2; break;
+        case 9: slot = SLOT_TS_SEC; size = 4; break;
+        case 10: slot = SLOT_TS_USEC; size = 4; break;
+        case 11: slot = SLOT_PROTO_TYPE; size = 1; break;
+        case 12: slot = SLOT_CAPTURE_ID; size = 4; break;
+        case 3: case 5:
+            if (h->src != NULL || blen != (ctype == 3 ? 4 : 16)) return 0;
+            h->src = body; h->src_len = blen;
+            break;
+        case 4: case 6:
+            if (h->dst != NULL || blen != (ctype == 4 ? 4 : 16)) return 0;
+            h->dst = body; h->dst_len = blen;
+            break;
+        case 0x0F: ti = 0; break;
+        case 0x0E: ti = 1; break;
+        case 0x11: ti = 2; break;
+        case 0x13: ti = 3; break;
+        case 0x65: ti = 4; break;
+        default: return 0;
+        }
+        if (slot >= 0) {
+            if ((h->have & (1 << slot)) || blen != size) return 0;
+            h->have |= 1 << slot;
+            h->fixed[slot] = be(body, size);
+        }
+        else if (ti >= 0) {
+            if (h->text[ti] != NULL) return 0;
+            h->text[ti] = body;
+            h->tlen[ti] = blen;
+        }
+        if (h->ntypes == 32) return 0;  /* cannot happen: 17 types, each once */
+        h->types[h->ntypes++] = (int)ctype;
+        off += (Py_ssize_t)clen;
+    }
+    return 1;
+}
+
 static PyObject *
 hep3_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -376,62 +444,17 @@ hep3_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
 
-    unsigned long fixed[NUM_SLOTS];
-    int have = 0;                 /* bit per fixed slot */
-    const unsigned char *src = NULL, *dst = NULL;
-    int src_len = 0, dst_len = 0;
-    const unsigned char *text[5] = {NULL};  /* payload, auth, corr, node, extra */
-    Py_ssize_t tlen[5] = {0};
-    int types[64];
-    int ntypes = 0;
-    Py_ssize_t off = 6;
-    while (off < n) {
-        if (n - off < 6) Py_RETURN_NONE;
-        unsigned long vendor = be(b + off, 2), ctype = be(b + off + 2, 2), clen = be(b + off + 4, 2);
-        if (vendor != 0 || clen < 6 || (Py_ssize_t)clen > n - off) Py_RETURN_NONE;
-        const unsigned char *body = b + off + 6;
-        int blen = (int)clen - 6;
-        int slot = -1, size = 0, ti = -1;
-        switch (ctype) {
-        case 1: slot = SLOT_FAMILY; size = 1; break;
-        case 2: slot = SLOT_IP_PROTO; size = 1; break;
-        case 7: slot = SLOT_SRC_PORT; size = 2; break;
-        case 8: slot = SLOT_DST_PORT; size = 2; break;
-        case 9: slot = SLOT_TS_SEC; size = 4; break;
-        case 10: slot = SLOT_TS_USEC; size = 4; break;
-        case 11: slot = SLOT_PROTO_TYPE; size = 1; break;
-        case 12: slot = SLOT_CAPTURE_ID; size = 4; break;
-        case 3: case 5:
-            if (src != NULL || blen != (ctype == 3 ? 4 : 16)) Py_RETURN_NONE;
-            src = body; src_len = blen;
-            break;
-        case 4: case 6:
-            if (dst != NULL || blen != (ctype == 4 ? 4 : 16)) Py_RETURN_NONE;
-            dst = body; dst_len = blen;
-            break;
-        case 0x0F: ti = 0; break;
-        case 0x0E: ti = 1; break;
-        case 0x11: ti = 2; break;
-        case 0x13: ti = 3; break;
-        case 0x65: ti = 4; break;
-        default: Py_RETURN_NONE;
-        }
-        if (slot >= 0) {
-            if ((have & (1 << slot)) || blen != size) Py_RETURN_NONE;
-            have |= 1 << slot;
-            fixed[slot] = be(body, size);
-        }
-        else if (ti >= 0) {
-            if (text[ti] != NULL) Py_RETURN_NONE;
-            text[ti] = body;
-            tlen[ti] = blen;
-        }
-        if (ntypes == 64) Py_RETURN_NONE;
-        types[ntypes++] = (int)ctype;
-        off += (Py_ssize_t)clen;
-    }
-    if (have != (1 << NUM_SLOTS) - 1 || src == NULL || dst == NULL) Py_RETURN_NONE;
-    if (fixed[SLOT_TS_USEC] >= 1000000) Py_RETURN_NONE;
+    struct hep3 h;
+    if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
+    if (h.have != (1 << NUM_SLOTS) - 1 || h.src == NULL || h.dst == NULL) Py_RETURN_NONE;
+    if (h.fixed[SLOT_TS_USEC] >= 1000000) Py_RETURN_NONE;
+    unsigned long *fixed = h.fixed;
+    const unsigned char *src = h.src, *dst = h.dst;
+    int src_len = h.src_len, dst_len = h.dst_len;
+    const unsigned char **text = h.text;
+    Py_ssize_t *tlen = h.tlen;
+    int *types = h.types;
+    int ntypes = h.ntypes;
 
     /* the text values first: invalid UTF-8 means the full path */
     PyObject *tv[5] = {NULL};
@@ -578,6 +601,94 @@ error:
     return NULL;
 }
 
+/* decode()'s fast path: the values of a plain HEP3 packet, in HepMessage slot order */
+static PyObject *
+long_or_none(int have, unsigned long v)
+{
+    if (!have) Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(v);
+}
+
+static PyObject *
+ip_or_none(const unsigned char *ip, int len)
+{
+    if (ip == NULL) Py_RETURN_NONE;
+    if (len == 4) return ip4_str(ip);
+    return PyObject_CallFunction(c_ip6_text, "y#", (const char *)ip, (Py_ssize_t)16);
+}
+
+static PyObject *
+hep3_fields(PyObject *self, PyObject *data)
+{
+    (void)self;
+    if (!PyBytes_CheckExact(data)) Py_RETURN_NONE;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
+    struct hep3 h;
+    if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
+    if (((h.src && h.src_len == 16) || (h.dst && h.dst_len == 16)) && c_ip6_text == NULL)
+        Py_RETURN_NONE;  /* not configured yet: the Python decoder formats IPv6 */
+    PyObject *t = PyTuple_New(16);
+    if (t == NULL) return NULL;
+    PyObject *v;
+    /* family, ip_proto, src_ip, dst_ip, src_port, dst_port, ts_sec, ts_usec, proto_type,
+       capture_id, auth_key, node_name, correlation_id, extra_correlation, payload, layout */
+#define SET(i, expr) if ((v = (expr)) == NULL) goto error; PyTuple_SET_ITEM(t, i, v);
+    SET(0, long_or_none(h.have & (1 << SLOT_FAMILY), h.fixed[SLOT_FAMILY]));
+    SET(1, long_or_none(h.have & (1 << SLOT_IP_PROTO), h.fixed[SLOT_IP_PROTO]));
+    SET(2, ip_or_none(h.src, h.src_len));
+    SET(3, ip_or_none(h.dst, h.dst_len));
+    SET(4, long_or_none(h.have & (1 << SLOT_SRC_PORT), h.fixed[SLOT_SRC_PORT]));
+    SET(5, long_or_none(h.have & (1 << SLOT_DST_PORT), h.fixed[SLOT_DST_PORT]));
+    SET(6, long_or_none(h.have & (1 << SLOT_TS_SEC), h.fixed[SLOT_TS_SEC]));
+    SET(7, long_or_none(h.have & (1 << SLOT_TS_USEC), h.fixed[SLOT_TS_USEC]));
+    SET(8, long_or_none(h.have & (1 << SLOT_PROTO_TYPE), h.fixed[SLOT_PROTO_TYPE]));
+    SET(9, long_or_none(h.have & (1 << SLOT_CAPTURE_ID), h.fixed[SLOT_CAPTURE_ID]));
+    static const int text_at[4] = {1, 3, 2, 4};  /* auth, node, corr, extra -> h.text index */
+    for (int i = 0; i < 4; i++) {
+        int ti = text_at[i];
+        if (h.text[ti] == NULL) {
+            Py_INCREF(Py_None);
+            v = Py_None;
+        }
+        else {
+            v = PyUnicode_DecodeUTF8((const char *)h.text[ti], h.tlen[ti], NULL);
+            if (v == NULL) {
+                if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    PyErr_Clear();
+                    Py_DECREF(t);
+                    Py_RETURN_NONE;  /* kept raw by the Python decoder */
+                }
+                goto error;
+            }
+        }
+        PyTuple_SET_ITEM(t, 10 + i, v);
+    }
+    if (h.text[0] == NULL) {
+        Py_INCREF(Py_None);
+        v = Py_None;
+    }
+    else {
+        v = PyBytes_FromStringAndSize((const char *)h.text[0], h.tlen[0]);
+        if (v == NULL) goto error;
+    }
+    PyTuple_SET_ITEM(t, 14, v);
+    PyObject *layout = PyTuple_New(h.ntypes);
+    if (layout == NULL) goto error;
+    for (int i = 0; i < h.ntypes; i++) {
+        PyObject *ty = PyLong_FromLong(h.types[i]);
+        if (ty == NULL) { Py_DECREF(layout); goto error; }
+        PyTuple_SET_ITEM(layout, i, ty);
+    }
+    PyTuple_SET_ITEM(t, 15, layout);
+#undef SET
+    return t;
+error:
+    Py_DECREF(t);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* One captured frame: Ethernet / IPv4 / UDP carrying HEP3 (heptool.capture.pcap's fused  */
 /* fast path; the frame-level code lives there, this is the same checks in C)             */
@@ -664,6 +775,9 @@ udp4_hep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* ------------------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
+    {"hep3_fields", hep3_fields, METH_O,
+     "hep3_fields(data) -> tuple | None: the HepMessage values (family .. payload, then the "
+     "layout) of a plain HEP3 packet; None when the Python decoder must do it."},
     {"udp4_hep", (PyCFunction)(void (*)(void))udp4_hep, METH_FASTCALL,
      "udp4_hep(frame, eps, port) -> (src, dst, payload) | 0 | None: an Ethernet/IPv4/UDP "
      "frame carrying HEP3 magic (0: not on port; None: anything else, for the Python code)."},

@@ -451,6 +451,29 @@ def _decode_fast(data: bytes) -> HepMessage | None:
     return m
 
 
+try:  # optional C version of _decode_fast's parsing (pyproject.toml ext-modules)
+    from ._speedups import hep3_fields as _c_fields
+except ImportError:  # pragma: no cover - built wherever a C compiler is
+    _c_fields = None
+
+
+def _decode_fast_c(data: bytes) -> HepMessage | None:
+    """:func:`_decode_fast` with the chunks read in C (any order of the same chunks)."""
+    t = _c_fields(data)
+    if t is None:
+        return None
+    m = _new(HepMessage)
+    (m.family, m.ip_proto, m.src_ip, m.dst_ip, m.src_port, m.dst_port, m.ts_sec, m.ts_usec,
+     m.proto_type, m.capture_id, m.auth_key, m.node_name, m.correlation_id,
+     m.extra_correlation, m.payload, m.layout) = t
+    m.version = 3
+    m.compression = m.wire = m._zcache = m._extra = m._warnings = None
+    return m
+
+
+_fast = _decode_fast_c if _c_fields is not None else _decode_fast
+
+
 def decode(data: bytes | bytearray | memoryview, strict: bool = False,
            max_inflate: int = DEFAULT_MAX_INFLATE) -> HepMessage:
     """Decode one HEP packet (v1, v2 or v3, detected from its bytes).
@@ -463,7 +486,7 @@ def decode(data: bytes | bytearray | memoryview, strict: bool = False,
         data = bytes(data)
     try:
         if data[:4] == b"HEP3":
-            m = _decode_fast(data)  # only ever accepts strictly valid packets
+            m = _fast(data)  # only ever accepts strictly valid packets
             if m is not None:
                 return m
             return decode_v3(data, strict, max_inflate)

@@ -306,3 +306,41 @@ def test_c_frame_function_property(frame, port, patch):
         src, dst, payload = r
         assert payload == t.payload and payload[:4] in (b"HEP3", b"EEP1", b"EEP3")
         assert (src, dst) == (f"{t.src}:{t.sport}", f"{t.dst}:{t.dport}")
+
+
+# -- decode()'s fast path ------------------------------------------------------------------------
+def _same_message(a, b):
+    assert a == b
+    assert a.layout == b.layout and a.wire == b.wire and a.compression == b.compression
+    assert list(a.warnings) == list(b.warnings) == []
+
+
+def _check_fields(data):
+    from heptool.core import codec
+
+    m = codec._decode_fast_c(data)
+    if m is None:
+        return False
+    try:
+        ref = codec.decode_v3(data, strict=True)
+    except HepDecodeError:
+        raise AssertionError("the C fast path took a packet strict decoding rejects") from None
+    _same_message(m, ref)
+    assert codec.encode(m) == data
+    return True
+
+
+@needs_c
+def test_c_decode_fast_path_equals_the_decoder_on_every_vector():
+    taken = sum(_check_fields(p.data) for _name, p in _packets() if p.data[:4] == b"HEP3")
+    taken += sum(_check_fields(d) for d in _bench_packets())
+    assert taken > 600
+
+
+@needs_c
+@PROPS
+@given(data=hep3_packets())
+@example(data=b"HEP3\x00\x06")
+def test_c_decode_fast_path_property(data):
+    _check_fields(data)
+    assert _speedups.hep3_fields(bytearray(data)) is None  # only bytes
