@@ -103,65 +103,82 @@ header_tag(const char *v, Py_ssize_t n, const char **tag, Py_ssize_t *tn)
     return 1;
 }
 
+/* dict[key] = value, stealing the value reference (NULL value: error already set) */
+static int
+put(PyObject *d, PyObject *key, PyObject *value)
+{
+    if (value == NULL) return -1;
+    int r = PyDict_SetItem(d, key, value);
+    Py_DECREF(value);
+    return r;
+}
+
+static int
+put_borrowed(PyObject *d, PyObject *key, PyObject *value)
+{
+    return PyDict_SetItem(d, key, value);
+}
+
 enum { H_CALLID, H_CSEQ, H_FROM, H_TO, H_XCID, H_COUNT };
 
-static PyObject *
-sip_summary(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    if (!PyUnicode_Check(arg)) Py_RETURN_NONE;
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
-    if (s == NULL) {  /* lone surrogates: the Python path copes */
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
-    const char *eolp = find2(s, n < 4096 ? n : 4096, "\r\n", 2);
-    if (eolp == NULL) Py_RETURN_NONE;
-    Py_ssize_t eol = eolp - s;
-    if (eol > 4094) Py_RETURN_NONE;  /* char index <= byte index: same as the str find */
+/* What the scan of a SIP message's first line and header block found (pointers into it). */
+struct sipscan {
+    Py_ssize_t eol;              /* where the first line ends */
+    int status;                  /* reply code, or 0 for a request */
+    const char *a, *b;           /* reason, or method and request URI */
+    Py_ssize_t alen, blen;
+    const char *val[H_COUNT];    /* header values (after the colon and blanks), or NULL */
+    Py_ssize_t vlen[H_COUNT];
+};
 
-    PyObject *d = PyDict_New();
-    if (d == NULL) return NULL;
+/* sip_text_info's canonical fast case on the UTF-8 bytes s[0:n]: a CRLF first line that
+   is a valid status or request line, then the header block up to CRLFCRLF (or the end),
+   Call-ID, CSeq, From and To each exactly once in canonical spelling, X-CID at most once
+   and only as "X-CID", those values printable ASCII, no lone CR or LF in the block.
+   1: scanned; 0: anything else (the Python code decides). */
+static int
+sip_scan(const char *s, Py_ssize_t n, struct sipscan *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *eolp = find2(s, n < 4096 ? n : 4096, "\r\n", 2);
+    if (eolp == NULL) return 0;
+    Py_ssize_t eol = eolp - s;
+    if (eol > 4094) return 0;  /* char index <= byte index: same as the str find */
+    r->eol = eol;
     if (eol >= 8 && memcmp(s, "SIP/2.0 ", 8) == 0) {
-        if (eol < 11) goto fallback;
+        if (eol < 11) return 0;
         if (!(s[8] >= '1' && s[8] <= '6' && s[9] >= '0' && s[9] <= '9' && s[10] >= '0' &&
               s[10] <= '9'))
-            goto fallback;
-        if (eol > 11 && s[11] != ' ') goto fallback;
-        PyObject *code = PyLong_FromLong((s[8] - '0') * 100 + (s[9] - '0') * 10 + (s[10] - '0'));
-        if (code == NULL) goto error;
-        int r = PyDict_SetItem(d, k_status, code);
-        Py_DECREF(code);
-        if (r < 0) goto error;
-        if (set_str(d, k_reason, s + 12, eol > 12 ? eol - 12 : 0) < 0) goto error;
+            return 0;
+        if (eol > 11 && s[11] != ' ') return 0;
+        r->status = (s[8] - '0') * 100 + (s[9] - '0') * 10 + (s[10] - '0');
+        r->a = s + 12;
+        r->alen = eol > 12 ? eol - 12 : 0;
     }
     else {
         const char *sp1 = memchr(s, ' ', (size_t)eol);
-        if (sp1 == NULL || sp1 == s) goto fallback;
+        if (sp1 == NULL || sp1 == s) return 0;
         const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(s + eol - sp1 - 1));
-        if (sp2 == NULL || sp2 == sp1 + 1) goto fallback;
-        if (s + eol - sp2 != 8 || memcmp(sp2, " SIP/2.0", 8) != 0) goto fallback;
+        if (sp2 == NULL || sp2 == sp1 + 1) return 0;
+        if (s + eol - sp2 != 8 || memcmp(sp2, " SIP/2.0", 8) != 0) return 0;
         for (const char *p = s; p < sp1; p++)
-            if (!is_token_char((unsigned char)*p)) goto fallback;
-        if (set_str(d, k_method, s, sp1 - s) < 0) goto error;
-        if (set_str(d, k_ruri, sp1 + 1, sp2 - sp1 - 1) < 0) goto error;
+            if (!is_token_char((unsigned char)*p)) return 0;
+        r->a = s;
+        r->alen = sp1 - s;
+        r->b = sp1 + 1;
+        r->blen = sp2 - sp1 - 1;
     }
-
     const char *endp = find2(s + eol, n - eol, "\r\n\r\n", 4);
     Py_ssize_t end = endp ? endp - s : n;
-    const char *val[H_COUNT] = {NULL};
-    Py_ssize_t vlen[H_COUNT] = {0};
     /* every "\r\n" in [eol, end) starts a header line */
     Py_ssize_t pos = eol;
     while (pos < end) {
-        /* s[pos:pos+2] == "\r\n" */
         Py_ssize_t ls = pos + 2;
         const char *nx = find2(s + ls, end - ls, "\r\n", 2);
         Py_ssize_t le = nx ? nx - s : end;
         /* a lone CR or LF in the line: the regex reads values only up to it */
         if (memchr(s + ls, '\r', (size_t)(le - ls)) || memchr(s + ls, '\n', (size_t)(le - ls)))
-            goto fallback;
+            return 0;
         const char *ln = s + ls;
         Py_ssize_t ll = le - ls;
         int which = -1;
@@ -180,27 +197,59 @@ sip_summary(PyObject *self, PyObject *arg)
             Py_ssize_t i = nl;
             while (i < ll && (ln[i] == ' ' || ln[i] == '\t')) i++;
             if (i < ll && ln[i] == ':') {
-                if (which == H_XCID && memcmp(ln, "X-CID", 5) != 0) goto fallback;
-                if (val[which] != NULL) goto fallback;  /* repeated: the last would win */
+                if (which == H_XCID && memcmp(ln, "X-CID", 5) != 0) return 0;
+                if (r->val[which] != NULL) return 0;  /* repeated: the last would win */
                 i++;
                 while (i < ll && (ln[i] == ' ' || ln[i] == '\t')) i++;
-                val[which] = ln + i;
-                vlen[which] = ll - i;
-                if (!plain_ascii(val[which], vlen[which])) goto fallback;
+                r->val[which] = ln + i;
+                r->vlen[which] = ll - i;
+                if (!plain_ascii(r->val[which], r->vlen[which])) return 0;
             }
         }
         pos = le;
     }
-    if (!val[H_CALLID] || !val[H_CSEQ] || !val[H_FROM] || !val[H_TO]) goto fallback;
+    if (!r->val[H_CALLID] || !r->val[H_CSEQ] || !r->val[H_FROM] || !r->val[H_TO]) return 0;
+    return 1;
+}
 
+static PyObject *
+sip_summary(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) Py_RETURN_NONE;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (s == NULL) {  /* lone surrogates: the Python path copes */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    struct sipscan sc;
+    if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
+    /* the two tags decide whether C can answer at all: check them before building */
+    const char *ft = NULL, *tt = NULL;
+    Py_ssize_t ftn = 0, ttn = 0;
+    int fr = header_tag(sc.val[H_FROM], sc.vlen[H_FROM], &ft, &ftn);
+    int tr = header_tag(sc.val[H_TO], sc.vlen[H_TO], &tt, &ttn);
+    if (fr < 0 || tr < 0) Py_RETURN_NONE;
+
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    if (sc.status) {
+        if (put(d, k_status, PyLong_FromLong(sc.status)) < 0) goto error;
+        if (set_str(d, k_reason, sc.a, sc.alen) < 0) goto error;
+    }
+    else {
+        if (set_str(d, k_method, sc.a, sc.alen) < 0) goto error;
+        if (set_str(d, k_ruri, sc.b, sc.blen) < 0) goto error;
+    }
     /* call_id */
-    Py_ssize_t cn = vlen[H_CALLID];
-    rstrip_ws(val[H_CALLID], &cn);
-    if (set_str(d, k_call_id, val[H_CALLID], cn) < 0) goto error;
+    Py_ssize_t cn = sc.vlen[H_CALLID];
+    rstrip_ws(sc.val[H_CALLID], &cn);
+    if (set_str(d, k_call_id, sc.val[H_CALLID], cn) < 0) goto error;
     /* cseq: strip, partition at the first space, number if all digits, method stripped */
     {
-        const char *c = val[H_CSEQ];
-        Py_ssize_t len = vlen[H_CSEQ];
+        const char *c = sc.val[H_CSEQ];
+        Py_ssize_t len = sc.vlen[H_CSEQ];
         strip_ws(&c, &len);
         const char *sp = memchr(c, ' ', (size_t)len);
         Py_ssize_t numlen = sp ? sp - c : len;
@@ -211,11 +260,7 @@ sip_summary(PyObject *self, PyObject *arg)
             if (numlen > 18) goto fallback;
             long long v = 0;
             for (Py_ssize_t i = 0; i < numlen; i++) v = v * 10 + (c[i] - '0');
-            PyObject *num = PyLong_FromLongLong(v);
-            if (num == NULL) goto error;
-            int r = PyDict_SetItem(d, k_cseq, num);
-            Py_DECREF(num);
-            if (r < 0) goto error;
+            if (put(d, k_cseq, PyLong_FromLongLong(v)) < 0) goto error;
         }
         if (sp) {
             const char *m = sp + 1;
@@ -224,21 +269,12 @@ sip_summary(PyObject *self, PyObject *arg)
             if (mn > 0 && set_str(d, k_cseq_method, m, mn) < 0) goto error;
         }
     }
-    /* tags */
-    {
-        const char *t;
-        Py_ssize_t tn;
-        int r = header_tag(val[H_FROM], vlen[H_FROM], &t, &tn);
-        if (r < 0) goto fallback;
-        if (r > 0 && set_str(d, k_from_tag, t, tn) < 0) goto error;
-        r = header_tag(val[H_TO], vlen[H_TO], &t, &tn);
-        if (r < 0) goto fallback;
-        if (r > 0 && set_str(d, k_to_tag, t, tn) < 0) goto error;
-    }
-    if (val[H_XCID]) {
-        Py_ssize_t xn = vlen[H_XCID];
-        rstrip_ws(val[H_XCID], &xn);
-        if (set_str(d, k_x_cid, val[H_XCID], xn) < 0) goto error;
+    if (fr > 0 && set_str(d, k_from_tag, ft, ftn) < 0) goto error;
+    if (tr > 0 && set_str(d, k_to_tag, tt, ttn) < 0) goto error;
+    if (sc.val[H_XCID]) {
+        Py_ssize_t xn = sc.vlen[H_XCID];
+        rstrip_ws(sc.val[H_XCID], &xn);
+        if (set_str(d, k_x_cid, sc.val[H_XCID], xn) < 0) goto error;
     }
     return d;
 
@@ -248,6 +284,66 @@ fallback:
 error:
     Py_DECREF(d);
     return NULL;
+}
+
+/* sip_ids(payload) for plain SIP bytes: (Call-ID, label, X-CID), or None (Python decides) */
+static PyObject *
+sip_ids(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyBytes_CheckExact(arg)) Py_RETURN_NONE;
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+    if (n == 0 || s[0] == '{' || n > 65536) Py_RETURN_NONE;
+    struct sipscan sc;
+    if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
+    if (!sc.status && sc.alen >= 64) Py_RETURN_NONE;  /* sip_label looks 64 bytes far */
+    if (sc.eol >= 2047) Py_RETURN_NONE;  /* call_id() wants the first line in 2048 bytes */
+    /* X-CID is read (as sip_info does) only when sip_info could answer in C too */
+    if (sc.val[H_XCID]) {
+        const char *t;
+        Py_ssize_t tn;
+        if (header_tag(sc.val[H_FROM], sc.vlen[H_FROM], &t, &tn) < 0 ||
+            header_tag(sc.val[H_TO], sc.vlen[H_TO], &t, &tn) < 0)
+            Py_RETURN_NONE;
+        const char *c = sc.val[H_CSEQ];
+        Py_ssize_t len = sc.vlen[H_CSEQ];
+        strip_ws(&c, &len);
+        const char *sp = memchr(c, ' ', (size_t)len);
+        Py_ssize_t numlen = sp ? sp - c : len;
+        if (numlen > 18) Py_RETURN_NONE;
+    }
+    Py_ssize_t cn = sc.vlen[H_CALLID];
+    const char *cv = sc.val[H_CALLID];
+    rstrip_ws(cv, &cn);
+    if (cn == 0) Py_RETURN_NONE;
+    PyObject *call = PyUnicode_DecodeUTF8(cv, cn, NULL);
+    if (call == NULL) return NULL;
+    PyObject *label;
+    if (sc.status) {
+        char code[4] = {s[8], s[9], s[10], 0};
+        label = PyUnicode_FromStringAndSize(code, 3);
+    }
+    else {
+        label = PyUnicode_DecodeUTF8(sc.a, sc.alen, NULL);
+    }
+    if (label == NULL) { Py_DECREF(call); return NULL; }
+    PyObject *x;
+    if (sc.val[H_XCID]) {
+        Py_ssize_t xn = sc.vlen[H_XCID];
+        rstrip_ws(sc.val[H_XCID], &xn);
+        x = PyUnicode_DecodeUTF8(sc.val[H_XCID], xn, NULL);
+        if (x == NULL) { Py_DECREF(call); Py_DECREF(label); return NULL; }
+    }
+    else {
+        Py_INCREF(Py_None);
+        x = Py_None;
+    }
+    PyObject *t = PyTuple_Pack(3, call, label, x);
+    Py_DECREF(call);
+    Py_DECREF(label);
+    Py_DECREF(x);
+    return t;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -324,22 +420,6 @@ be(const unsigned char *p, int n)
     unsigned long v = 0;
     for (int i = 0; i < n; i++) v = (v << 8) | p[i];
     return v;
-}
-
-/* dict[key] = value, stealing the value reference (NULL value: error already set) */
-static int
-put(PyObject *d, PyObject *key, PyObject *value)
-{
-    if (value == NULL) return -1;
-    int r = PyDict_SetItem(d, key, value);
-    Py_DECREF(value);
-    return r;
-}
-
-static int
-put_borrowed(PyObject *d, PyObject *key, PyObject *value)
-{
-    return PyDict_SetItem(d, key, value);
 }
 
 #define SLOT_FAMILY 0
@@ -788,6 +868,9 @@ static PyMethodDef methods[] = {
      "hep3_record(data, index, frame, transport, src, dst[, sip]) -> dict | None: the decode "
      "record of a plain common HEP3 packet (with its 'sip' view when sip is true), None when "
      "the Python decoder must do it."},
+    {"sip_ids", sip_ids, METH_O,
+     "sip_ids(payload: bytes) -> (call_id, label, x_cid) | None: heptool.core.sip.sip_ids "
+     "for plain SIP, None when the Python code must decide."},
     {"sip_summary", sip_summary, METH_O,
      "sip_summary(text) -> dict | None: sip_text_info(text) for the plain common case, "
      "None when the Python code must decide."},

@@ -261,13 +261,24 @@ _EC_RE = re.compile(r"\{\s*(?:%s\s*:\s*%s\s*(?:,\s*%s\s*:\s*%s\s*)*)?\}" % ((_ST
 _EC_PAIR_RE = re.compile(r'"([^"\\\x00-\x1f]*)"\s*:\s*"([^"\\\x00-\x1f]*)"')
 
 
-def extra_pairs(text: str) -> list[Any]:
+def extra_pairs(text: str) -> tuple[tuple[str, Any], ...]:
     """Chunk 0x0065's key/value pairs in wire order, duplicates kept: what
     :func:`heptool.core.record.extra_correlation_pairs` returns, with a fast path for the
     plain string-to-string objects OpenSIPS writes (no escapes)."""
-    if _EC_RE.fullmatch(text):
-        return _EC_PAIR_RE.findall(text)
-    return extra_correlation_pairs(text) or []
+    pairs = _PAIRS.get(text)
+    if pairs is None:
+        if _EC_RE.fullmatch(text):
+            pairs = _EC_PAIR_RE.findall(text)
+        else:
+            pairs = [tuple(p) for p in extra_correlation_pairs(text) or ()]
+        if len(_PAIRS) > 4096:
+            _PAIRS.clear()
+        _PAIRS[text] = pairs = tuple(pairs)
+    return pairs  # type: ignore[return-value]
+
+
+#: extra_pairs() per 0x0065 text: the messages of one call or connection repeat it
+_PAIRS: dict[str, tuple] = {}
 
 
 def _ok(value: Any) -> str | None:

@@ -24,9 +24,9 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["call_id", "printable", "sip_ids", "sip_ids_general", "sip_info", "sip_label",
-           "sip_of_text", "sip_payload", "sip_text_info", "sip_text_info_py", "summary",
-           "xcid_hint"]
+__all__ = ["call_id", "printable", "sip_ids", "sip_ids_general", "sip_ids_py", "sip_info",
+           "sip_label", "sip_of_text", "sip_payload", "sip_text_info", "sip_text_info_py",
+           "summary", "xcid_hint"]
 
 _CRLF = b"\r\n"
 _SIP20 = b"SIP/2.0"
@@ -53,9 +53,10 @@ _STATUS_RE = re.compile(rb"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?\Z", re.DOTALL)
 
 
 try:  # optional C version of the hot path (pyproject.toml ext-modules); same results
+    from ._speedups import sip_ids as _c_sip_ids
     from ._speedups import sip_summary as _c_sip_summary
 except ImportError:  # pragma: no cover - built wherever a C compiler is
-    _c_sip_summary = None
+    _c_sip_ids = _c_sip_summary = None
 
 
 def _text(b: bytes) -> str:
@@ -328,6 +329,16 @@ def sip_label(p: bytes) -> str | None:
 
 
 def sip_ids(payload: bytes | None) -> tuple[str | None, str | None, str | None]:
+    """(Call-ID, label, X-CID) of a SIP payload, each None when absent (:func:`sip_ids_py`;
+    the optional C extension answers for plain SIP, ~0.3 us instead of ~1.5)."""
+    if _c_sip_ids is not None:
+        r = _c_sip_ids(payload)
+        if r is not None:
+            return r  # type: ignore[no-any-return]
+    return sip_ids_py(payload)
+
+
+def sip_ids_py(payload: bytes | None) -> tuple[str | None, str | None, str | None]:
     """(Call-ID, label, X-CID) of a SIP payload, each None when absent: what
     :func:`sip_ids_general` gives (the Call-ID as :func:`call_id` reads it, :func:`sip_label`,
     the ``x_cid`` of :func:`sip_info`), OpenSIPS's JSON wrapping undone.

@@ -344,3 +344,47 @@ def test_c_decode_fast_path_equals_the_decoder_on_every_vector():
 def test_c_decode_fast_path_property(data):
     _check_fields(data)
     assert _speedups.hep3_fields(bytearray(data)) is None  # only bytes
+
+
+# -- sip_ids (correlation) ----------------------------------------------------------------------
+def _check_ids(payload):
+    from heptool.core.sip import sip_ids_py
+
+    c = _speedups.sip_ids(payload)
+    if c is None:
+        return False
+    assert c == sip_ids_py(payload)
+    return True
+
+
+@needs_c
+def test_c_sip_ids_equals_python_on_real_sip():
+    texts = _sip_texts()
+    taken = sum(_check_ids(t.encode()) for t in texts)
+    assert taken > 0.9 * len(texts)
+
+
+@needs_c
+@PROPS
+@given(first=st.sampled_from(_FIRST), lines=st.lists(st.sampled_from(_LINES), max_size=9),
+       end=st.sampled_from(["\r\n\r\nbody\r\nX-CID: body", "\r\n", "", "\n\n", "\r\n\r\n"]),
+       seed=st.integers(0, 3), junk=st.binary(max_size=3))
+def test_c_sip_ids_property(first, lines, end, seed, junk):
+    mandatory = ["Call-ID: m", "CSeq: 1 X", "From: f;tag=ft", "To: t"]
+    rng = random.Random(seed)
+    if seed:
+        lines = lines + mandatory[:4 - seed + 1]
+        rng.shuffle(lines)
+    text = first + "".join("\r\n" + ln for ln in lines) + end
+    _check_ids(text.encode("utf-8", "surrogatepass"))
+    _check_ids(text.encode("utf-8", "surrogatepass") + junk)
+    _check_ids(junk + text.encode("utf-8", "surrogatepass"))
+
+
+@needs_c
+@PROPS
+@given(data=st.binary(max_size=200))
+@example(data=b"INVITE " + b"x" * 70 + b" SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 A\r\nFrom: f\r\nTo: t\r\n\r\n")
+@example(data=b"SIP/2.0 200 " + b"r" * 3000 + b"\r\nCall-ID: a\r\nCSeq: 1 A\r\nFrom: f\r\nTo: t\r\n")
+def test_c_sip_ids_takes_any_bytes(data):
+    _check_ids(data)
