@@ -194,6 +194,7 @@ class _Run:
         self.bad = False
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
         self._write_record: Any = None  # JSON writers' write(record)
+        self._write_line: Any = None  # JSON Lines writer's write_line(bytes)
 
     # -- diagnostics ----------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -254,6 +255,8 @@ class _Run:
             else:
                 w = JsonArrayWriter(out, line_buffered=live)
             write = self._write_record = w.write  # the fast path's emit: record only
+            if fmt == "jsonl":
+                self._write_line = w.write_line
             return w, lambda rec, m, p: write(rec)
         if fmt == "table":
             from heptool.output.table import TableWriter
@@ -296,7 +299,7 @@ class _Run:
         from heptool.capture.pcap import CaptureError
         from heptool.core.codec import decode
         from heptool.core.errors import HepError
-        from heptool.core.record import make_fast_record
+        from heptool.core.record import make_fast_jsonl, make_fast_record
         from heptool.output.records import decode_record
 
         env = self.env
@@ -330,12 +333,24 @@ class _Run:
             # JSON out and no filter: the common packet goes bytes -> record directly
             write = self._write_record
             fast = make_fast_record() if match is None and write is not None else None
+            # JSON Lines: the common packet's line written straight from its bytes (C)
+            write_line = self._write_line
+            jsonl = make_fast_jsonl() if fast is not None and write_line is not None \
+                and summary is None else None
             # the fields read by position (an InputPacket is a tuple: no attribute lookups)
             for p in it:
                 index, frame, _line, _off, transport, hsrc, hdst, _ts, data, rec, _err = p
                 seen += 1
                 if progress is not None and not seen & 0xFFF:
                     progress.update(f.tell())
+                if jsonl is not None and data is not None:
+                    line = jsonl(data, index, frame, transport, hsrc, hdst, need_sip)
+                    if line is not None:
+                        write_line(line)
+                        self.written += 1
+                        if count is not None and self.written >= count:
+                            return False
+                        continue
                 if fast is not None and data is not None:
                     r = fast(data, index, frame, transport, hsrc, hdst, need_sip)
                     if r is not None:

@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------ */
@@ -212,6 +213,65 @@ sip_scan(const char *s, Py_ssize_t n, struct sipscan *r)
     return 1;
 }
 
+/* The values of sip_text_info's dict, derived from a scan (pointers into the text). */
+struct sipvals {
+    int status;                         /* 0: a request */
+    const char *a, *b;                  /* reason | method, request URI */
+    Py_ssize_t alen, blen;
+    const char *call; Py_ssize_t calln;
+    int has_cseq; long long cseq;
+    const char *cm; Py_ssize_t cmn;     /* cseq method, NULL when empty */
+    const char *ft; Py_ssize_t ftn;     /* from tag, NULL when none */
+    const char *tt; Py_ssize_t ttn;     /* to tag, NULL when none */
+    const char *x; Py_ssize_t xn;       /* X-CID, NULL when none */
+};
+
+/* 1: derived; 0: the Python code must decide (a tag it reads another way, a huge CSeq) */
+static int
+sip_derive(const struct sipscan *sc, struct sipvals *v)
+{
+    memset(v, 0, sizeof(*v));
+    int fr = header_tag(sc->val[H_FROM], sc->vlen[H_FROM], &v->ft, &v->ftn);
+    int tr = header_tag(sc->val[H_TO], sc->vlen[H_TO], &v->tt, &v->ttn);
+    if (fr < 0 || tr < 0) return 0;
+    if (fr == 0) v->ft = NULL;
+    if (tr == 0) v->tt = NULL;
+    v->status = sc->status;
+    v->a = sc->a; v->alen = sc->alen;
+    v->b = sc->b; v->blen = sc->blen;
+    v->call = sc->val[H_CALLID];
+    v->calln = sc->vlen[H_CALLID];
+    rstrip_ws(v->call, &v->calln);
+    /* cseq: strip, partition at the first space, number if all digits, method stripped */
+    const char *c = sc->val[H_CSEQ];
+    Py_ssize_t len = sc->vlen[H_CSEQ];
+    strip_ws(&c, &len);
+    const char *sp = memchr(c, ' ', (size_t)len);
+    Py_ssize_t numlen = sp ? sp - c : len;
+    int digits = numlen > 0;
+    for (Py_ssize_t i = 0; i < numlen; i++)
+        if (c[i] < '0' || c[i] > '9') digits = 0;
+    if (digits) {
+        if (numlen > 18) return 0;
+        long long num = 0;
+        for (Py_ssize_t i = 0; i < numlen; i++) num = num * 10 + (c[i] - '0');
+        v->has_cseq = 1;
+        v->cseq = num;
+    }
+    if (sp) {
+        const char *m = sp + 1;
+        Py_ssize_t mn = c + len - m;
+        strip_ws(&m, &mn);
+        if (mn > 0) { v->cm = m; v->cmn = mn; }
+    }
+    if (sc->val[H_XCID]) {
+        v->x = sc->val[H_XCID];
+        v->xn = sc->vlen[H_XCID];
+        rstrip_ws(v->x, &v->xn);
+    }
+    return 1;
+}
+
 static PyObject *
 sip_summary(PyObject *self, PyObject *arg)
 {
@@ -224,63 +284,25 @@ sip_summary(PyObject *self, PyObject *arg)
         Py_RETURN_NONE;
     }
     struct sipscan sc;
-    if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
-    /* the two tags decide whether C can answer at all: check them before building */
-    const char *ft = NULL, *tt = NULL;
-    Py_ssize_t ftn = 0, ttn = 0;
-    int fr = header_tag(sc.val[H_FROM], sc.vlen[H_FROM], &ft, &ftn);
-    int tr = header_tag(sc.val[H_TO], sc.vlen[H_TO], &tt, &ttn);
-    if (fr < 0 || tr < 0) Py_RETURN_NONE;
-
+    struct sipvals v;
+    if (!sip_scan(s, n, &sc) || !sip_derive(&sc, &v)) Py_RETURN_NONE;
     PyObject *d = PyDict_New();
     if (d == NULL) return NULL;
-    if (sc.status) {
-        if (put(d, k_status, PyLong_FromLong(sc.status)) < 0) goto error;
-        if (set_str(d, k_reason, sc.a, sc.alen) < 0) goto error;
+    if (v.status) {
+        if (put(d, k_status, PyLong_FromLong(v.status)) < 0) goto error;
+        if (set_str(d, k_reason, v.a, v.alen) < 0) goto error;
     }
     else {
-        if (set_str(d, k_method, sc.a, sc.alen) < 0) goto error;
-        if (set_str(d, k_ruri, sc.b, sc.blen) < 0) goto error;
+        if (set_str(d, k_method, v.a, v.alen) < 0) goto error;
+        if (set_str(d, k_ruri, v.b, v.blen) < 0) goto error;
     }
-    /* call_id */
-    Py_ssize_t cn = sc.vlen[H_CALLID];
-    rstrip_ws(sc.val[H_CALLID], &cn);
-    if (set_str(d, k_call_id, sc.val[H_CALLID], cn) < 0) goto error;
-    /* cseq: strip, partition at the first space, number if all digits, method stripped */
-    {
-        const char *c = sc.val[H_CSEQ];
-        Py_ssize_t len = sc.vlen[H_CSEQ];
-        strip_ws(&c, &len);
-        const char *sp = memchr(c, ' ', (size_t)len);
-        Py_ssize_t numlen = sp ? sp - c : len;
-        int digits = numlen > 0;
-        for (Py_ssize_t i = 0; i < numlen; i++)
-            if (c[i] < '0' || c[i] > '9') digits = 0;
-        if (digits) {
-            if (numlen > 18) goto fallback;
-            long long v = 0;
-            for (Py_ssize_t i = 0; i < numlen; i++) v = v * 10 + (c[i] - '0');
-            if (put(d, k_cseq, PyLong_FromLongLong(v)) < 0) goto error;
-        }
-        if (sp) {
-            const char *m = sp + 1;
-            Py_ssize_t mn = c + len - m;
-            strip_ws(&m, &mn);
-            if (mn > 0 && set_str(d, k_cseq_method, m, mn) < 0) goto error;
-        }
-    }
-    if (fr > 0 && set_str(d, k_from_tag, ft, ftn) < 0) goto error;
-    if (tr > 0 && set_str(d, k_to_tag, tt, ttn) < 0) goto error;
-    if (sc.val[H_XCID]) {
-        Py_ssize_t xn = sc.vlen[H_XCID];
-        rstrip_ws(sc.val[H_XCID], &xn);
-        if (set_str(d, k_x_cid, sc.val[H_XCID], xn) < 0) goto error;
-    }
+    if (set_str(d, k_call_id, v.call, v.calln) < 0) goto error;
+    if (v.has_cseq && put(d, k_cseq, PyLong_FromLongLong(v.cseq)) < 0) goto error;
+    if (v.cm && set_str(d, k_cseq_method, v.cm, v.cmn) < 0) goto error;
+    if (v.ft && set_str(d, k_from_tag, v.ft, v.ftn) < 0) goto error;
+    if (v.tt && set_str(d, k_to_tag, v.tt, v.ttn) < 0) goto error;
+    if (v.x && set_str(d, k_x_cid, v.x, v.xn) < 0) goto error;
     return d;
-
-fallback:
-    Py_DECREF(d);
-    Py_RETURN_NONE;
 error:
     Py_DECREF(d);
     return NULL;
@@ -300,19 +322,8 @@ sip_ids(PyObject *self, PyObject *arg)
     if (!sc.status && sc.alen >= 64) Py_RETURN_NONE;  /* sip_label looks 64 bytes far */
     if (sc.eol >= 2047) Py_RETURN_NONE;  /* call_id() wants the first line in 2048 bytes */
     /* X-CID is read (as sip_info does) only when sip_info could answer in C too */
-    if (sc.val[H_XCID]) {
-        const char *t;
-        Py_ssize_t tn;
-        if (header_tag(sc.val[H_FROM], sc.vlen[H_FROM], &t, &tn) < 0 ||
-            header_tag(sc.val[H_TO], sc.vlen[H_TO], &t, &tn) < 0)
-            Py_RETURN_NONE;
-        const char *c = sc.val[H_CSEQ];
-        Py_ssize_t len = sc.vlen[H_CSEQ];
-        strip_ws(&c, &len);
-        const char *sp = memchr(c, ' ', (size_t)len);
-        Py_ssize_t numlen = sp ? sp - c : len;
-        if (numlen > 18) Py_RETURN_NONE;
-    }
+    struct sipvals v;
+    if (sc.val[H_XCID] && !sip_derive(&sc, &v)) Py_RETURN_NONE;
     Py_ssize_t cn = sc.vlen[H_CALLID];
     const char *cv = sc.val[H_CALLID];
     rstrip_ws(cv, &cn);
@@ -681,6 +692,309 @@ error:
     return NULL;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* HEP3 bytes -> the JSON line of its record, byte for byte what orjson writes for the    */
+/* hep3_record() dict (OPT_APPEND_NEWLINE), for `decode -f jsonl`                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* strict UTF-8 as Python's decoder checks it (no overlongs, surrogates or > U+10FFFF) */
+static int
+utf8_valid(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80) return 0;
+            if (c == 0xE0 && c1 < 0xA0) return 0;   /* overlong */
+            if (c == 0xED && c1 >= 0xA0) return 0;  /* surrogate */
+            i += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2], c3 = s[i + 3];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80 || (c3 & 0xC0) != 0x80) return 0;
+            if (c == 0xF0 && c1 < 0x90) return 0;   /* overlong */
+            if (c == 0xF4 && c1 >= 0x90) return 0;  /* > U+10FFFF */
+            i += 4;
+        }
+        else return 0;
+    }
+    return 1;
+}
+
+/* An output buffer sized up front (jsonl_size) so the appends never check. */
+struct jbuf { char *p; Py_ssize_t n; };
+
+static void jraw(struct jbuf *b, const char *s, Py_ssize_t n) { memcpy(b->p + b->n, s, (size_t)n); b->n += n; }
+#define JLIT(b, lit) jraw((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+static void
+jint(struct jbuf *b, long long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) b->p[b->n++] = '-';
+    while (n) b->p[b->n++] = tmp[--n];
+}
+
+/* a JSON string as orjson writes it: \" \\ \b \t \n \f \r, other C0 as \u00xx, rest raw */
+static void
+jstr(struct jbuf *b, const char *s, Py_ssize_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = b->p + b->n;
+    *o++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') { *o++ = (char)c; continue; }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\t': *o++ = 't'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\r': *o++ = 'r'; break;
+        default:
+            *o++ = 'u'; *o++ = '0'; *o++ = '0';
+            *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->n = o - b->p;
+}
+
+/* UTF-8 of a str argument (NULL with no error set: not a str, or not encodable) */
+static const char *
+utf8_of(PyObject *o, Py_ssize_t *n)
+{
+    if (!PyUnicode_Check(o)) return NULL;
+    const char *s = PyUnicode_AsUTF8AndSize(o, n);
+    if (s == NULL) PyErr_Clear();
+    return s;
+}
+
+static long long last_sec = -1;
+static char last_prefix[32];
+
+static PyObject *
+hep3_jsonl(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "hep3_jsonl(data, index, frame, transport, src, dst, sip)");
+        return NULL;
+    }
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "heptool.core._speedups: configure() first");
+        return NULL;
+    }
+    int want_sip = PyObject_IsTrue(args[6]);
+    if (want_sip < 0) return NULL;
+    PyObject *data = args[0];
+    if (!PyBytes_CheckExact(data) || !PyLong_CheckExact(args[1])) Py_RETURN_NONE;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
+    struct hep3 h;
+    if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
+    if (h.have != (1 << NUM_SLOTS) - 1 || h.src == NULL || h.dst == NULL) Py_RETURN_NONE;
+    if (h.fixed[SLOT_TS_USEC] >= 1000000) Py_RETURN_NONE;
+    if (h.text[4] != NULL) Py_RETURN_NONE;  /* 0x0065 pairs: the dict path parses them */
+    for (int i = 0; i < 4; i++)
+        if (h.text[i] != NULL && !utf8_valid(h.text[i], h.tlen[i])) Py_RETURN_NONE;
+
+    int overflow = 0;
+    long long index = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (overflow || (index == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
+    long long frame = 0;
+    const char *tr = NULL, *hs = NULL, *hd = NULL;
+    Py_ssize_t trn = 0, hsn = 0, hdn = 0;
+    int head = args[2] != Py_None;
+    if (head) {
+        if (!PyLong_CheckExact(args[2])) Py_RETURN_NONE;
+        frame = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+        if (overflow || (frame == -1 && PyErr_Occurred())) { PyErr_Clear(); Py_RETURN_NONE; }
+        tr = utf8_of(args[3], &trn);
+        hs = utf8_of(args[4], &hsn);
+        hd = utf8_of(args[5], &hdn);
+        if (tr == NULL || hs == NULL || hd == NULL) Py_RETURN_NONE;
+    }
+
+    /* the sip view: decided here when C can, else the dict path decides */
+    struct sipvals sv;
+    int have_sip = 0;
+    if (want_sip && h.text[0] != NULL && h.tlen[0] > 0) {
+        unsigned char c0 = h.text[0][0];
+        if ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z')) {
+            struct sipscan sc;
+            if (!sip_scan((const char *)h.text[0], h.tlen[0], &sc) || !sip_derive(&sc, &sv))
+                Py_RETURN_NONE;
+            have_sip = 1;
+        }
+        else if (c0 == '{' || c0 >= 0x80) {
+            Py_RETURN_NONE;
+        }
+    }
+
+    /* family and proto names: the registry's tables */
+    PyObject *fam = PyLong_FromUnsignedLong(h.fixed[SLOT_FAMILY]);
+    if (fam == NULL) return NULL;
+    PyObject *famname = PyDict_GetItemWithError(c_families, fam);
+    Py_DECREF(fam);
+    if (famname == NULL && PyErr_Occurred()) return NULL;
+    const char *fs = NULL;
+    Py_ssize_t fsn = 0;
+    if (famname != NULL) {
+        fs = utf8_of(famname, &fsn);
+        if (fs == NULL) Py_RETURN_NONE;
+    }
+    PyObject *pt = PyLong_FromUnsignedLong(h.fixed[SLOT_PROTO_TYPE]);
+    if (pt == NULL) return NULL;
+    PyObject *ptname = PyDict_GetItemWithError(c_protos, pt);
+    Py_DECREF(pt);
+    if (ptname == NULL && PyErr_Occurred()) return NULL;
+    const char *ps = NULL;
+    Py_ssize_t psn = 0;
+    if (ptname != NULL) {
+        ps = utf8_of(ptname, &psn);  /* "" is falsy: str(pt) then, as in Python */
+        if (ps == NULL && !PyUnicode_Check(ptname)) Py_RETURN_NONE;
+        if (psn == 0) ps = NULL;
+    }
+    char ptdigits[8];
+    if (ps == NULL) {
+        psn = snprintf(ptdigits, sizeof(ptdigits), "%lu", h.fixed[SLOT_PROTO_TYPE]);
+        ps = ptdigits;
+    }
+    /* addresses: IPv6 text from the Python side (one cached formatter for all of heptool) */
+    char ip4s[2][16];
+    const char *ips[2];
+    Py_ssize_t ipn[2];
+    PyObject *ip6obj[2] = {NULL, NULL};
+    const unsigned char *addr[2] = {h.src, h.dst};
+    int alen[2] = {h.src_len, h.dst_len};
+    for (int k = 0; k < 2; k++) {
+        if (alen[k] == 4) {
+            PyObject *tmp = NULL;
+            (void)tmp;
+            int m = 0;
+            for (int i = 0; i < 4; i++) {
+                unsigned x = addr[k][i];
+                if (i) ip4s[k][m++] = '.';
+                if (x >= 100) { ip4s[k][m++] = (char)('0' + x / 100); x %= 100; ip4s[k][m++] = (char)('0' + x / 10); }
+                else if (x >= 10) ip4s[k][m++] = (char)('0' + x / 10);
+                ip4s[k][m++] = (char)('0' + x % 10);
+            }
+            ips[k] = ip4s[k];
+            ipn[k] = m;
+        }
+        else {
+            ip6obj[k] = PyObject_CallFunction(c_ip6_text, "y#", (const char *)addr[k], (Py_ssize_t)16);
+            if (ip6obj[k] == NULL) { Py_XDECREF(ip6obj[0]); return NULL; }
+            ips[k] = utf8_of(ip6obj[k], &ipn[k]);
+            if (ips[k] == NULL) { Py_XDECREF(ip6obj[0]); Py_XDECREF(ip6obj[1]); Py_RETURN_NONE; }
+        }
+    }
+    /* the time: the second's ISO prefix (kept for the next packet of the same second) */
+    long long sec = (long long)h.fixed[SLOT_TS_SEC];
+    if (sec != last_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        if (gmtime_r(&t, &tm) == NULL) { Py_XDECREF(ip6obj[0]); Py_XDECREF(ip6obj[1]); Py_RETURN_NONE; }
+        snprintf(last_prefix, sizeof(last_prefix), "%04d-%02d-%02dT%02d:%02d:%02d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last_sec = sec;
+    }
+
+    /* every string is escaped to at most 6 bytes a byte; the rest is bounded by the keys */
+    Py_ssize_t cap = 2048 + 6 * (n + trn + hsn + hdn + fsn + psn + ipn[0] + ipn[1]);
+    if (have_sip) cap += 6 * h.tlen[0];
+    for (int i = 0; i < h.ntypes; i++) {
+        Py_ssize_t nn;
+        if (utf8_of(c_names[h.types[i]], &nn) == NULL) { cap = -1; break; }
+        cap += 6 * nn + 4;
+    }
+    if (cap < 0) { Py_XDECREF(ip6obj[0]); Py_XDECREF(ip6obj[1]); Py_RETURN_NONE; }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, cap);
+    if (out == NULL) { Py_XDECREF(ip6obj[0]); Py_XDECREF(ip6obj[1]); return NULL; }
+    struct jbuf j = {PyBytes_AS_STRING(out), 0};
+    JLIT(&j, "{\"index\":"); jint(&j, index);
+    if (head) {
+        JLIT(&j, ",\"frame\":"); jint(&j, frame);
+        JLIT(&j, ",\"hep_transport\":"); jstr(&j, tr, trn);
+        JLIT(&j, ",\"hep_src\":"); jstr(&j, hs, hsn);
+        JLIT(&j, ",\"hep_dst\":"); jstr(&j, hd, hdn);
+    }
+    JLIT(&j, ",\"version\":3,\"ts_sec\":"); jint(&j, sec);
+    JLIT(&j, ",\"ts_usec\":"); jint(&j, (long long)h.fixed[SLOT_TS_USEC]);
+    {
+        char tbuf[48];
+        int tn = snprintf(tbuf, sizeof(tbuf), "%s.%06luZ", last_prefix, h.fixed[SLOT_TS_USEC]);
+        JLIT(&j, ",\"time\":"); jstr(&j, tbuf, tn);
+    }
+    JLIT(&j, ",\"family\":");
+    if (fs != NULL) jstr(&j, fs, fsn); else jint(&j, (long long)h.fixed[SLOT_FAMILY]);
+    JLIT(&j, ",\"ip_proto\":"); jint(&j, (long long)h.fixed[SLOT_IP_PROTO]);
+    JLIT(&j, ",\"src_ip\":"); jstr(&j, ips[0], ipn[0]);
+    JLIT(&j, ",\"src_port\":"); jint(&j, (long long)h.fixed[SLOT_SRC_PORT]);
+    JLIT(&j, ",\"dst_ip\":"); jstr(&j, ips[1], ipn[1]);
+    JLIT(&j, ",\"dst_port\":"); jint(&j, (long long)h.fixed[SLOT_DST_PORT]);
+    JLIT(&j, ",\"proto_type\":"); jint(&j, (long long)h.fixed[SLOT_PROTO_TYPE]);
+    JLIT(&j, ",\"proto\":"); jstr(&j, ps, psn);
+    JLIT(&j, ",\"capture_id\":"); jint(&j, (long long)h.fixed[SLOT_CAPTURE_ID]);
+    static const int order[3] = {3, 1, 2};  /* node_name, auth_key, correlation_id */
+    static const char *const keys[3] = {",\"node_name\":", ",\"auth_key\":", ",\"correlation_id\":"};
+    for (int i = 0; i < 3; i++) {
+        jraw(&j, keys[i], (Py_ssize_t)strlen(keys[i]));
+        if (h.text[order[i]] != NULL) jstr(&j, (const char *)h.text[order[i]], h.tlen[order[i]]);
+        else JLIT(&j, "null");
+    }
+    JLIT(&j, ",\"extra_correlation\":null,\"extra_correlation_text\":null,\"payload\":");
+    if (h.text[0] != NULL) jstr(&j, (const char *)h.text[0], h.tlen[0]); else JLIT(&j, "null");
+    JLIT(&j, ",\"chunks\":[");
+    for (int i = 0; i < h.ntypes; i++) {
+        Py_ssize_t nn;
+        const char *nm = utf8_of(c_names[h.types[i]], &nn);
+        if (i) JLIT(&j, ",");
+        jstr(&j, nm, nn);
+    }
+    JLIT(&j, "]");
+    if (have_sip) {
+        if (sv.status) {
+            JLIT(&j, ",\"sip\":{\"status\":"); jint(&j, sv.status);
+            JLIT(&j, ",\"reason\":"); jstr(&j, sv.a, sv.alen);
+        }
+        else {
+            JLIT(&j, ",\"sip\":{\"method\":"); jstr(&j, sv.a, sv.alen);
+            JLIT(&j, ",\"ruri\":"); jstr(&j, sv.b, sv.blen);
+        }
+        JLIT(&j, ",\"call_id\":"); jstr(&j, sv.call, sv.calln);
+        if (sv.has_cseq) { JLIT(&j, ",\"cseq\":"); jint(&j, sv.cseq); }
+        if (sv.cm) { JLIT(&j, ",\"cseq_method\":"); jstr(&j, sv.cm, sv.cmn); }
+        if (sv.ft) { JLIT(&j, ",\"from_tag\":"); jstr(&j, sv.ft, sv.ftn); }
+        if (sv.tt) { JLIT(&j, ",\"to_tag\":"); jstr(&j, sv.tt, sv.ttn); }
+        if (sv.x) { JLIT(&j, ",\"x_cid\":"); jstr(&j, sv.x, sv.xn); }
+        JLIT(&j, "}");
+    }
+    JLIT(&j, "}\n");
+    Py_XDECREF(ip6obj[0]);
+    Py_XDECREF(ip6obj[1]);
+    if (_PyBytes_Resize(&out, j.n) < 0) return NULL;
+    return out;
+}
+
 /* decode()'s fast path: the values of a plain HEP3 packet, in HepMessage slot order */
 static PyObject *
 long_or_none(int have, unsigned long v)
@@ -855,6 +1169,9 @@ udp4_hep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* ------------------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
+    {"hep3_jsonl", (PyCFunction)(void (*)(void))hep3_jsonl, METH_FASTCALL,
+     "hep3_jsonl(data, index, frame, transport, src, dst, sip) -> bytes | None: the JSON "
+     "line (orjson's bytes) of hep3_record()'s dict, None when that dict must be built."},
     {"hep3_fields", hep3_fields, METH_O,
      "hep3_fields(data) -> tuple | None: the HepMessage values (family .. payload, then the "
      "layout) of a plain HEP3 packet; None when the Python decoder must do it."},

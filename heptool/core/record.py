@@ -35,6 +35,7 @@ __all__ = [
     "format_extra_correlation",
     "format_time",
     "from_record",
+    "make_fast_jsonl",
     "make_fast_record",
     "make_fast_record_py",
     "parse_time",
@@ -483,6 +484,15 @@ def make_fast_record() -> Any:
     return _py_fast_record()
 
 
+def make_fast_jsonl() -> Any:
+    """``fast(data, index, frame, hep_transport, hep_src, hep_dst, sip) -> bytes | None``: the
+    JSON line (orjson's bytes, newline included) of :func:`make_fast_record`'s record, written
+    straight from the packet by the C extension; None without it, and the function returns
+    None for any packet whose record has to be built as a dict (0x0065 pairs, a payload the
+    Python SIP code must read)."""
+    return _c_jsonl
+
+
 def _py_fast_record() -> Any:
     from .sip import sip_of_text
 
@@ -544,7 +554,7 @@ def make_fast_record_py(head: str = "index") -> Any:
 try:  # optional C version of make_fast_record's function (pyproject.toml ext-modules)
     from . import _speedups as _c
 except ImportError:  # pragma: no cover - built wherever a C compiler is
-    _c_record = None
+    _c_record = _c_jsonl = None
 else:
     from .addr import ip6_text as _ip6_text
     from .sip import sip_of_text as _sip_of_text
@@ -553,3 +563,4 @@ else:
                  extra_correlation_pairs, {t: spec.name for t, spec in CHUNKS.items()},
                  _sip_of_text)
     _c_record = _c.hep3_record
+    _c_jsonl = _c.hep3_jsonl

@@ -82,6 +82,21 @@ class JsonlWriter:
                 self.stream.flush()
         self.count += 1
 
+    def write_line(self, line: bytes) -> None:
+        """A record already encoded as one JSON line, newline included (the C extension's
+        hep3_jsonl writes exactly orjson's bytes)."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(line)
+            if len(pending) >= _BATCH:
+                self._write(b"".join(pending))
+                pending.clear()
+        else:
+            self._write(line)
+            if self.line_buffered:
+                self.stream.flush()
+        self.count += 1
+
     def drain(self) -> None:
         """Hand the batched lines to the stream (no flush): call it before writing anything
         else (a diagnostic on stderr) so the two interleave as they would without batching."""

@@ -388,3 +388,58 @@ def test_c_sip_ids_property(first, lines, end, seed, junk):
 @example(data=b"SIP/2.0 200 " + b"r" * 3000 + b"\r\nCall-ID: a\r\nCSeq: 1 A\r\nFrom: f\r\nTo: t\r\n")
 def test_c_sip_ids_takes_any_bytes(data):
     _check_ids(data)
+
+
+# -- JSON lines written in C --------------------------------------------------------------------
+def _check_jsonl(data, index=0, frame=None, transport=None, src=None, dst=None, sip=True):
+    import orjson
+
+    line = _speedups.hep3_jsonl(data, index, frame, transport, src, dst, sip)
+    if line is None:
+        return False
+    r = make_fast_record()(data, index, frame, transport, src, dst, sip)
+    assert r is not None, "hep3_jsonl took a packet whose record takes the full path"
+    assert line == orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+    return True
+
+
+@needs_c
+def test_c_jsonl_is_orjsons_bytes_on_every_vector():
+    taken = 0
+    for _name, p in _packets():
+        for frame in (p.frame, None):
+            for sip in (True, False):
+                taken += _check_jsonl(p.data, p.index, frame, p.hep_transport, p.hep_src,
+                                      p.hep_dst, sip)
+    taken += sum(_check_jsonl(d, i, i + 1, "udp", "1.2.3.4:5", "[::1]:9") for i, d in
+                 enumerate(_bench_packets()))
+    assert taken > 1200
+
+
+_ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+
+
+@needs_c
+@PROPS
+@given(data=hep3_packets(), text=_ODD_TEXT, index=st.integers(0, 2**64),
+       src=_ODD_TEXT, sip=st.booleans())
+@example(data=b"HEP3\x00\x06", text="", index=0, src="", sip=True)
+def test_c_jsonl_property(data, text, index, src, sip):
+    _check_jsonl(data, index, 5, "udp", src, "1.2.3.4:5", sip)
+    _check_jsonl(data, index, None, None, None, None, sip)
+    # every character class in the text chunks and the payload
+    body = text.encode()
+
+    def chunk(t, b):
+        return struct.pack(">HHH", 0, t, 6 + len(b)) + b
+
+    fixed = b"".join(chunk(t, b) for t, b in (
+        (1, b"\x02"), (2, b"\x11"), (3, bytes([10, 0, 0, 1])), (4, bytes([10, 0, 0, 2])),
+        (7, struct.pack(">H", 5060)), (8, struct.pack(">H", 5061)),
+        (9, struct.pack(">I", 1_795_683_906)), (10, struct.pack(">I", 999_999)), (11, b"\x01"),
+        (12, struct.pack(">I", 2001))))
+    tail = chunk(0x13, body) + chunk(0x0E, body) + chunk(0x11, body) + chunk(0x0F, body)
+    packet = b"HEP3" + struct.pack(">H", 6 + len(fixed) + len(tail)) + fixed + tail
+    assert _check_jsonl(packet, index % 2**62, 1, "tcp", src, "x", False)
+    _check_jsonl(packet, index, 1, "tcp", src, "x", False)  # past 2**63: None, or equal
+    _check_jsonl(packet, index, 1, "tcp", src, "x", True)
