@@ -144,6 +144,7 @@ def test_garbage_on_the_tcp_port_while_a_good_client_sends(tmp_path):
     # the garbage connection is closed after 64 KiB of garbage without a packet
     assert closed_by_server.is_set(), err
     assert "closed: " in err and "garbage 1" in err, err
+    assert drops(lp) == {"connection closed: garbage": 1}, err  # a drop like any other
     m = re.search(r"streams: (\d+) garbage bytes skipped", err)
     assert m and 65536 < int(m.group(1)) <= sent_garbage, err
     print(f"\ngarbage: {sent_garbage} bytes sent, {m.group(1)} skipped before the close")
@@ -403,3 +404,114 @@ def test_send_reports_exactly_what_a_vanished_collector_did_not_get(tmp_path):
     assert rc == 1 and undelivered > 0, err
     assert len(set(received)) == n - undelivered, (len(set(received)), undelivered, err)
     print(f"\nvanished collector: {len(set(received))} of {n} received; {err.strip()}")
+
+
+# -- 9. every drop reason, counted once, in --stats and in the summary ---------------------
+def _stats_drops(line: str) -> dict[str, int]:
+    """The 'drops: reason N, ...' part of a --stats line as a dict."""
+    part = line.split("; drops: ", 1)[1].split("; ", 1)[0]
+    if part == "none":
+        return {}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"([^,]+?) (\d+)(?:, |$)", part)}
+
+
+def test_every_drop_reason_is_in_stats_and_in_the_summary(tmp_path):
+    """One listener meets every kind of drop in turn; each is counted once, by reason, and the
+    periodic --stats line shows exactly what the final summary shows (a garbage-closed
+    connection used to be in the summary's 'closed:' only)."""
+    good = good_file(tmp_path, N_GOOD, auth="s3cret")
+    expected = {
+        "connection closed: garbage": 1,
+        "stalled inside a packet": 1,
+        "incomplete at connection end": 1,
+        "connection over --max-connections": 1,
+        "not allowed": 50,
+        "auth key": 20,
+        "not HEP": 5,
+    }
+    stats_lines: list[str] = []
+
+    def wait_stats(want: dict[str, int], timeout: float = 20.0) -> dict[str, int]:
+        """The first --stats line (from now on) whose drops include ``want``."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            lines = [x for x in list(lp.stderr_lines) if x.startswith("stats: ")]
+            for line in lines[seen:]:
+                got = _stats_drops(line)
+                if all(got.get(k) == v for k, v in want.items()):
+                    stats_lines.append(line)
+                    return got
+            seen = len(lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no --stats line with {want}: {lp.stderr_lines[-5:]}")
+
+    with ListenProcess("--bind", "tcp://127.0.0.1:0", "--bind", "udp://127.0.0.1:0",
+                       "-f", "jsonl", "--auth-key", "s3cret", "--allow", "127.0.0.1/32",
+                       "--max-connections", "3", "--stall-timeout", "1", "--stats", "0.2",
+                       expect=2) as lp:
+        port = tcp_port(lp)
+        udp_port = int(lp.url("udp").rsplit(":", 1)[1])
+        # garbage until the listener closes the connection (bounded: 200 x 4 KiB)
+        rnd = random.Random(9)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as g:
+            for _ in range(200):
+                junk = bytes(rnd.getrandbits(8) for _ in range(4096)).replace(b"HEP", b"hep")
+                try:
+                    g.sendall(junk)
+                except OSError:
+                    break
+        wait_stats({"connection closed: garbage": 1})
+        # half a packet, then silence: closed after --stall-timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=8) as h:
+            h.sendall(hep3(b"half")[:40])
+            wait_stats({"stalled inside a packet": 1})
+        # half a packet, then the client closes
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as h:
+            h.sendall(hep3(b"half")[:30])
+        wait_stats({"incomplete at connection end": 1})
+        # --max-connections 3: the 4th connection is refused (closed at once)
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        try:
+            for c in idle:
+                c.sendall(hep3(b"idle", "s3cret"))  # accepted: each one's packet arrives
+            assert len(lp.read_records(3, timeout=15)) == 3
+            with socket.create_connection(("127.0.0.1", port), timeout=8) as extra:
+                try:
+                    assert extra.recv(1) == b""
+                except ConnectionResetError:
+                    pass
+            wait_stats({"connection over --max-connections": 1})
+        finally:
+            for c in idle:
+                c.close()
+        # UDP: from outside --allow, with a wrong auth key, not HEP at all
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.2", 0))
+            for _ in range(50):
+                s.sendto(hep3(b"outside", "s3cret"), ("127.0.0.1", udp_port))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(20):
+                s.sendto(hep3(b"bad %d" % i, "wrong"), ("127.0.0.1", udp_port))
+            for _ in range(5):
+                s.sendto(b"hello, not HEP", ("127.0.0.1", udp_port))
+        # and the good client, over TCP and UDP, all through
+        send_good(good, lp.url("tcp"))
+        send_good(good, lp.url("udp"), "--rate", "2000")
+        last = wait_stats(expected)
+        recs = lp.read_records(2 * N_GOOD, timeout=15)
+        assert lp.stop(signal.SIGTERM) == 0
+    got = good_payloads([json.loads(r) for r in recs])
+    assert sorted(got) == sorted([f"good {i}" for i in range(N_GOOD)] * 2)
+    err = summary(lp)
+    assert last == expected, stats_lines
+    assert drops(lp) == expected, err  # the summary says the same
+    assert re.search(r"streams: \d+ garbage bytes skipped in \d+ resyncs; 70 bytes of "
+                     r"incomplete packets dropped", err), err
+    assert "; streams: " in stats_lines[-1]
+    closed = re.search(r"^  connections: 7 accepted; closed: (.*)$", err, re.MULTILINE)
+    assert closed, err
+    for reason in ("garbage 1", "stalled 1", "max connections 1", "closed by peer 5"):
+        assert reason in closed.group(1), err
+    print(f"\nevery drop reason: good {len(got)}/{2 * N_GOOD}; summary: "
+          f"{next(x for x in lp.stderr_lines if x.startswith('listen: '))}")
