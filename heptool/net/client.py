@@ -267,19 +267,35 @@ class StreamSender:
         acked = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)[0]
         return max(0, acked - 1)  # the SYN counts as one byte
 
-    def _raw_end(self) -> int:
-        """TLS: position in the raw TCP stream after the last write (acked + still queued)."""
-        acked = self._acked()
+    def _outq(self) -> int:
+        """Bytes in the socket's send queue, not yet acknowledged by the peer (0: unknown)."""
         try:
             import array
             import fcntl
 
             buf = array.array("i", [0])
             fcntl.ioctl(self.sock.fileno(), _TIOCOUTQ, buf)
-            outq = buf[0]
+            return buf[0]
         except (OSError, ImportError, ValueError):
-            outq = 0
-        return (acked or 0) + outq
+            return 0
+
+    def _raw_end(self) -> int:
+        """TLS: position in the raw TCP stream after the last write (acked + still queued).
+
+        The two are read by two system calls: an acknowledgement arriving in between moves
+        bytes from the queue to the acknowledged count, and ``acked`` read before it plus the
+        queue read after it would fall short of the true end, so a packet would count as
+        acknowledged before it was.  Read until ``acked`` is the same on both sides of the
+        queue (bounded); failing that, the later ``acked``: too far, which at worst sends a
+        packet twice, never reports one delivered that was not."""
+        acked = self._acked() or 0
+        for _ in range(16):
+            outq = self._outq()
+            after = self._acked() or 0
+            if after == acked:
+                break
+            acked = after
+        return acked + outq
 
     def _trim_inflight(self) -> None:
         acked = self._acked()
@@ -362,10 +378,12 @@ class StreamSender:
         """Half-close and wait until the peer acknowledged every byte (or closed)."""
         sock = self.sock
         total = self._raw_end() if self._tls else self.written
+        if self._tls:
+            self._close_notify(sock, deadline)
         try:
-            # a plain TCP half-close, also under TLS (no close_notify: the collector sees the
+            # a TCP half-close, also under TLS (after close_notify): the collector sees the
             # end of the stream, and a TLS alert it sent, e.g. a refused client certificate,
-            # still reaches us below)
+            # still reaches us below
             socket.socket.shutdown(sock, socket.SHUT_WR)
         except (OSError, ValueError):
             pass
@@ -398,6 +416,28 @@ class StreamSender:
         if ok:
             self.inflight.clear()
         return ok
+
+    def _close_notify(self, sock: Any, deadline: float) -> None:
+        """Send TLS close_notify without waiting for the collector's: a TCP end without it
+        is an error to OpenSSL 3 (``heptool listen`` included), which answered it with a
+        ``decode error`` alert that looked like a refusal here and cost a needless
+        reconnection.  Reading stays possible afterwards (OpenSSL only stops reading when
+        the peer's close_notify arrives)."""
+        import select
+
+        sock.setblocking(False)
+        while True:
+            try:
+                sock.unwrap()  # sends close_notify, then would wait for the peer's
+            except ssl.SSLWantWriteError:  # the send queue is full: wait, bounded
+                left = deadline - self.clock()
+                if left <= 0:
+                    return
+                select.select([], [sock], [], min(left, 0.1))
+                continue
+            except (ssl.SSLWantReadError, OSError, ValueError):
+                pass  # sent (now waiting for the peer's), or the connection already failed
+            return
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (reconnecting for up to ``retry`` seconds), confirm it was
