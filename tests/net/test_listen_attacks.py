@@ -515,3 +515,92 @@ def test_every_drop_reason_is_in_stats_and_in_the_summary(tmp_path):
         assert reason in closed.group(1), err
     print(f"\nevery drop reason: good {len(got)}/{2 * N_GOOD}; summary: "
           f"{next(x for x in lp.stderr_lines if x.startswith('listen: '))}")
+
+
+# -- 10. the same over TLS ----------------------------------------------------------------
+def _tls_listen(cert: Path, key: Path, bind: str = "tls://127.0.0.1:0") -> ListenProcess:
+    return ListenProcess("--bind", bind, "--cert", str(cert), "--key", str(key), "-f", "jsonl")
+
+
+def _kill_all(*procs: object) -> None:
+    for p in procs:
+        proc = getattr(p, "proc", p)
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _summary_line(err: str, url: str) -> str:
+    return next(x for x in err.splitlines() if x.startswith(f"send {url}: "))
+
+
+def _sent(err: str, url: str) -> int:
+    return int(re.match(r"send \S+: (\d+) packets", _summary_line(err, url)).group(1))
+
+
+def test_send_reconnects_to_a_restarted_tls_collector(tmp_path):
+    from nethelpers import make_cert
+
+    cert, key = make_cert(tmp_path)
+    n = 600
+    good = good_file(tmp_path, n)
+    a = _tls_listen(cert, key)
+    b = None
+    sender = None
+    try:
+        url = a.url("tls")
+        sender = subprocess.Popen(heptool_cmd("send", str(good), "--to", url, "--ca", str(cert),
+                                              "--rate", "400", "--retry", "10"),
+                                  stderr=subprocess.PIPE)
+        first = a.read_records(150, timeout=15)
+        assert len(first) == 150
+        assert a.stop(signal.SIGTERM) == 0  # the collector goes away ...
+        time.sleep(0.5)
+        b = _tls_listen(cert, key, url)  # ... and comes back on the same port, same certificate
+        _, err = sender.communicate(timeout=40)
+        err = err.decode()
+        rc = sender.returncode
+        assert b.stop(signal.SIGTERM) == 0
+    finally:
+        _kill_all(a, b, sender)
+    received = (good_payloads([json.loads(x) for x in first]) + good_payloads(all_records(a))
+                + good_payloads(all_records(b)))
+    undelivered = _undelivered(err)
+    assert "reconnects" in err, err
+    # nothing reported sent that was not received; the collectors got what send reports
+    assert len(set(received)) == n - undelivered == _sent(err, url), (len(set(received)), err)
+    assert undelivered == 0 and rc == 0, err
+    assert "TLS: " not in err, err  # no alert at the end (close_notify is sent)
+    # in order on each connection: the second collector starts where the first stopped
+    firsts = [int(p.split()[1]) for p in received]
+    assert sorted(set(firsts)) == list(range(n))
+    print(f"\nrestarted TLS collector: {len(set(received))} of {n} received "
+          f"({len(received) - len(set(received))} twice); {err.strip()}")
+
+
+def test_send_reports_exactly_what_a_vanished_tls_collector_did_not_get(tmp_path):
+    from nethelpers import make_cert
+
+    cert, key = make_cert(tmp_path)
+    n = 600
+    good = good_file(tmp_path, n)
+    a = _tls_listen(cert, key)
+    sender = None
+    try:
+        url = a.url("tls")
+        sender = subprocess.Popen(heptool_cmd("send", str(good), "--to", url, "--ca", str(cert),
+                                              "--rate", "1000", "--retry", "1"),
+                                  stderr=subprocess.PIPE)
+        first = a.read_records(100, timeout=15)
+        assert len(first) == 100
+        assert a.stop(signal.SIGTERM) == 0  # goes away for good
+        _, err = sender.communicate(timeout=40)
+        err = err.decode()
+        rc = sender.returncode
+    finally:
+        _kill_all(a, sender)
+    received = good_payloads([json.loads(x) for x in first] + all_records(a))
+    undelivered = _undelivered(err)
+    assert rc == 1 and undelivered > 0, err
+    assert len(set(received)) == n - undelivered == _sent(err, url), (len(set(received)), err)
+    print(f"\nvanished TLS collector: {len(set(received))} of {n} received; {err.strip()}")
