@@ -378,12 +378,12 @@ class StreamSender:
         """Half-close and wait until the peer acknowledged every byte (or closed)."""
         sock = self.sock
         total = self._raw_end() if self._tls else self.written
-        if self._tls:
-            self._close_notify(sock, deadline)
         try:
-            # a TCP half-close, also under TLS (after close_notify): the collector sees the
-            # end of the stream, and a TLS alert it sent, e.g. a refused client certificate,
-            # still reaches us below
+            # a plain TCP half-close, also under TLS (no close_notify: a collector that stops
+            # reading once it has what it wants, e.g. listen --count, would close with the
+            # close_notify unread, and its kernel then answers with a reset instead of the
+            # last acknowledgements; the collector sees the end of the stream, and a TLS
+            # alert it sent, e.g. a refused client certificate, still reaches us below)
             socket.socket.shutdown(sock, socket.SHUT_WR)
         except (OSError, ValueError):
             pass
@@ -407,8 +407,14 @@ class StreamSender:
             except ssl.SSLEOFError:
                 ok = (self._acked() or 0) >= total
                 break
-            except ssl.SSLError as e:  # an alert: the collector refused the session
-                self.stats.error(f"TLS: {_err_text(e)}")
+            except ssl.SSLError as e:
+                if getattr(e, "reason", None) == "TLSV1_ALERT_DECODE_ERROR":
+                    # OpenSSL 3 answers a TCP end without close_notify with this alert once
+                    # it has read up to it: the collector read the whole stream; its
+                    # acknowledgements are there or on their way
+                    ok = self._wait_acked(total, deadline)
+                    break
+                self.stats.error(f"TLS: {_err_text(e)}")  # an alert: the session refused
                 break
             except OSError:
                 ok = (self._acked() or 0) >= total
@@ -417,27 +423,15 @@ class StreamSender:
             self.inflight.clear()
         return ok
 
-    def _close_notify(self, sock: Any, deadline: float) -> None:
-        """Send TLS close_notify without waiting for the collector's: a TCP end without it
-        is an error to OpenSSL 3 (``heptool listen`` included), which answered it with a
-        ``decode error`` alert that looked like a refusal here and cost a needless
-        reconnection.  Reading stays possible afterwards (OpenSSL only stops reading when
-        the peer's close_notify arrives)."""
-        import select
-
-        sock.setblocking(False)
+    def _wait_acked(self, total: int, deadline: float) -> bool:
+        """Wait (bounded) until the peer acknowledged ``total`` bytes of this connection."""
         while True:
-            try:
-                sock.unwrap()  # sends close_notify, then would wait for the peer's
-            except ssl.SSLWantWriteError:  # the send queue is full: wait, bounded
-                left = deadline - self.clock()
-                if left <= 0:
-                    return
-                select.select([], [sock], [], min(left, 0.1))
-                continue
-            except (ssl.SSLWantReadError, OSError, ValueError):
-                pass  # sent (now waiting for the peer's), or the connection already failed
-            return
+            acked = self._acked()
+            if acked is None or acked >= total:
+                return True
+            if self.clock() >= deadline:
+                return False
+            time.sleep(0.005)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (reconnecting for up to ``retry`` seconds), confirm it was

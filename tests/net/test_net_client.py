@@ -291,10 +291,12 @@ def test_tls_client_requires_tls_1_2_even_where_the_default_allows_less(monkeypa
 
 
 def test_tls_close_right_after_sending_is_clean(tmp_path):
-    """Closing while the collector is still reading: send close_notify, then wait for the
-    acknowledgements. Without close_notify OpenSSL 3 (heptool listen's server included)
-    answers the TCP end with a 'decode error' alert: that was counted as an error, and
-    close() opened a second, empty connection ('1 reconnects') on every TLS send."""
+    """Closing while the collector is still reading. The TCP half-close carries no
+    close_notify, and OpenSSL 3 (heptool listen's server included) answers such an end, once
+    it has read up to it, with a 'decode error' alert: that alert was counted as an error,
+    the packets not yet acknowledged at that instant were queued again, and close() opened a
+    second, empty connection ('1 reconnects') on every TLS send. It now means: the collector
+    read everything; wait for its acknowledgements."""
     import sys
     from pathlib import Path
 
