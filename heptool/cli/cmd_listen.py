@@ -428,6 +428,10 @@ class _Listen:
                 else:
                     stream = env.stdout_binary
                     env.stdout.flush()
+                    if fmt in ("jsonl", "json") and env.stdout_isatty:
+                        from heptool.output.jsonl import TerminalJson
+
+                        stream = TerminalJson(stream)  # as open_output does
             else:
                 stream = open(o["output"], "wb" if fmt != "table" else "w")  # noqa: SIM115
                 self.closers.append(stream)
