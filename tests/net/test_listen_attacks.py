@@ -446,10 +446,17 @@ def test_every_drop_reason_is_in_stats_and_in_the_summary(tmp_path):
             time.sleep(0.05)
         raise AssertionError(f"no --stats line with {want}: {lp.stderr_lines[-5:]}")
 
+    def wait_closed_by_peer(n: int, timeout: float = 20.0) -> None:
+        """Until listen (-v) reported ``n`` connections closed by their client."""
+        deadline = time.monotonic() + timeout
+        while sum("closed (closed by peer)" in x for x in list(lp.stderr_lines)) < n:
+            assert time.monotonic() < deadline, lp.stderr_lines[-5:]
+            time.sleep(0.02)
+
     with ListenProcess("--bind", "tcp://127.0.0.1:0", "--bind", "udp://127.0.0.1:0",
                        "-f", "jsonl", "--auth-key", "s3cret", "--allow", "127.0.0.1/32",
                        "--max-connections", "3", "--stall-timeout", "1", "--stats", "0.2",
-                       expect=2) as lp:
+                       "-v", expect=2) as lp:
         port = tcp_port(lp)
         udp_port = int(lp.url("udp").rsplit(":", 1)[1])
         # garbage until the listener closes the connection (bounded: 200 x 4 KiB)
@@ -485,6 +492,7 @@ def test_every_drop_reason_is_in_stats_and_in_the_summary(tmp_path):
         finally:
             for c in idle:
                 c.close()
+        wait_closed_by_peer(4)  # (and the half packet's): the good client is not refused
         # UDP: from outside --allow, with a wrong auth key, not HEP at all
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.2", 0))
