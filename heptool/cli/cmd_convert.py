@@ -224,7 +224,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
             raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                    f"captures (use 'heptool decode -f "
                                    f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
-        with open_output(env, output, binary=True) as out:
+        with open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
             if kind == "hep":
                 run.hep_to_packets(source_frames, out, fmt, mtu)
             else:

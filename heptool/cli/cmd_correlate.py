@@ -251,7 +251,7 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
     reader = Reader(env, list(inputs) or ["-"], port=opts["port"], strict=opts["strict"])
     graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match)
     groups = select_groups(graph, match, matched, group_ids)
-    with open_output(env, output, binary=fmt == "json") as out:
+    with open_output(env, output, binary=fmt == "json", is_json=fmt == "json") as out:
         _write(env, graph, groups, fmt, out, output)
     if reader.status != ExitStatus.OK:
         click.get_current_context().exit(reader.status)

@@ -115,7 +115,7 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     sources = list(inputs) or ["-"]
     run = _Run(env, fmt, sources, port=port, match=match, count=count, summary=summary,
                strict=strict, verbose=verbose)
-    with open_output(env, output, binary=fmt != "table") as out:
+    with open_output(env, output, binary=fmt != "table", is_json=fmt in ("jsonl", "json")) as out:
         run.execute(out, to_terminal=(output is None or output == "-") and bool(env.stdout_isatty))
     if run.status != ExitStatus.OK:
         click.get_current_context().exit(run.status)

@@ -643,7 +643,7 @@ def _write(
     # Build the first packet before opening -o FILE, so that a bad option leaves no file.
     stream = _encoded(messages)
     first = next(stream, None)
-    with open_output(env, output, binary=binary) as out:
+    with open_output(env, output, binary=binary, is_json=fmt == "jsonl") as out:
         writer = _writer(fmt, out, opts)
         if first is not None:
             writer(0, *first)

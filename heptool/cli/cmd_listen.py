@@ -428,6 +428,10 @@ class _Listen:
                 else:
                     stream = env.stdout_binary
                     env.stdout.flush()
+                    if fmt in ("jsonl", "json") and env.stdout_isatty:
+                        from heptool.output.jsonl import TerminalJson
+
+                        stream = TerminalJson(stream)  # as open_output does
             else:
                 stream = open(o["output"], "wb" if fmt != "table" else "w")  # noqa: SIM115
                 self.closers.append(stream)
@@ -729,9 +733,11 @@ class _Listen:
                           for k in sorted(cur)) or "0/s"
         self._last_stats = (now, cur)
         protos = ", ".join(f"{k} {v}" for k, v in self.protos.most_common()) or "-"
-        drops = ", ".join(f"{k} {v}" for k, v in self.stats.drops.most_common()) or "none"
         kd = self.server.kernel_drops()
-        self.say(f"stats: {rates}; total {self.stats.total}; protocols: {protos}; drops: {drops}"
+        streams = _streams_text(self.stats)
+        self.say(f"stats: {rates}; total {self.stats.total}; protocols: {protos}; "
+                 f"drops: {_drops_text(self.stats)}"
+                 + (f"; streams: {streams}" if streams else "")
                  + (f"; kernel receive-buffer drops {kd}" if kd is not None else ""))
 
     def _finish(self) -> None:
@@ -773,7 +779,7 @@ class _Listen:
         if st is None:
             return
         per = ", ".join(f"{k} {v}" for k, v in sorted(st.packets.items())) or "none"
-        drops = ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
+        drops = _drops_text(st)
         accepted = self._accepted_fn() if self._accepted_fn is not None else self.accepted
         lines = [(f"listen: {st.total} packets received ({per}); {accepted} accepted; "
                   f"drops: {drops}")]
@@ -781,9 +787,9 @@ class _Listen:
             closed = ", ".join(f"{k} {v}" for k, v in st.closed.most_common())
             lines.append(f"  connections: {st.connections} accepted"
                          + (f"; closed: {closed}" if closed else ""))
-        if st.garbage_bytes or st.truncated_bytes:
-            lines.append(f"  streams: {st.garbage_bytes} garbage bytes skipped in {st.resyncs} "
-                         f"resyncs; {st.truncated_bytes} bytes of incomplete packets dropped")
+        streams = _streams_text(st)
+        if streams:
+            lines.append(f"  streams: {streams}")
         if self.protos:
             lines.append("  protocols: " + ", ".join(f"{k} {v}"
                                                      for k, v in self.protos.most_common()))
@@ -800,6 +806,20 @@ class _Listen:
             self.say(line)
         if errors:
             raise click.ClickException("; ".join(errors))
+
+
+def _drops_text(st: Any) -> str:
+    """``reason N, reason N`` (most first) of every drop: the same text in the periodic
+    --stats line and in the final summary (ServerStats.drops is where all are counted)."""
+    return ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
+
+
+def _streams_text(st: Any) -> str:
+    """TCP/TLS bytes skipped as garbage and left in incomplete packets ('' when none)."""
+    if not (st.garbage_bytes or st.truncated_bytes):
+        return ""
+    return (f"{st.garbage_bytes} garbage bytes skipped in {st.resyncs} resyncs; "
+            f"{st.truncated_bytes} bytes of incomplete packets dropped")
 
 
 def _addr(a: tuple) -> str:

@@ -107,18 +107,27 @@ def resolve_format(fmt: str, env: Environment, output: str | None, *, tty: str =
 
 
 @contextlib.contextmanager
-def open_output(env: Environment, output: str | None, *, binary: bool) -> Iterator[IO[Any]]:
+def open_output(env: Environment, output: str | None, *, binary: bool,
+                is_json: bool = False) -> Iterator[IO[Any]]:
     """The stream to write data to: ``env.stdout`` (or its bytes) or FILE.
 
     A file is opened only when the command is about to write, and closed (flushed) however
     the command ends, so a partial output is still valid up to its last complete record.
+    ``is_json``: the output is JSON; on a terminal it goes through
+    :class:`heptool.output.jsonl.TerminalJson` (DEL, C1, BiDi controls from packets spelled
+    ``\\uXXXX``); to a pipe or a file it is written as encoded, byte for byte.
     """
     if output is None or output == "-":
         stream: IO[Any] = env.stdout_binary if binary else env.stdout
         if binary:
             env.stdout.flush()
+        yielded: Any = stream
+        if is_json and env.stdout_isatty:
+            from heptool.output.jsonl import TerminalJson
+
+            yielded = TerminalJson(stream)
         try:
-            yield stream
+            yield yielded
         finally:
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -267,19 +267,35 @@ class StreamSender:
         acked = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_OFFSET)[0]
         return max(0, acked - 1)  # the SYN counts as one byte
 
-    def _raw_end(self) -> int:
-        """TLS: position in the raw TCP stream after the last write (acked + still queued)."""
-        acked = self._acked()
+    def _outq(self) -> int:
+        """Bytes in the socket's send queue, not yet acknowledged by the peer (0: unknown)."""
         try:
             import array
             import fcntl
 
             buf = array.array("i", [0])
             fcntl.ioctl(self.sock.fileno(), _TIOCOUTQ, buf)
-            outq = buf[0]
+            return buf[0]
         except (OSError, ImportError, ValueError):
-            outq = 0
-        return (acked or 0) + outq
+            return 0
+
+    def _raw_end(self) -> int:
+        """TLS: position in the raw TCP stream after the last write (acked + still queued).
+
+        The two are read by two system calls: an acknowledgement arriving in between moves
+        bytes from the queue to the acknowledged count, and ``acked`` read before it plus the
+        queue read after it would fall short of the true end, so a packet would count as
+        acknowledged before it was.  Read until ``acked`` is the same on both sides of the
+        queue (bounded); failing that, the later ``acked``: too far, which at worst sends a
+        packet twice, never reports one delivered that was not."""
+        acked = self._acked() or 0
+        for _ in range(16):
+            outq = self._outq()
+            after = self._acked() or 0
+            if after == acked:
+                break
+            acked = after
+        return acked + outq
 
     def _trim_inflight(self) -> None:
         acked = self._acked()
@@ -363,9 +379,11 @@ class StreamSender:
         sock = self.sock
         total = self._raw_end() if self._tls else self.written
         try:
-            # a plain TCP half-close, also under TLS (no close_notify: the collector sees the
-            # end of the stream, and a TLS alert it sent, e.g. a refused client certificate,
-            # still reaches us below)
+            # a plain TCP half-close, also under TLS (no close_notify: a collector that stops
+            # reading once it has what it wants, e.g. listen --count, would close with the
+            # close_notify unread, and its kernel then answers with a reset instead of the
+            # last acknowledgements; the collector sees the end of the stream, and a TLS
+            # alert it sent, e.g. a refused client certificate, still reaches us below)
             socket.socket.shutdown(sock, socket.SHUT_WR)
         except (OSError, ValueError):
             pass
@@ -389,8 +407,14 @@ class StreamSender:
             except ssl.SSLEOFError:
                 ok = (self._acked() or 0) >= total
                 break
-            except ssl.SSLError as e:  # an alert: the collector refused the session
-                self.stats.error(f"TLS: {_err_text(e)}")
+            except ssl.SSLError as e:
+                if getattr(e, "reason", None) == "TLSV1_ALERT_DECODE_ERROR":
+                    # OpenSSL 3 answers a TCP end without close_notify with this alert once
+                    # it has read up to it: the collector read the whole stream; its
+                    # acknowledgements are there or on their way
+                    ok = self._wait_acked(total, deadline)
+                    break
+                self.stats.error(f"TLS: {_err_text(e)}")  # an alert: the session refused
                 break
             except OSError:
                 ok = (self._acked() or 0) >= total
@@ -398,6 +422,16 @@ class StreamSender:
         if ok:
             self.inflight.clear()
         return ok
+
+    def _wait_acked(self, total: int, deadline: float) -> bool:
+        """Wait (bounded) until the peer acknowledged ``total`` bytes of this connection."""
+        while True:
+            acked = self._acked()
+            if acked is None or acked >= total:
+                return True
+            if self.clock() >= deadline:
+                return False
+            time.sleep(0.005)
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (reconnecting for up to ``retry`` seconds), confirm it was

@@ -44,7 +44,8 @@ from ..core.errors import StreamError
 from ..core.stream import NEED_DATA, StreamDecoder
 from .target import Target, format_addr
 
-__all__ = ["Server", "ServerStats", "kernel_udp_drops", "server_tls_context"]
+__all__ = ["CLOSE_DROPS", "PARTIAL_DROPS", "Server", "ServerStats", "kernel_udp_drops",
+           "server_tls_context"]
 
 Handler = Callable[[bytes, str, tuple, tuple, float], None]
 
@@ -53,8 +54,34 @@ UDP_BATCH = 4096
 _BUF_SIZE = 65536
 
 
+#: Why a connection ended -> the drop it counts (``ServerStats.drops``); the reasons absent
+#: here are normal ends ("closed by peer", "server stopped"), which count a drop only when a
+#: partial packet was left (:data:`PARTIAL_DROPS`).
+CLOSE_DROPS = {
+    "not allowed": "connection not allowed",
+    "max connections": "connection over --max-connections",
+    "garbage": "connection closed: garbage",
+    "stalled": "stalled inside a packet",
+    "buffer overflow": "connection closed: buffer overflow",
+    "tls error": "connection closed: TLS error",
+    "tls handshake timeout": "connection closed: TLS handshake timeout",
+}
+#: A connection that ended normally with a partial packet buffered: the drop of that packet.
+PARTIAL_DROPS = {
+    "closed by peer": "incomplete at connection end",
+    "server stopped": "incomplete at server stop",
+}
+
+
 class ServerStats:
-    """Counters of one server run (the CLI adds its own drops through :meth:`drop`)."""
+    """Counters of one server run.
+
+    ``drops`` is the one place every drop is counted, by reason: packets (``not allowed``
+    datagrams; the CLI's ``auth key``, ``not HEP``...; partial packets left by a connection)
+    and connections (refused, or closed for garbage, a stall, an overflow, a TLS failure: see
+    :data:`CLOSE_DROPS`); every connection end goes through :meth:`connection_closed`, so
+    ``closed`` and ``drops`` cannot disagree.
+    """
 
     def __init__(self) -> None:
         self.packets: collections.Counter[str] = collections.Counter()  # per transport
@@ -70,6 +97,18 @@ class ServerStats:
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.drops[reason] += n
+
+    def connection_closed(self, reason: str, partial: int = 0) -> None:
+        """A connection ended (or was refused) for ``reason``, with ``partial`` bytes of an
+        incomplete packet left in its buffer: counts the close and the drop it means."""
+        self.closed[reason] += 1
+        drop = CLOSE_DROPS.get(reason)
+        if partial and reason != "garbage":  # garbage's leftover bytes are garbage, not a packet
+            self.truncated_bytes += partial
+            if drop is None:
+                drop = PARTIAL_DROPS.get(reason, f"incomplete at {reason}")
+        if drop is not None:
+            self.drops[drop] += 1
 
     @property
     def total(self) -> int:
@@ -395,16 +434,14 @@ class Server:
             if self.allow is not None and not self.allow(peer[0]):
                 if self.on_event is not None:
                     self.on_event(f"refused a connection from {addr_text(peer)}: not in --allow")
-                stats.closed["not allowed"] += 1
-                stats.drop("connection not allowed")
+                stats.connection_closed("not allowed")
                 sock.close()
                 continue
             if len(self.conns) >= self.max_connections:
                 if self.on_event is not None:
                     self.on_event(f"refused a connection from {addr_text(peer)}: "
                                   f"{self.max_connections} open already")
-                stats.closed["max connections"] += 1
-                stats.drop("connection over --max-connections")
+                stats.connection_closed("max connections")
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -417,7 +454,7 @@ class Server:
                                                         do_handshake_on_connect=False)
                 except (OSError, ssl.SSLError):
                     sock.close()
-                    stats.closed["tls error"] += 1
+                    stats.connection_closed("tls error")
                     continue
                 handshaking = True
             conn = _Conn(sock, transport, peer, lsn.local, StreamDecoder(), handshaking)
@@ -490,12 +527,7 @@ class Server:
                 break
         if got:
             conn.last_data = time.monotonic()
-        if eof:
-            self._frames(conn)
-            left = dec.buffered
-            if left:
-                self.stats.truncated_bytes += left
-                self.stats.drop("incomplete at connection end")
+        if eof and self._frames(conn):  # (False: _frames closed it, for garbage)
             self._close(conn, "closed by peer")
 
     def _frames(self, conn: _Conn) -> bool:
@@ -537,8 +569,6 @@ class Server:
     def _check_stalls(self, now: float) -> None:
         for conn in list(self.conns.values()):
             if conn.dec.buffered and now - conn.last_data > self.stall_timeout:
-                self.stats.truncated_bytes += conn.dec.buffered
-                self.stats.drop("stalled inside a packet")
                 self._close(conn, "stalled")
             elif conn.handshaking and now - conn.last_data > self.stall_timeout:
                 self._close(conn, "tls handshake timeout")
@@ -555,7 +585,7 @@ class Server:
             conn.sock.close()
         except OSError:
             pass
-        self.stats.closed[reason] += 1
+        self.stats.connection_closed(reason, conn.dec.buffered)
         self.stats.open_connections = len(self.conns)
         if self.on_event is not None:
             d = conn.dec

@@ -9,6 +9,9 @@ Without it (reading a file) lines go through the stream's buffer: a flush per li
 ``write`` system call per packet, which alone would cost a fifth of the time budget of a
 200,000 packets/s decode; the output still streams (the first lines are out long before a
 big input is read to its end) and is flushed when the writer is closed.
+
+On a terminal (and only there: pipes and files get the encoder's bytes) the CLI wraps the
+stream in :class:`TerminalJson`, which spells DEL, C1 and BiDi/format characters ``\\uXXXX``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-__all__ = ["JsonArrayWriter", "JsonlWriter", "dumps"]
+__all__ = ["JsonArrayWriter", "JsonlWriter", "TerminalJson", "dumps", "escape_for_terminal"]
 
 try:
     import orjson
@@ -131,3 +134,57 @@ class JsonArrayWriter:
             self.closed = True
             self.stream.write(b"\n]\n" if self.count else b"[]\n")
         self.stream.flush()
+
+
+# -- JSON on a terminal ---------------------------------------------------------------------
+#: Characters JSON may leave raw but a terminal must not get from packet data: DEL, the C1
+#: controls (0x9b is an 8-bit CSI), format characters (BiDi overrides and isolates, zero
+#: width), line/paragraph separators, private use, surrogates: the categories the table
+#: renderers escape (heptool.core.sip.printable).
+_TERMINAL_UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp", "Co"))
+
+
+def _u_escape(ch: str) -> str:
+    o = ord(ch)
+    if o > 0xFFFF:  # JSON spells an astral character as its UTF-16 surrogate pair
+        o -= 0x10000
+        return f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04x}"
+    return f"\\u{o:04x}"
+
+
+def escape_for_terminal(text: str) -> str:
+    """JSON text with DEL, C1, BiDi and the other invisible controls spelled ``\\uXXXX``: the
+    same JSON value (they can only occur inside strings, where JSON allows any character
+    escaped), safe to print on a terminal.  C0 controls are escaped by JSON already."""
+    if text.isascii():
+        return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
+    import unicodedata
+
+    cat = unicodedata.category
+    unsafe = _TERMINAL_UNSAFE
+    return "".join(_u_escape(ch) if ch == "\x7f" or (ord(ch) > 0x7F and cat(ch) in unsafe)
+                   else ch for ch in text)
+
+
+class TerminalJson:
+    """A stream wrapper for JSON going to a terminal: every ``write`` (bytes of UTF-8, or
+    str) goes through :func:`escape_for_terminal`.  Writes must be whole UTF-8 sequences,
+    as every JSON writer here makes them (whole records, whole pieces of a document).
+    Pipes and files never get this: their JSON stays byte for byte what the encoder made."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, data: Any) -> int:
+        if isinstance(data, str):
+            self.stream.write(escape_for_terminal(data))
+        else:
+            self.stream.write(escape_for_terminal(bytes(data).decode("utf-8", "surrogateescape"))
+                              .encode("utf-8", "surrogateescape"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

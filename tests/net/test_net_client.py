@@ -288,3 +288,70 @@ def test_tls_client_requires_tls_1_2_even_where_the_default_allows_less(monkeypa
     monkeypatch.setattr(ssl, "create_default_context", permissive)
     for insecure in (False, True):
         assert client_tls_context(insecure=insecure).minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_tls_close_right_after_sending_is_clean(tmp_path):
+    """Closing while the collector is still reading. The TCP half-close carries no
+    close_notify, and OpenSSL 3 (heptool listen's server included) answers such an end, once
+    it has read up to it, with a 'decode error' alert: that alert was counted as an error,
+    the packets not yet acknowledged at that instant were queued again, and close() opened a
+    second, empty connection ('1 reconnects') on every TLS send. It now means: the collector
+    read everything; wait for its acknowledgements."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nethelpers import make_cert
+
+    from heptool.net.client import client_tls_context
+    from heptool.net.server import Server, server_tls_context
+
+    cert, key = make_cert(tmp_path)
+    got: list[bytes] = []
+    srv = Server([Target("tls", "127.0.0.1", 0)], lambda d, *a: got.append(d),
+                 tls_context=server_tls_context(str(cert), str(key)))
+    srv.open()
+    th = threading.Thread(target=srv.run, kwargs={"tick_interval": 0.02}, daemon=True)
+    th.start()
+    try:
+        packets = _packets(300)
+        s = StreamSender(srv.bound[0], ssl_context=client_tls_context(ca=str(cert)))
+        for p in packets:
+            s.send(p)
+        s.close()  # at once: most of the stream is still unread
+        deadline = time.monotonic() + 10
+        while len(got) < len(packets) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert time.monotonic() < deadline
+        assert s.stats.reconnects == 0 and s.stats.errors == 0, dict(s.stats.error_kinds)
+        assert s.stats.undelivered == 0 and got == packets
+        assert srv.stats.connections == 1 and srv.stats.closed["tls error"] == 0
+    finally:
+        srv.stop()
+        th.join(5)
+        srv.close()
+
+
+class _RacingAcks(StreamSender):
+    """_acked/_outq as a kernel that acknowledges 50 bytes between the two reads."""
+
+    def __init__(self) -> None:  # no connection: only _raw_end is exercised
+        self.reads: list[str] = []
+        self.acked_values = [100, 150, 150, 150]
+        self.outq_values = [50, 50, 50]
+
+    def _acked(self) -> int:
+        self.reads.append("acked")
+        return self.acked_values.pop(0)
+
+    def _outq(self) -> int:
+        self.reads.append("outq")
+        return self.outq_values.pop(0)
+
+
+def test_tls_stream_position_is_not_cut_short_by_an_ack_in_between():
+    """200 bytes written: acked 100 + queued 100, then 50 are acknowledged between the two
+    reads. 100 + 50 = 150 would count a packet ending at 200 as acknowledged at 150."""
+    s = _RacingAcks()
+    assert s._raw_end() == 200
+    assert s.reads == ["acked", "outq", "acked", "outq", "acked"]

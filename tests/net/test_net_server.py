@@ -108,6 +108,8 @@ def test_tcp_resync_counted_and_garbage_only_connection_closed():
         assert r.wait_for(lambda: r.server.stats.closed["garbage"] == 1)
         c.close()
         g.close()
+    # a garbage-closed connection is a drop, counted where every drop is
+    assert r.server.stats.drops["connection closed: garbage"] == 1
 
 
 def test_tcp_stalled_inside_a_packet_is_closed():
@@ -138,6 +140,7 @@ def test_v2_over_tcp_and_max_connections():
         assert r.wait_for(lambda: r.server.stats.closed["max connections"] == 1)
         a.close()
         b.close()
+    assert dict(r.server.stats.drops) == {"connection over --max-connections": 1}
 
 
 def test_allow_drops_other_sources():
@@ -192,6 +195,20 @@ def test_connection_events():
     assert events[0].startswith("tcp connection from 127.0.0.1:")
     want = "closed (closed by peer): 1 packets, 2 garbage bytes, 10 bytes of a partial packet"
     assert want in events[1]
+    st = r.server.stats
+    assert dict(st.drops) == {"incomplete at connection end": 1} and st.truncated_bytes == 10
+
+
+def test_a_partial_packet_left_at_server_stop_is_a_drop():
+    with _Running(["tcp://127.0.0.1:0"]) as r:
+        c = socket.create_connection(r.addr())
+        c.sendall(_packet(1) + _packet(2)[:25])
+        assert r.wait_for(lambda: len(r.got) == 1 and r.server.conns
+                          and next(iter(r.server.conns.values())).dec.buffered == 25)
+    c.close()
+    st = r.server.stats
+    assert dict(st.closed) == {"server stopped": 1}
+    assert dict(st.drops) == {"incomplete at server stop": 1} and st.truncated_bytes == 25
 
 
 def test_tls_handshake_stall_and_garbage_are_closed(tmp_path):
@@ -216,3 +233,5 @@ def test_tls_handshake_stall_and_garbage_are_closed(tmp_path):
         idle.close()
         junk.close()
     assert r.got[0][0] == _packet(7) and r.got[0][1] == "tls"
+    assert dict(r.server.stats.drops) == {"connection closed: TLS error": 1,
+                                          "connection closed: TLS handshake timeout": 1}
