@@ -46,6 +46,39 @@ plain_ascii(const char *s, Py_ssize_t n)
     return 1;
 }
 
+/* strict UTF-8 as Python's decoder checks it (no overlongs, surrogates or > U+10FFFF) */
+static int
+utf8_valid(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80) return 0;
+            if (c == 0xE0 && c1 < 0xA0) return 0;   /* overlong */
+            if (c == 0xED && c1 >= 0xA0) return 0;  /* surrogate */
+            i += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n) return 0;
+            unsigned char c1 = s[i + 1], c2 = s[i + 2], c3 = s[i + 3];
+            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80 || (c3 & 0xC0) != 0x80) return 0;
+            if (c == 0xF0 && c1 < 0x90) return 0;   /* overlong */
+            if (c == 0xF4 && c1 >= 0x90) return 0;  /* > U+10FFFF */
+            i += 4;
+        }
+        else return 0;
+    }
+    return 1;
+}
+
 static void
 strip_ws(const char **s, Py_ssize_t *n)
 {
@@ -308,6 +341,57 @@ error:
     return NULL;
 }
 
+/* OpenSIPS's JSON wrapping {"payload": "<SIP>"} undone, for the plain case only: the whole
+   text is `{ "payload" : "<string>" }` (JSON blanks around the parts), the string has only
+   the escapes \r \n \t \" \\ \/ and valid UTF-8, no raw control characters.  Returns the
+   length written to out (at most n), or 0: anything else (json.loads decides). */
+static Py_ssize_t
+unwrap_payload(const char *s, Py_ssize_t n, char *out)
+{
+#define BLANKS while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++
+    Py_ssize_t i = 1;
+    BLANKS;
+    /* sip_payload looks for the key in the first 64 bytes */
+    if (n - i < 9 || i + 9 > 64 || memcmp(s + i, "\"payload\"", 9) != 0) return 0;
+    i += 9;
+    BLANKS;
+    if (i >= n || s[i] != ':') return 0;
+    i++;
+    BLANKS;
+    if (i >= n || s[i] != '"') return 0;
+    i++;
+    Py_ssize_t o = 0;
+    Py_ssize_t start = i;
+    for (;;) {
+        if (i >= n) return 0;
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') break;
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (i + 1 >= n) return 0;
+            switch (s[i + 1]) {
+            case 'r': out[o++] = '\r'; break;
+            case 'n': out[o++] = '\n'; break;
+            case 't': out[o++] = '\t'; break;
+            case '"': out[o++] = '"'; break;
+            case '\\': out[o++] = '\\'; break;
+            case '/': out[o++] = '/'; break;
+            default: return 0;  /* \uXXXX, \b, \f: json.loads */
+            }
+            i += 2;
+            continue;
+        }
+        out[o++] = (char)c;
+        i++;
+    }
+    if (!utf8_valid((const unsigned char *)s + start, i - start)) return 0;
+    i++;
+    BLANKS;
+    if (i != n - 1 || s[i] != '}') return 0;
+#undef BLANKS
+    return o;
+}
+
 /* sip_ids(payload) for plain SIP bytes: (Call-ID, label, X-CID), or None (Python decides) */
 static PyObject *
 sip_ids(PyObject *self, PyObject *arg)
@@ -316,7 +400,13 @@ sip_ids(PyObject *self, PyObject *arg)
     if (!PyBytes_CheckExact(arg)) Py_RETURN_NONE;
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
-    if (n == 0 || s[0] == '{' || n > 65536) Py_RETURN_NONE;
+    if (n == 0 || n > 65536) Py_RETURN_NONE;
+    char unwrapped[65536];
+    if (s[0] == '{') {
+        n = unwrap_payload(s, n, unwrapped);
+        if (n <= 0) Py_RETURN_NONE;
+        s = unwrapped;
+    }
     struct sipscan sc;
     if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
     if (!sc.status && sc.alen >= 64) Py_RETURN_NONE;  /* sip_label looks 64 bytes far */
@@ -696,39 +786,6 @@ error:
 /* HEP3 bytes -> the JSON line of its record, byte for byte what orjson writes for the    */
 /* hep3_record() dict (OPT_APPEND_NEWLINE), for `decode -f jsonl`                         */
 /* ------------------------------------------------------------------------------------ */
-
-/* strict UTF-8 as Python's decoder checks it (no overlongs, surrogates or > U+10FFFF) */
-static int
-utf8_valid(const unsigned char *s, Py_ssize_t n)
-{
-    Py_ssize_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
-            i += 2;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            if (i + 2 >= n) return 0;
-            unsigned char c1 = s[i + 1], c2 = s[i + 2];
-            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80) return 0;
-            if (c == 0xE0 && c1 < 0xA0) return 0;   /* overlong */
-            if (c == 0xED && c1 >= 0xA0) return 0;  /* surrogate */
-            i += 3;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            if (i + 3 >= n) return 0;
-            unsigned char c1 = s[i + 1], c2 = s[i + 2], c3 = s[i + 3];
-            if ((c1 & 0xC0) != 0x80 || (c2 & 0xC0) != 0x80 || (c3 & 0xC0) != 0x80) return 0;
-            if (c == 0xF0 && c1 < 0x90) return 0;   /* overlong */
-            if (c == 0xF4 && c1 >= 0x90) return 0;  /* > U+10FFFF */
-            i += 4;
-        }
-        else return 0;
-    }
-    return 1;
-}
 
 /* An output buffer sized up front (jsonl_size) so the appends never check. */
 struct jbuf { char *p; Py_ssize_t n; };

@@ -336,6 +336,10 @@ class CorrelationGraph:
             g.label = _group_label(kinds[p], labels[p], label_cid.get(g.id), g)
 
     # -- results -------------------------------------------------------------------------
+    def index_map(self) -> list[int] | None:
+        """Input index per position, or None when every position is its own index."""
+        return self._index
+
     def index(self, pos: int) -> int:
         """The input index of the message at position ``pos``."""
         return pos if self._index is None else self._index[pos]

@@ -47,20 +47,27 @@ def write_json(graph: CorrelationGraph, groups: list[Group] | None, out: Any) ->
     write(b"".join(buf))
     buf.clear()
     write(b'],"edges":[')
-    vias: dict[str, bytes] = {}
-    first = True
+    # one formatted piece per edge, the "via" part ready-made per reason, joined by commas
+    vias: dict[tuple[str, bool], bytes] = {}
+    index = graph.index_map()
+    append = buf.append
+    sep = b""
     for a, b, via, inferred in graph.iter_edges(positions):
-        v = vias.get(via)
+        v = vias.get((via, inferred))
         if v is None:
-            v = vias[via] = dumps(via)[:-1]
-        item = b'{"from":%d,"to":%d,"via":%s%s}' % (
-            ix(a), ix(b), v, b',"inferred":true' if inferred else b"")
-        buf.append(item if first else b"," + item)
-        first = False
+            v = vias[(via, inferred)] = b',"via":' + dumps(via)[:-1] + (
+                b',"inferred":true}' if inferred else b"}")
+        if index is not None:
+            a = index[a]
+            b = index[b]
+        append(b'{"from":%d,"to":%d%s' % (a, b, v))
         if len(buf) >= 8192:
-            write(b"".join(buf))
+            write(sep + b",".join(buf))
+            sep = b","
             buf.clear()
-    write(b"".join(buf))
+    if buf:
+        write(sep + b",".join(buf))
+        buf.clear()
     write(b'],"dangling":[')
     items = [dumps({"from": ix(p), "via": via, "value": v})[:-1]
              for p, via, v in graph.dangling() if positions is None or p in positions]

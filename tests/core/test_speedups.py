@@ -443,3 +443,33 @@ def test_c_jsonl_property(data, text, index, src, sip):
     assert _check_jsonl(packet, index % 2**62, 1, "tcp", src, "x", False)
     _check_jsonl(packet, index, 1, "tcp", src, "x", False)  # past 2**63: None, or equal
     _check_jsonl(packet, index, 1, "tcp", src, "x", True)
+
+
+@needs_c
+@PROPS
+@given(first=st.sampled_from(_FIRST), lines=st.lists(st.sampled_from(_LINES), max_size=9),
+       seed=st.integers(0, 3), indent=st.sampled_from(["\t", " ", "", "\n" * 70]),
+       extra=st.sampled_from(["", ', "first_line": "GET / HTTP/1.1"', ', "x": 1']),
+       escape=st.sampled_from(["", "\\u0041", "\\/", "\x01", "\\b"]))
+def test_c_sip_ids_of_opensips_json_wrapping(first, lines, seed, indent, extra, escape):
+    import json
+
+    mandatory = ["Call-ID: m", "CSeq: 1 X", "From: f;tag=ft", "To: t"]
+    if seed:
+        lines = lines + mandatory[:4 - seed + 1]
+        random.Random(seed).shuffle(lines)
+    sip = first + "".join("\r\n" + ln for ln in lines) + "\r\n\r\n"
+    body = json.dumps(sip, ensure_ascii=False)[1:-1]
+    if escape:
+        body = body.replace("X", escape, 1)
+    wrapped = "{" + indent + '"payload":' + indent + '"' + body + '"' + extra + "}"
+    _check_ids(wrapped.encode("utf-8", "surrogatepass"))
+    _check_ids(json.dumps({"payload": sip}, indent="\t").encode())
+
+
+@needs_c
+def test_c_sip_ids_takes_the_opensips_wrapping_in_the_vectors():
+    wrapped = [p for _name, p in _packets() if p.data[:4] == b"HEP3"]
+    payloads = [decode(p.data).payload for p in wrapped]
+    payloads = [b for b in payloads if b and b[:1] == b"{" and b'"payload"' in b[:64]]
+    assert payloads and sum(_check_ids(b) for b in payloads) > 0.8 * len(payloads)
