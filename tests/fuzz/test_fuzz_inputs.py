@@ -19,6 +19,7 @@ import json
 import struct
 
 import fuzzutil
+import orjson
 import pytest
 from hypothesis import strategies as st
 
@@ -28,8 +29,9 @@ from heptool.capture.pcap import CaptureError, iter_frames
 from heptool.capture.pcapng_writer import PcapngWriter
 from heptool.core.errors import HepError
 from heptool.core.extract import extract
-from heptool.core.record import to_record
-from heptool.core.sip import summary
+from heptool.core.record import make_fast_jsonl, make_fast_record, to_record
+from heptool.core.sip import sip_ids, sip_ids_py, summary
+from heptool.output.records import decode_record
 
 OWN_ERRORS = (InputError, CaptureError, HepError)
 
@@ -138,6 +140,27 @@ inputs = st.one_of(mutated(), mutated(json_lines), json_lines,
                    st.binary(max_size=200))
 
 
+_FAST_RECORD = make_fast_record()
+_FAST_JSONL = make_fast_jsonl()
+
+
+def check_fast_paths(p, m) -> None:
+    """The record/JSON-line fast paths (C when built) agree with the decoder on this packet."""
+    for frame in (p.frame, None):
+        head = (p.index, frame, p.hep_transport if frame is not None else None, p.hep_src,
+                p.hep_dst)
+        r = _FAST_RECORD(p.data, *head, True)
+        if r is None:
+            continue
+        assert not m.warnings
+        assert r == decode_record(m, *head, True)
+        if _FAST_JSONL is not None:
+            line = _FAST_JSONL(p.data, *head, True)
+            assert line is None or line == orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+    if m.payload:
+        assert sip_ids(m.payload) == sip_ids_py(m.payload)
+
+
 def read_all(data: bytes, strict: bool = False) -> None:
     stats = InputStats()
     try:
@@ -150,6 +173,8 @@ def read_all(data: bytes, strict: bool = False) -> None:
             to_record(m)
             summary(m)
             extract(m)
+            if p.data is not None:
+                check_fast_paths(p, m)
     except OWN_ERRORS as e:
         assert "\n" not in str(e), str(e)
 
