@@ -487,6 +487,29 @@ class _Run:
                      f"({st.tcp_flows} TCP flows)")
 
     # -- SIP -> HEP ----------------------------------------------------------------------
+    def _fusable(self, source: Any, packet_filter: Any, proto_type: int,
+                 capture_id: int | None, node_name: str | None, auth_key: str | None,
+                 correlation_id_from: str, hep_version: int, hep_src: tuple[str, int],
+                 hep_dst: tuple[str, int]) -> bool:
+        """Can :func:`~heptool.capture.convert.sip_to_hep3_pcap` write this conversion?
+        (The same bytes as the general path, for the common case: a classic pcap file,
+        SIP as HEPv3 over IPv4, every message written, no per-message filters.)"""
+        from heptool.capture.convert import PCAP_LE_USEC
+
+        if not (isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC
+                and len(source.head) >= 24):
+            return False
+        if (self.match is not None or self.count is not None or self.live
+                or packet_filter is not None or proto_type != 1 or hep_version != 3
+                or capture_id is None or correlation_id_from != "none"
+                or ":" in hep_src[0] or ":" in hep_dst[0]):
+            return False
+        try:
+            extra = len((node_name or "").encode()) + len((auth_key or "").encode())
+        except UnicodeEncodeError:
+            return False  # the general path reports it, message by message
+        return extra < 1024
+
     def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,
                    packet_filter: Any, proto_type: int, capture_id: int | None,
                    node_name: str | None, auth_key: str | None, correlation_id_from: str,
@@ -507,7 +530,8 @@ class _Run:
             from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
             writer = PcapngWriter(out) if fmt == "pcapng" else PcapFrameWriter(out)
-            build = FrameSynth().udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
+            synth = FrameSynth()
+            build = synth.udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
             wr = writer.write
             comments = fmt == "pcapng"
 
@@ -535,10 +559,26 @@ class _Run:
 
         opts = {"capture_id": capture_id, "node_name": node_name, "auth_key": auth_key,
                 "correlation_id_from": correlation_id_from, "hep_version": hep_version}
-        messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
-                              proto_type=proto_type, stats=st, **opts)
+        fused = fmt == "pcap" and self._fusable(source, packet_filter, proto_type, capture_id,
+                                                node_name, auth_key, correlation_id_from,
+                                                hep_version, hep_src, hep_dst)
+        if fused:
+            from heptool.capture.convert import sip_to_hep3_pcap
+
+            messages: Any = sip_to_hep3_pcap(
+                source, synth, hep_src, hep_dst, capture_id=capture_id,  # type: ignore[arg-type]
+                node_name=node_name, auth_key=auth_key, ports=ports, stats=st)
+        else:
+            messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
+                                  proto_type=proto_type, stats=st, **opts)
+        write = out.write
+        handed = 0  # messages the fused path handed to emit()
         try:
             for m in messages:
+                if type(m) is bytes:  # the fused path's records, ready to write
+                    write(m)
+                    continue
+                handed += 1
                 if match is not None and not match(m):
                     continue
                 try:
@@ -557,6 +597,8 @@ class _Run:
             self.bad(str(e))
         finally:
             writer.close()
+            if fused:
+                self.written += st.messages - handed  # every other message was written
         if self.verbose:
             self.say(f"convert: {st.frames} frames -> {self.written} HEP messages "
                      f"({st.udp_sip} over UDP, {st.tcp_sip} over TCP); not SIP: "
