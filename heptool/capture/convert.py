@@ -38,9 +38,10 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import IO, Any, NamedTuple
 
-from ..core.addr import ip4_text, ip_pack
+from ..core.addr import ip4_text, ip6_text, ip_pack
 from ..core.message import HepMessage, _blank
 from ..core.registry import proto_name
 from ..core.sip import call_id as sip_call_id
@@ -361,6 +362,8 @@ _ETH_IP4_UDP = struct.Struct(">12xHBxH2xHxB2x4s4sHHH")
 #: TCP sequence number and flags (at offset 4 of the TCP header; the data offset is between)
 _TCP_SEQ_FLAGS = struct.Struct(">I5xB")
 _CHUNK = struct.Struct(">HHH").pack
+#: Ethernet + IPv4 + UDP header of a frame FrameSynth.udp builds (UDP checksum 0)
+_IP4UDP_HEAD = struct.Struct(">16sHH4sHIIHHH2x")
 #: What one read asks for (the records are cut out of these blocks).
 _READ = 1 << 20
 #: Output records gathered before one write.
@@ -658,63 +661,285 @@ def hep_to_frames(
     A message whose payload cannot fit one UDP datagram raises nothing: it is counted in
     ``stats.too_big`` and skipped.
     """
-    st = stats if stats is not None else ConvertStats()
-    synth = FrameSynth(mtu=mtu, max_flows=max_flows)
-    udp = synth.udp
-    tcp = synth.tcp
-    tcp_protos = TCP_PROTOS
-    last = (0, 0)
-    n_msgs = n_frames = 0
+    framer = HepFramer(comments=comments, mtu=mtu, max_flows=max_flows, stats=stats)
+    frames = framer.frames
     try:
         for item in messages:
-            if type(item) is tuple:
-                m, fallback = item
-            else:
-                m, fallback = item, None
-            n_msgs += 1
-            sec = m.ts_sec
-            if sec is not None:
-                ts = last = (sec, m.ts_usec or 0)
-            elif fallback is not None:
-                ts = last = fallback
-            else:
-                ts = last
-                st.untimed += 1
-            payload = m.payload
-            if payload is None:
-                payload = b""
-            pt = m.proto_type
-            sip = pt == 1 or pt is None
-            if sip and payload[:1] == b"{":
-                inner = sip_payload(payload)
-                if inner is not None:
-                    payload = inner
-            src = m.src_ip
-            dst = m.dst_ip
-            if src is None or dst is None:
-                any_ip = "::" if m.family == 10 or ":" in (src or dst or "") else "0.0.0.0"
-                src = src or any_ip
-                dst = dst or any_ip
-            comment = hep_comment(m) if comments else None
-            try:
-                if sip and m.ip_proto in tcp_protos and payload:
-                    frames = tcp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
-                    # the handshake (if any) comes first; the comment goes on the first data
-                    # segment
-                    data_start = synth.last_handshake
-                    for i, fr in enumerate(frames):
-                        n_frames += 1
-                        yield ts[0], ts[1], fr, comment if i == data_start else None
-                else:
-                    fr = udp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
-                    n_frames += 1
-                    yield ts[0], ts[1], fr, comment
-            except ValueError:
-                st.too_big += 1
+            yield from frames(item)
     finally:
-        st.messages += n_msgs
-        st.frames_out += n_frames
-        st.tcp_flows += synth.flows_opened
+        framer.close()
+
+
+class HepFramer:
+    """:func:`hep_to_frames` one message at a time (its state: the TCP flows, the IPv4
+    identification, the last time seen), for callers that mix it with a faster path
+    (:func:`hep3_to_pcap_records`).  :meth:`close` adds its counts to ``stats``."""
+
+    def __init__(self, *, comments: bool = False, mtu: int = 1500, max_flows: int = 65536,
+                 stats: ConvertStats | None = None) -> None:
+        self.st = stats if stats is not None else ConvertStats()
+        self.synth = FrameSynth(mtu=mtu, max_flows=max_flows)
+        self.comments = comments
+        self.last = (0, 0)
+        self.n_msgs = 0
+        self.n_frames = 0
+
+    def frames(self, item: HepMessage | tuple[HepMessage, tuple[int, int] | None]
+               ) -> list[tuple[int, int, bytes, str | None]]:
+        """The frames of one message (see :func:`hep_to_frames`)."""
+        if type(item) is tuple:
+            m, fallback = item
+        else:
+            m, fallback = item, None
+        self.n_msgs += 1
+        sec = m.ts_sec
+        if sec is not None:
+            ts = self.last = (sec, m.ts_usec or 0)
+        elif fallback is not None:
+            ts = self.last = fallback
+        else:
+            ts = self.last
+            self.st.untimed += 1
+        payload = m.payload
+        if payload is None:
+            payload = b""
+        pt = m.proto_type
+        sip = pt == 1 or pt is None
+        if sip and payload[:1] == b"{":
+            inner = sip_payload(payload)
+            if inner is not None:
+                payload = inner
+        src = m.src_ip
+        dst = m.dst_ip
+        if src is None or dst is None:
+            any_ip = "::" if m.family == 10 or ":" in (src or dst or "") else "0.0.0.0"
+            src = src or any_ip
+            dst = dst or any_ip
+        comment = hep_comment(m) if self.comments else None
+        synth = self.synth
+        try:
+            if sip and m.ip_proto in TCP_PROTOS and payload:
+                frames = synth.tcp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
+                # the handshake (if any) comes first; the comment goes on the first data
+                # segment
+                data_start = synth.last_handshake
+                self.n_frames += len(frames)
+                return [(ts[0], ts[1], fr, comment if i == data_start else None)
+                        for i, fr in enumerate(frames)]
+            fr = synth.udp(src, m.src_port or 0, dst, m.dst_port or 0, payload)
+        except ValueError:
+            self.st.too_big += 1
+            return []
+        self.n_frames += 1
+        return [(ts[0], ts[1], fr, comment)]
+
+    def close(self) -> None:
+        st = self.st
+        st.messages += self.n_msgs
+        st.frames_out += self.n_frames
+        st.tcp_flows += self.synth.flows_opened
+        self.n_msgs = self.n_frames = 0
+        self.synth.flows_opened = 0
+
+
+# HEP -> pcap, fused: the common HEPv3 packet straight to its pcap record
+
+#: Fixed-chunk orders seen in the wild (HEP-SPEC section 10; the codec's decode templates
+#: list the same): a packet whose first ten chunk headers are exactly these is read with
+#: one struct call.
+_HEP3_ORDERS = (
+    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x03, 0x04),  # OpenSIPS, captagent, sngrep
+    (0x01, 0x02, 0x03, 0x04, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio, heplify, heptool
+    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x05, 0x06),
+    (0x01, 0x02, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),
+    (0x01, 0x02, 0x03, 0x04, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio hlog()
+    (0x01, 0x02, 0x05, 0x06, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),
+)
+#: chunk type -> (struct code, body size): the values the frames need are read (IPv4
+#: addresses as numbers: the checksum wants them so), the others (family, capture id)
+#: skipped.
+_HEP3_FIXED = {0x01: ("x", 1), 0x02: ("B", 1), 0x03: ("I", 4), 0x04: ("I", 4),
+               0x05: ("16s", 16), 0x06: ("16s", 16), 0x07: ("H", 2), 0x08: ("H", 2),
+               0x09: ("I", 4), 0x0A: ("I", 4), 0x0B: ("B", 1), 0x0C: ("4x", 4)}
+#: chunks that may follow the fixed ones without changing the frames (text, read by
+#: decode without a warning whatever they hold); 0x0F, the payload, must be there once.
+_HEP3_TEXT = frozenset((0x0E, 0x11, 0x13, 0x65))
+_CHUNK_HDR = struct.Struct(">HHH").unpack_from
+_PAYLOAD_CHUNK = b"\0\0\0\x0f"
+
+
+def _hep3_template(order: tuple[int, ...]) -> tuple:
+    """(signature, mask, end, unpack, pick, IPv6?) of one fixed layout: the magic and the
+    ten chunk headers compared at once (values masked out), then every value read with
+    one struct call from offset 0 and put in the order (length, ip proto, source,
+    destination, source port, destination port, seconds, microseconds, proto type)."""
+    fmt = ">4xH"
+    sig = b"HEP3\0\0"
+    mask = b"\xff" * 4 + b"\0\0"
+    fields = [0]  # the length field
+    for t in order:
+        code, size = _HEP3_FIXED[t]
+        fmt += "6x" + code
+        sig += _CHUNK(0, t, 6 + size) + bytes(size)
+        mask += b"\xff" * 6 + bytes(size)
+        if code[-1] != "x":
+            fields.append(t)
+    v6 = 0x05 in order
+    want = [0, 0x02, 0x05 if v6 else 0x03, 0x06 if v6 else 0x04, 0x07, 0x08, 0x09, 0x0A, 0x0B]
+    s = struct.Struct(fmt)
+    assert s.size == len(sig)
+    return (int.from_bytes(sig, "big"), int.from_bytes(mask, "big"), s.size, s.unpack_from,
+            itemgetter(*[fields.index(t) for t in want]), v6)
+
+
+_HEP3_BY_THIRD: dict[int, list[tuple]] = {}
+for _order in _HEP3_ORDERS:
+    _HEP3_BY_THIRD.setdefault(_order[2], []).append(_hep3_template(_order))
+del _order
+
+
+def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[Any]:
+    """``hep_to_frames`` + :class:`PcapFrameWriter` (no comments) for the common packet,
+    fused: the HEP bytes of each input packet (``packets`` are
+    :class:`~heptool.capture.inputs.InputPacket` items) go straight to pcap records, no
+    message object, no generic decode.  Yields ``bytes`` (whole records, several at a
+    time) and, in order between them, every packet it leaves to the caller's general path
+    (decode, then ``framer.frames``; ``framer`` is shared, so flows, identifications and
+    the last time run on).
+
+    The common packet: HEPv3, its length field equal to its size, the first ten chunks
+    one of the fixed layouts agents send (:data:`_HEP3_ORDERS`, exact headers and sizes),
+    then the payload chunk once and at most the text chunks 0x0E/0x11/0x13/0x65 once each:
+    a packet ``decode`` reads without a warning, into exactly the values used here.  SIP
+    whose payload is JSON-wrapped (OpenSIPS), and payloads too big for one datagram, are
+    left to the general path.
+    """
+    synth = framer.synth
+    tcp = synth.tcp
+    udp = synth.udp
+    by_third = _HEP3_BY_THIRD
+    texts = _HEP3_TEXT
+    hdr = _CHUNK_HDR
+    pchunk = _PAYLOAD_CHUNK
+    from_bytes = int.from_bytes
+    rec = _REC.pack
+    head = _IP4UDP_HEAD.pack
+    eth = DST_MAC + SRC_MAC + b"\x08\x00\x45\x00"
+    ttl = synth.ttl
+    k_ip = 0x8500 + (ttl << 8 | 17)
+    c_ip = bytes((0x40, 0, ttl, 17))
+    tcp_protos = TCP_PROTOS
+    max_udp = 0xFFFF - 28
+    out: list[bytes] = []
+    put = out.append
+    n_msgs = n_frames = 0
+    last = framer.last
+    ident = synth._ident
+    # the template of the previous packet is tried first (a capture has few layouts)
+    sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
+    try:
+        for p in packets:
+            data = p[8]  # InputPacket.data
+            if data is None:
+                n = 0
+            else:
+                n = len(data)
+                if n < end or from_bytes(data[:end], "big") & mask != sig:
+                    for t in by_third.get(data[23] if n >= 24 else -1, ()):
+                        if t[2] <= n and from_bytes(data[:t[2]], "big") & t[1] == t[0]:
+                            sig, mask, end, unpack, pick, v6 = t
+                            break
+                    else:
+                        n = 0
+            if n:
+                (length, proto, src, dst, sport, dport, sec, usec,
+                 pt) = pick(unpack(data, 0))
+                if (data[end:end + 4] == pchunk and n - end >= 6
+                        and (data[end + 4] << 8 | data[end + 5]) == n - end):
+                    payload = data[end + 6:]  # the payload chunk right after, and last
+                else:
+                    payload = None
+                    off = end
+                    seen = 0
+                    while off + 6 <= n:  # the chunks after the fixed ones
+                        vendor, ctype, clen = hdr(data, off)
+                        nxt = off + clen
+                        if vendor or clen < 6 or nxt > n:
+                            break
+                        if ctype == 0x0F and payload is None:
+                            payload = data[off + 6:nxt]
+                        elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
+                            break
+                        else:
+                            seen |= 1 << (ctype & 0x7F)
+                        off = nxt
+                    if off != n:
+                        payload = None
+                if length == n and payload is not None and (pt != 1 or payload[:1] != b"{"):
+                    plen = len(payload)
+                    if not v6 and plen <= max_udp and (pt != 1 or proto not in tcp_protos
+                                                       or not plen):
+                        # UDP over IPv4: FrameSynth.udp written out (the checksum's
+                        # address words summed as the numbers they are, modulo 0xFFFF)
+                        last = (sec, usec)
+                        total = 28 + plen
+                        ident = (ident + 1) & 0xFFFF
+                        c = (k_ip + src + dst + total + ident) % 0xFFFF
+                        put(rec(sec, usec, total + 14, total + 14))
+                        put(head(eth, total, ident, c_ip, ~c & 0xFFFF if c else 0, src, dst,
+                                 sport, dport, total - 20))
+                        put(payload)
+                        n_msgs += 1
+                        n_frames += 1
+                        if len(out) >= _BATCH:
+                            yield b"".join(out)
+                            out.clear()
+                        continue
+                    # TCP, or IPv6: through FrameSynth with the addresses as text
+                    if v6:
+                        s_txt, d_txt = ip6_text(src), ip6_text(dst)
+                    else:
+                        s_txt, d_txt = ip4_text(src.to_bytes(4, "big")), ip4_text(
+                            dst.to_bytes(4, "big"))
+                    synth._ident = ident
+                    try:
+                        if pt == 1 and proto in tcp_protos and plen:
+                            frames = tcp(s_txt, sport, d_txt, dport, payload)
+                        else:
+                            frames = [udp(s_txt, sport, d_txt, dport, payload)]
+                    except ValueError:
+                        frames = None  # too big for one datagram: the general path counts it
+                    ident = synth._ident
+                    if frames is not None:
+                        last = (sec, usec)
+                        n_msgs += 1
+                        for fr in frames:
+                            k = len(fr)
+                            put(rec(sec, usec, k, k))
+                            put(fr)
+                        n_frames += len(frames)
+                        continue
+            if out:
+                yield b"".join(out)
+                out.clear()
+            synth._ident = ident
+            framer.last = last
+            yield p
+            ident = synth._ident
+            last = framer.last
+        if out:
+            yield b"".join(out)
+            out.clear()
+    except Exception:
+        if out:  # what came before a damaged input is written before the error is reported
+            yield b"".join(out)
+            out.clear()
+        raise
+    finally:
+        synth._ident = ident
+        framer.last = last
+        framer.n_msgs += n_msgs
+        framer.n_frames += n_frames
 
 
 # ---------------------------------------------------------------------------------------

@@ -428,35 +428,50 @@ class _Run:
 
     # -- HEP -> packets ------------------------------------------------------------------
     def _messages(self, source: Any) -> Iterator[Any]:
-        from heptool.capture.inputs import iter_input, to_message
-        from heptool.core.codec import decode
-        from heptool.core.errors import HepError
+        from heptool.capture.inputs import iter_input
 
-        match = self.match
         count = self.count
+        one = self._message
         for p in iter_input(source, stdin=self.env.stdin_binary):
-            data = p[8]  # InputPacket.data, read by position (once per message)
-            try:
-                m = decode(data) if data is not None else to_message(p)
-            except HepError as e:
-                if p.data is not None:
-                    e = e.with_context(p.where)
-                self.bad(str(e))
+            m = one(p)
+            if m is None:
                 continue
-            if m._warnings:  # damage inside the packet: converted as far as it goes
-                for w in m._warnings:
-                    self.say(f"Warning: {w.with_context(p.where)}")
-                self.status = ExitStatus.BAD_INPUT
-            if match is not None and not match(m):
-                continue
-            yield m if m.ts_sec is not None else (m, p.outer_ts)
+            yield m
             self.written += 1
             if count is not None and self.written >= count:
                 return
 
+    def _message(self, p: Any) -> Any:
+        """One input packet decoded, reported and filtered: the message (or ``(message,
+        outer time)`` for HEPv1), or None when it is left out."""
+        from heptool.capture.inputs import to_message
+        from heptool.core.codec import decode
+        from heptool.core.errors import HepError
+
+        data = p[8]  # InputPacket.data, read by position (once per message)
+        try:
+            m = decode(data) if data is not None else to_message(p)
+        except HepError as e:
+            if p.data is not None:
+                e = e.with_context(p.where)
+            self.bad(str(e))
+            return None
+        if m._warnings:  # damage inside the packet: converted as far as it goes
+            for w in m._warnings:
+                self.say(f"Warning: {w.with_context(p.where)}")
+            self.status = ExitStatus.BAD_INPUT
+        if self.match is not None and not self.match(m):
+            return None
+        return m if m.ts_sec is not None else (m, p.outer_ts)
+
     def hep_to_packets(self, source: Any, out: IO[bytes], fmt: str, mtu: int) -> None:
-        from heptool.capture.convert import ConvertStats, hep_to_frames
-        from heptool.capture.inputs import InputError
+        from heptool.capture.convert import (
+            ConvertStats,
+            HepFramer,
+            hep3_to_pcap_records,
+            hep_to_frames,
+        )
+        from heptool.capture.inputs import InputError, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
@@ -465,13 +480,33 @@ class _Run:
         comments = fmt == "pcapng"
         w = PcapngWriter(out) if comments else PcapFrameWriter(out)
         write = w.write
+        # the fused path: every message written as pcap, nothing per message to decide
+        fused = not comments and not live and self.match is None and self.count is None
         try:
-            for sec, usec, frame, comment in hep_to_frames(self._messages(source),
-                                                           comments=comments, mtu=mtu,
-                                                           stats=st):
-                write(sec, usec, frame, comment)
-                if live:
-                    out.flush()
+            if fused:
+                framer = HepFramer(mtu=mtu, stats=st)
+                frames = framer.frames
+                one = self._message
+                raw = out.write
+                try:
+                    for p in hep3_to_pcap_records(
+                            iter_input(source, stdin=self.env.stdin_binary), framer):
+                        if type(p) is bytes:  # records, ready to write
+                            raw(p)
+                            continue
+                        m = one(p)
+                        if m is not None:
+                            for sec, usec, frame, comment in frames(m):
+                                write(sec, usec, frame, comment)
+                finally:
+                    framer.close()
+            else:
+                for sec, usec, frame, comment in hep_to_frames(self._messages(source),
+                                                               comments=comments, mtu=mtu,
+                                                               stats=st):
+                    write(sec, usec, frame, comment)
+                    if live:
+                        out.flush()
         except (InputError, CaptureError) as e:
             self.bad(str(e))
         finally:

@@ -1,5 +1,9 @@
 """The fused fast paths of ``convert`` give exactly the bytes of the general path.
 
+``hep3_to_pcap_records`` (HEP -> pcap) is checked the same way against ``hep_to_frames``
+over decoded messages, on the vectors and on generated HEP captures (every fixed layout,
+IPv4/IPv6, UDP/TCP/fake TLS/WS, text chunks, and damaged or unusual packets).
+
 ``sip_to_hep3_pcap`` (SIP pcap -> HEPv3 pcap in one loop) is checked against the
 reference pipeline it replaces (``sip_to_hep`` -> ``encode`` -> ``FrameSynth.udp`` ->
 ``PcapFrameWriter``): the same output bytes, the same counters, the same capture error,
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,15 +24,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heptool.capture.convert import (
+    _HEP3_ORDERS,
     PCAP_LE_USEC,
     ConvertStats,
+    HepFramer,
+    hep3_to_pcap_records,
+    hep_to_frames,
     sip_to_hep,
     sip_to_hep3_pcap,
 )
 from heptool.capture.frames import FrameSynth
+from heptool.capture.inputs import InputError, iter_input, to_message
 from heptool.capture.pcap import CaptureError
 from heptool.capture.pcapng_writer import PcapFrameWriter
-from heptool.core.codec import encode
+from heptool.core.codec import decode, encode
 from heptool.core.errors import HepError
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
@@ -213,3 +223,215 @@ def test_a_large_capture_spanning_many_reads(tmp_path) -> None:
     ref = reference(path)
     assert ref[1]["messages"] == 70_000
     assert fused(path) == ref
+
+
+# ---------------------------------------------------------------------------------------
+# HEP -> pcap
+# ---------------------------------------------------------------------------------------
+
+def _decoded(p, notes: list):
+    try:
+        m = decode(p.data) if p.data is not None else to_message(p)
+    except HepError as e:
+        notes.append(("bad", str(e)))
+        return None
+    if m._warnings:
+        notes.append(("warn", [str(w) for w in m._warnings]))
+    return m if m.ts_sec is not None else (m, p.outer_ts)
+
+
+def hep_reference(path: Path, mtu: int = 1500) -> tuple:
+    """hep_to_frames over every decoded message, written by PcapFrameWriter."""
+    out = io.BytesIO()
+    w = PcapFrameWriter(out)
+    st = ConvertStats()
+    notes: list = []
+    err = None
+
+    def messages():
+        for p in iter_input(path):
+            m = _decoded(p, notes)
+            if m is not None:
+                yield m
+
+    try:
+        for sec, usec, fr, comment in hep_to_frames(messages(), mtu=mtu, stats=st):
+            w.write(sec, usec, fr, comment)
+    except (InputError, CaptureError) as e:
+        err = str(e)
+    return out.getvalue(), st.as_dict(), notes, err
+
+
+def hep_fused(path: Path, mtu: int = 1500) -> tuple:
+    out = io.BytesIO()
+    w = PcapFrameWriter(out)
+    st = ConvertStats()
+    notes: list = []
+    err = None
+    framer = HepFramer(mtu=mtu, stats=st)
+    try:
+        for p in hep3_to_pcap_records(iter_input(path), framer):
+            if type(p) is bytes:
+                out.write(p)
+                continue
+            m = _decoded(p, notes)
+            if m is not None:
+                for sec, usec, fr, comment in framer.frames(m):
+                    w.write(sec, usec, fr, comment)
+    except (InputError, CaptureError) as e:
+        err = str(e)
+    finally:
+        framer.close()
+    return out.getvalue(), st.as_dict(), notes, err
+
+
+@pytest.mark.parametrize("path", ALL_PCAPS, ids=lambda p: p.name)
+def test_hep_every_vector_capture_gives_the_same_bytes(path: Path) -> None:
+    ref = hep_reference(path)
+    assert hep_fused(path) == ref
+    if "hep" in path.name.split(".")[0].split("-")[-2:] or path.name.endswith(".hep.pcap"):
+        assert ref[1]["frames_out"]
+    assert hep_fused(path, mtu=576) == hep_reference(path, mtu=576)
+
+
+def _chunk(t: int, body: bytes, vendor: int = 0) -> bytes:
+    return struct.pack(">HHH", vendor, t, 6 + len(body)) + body
+
+
+@st.composite
+def hep_packets(draw) -> bytes:
+    """A HEP packet: mostly one of the fixed layouts agents send, often something else."""
+    v6 = draw(st.booleans()) and draw(st.booleans())
+    order = list(draw(st.sampled_from(_HEP3_ORDERS)))
+    if v6:
+        order = [{0x03: 0x05, 0x04: 0x06}.get(t, t) for t in order]
+    elif 0x05 in order:
+        order = [{0x05: 0x03, 0x06: 0x04}.get(t, t) for t in order]
+    pt = draw(st.sampled_from([1, 1, 1, 5, 100]))
+    ipp = draw(st.sampled_from([17, 17, 6, 22, 50, 132]))
+    payload = draw(st.sampled_from([
+        b"INVITE sip:b@x SIP/2.0\r\nContent-Length: 0\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        b'{"payload": "SIP/2.0 200 OK\\r\\n\\r\\n"}',
+        b"{not json",
+        b"",
+        b"r" * 3000,
+    ]))
+    if draw(st.integers(0, 20)) == 0:
+        payload = b"B" * draw(st.sampled_from([65535 - 28, 65535 - 27, 65000]))
+    values = {
+        0x01: bytes([10 if v6 else 2]), 0x02: bytes([ipp]),
+        0x03: bytes([10, 0, 0, draw(st.integers(0, 3))]), 0x04: b"\xc0\xa8\x01\x02",
+        0x05: bytes(15) + b"\x01", 0x06: b"\x20\x01\x0d\xb8" + bytes(11) + b"\x02",
+        0x07: struct.pack(">H", draw(st.sampled_from([5060, 0, 65535]))),
+        0x08: struct.pack(">H", 5061),
+        0x09: struct.pack(">I", draw(st.sampled_from([0, 1_795_683_906, 0xFFFFFFFF]))),
+        0x0A: struct.pack(">I", draw(st.sampled_from([0, 123, 999_999, 0xFFFFFFFF]))),
+        0x0B: bytes([pt]), 0x0C: struct.pack(">I", 2001),
+    }
+    chunks = [_chunk(t, values[t]) for t in order]
+    tail = [_chunk(0x0F, payload)]
+    for t in draw(st.lists(st.sampled_from([0x11, 0x13, 0x0E, 0x65]), max_size=3)):
+        tail.insert(draw(st.integers(0, len(tail))), _chunk(t, b"abc\xff" if t == 0x13 else b"x@y"))
+    mutation = draw(st.sampled_from(["none"] * 8 + [
+        "swap", "short_chunk", "vendor", "dup_payload", "no_payload", "compressed", "length",
+        "trailing", "odd_size", "magic", "hep2", "truncated", "unknown_chunk"]))
+    if mutation == "swap":
+        i = draw(st.integers(0, len(chunks) - 2))
+        chunks[i], chunks[i + 1] = chunks[i + 1], chunks[i]
+    elif mutation == "short_chunk":
+        chunks[-1] = _chunk(0x0C, b"\0\0\x07")
+    elif mutation == "vendor":
+        tail.insert(0, _chunk(0x20, b"v", vendor=0x0007))
+    elif mutation == "dup_payload":
+        tail.append(_chunk(0x0F, b"SIP/2.0 180 Ringing\r\n\r\n"))
+    elif mutation == "no_payload":
+        tail = tail[:-1] if tail[-1][3] == 0x0F else tail[1:]
+    elif mutation == "compressed":
+        tail = [_chunk(0x10, zlib.compress(payload))]
+    elif mutation == "odd_size":
+        chunks[0] = _chunk(0x01, b"\x02\x00")
+    elif mutation == "unknown_chunk":
+        tail.insert(0, _chunk(0x30, b"??"))
+    body = b"".join(chunks + tail)
+    if mutation == "hep2":
+        return struct.pack(">BBBBHH", 2, 16, 2, 17, 5060, 5061) + values[0x03] + values[0x04] \
+            + struct.pack("<IIH2s", 1_795_683_906, 5, 2001, b"\0\0") + payload
+    magic = b"EEP1" if mutation == "magic" else b"HEP3"
+    length = 6 + len(body) + (draw(st.sampled_from([-1, 1, 7])) if mutation == "length" else 0)
+    data = magic + struct.pack(">H", length & 0xFFFF) + body
+    if mutation == "trailing":
+        data += b"\0\0"
+    if mutation == "truncated":
+        data = data[:draw(st.integers(6, len(data) - 1))]
+    return data
+
+
+@st.composite
+def hep_captures(draw) -> bytes:
+    synth = FrameSynth()
+    buf = io.BytesIO()
+    w = PcapFrameWriter(buf)
+    for i in range(draw(st.integers(0, 20))):
+        data = draw(hep_packets())
+        how = draw(st.sampled_from(["udp", "udp", "udp", "udp6", "tcp"]))
+        try:
+            if how == "udp":
+                frames = [synth.udp("10.9.9.1", 5060, "10.9.9.2", 9060, data)]
+            elif how == "udp6":
+                frames = [synth.udp("2001:db8::9", 5060, "2001:db8::a", 9060, data)]
+            else:
+                frames = synth.tcp("10.9.9.1", 40000, "10.9.9.2", 9060, data)
+        except ValueError:
+            continue  # does not fit an outer datagram either
+        for fr in frames:
+            w.write(1_795_683_000 + i, i, fr)
+    data = buf.getvalue()
+    if draw(st.integers(0, 10)) == 0:
+        data += b"\x01\x02\x03"  # a damaged end
+    return data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(hep_captures(), st.sampled_from([1500, 576]))
+def test_hep_generated_captures_give_the_same_bytes(tmp_path_factory, data, mtu) -> None:
+    path = tmp_path_factory.mktemp("hepfused") / "x.pcap"
+    path.write_bytes(data)
+    assert hep_fused(path, mtu) == hep_reference(path, mtu)
+
+
+def test_hep_templates_are_the_layouts_the_codec_reads_fast() -> None:
+    """The fused path's layouts are the codec's decode templates (kept in step by hand)."""
+    from heptool.core import codec
+
+    assert set(_HEP3_ORDERS) == set(getattr(codec, "_TEMPLATE_ORDERS", _HEP3_ORDERS))
+
+
+# ---------------------------------------------------------------------------------------
+# through the CLI: the fused paths (taken by default) against the general ones (--count
+# turns fusing off and changes nothing else when it is never reached)
+# ---------------------------------------------------------------------------------------
+
+def _cli(args) -> tuple[int, bytes, str]:
+    from click.testing import CliRunner
+
+    from heptool.cli import main
+    from heptool.cli.env import Environment
+
+    runner = CliRunner()
+    with runner.isolation() as streams:
+        env = Environment(stdout_isatty=False, stderr_isatty=False, stdin_isatty=False)
+        status = main(["convert", *map(str, args)], env=env)
+        return status, streams[0].getvalue(), streams[1].getvalue().decode()
+
+
+@pytest.mark.parametrize("path", ALL_PCAPS, ids=lambda p: p.name)
+def test_cli_fused_and_general_paths_agree(path: Path, tmp_path: Path) -> None:
+    fast, slow = tmp_path / "fast.pcap", tmp_path / "slow.pcap"
+    a = _cli([path, "-v", "-o", fast])
+    b = _cli([path, "-v", "--count", 10**9, "-o", slow])
+    assert a == b
+    assert fast.read_bytes() == slow.read_bytes()
+    if path.name.endswith((".sip.pcap", ".hep.pcap")):
+        assert len(fast.read_bytes()) > 24
