@@ -466,10 +466,12 @@ class _Run:
 
     def hep_to_packets(self, source: Any, out: IO[bytes], fmt: str, mtu: int) -> None:
         from heptool.capture.convert import (
+            PCAP_LE_USEC,
             ConvertStats,
             HepFramer,
             hep3_to_pcap_records,
             hep_to_frames,
+            iter_hep_pcap,
         )
         from heptool.capture.inputs import InputError, iter_input
         from heptool.capture.pcap import CaptureError
@@ -488,9 +490,12 @@ class _Run:
                 frames = framer.frames
                 one = self._message
                 raw = out.write
+                if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
+                    packets = iter_hep_pcap(source)  # iter_input's packets, read faster
+                else:
+                    packets = iter_input(source, stdin=self.env.stdin_binary)
                 try:
-                    for p in hep3_to_pcap_records(
-                            iter_input(source, stdin=self.env.stdin_binary), framer):
+                    for p in hep3_to_pcap_records(packets, framer):
                         if type(p) is bytes:  # records, ready to write
                             raw(p)
                             continue
