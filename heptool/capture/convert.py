@@ -803,18 +803,22 @@ for _order in _HEP3_ORDERS:
 del _order
 
 
-def iter_hep_pcap(path: str | os.PathLike[str]) -> Iterator[Any]:
-    """``heptool.capture.inputs.iter_input(path)`` for a classic little-endian microsecond
-    pcap file (:data:`PCAP_LE_USEC`), faster: the same
-    :class:`~heptool.capture.inputs.InputPacket` items, the same errors.
+def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iterator[Any]:
+    """``hep3_to_pcap_records(iter_input(path), framer)`` for a classic little-endian
+    microsecond pcap file (:data:`PCAP_LE_USEC`), fused one step further: the HEP packets
+    are read, checked and converted straight out of the read buffer, with no
+    :class:`~heptool.capture.inputs.InputPacket` unless one goes to the caller's general
+    path (it is then the one ``iter_input`` would give).
 
-    Records are cut straight out of 1 MiB reads, and the frame every HEP capture is made
-    of (Ethernet, IPv4 without options, not fragmented, UDP) is read at fixed offsets with
-    :func:`~heptool.capture.pcap.iter_hep_payloads`'s own checks.  At the first record
-    that is anything else (TCP, VLAN, IPv6, fragments, another link type, a damaged or
-    truncated record) the rest of the file is handed to ``iter_hep_payloads`` itself,
-    from that record on, with frame numbers and byte offsets carried over: until then
-    that reader would have kept no state (no stream, no fragment), so nothing differs.
+    Records are cut out of 1 MiB reads, and the frame every HEP capture is made of
+    (Ethernet, IPv4 without options, not fragmented, UDP) is read at fixed offsets with
+    :func:`~heptool.capture.pcap.iter_hep_payloads`' own checks; its HEP packet is
+    converted as :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the
+    first record that is anything else (TCP, VLAN, IPv6, fragments, another link type, a
+    damaged or truncated record) the rest of the file is read by ``iter_hep_payloads``
+    itself, from that record on, with frame numbers and byte offsets carried over (until
+    then that reader would have kept no state: no stream, no fragment), and converted by
+    :func:`hep3_to_pcap_records`.
     """
     new = tuple.__new__
     packet = InputPacket
@@ -823,85 +827,215 @@ def iter_hep_pcap(path: str | os.PathLike[str]) -> Iterator[Any]:
     candidate = is_hep_candidate
     magics = (b"HEP3", b"EEP1", b"EEP3")
     eps: dict[int, str] = {}
-    index = 0
-    frame = 0
+    synth = framer.synth
+    tcp = synth.tcp
+    udp = synth.udp
+    by_third = _HEP3_BY_THIRD
+    texts = _HEP3_TEXT
+    hdr = _CHUNK_HDR
+    pchunk = _PAYLOAD_CHUNK
+    from_bytes = int.from_bytes
+    rec = _REC.pack
+    head_pack = _IP4UDP_HEAD.pack
+    eth = DST_MAC + SRC_MAC + b"\x08\x00\x45\x00"
+    ttl = synth.ttl
+    k_ip = 0x8500 + (ttl << 8 | 17)
+    c_ip = bytes((0x40, 0, ttl, 17))
+    tcp_protos = TCP_PROTOS
+    max_udp = 0xFFFF - 28
+    out: list[bytes] = []
+    put = out.append
+    n_msgs = n_frames = 0
+    index = frame = 0
     try:
         f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
     except OSError as e:  # as iter_input says it
         raise InputError(f"{path}: {e.strerror or e}") from None
     try:
-        head = _read_full(f, 24)
-        if len(head) < 24 or head[:4] != PCAP_LE_USEC:
-            raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
-        ethernet = int.from_bytes(head[20:24], "little") & 0xFFFF == 1
-        read = f.read
-        buf = b""
-        pos = have = 0
-        base = 24  # file offset of buf[0]
-        want = _READ
-        stopped = not ethernet  # at a record the fast loop does not read
-        while not stopped:
-            more = read(want)
-            if not more:
-                break
-            buf = buf[pos:] + more if pos < have else more
-            base += pos
-            pos = 0
-            have = len(buf)
+        last = framer.last
+        ident = synth._ident
+        sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
+        try:
+            head = _read_full(f, 24)
+            if len(head) < 24 or head[:4] != PCAP_LE_USEC:
+                raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
+            read = f.read
+            buf = b""
+            pos = have = 0
+            base = 24  # file offset of buf[0]
             want = _READ
-            while pos + 16 <= have:
-                sec, usec, caplen, _origlen = unpack_rec(buf, pos)
-                f0 = pos + 16
-                stop = f0 + caplen
-                if caplen > MAX_CAPLEN or caplen < 42:
-                    stopped = True  # the general reader says what is wrong, or reads it
+            # at a record the fast loop does not read (any, when the link is not Ethernet)
+            stopped = int.from_bytes(head[20:24], "little") & 0xFFFF != 1
+            while not stopped:
+                more = read(want)
+                if not more:
                     break
-                if stop > have:
-                    want = max(_READ, stop - have)
-                    break
-                etype, vihl, total, frag, proto, sip, dip, sport, dport, ulen = unpack_head(
-                    buf, f0)
-                if not (etype == 0x0800 and vihl == 0x45 and proto == 17
-                        and not frag & 0x3FFF and 28 <= total <= caplen - 14
-                        and 8 <= ulen <= total - 20):
-                    stopped = True
-                    break
-                pos = stop
-                frame += 1
-                if (ulen >= 24 and buf[f0 + 42:f0 + 46] in magics) or candidate(
-                        buf[f0 + 42:f0 + 34 + ulen]):
+                buf = buf[pos:] + more if pos < have else more
+                base += pos
+                pos = 0
+                have = len(buf)
+                want = _READ
+                while pos + 16 <= have:
+                    sec, usec, caplen, _origlen = unpack_rec(buf, pos)
+                    f0 = pos + 16
+                    stop = f0 + caplen
+                    if caplen > MAX_CAPLEN or caplen < 42:
+                        stopped = True  # the general reader says what is wrong, or reads it
+                        break
+                    if stop > have:
+                        want = max(_READ, stop - have)
+                        break
+                    etype, vihl, total, frag, proto, sip, dip, sport, dport, ulen = unpack_head(
+                        buf, f0)
+                    if not (etype == 0x0800 and vihl == 0x45 and proto == 17
+                            and not frag & 0x3FFF and 28 <= total <= caplen - 14
+                            and 8 <= ulen <= total - 20):
+                        stopped = True
+                        break
+                    pos = stop
+                    frame += 1
+                    a = f0 + 42  # the datagram's payload: buf[a:z]
+                    z = f0 + 34 + ulen
+                    if not ((ulen >= 24 and buf[a:a + 4] in magics) or candidate(buf[a:z])):
+                        continue
+                    # a HEP packet: the common case converted here (see hep3_to_pcap_records)
+                    n = z - a
+                    if n < end or from_bytes(buf[a:a + end], "big") & mask != sig:
+                        for t in by_third.get(buf[a + 23] if n >= 24 else -1, ()):
+                            if t[2] <= n and from_bytes(buf[a:a + t[2]], "big") & t[1] == t[0]:
+                                sig, mask, end, unpack, pick, v6 = t
+                                break
+                        else:
+                            n = 0
+                    if n:
+                        (length, hproto, src, dst, hsport, hdport, hsec, husec,
+                         pt) = pick(unpack(buf, a))
+                        e = a + end
+                        if (buf[e:e + 4] == pchunk and n - end >= 6
+                                and (buf[e + 4] << 8 | buf[e + 5]) == n - end):
+                            payload = buf[e + 6:z]
+                        else:
+                            payload = None
+                            off = e
+                            seen = 0
+                            while off + 6 <= z:
+                                vendor, ctype, clen = hdr(buf, off)
+                                nxt = off + clen
+                                if vendor or clen < 6 or nxt > z:
+                                    break
+                                if ctype == 0x0F and payload is None:
+                                    payload = buf[off + 6:nxt]
+                                elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
+                                    break
+                                else:
+                                    seen |= 1 << (ctype & 0x7F)
+                                off = nxt
+                            if off != z:
+                                payload = None
+                        if (length == n and payload is not None
+                                and (pt != 1 or payload[:1] != b"{")):
+                            plen = len(payload)
+                            if not v6 and plen <= max_udp and (pt != 1 or hproto not in tcp_protos
+                                                               or not plen):
+                                last = (hsec, husec)
+                                total = 28 + plen
+                                ident = (ident + 1) & 0xFFFF
+                                c = (k_ip + src + dst + total + ident) % 0xFFFF
+                                put(rec(hsec, husec, total + 14, total + 14))
+                                put(head_pack(eth, total, ident, c_ip, ~c & 0xFFFF if c else 0,
+                                              src, dst, hsport, hdport, total - 20))
+                                put(payload)
+                                n_msgs += 1
+                                n_frames += 1
+                                index += 1
+                                if len(out) >= _BATCH:
+                                    yield b"".join(out)
+                                    out.clear()
+                                continue
+                            if v6:
+                                s_txt, d_txt = ip6_text(src), ip6_text(dst)
+                            else:
+                                s_txt = ip4_text(src.to_bytes(4, "big"))
+                                d_txt = ip4_text(dst.to_bytes(4, "big"))
+                            synth._ident = ident
+                            try:
+                                if pt == 1 and hproto in tcp_protos and plen:
+                                    frames = tcp(s_txt, hsport, d_txt, hdport, payload)
+                                else:
+                                    frames = [udp(s_txt, hsport, d_txt, hdport, payload)]
+                            except ValueError:
+                                frames = None  # too big: the general path counts it
+                            ident = synth._ident
+                            if frames is not None:
+                                last = (hsec, husec)
+                                n_msgs += 1
+                                for fr in frames:
+                                    k = len(fr)
+                                    put(rec(hsec, husec, k, k))
+                                    put(fr)
+                                n_frames += len(frames)
+                                index += 1
+                                continue
+                    # the general path's packet, as iter_input gives it
                     k = sip << 16 | sport
-                    src = eps.get(k)
-                    if src is None:
+                    s_ep = eps.get(k)
+                    if s_ep is None:
                         if len(eps) > 65536:
                             eps.clear()
-                        src = eps[k] = f"{ip4_text(buf[f0 + 26:f0 + 30])}:{sport}"
+                        s_ep = eps[k] = f"{ip4_text(buf[f0 + 26:f0 + 30])}:{sport}"
                     k = dip << 16 | dport
-                    dst = eps.get(k)
-                    if dst is None:
+                    d_ep = eps.get(k)
+                    if d_ep is None:
                         if len(eps) > 65536:
                             eps.clear()
-                        dst = eps[k] = f"{ip4_text(buf[f0 + 30:f0 + 34])}:{dport}"
-                    yield new(packet, (index, frame, None, None, "udp", src, dst, (sec, usec),
-                                       buf[f0 + 42:f0 + 34 + ulen], None, None))
+                        d_ep = eps[k] = f"{ip4_text(buf[f0 + 30:f0 + 34])}:{dport}"
+                    if out:
+                        yield b"".join(out)
+                        out.clear()
+                    synth._ident = ident
+                    framer.last = last
+                    yield new(packet, (index, frame, None, None, "udp", s_ep, d_ep, (sec, usec),
+                                       buf[a:z], None, None))
+                    ident = synth._ident
+                    last = framer.last
                     index += 1
+            if out:
+                yield b"".join(out)
+                out.clear()
+        except Exception:
+            if out:  # what came before a damaged input is written before the error
+                yield b"".join(out)
+                out.clear()
+            raise
+        finally:
+            synth._ident = ident
+            framer.last = last
+            framer.n_msgs += n_msgs
+            framer.n_frames += n_frames
         if not stopped and pos == have:
             return  # every record was read here
-        # the rest of the file (from the first record not read here) to the general reader
-        f.seek(base + pos)
-        tail = _Resume(head, f)
-        skip = frame
-        delta = base + pos - 24
-        try:
-            for _fr, t_sec, t_usec, transport, src, dst, data in iter_hep_payloads(tail):
-                yield new(packet, (index, _fr + skip, None, None, transport, src, dst,
-                                   (t_sec, t_usec), data, None, None))
-                index += 1
-        except CaptureError as e:
-            raise CaptureError(e.message, frame=None if e.frame is None else e.frame + skip,
-                               offset=None if e.offset is None else e.offset + delta) from None
+        # the rest of the file, from the first record not read here, the general way
+        yield from hep3_to_pcap_records(_hep_tail(f, head, base + pos, frame, index), framer)
     finally:
         f.close()
+
+
+def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int) -> Iterator[Any]:
+    """``iter_input``'s packets of a pcap file from the record at ``offset`` on (frame
+    ``frame + 1``, packet ``index``): ``iter_hep_payloads`` reading the file from there,
+    its file header put back in front, its frame numbers and offsets shifted back."""
+    new = tuple.__new__
+    packet = InputPacket
+    f.seek(offset)
+    delta = offset - 24
+    try:
+        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(_Resume(head, f)):
+            yield new(packet, (index, fr + frame, None, None, transport, src, dst, (sec, usec),
+                               data, None, None))
+            index += 1
+    except CaptureError as e:
+        raise CaptureError(e.message, frame=None if e.frame is None else e.frame + frame,
+                           offset=None if e.offset is None else e.offset + delta) from None
 
 
 class _Resume:

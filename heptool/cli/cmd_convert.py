@@ -470,8 +470,8 @@ class _Run:
             ConvertStats,
             HepFramer,
             hep3_to_pcap_records,
+            hep_pcap_to_records,
             hep_to_frames,
-            iter_hep_pcap,
         )
         from heptool.capture.inputs import InputError, iter_input
         from heptool.capture.pcap import CaptureError
@@ -491,11 +491,12 @@ class _Run:
                 one = self._message
                 raw = out.write
                 if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
-                    packets = iter_hep_pcap(source)  # iter_input's packets, read faster
+                    records = hep_pcap_to_records(source, framer)  # a classic pcap file
                 else:
-                    packets = iter_input(source, stdin=self.env.stdin_binary)
+                    records = hep3_to_pcap_records(
+                        iter_input(source, stdin=self.env.stdin_binary), framer)
                 try:
-                    for p in hep3_to_pcap_records(packets, framer):
+                    for p in records:
                         if type(p) is bytes:  # records, ready to write
                             raw(p)
                             continue

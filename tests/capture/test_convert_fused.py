@@ -29,8 +29,8 @@ from heptool.capture.convert import (
     ConvertStats,
     HepFramer,
     hep3_to_pcap_records,
+    hep_pcap_to_records,
     hep_to_frames,
-    iter_hep_pcap,
     sip_to_hep,
     sip_to_hep3_pcap,
 )
@@ -234,7 +234,7 @@ def _decoded(p, notes: list):
     try:
         m = decode(p.data) if p.data is not None else to_message(p)
     except HepError as e:
-        notes.append(("bad", str(e)))
+        notes.append(("bad", str(e.with_context(p.where)), p.index, p.hep_src, p.hep_dst))
         return None
     if m._warnings:
         notes.append(("warn", [str(w) for w in m._warnings]))
@@ -263,15 +263,19 @@ def hep_reference(path: Path, mtu: int = 1500) -> tuple:
     return out.getvalue(), st.as_dict(), notes, err
 
 
-def hep_fused(path: Path, mtu: int = 1500) -> tuple:
+def hep_fused(path: Path, mtu: int = 1500, *, file: bool = False) -> tuple:
+    """The fused path: hep3_to_pcap_records over iter_input, or (``file``) the whole
+    file loop hep_pcap_to_records."""
     out = io.BytesIO()
     w = PcapFrameWriter(out)
     st = ConvertStats()
     notes: list = []
     err = None
     framer = HepFramer(mtu=mtu, stats=st)
+    records = (hep_pcap_to_records(path, framer) if file
+               else hep3_to_pcap_records(iter_input(path), framer))
     try:
-        for p in hep3_to_pcap_records(iter_input(path), framer):
+        for p in records:
             if type(p) is bytes:
                 out.write(p)
                 continue
@@ -290,6 +294,7 @@ def hep_fused(path: Path, mtu: int = 1500) -> tuple:
 def test_hep_every_vector_capture_gives_the_same_bytes(path: Path) -> None:
     ref = hep_reference(path)
     assert hep_fused(path) == ref
+    assert hep_fused(path, file=True) == ref
     if "hep" in path.name.split(".")[0].split("-")[-2:] or path.name.endswith(".hep.pcap"):
         assert ref[1]["frames_out"]
     assert hep_fused(path, mtu=576) == hep_reference(path, mtu=576)
@@ -399,7 +404,9 @@ def hep_captures(draw) -> bytes:
 def test_hep_generated_captures_give_the_same_bytes(tmp_path_factory, data, mtu) -> None:
     path = tmp_path_factory.mktemp("hepfused") / "x.pcap"
     path.write_bytes(data)
-    assert hep_fused(path, mtu) == hep_reference(path, mtu)
+    ref = hep_reference(path, mtu)
+    assert hep_fused(path, mtu) == ref
+    assert hep_fused(path, mtu, file=True) == ref
 
 
 def test_hep_templates_are_the_layouts_the_codec_reads_fast() -> None:
@@ -439,44 +446,30 @@ def test_cli_fused_and_general_paths_agree(path: Path, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# iter_hep_pcap: iter_input's packets for a classic pcap file
+# hep_pcap_to_records on captures it reads only in part (then the general reader goes on)
 # ---------------------------------------------------------------------------------------
 
-def _packets(read, path: Path) -> tuple[list, str | None]:
-    got: list = []
-    try:
-        for p in read(path):
-            got.append(p)  # noqa: PERF402 - what came before the error counts too
-    except (InputError, CaptureError) as e:
-        return got, f"{type(e).__name__}: {e}"
-    return got, None
-
-
-@pytest.mark.parametrize("path", ALL_PCAPS, ids=lambda p: p.name)
-def test_iter_hep_pcap_is_iter_input(path: Path) -> None:
-    assert _packets(iter_hep_pcap, path) == _packets(iter_input, path)
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.data_too_large])
 @given(st.one_of(hep_captures(), captures()), st.sampled_from([b"", b"mix"]))
-def test_iter_hep_pcap_is_iter_input_on_generated_captures(tmp_path_factory, data,
-                                                          mix) -> None:
-    """HEP captures, and SIP captures with every kind of frame that stops the fast loop
-    (then the general reader goes on from there) and damaged ends."""
+def test_hep_file_loop_hands_over_to_the_general_reader(tmp_path_factory, data, mix) -> None:
+    """HEP captures, and SIP captures with every kind of frame that stops the file loop,
+    and damaged ends: the same records, reports (frame numbers, packet indexes, outer
+    endpoints) and capture errors (frame numbers, byte offsets) as the general path."""
     if mix and len(data) > 24:  # a HEP capture followed by frames the fast loop leaves
         synth = FrameSynth()
         buf = io.BytesIO()
         w = PcapFrameWriter(buf)
         hep = encode(heptool_message())
         for fr in [synth.udp("10.0.0.1", 1, "10.0.0.2", 9060, hep),
+                   synth.udp("10.0.0.1", 1, "10.0.0.2", 9060, b"HEP3\0\x10" + bytes(12)),
                    *synth.tcp("10.0.0.1", 2, "10.0.0.2", 9060, hep + hep[:10]),
                    synth.udp("10.0.0.1", 1, "10.0.0.2", 9060, hep)]:
             w.write(1, 2, fr)
         data = data + buf.getvalue()[24:] + data[24:]
-    path = tmp_path_factory.mktemp("iterhep") / "x.pcap"
+    path = tmp_path_factory.mktemp("hepfile") / "x.pcap"
     path.write_bytes(data)
-    assert _packets(iter_hep_pcap, path) == _packets(iter_input, path)
+    assert hep_fused(path, file=True) == hep_reference(path)
 
 
 def heptool_message():
