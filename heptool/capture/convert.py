@@ -370,7 +370,7 @@ _CHUNK = struct.Struct(">HHH").pack
 #: Ethernet + IPv4 + UDP header of a frame FrameSynth.udp builds (UDP checksum 0)
 _IP4UDP_HEAD = struct.Struct(">16sHH4sHIIHHH2x")
 #: What one read asks for (the records are cut out of these blocks).
-_READ = 1 << 20
+_READ = 1 << 18
 #: Output records gathered before one write.
 _BATCH = 512
 
@@ -810,7 +810,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iter
     :class:`~heptool.capture.inputs.InputPacket` unless one goes to the caller's general
     path (it is then the one ``iter_input`` would give).
 
-    Records are cut out of 1 MiB reads, and the frame every HEP capture is made of
+    Records are cut out of 256 KiB reads, and the frame every HEP capture is made of
     (Ethernet, IPv4 without options, not fragmented, UDP) is read at fixed offsets with
     :func:`~heptool.capture.pcap.iter_hep_payloads`' own checks; its HEP packet is
     converted as :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the

@@ -207,7 +207,7 @@ def test_generated_captures_give_the_same_bytes(tmp_path_factory, data, ports, o
 
 
 def test_a_large_capture_spanning_many_reads(tmp_path) -> None:
-    """Records cut across the 1 MiB reads, and the identification counter wrapping."""
+    """Records cut across the 256 KiB reads, and the identification counter wrapping."""
     synth = FrameSynth()
     buf = io.BytesIO()
     w = PcapFrameWriter(buf)
@@ -224,6 +224,12 @@ def test_a_large_capture_spanning_many_reads(tmp_path) -> None:
     ref = reference(path)
     assert ref[1]["messages"] == 70_000
     assert fused(path) == ref
+    # and back: the HEP file loop across reads too
+    hep = tmp_path / "big.hep.pcap"
+    hep.write_bytes(path.read_bytes()[:24] + ref[0])
+    back = hep_reference(hep)
+    assert back[1]["messages"] == 70_000
+    assert hep_fused(hep, file=True) == back
 
 
 # ---------------------------------------------------------------------------------------
