@@ -13,6 +13,15 @@ Around them: :func:`iter_sip_packets` (the reading half of ``sip_to_hep``: plain
 :func:`live_frames` (frames from an interface, for ``-i``) and :func:`hep_comment` (the
 pcapng comment of a message).  Writers: :mod:`heptool.capture.pcapng_writer`.
 
+Fast paths (``heptool convert`` to classic pcap, the common case; byte for byte the
+general path's output, tests/capture/test_convert_fused.py checks it): for a classic
+little-endian pcap file, :func:`sip_to_hep3_pcap` (SIP -> HEPv3 records) and
+:func:`hep_pcap_to_records` (HEP -> records) read the records straight out of the file's
+blocks and handle the common frame at fixed offsets with precompiled structs, and
+:func:`hep3_to_pcap_records` does the HEP -> records step for any other input; whatever
+they do not handle themselves goes, in order, through the general code
+(:class:`_SipReader`, :class:`HepFramer`, the codec), which shares their state.
+
 Decisions (also in the README, "heptool convert"):
 
 * ``correlation_id_from`` defaults to ``"none"``: heplify and captagent set chunk 0x11 on
@@ -64,16 +73,21 @@ from .pcap import (
 from .writer import DST_MAC, SRC_MAC
 
 __all__ = [
+    "PCAP_LE_USEC",
     "TCP_PROTOS",
     "ConvertStats",
     "FilterSyntaxError",
+    "HepFramer",
     "SipPacket",
     "compile_filter",
+    "hep3_to_pcap_records",
     "hep_comment",
+    "hep_pcap_to_records",
     "hep_to_frames",
     "iter_sip_packets",
     "live_frames",
     "sip_to_hep",
+    "sip_to_hep3_pcap",
 ]
 
 #: ip proto values whose SIP is written as TCP: TCP, Kamailio/OpenSIPS fake TLS, OpenSIPS WS.
