@@ -549,6 +549,7 @@ class _Run:
             extra = len((node_name or "").encode()) + len((auth_key or "").encode())
         except UnicodeEncodeError:
             return False  # the general path reports it, message by message
+        # a name or key near the 64 KiB chunk limit: the general path says what cannot fit
         return extra < 1024
 
     def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,

@@ -484,3 +484,36 @@ def heptool_message():
     return HepMessage(src_ip="10.1.1.1", dst_ip="10.1.1.2", src_port=5060, dst_port=5060,
                       ip_proto=17, family=2, ts_sec=1, ts_usec=2, proto_type=1, capture_id=1,
                       payload=b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+
+
+def test_cli_fused_and_general_paths_agree_on_damage(tmp_path: Path) -> None:
+    """Reports, exit status and output for captures with bad parts, both directions."""
+    synth = FrameSynth()
+    buf = io.BytesIO()
+    w = PcapFrameWriter(buf)
+    big = b"SIP/2.0 200 OK\r\n" + b"z" * 65400  # fits a datagram, not a HEP one in it
+    for i, fr in enumerate([
+            synth.udp("10.0.0.1", 5060, "10.0.0.2", 5060, b"OPTIONS sip:a SIP/2.0\r\n\r\n"),
+            synth.udp("10.0.0.1", 5060, "10.0.0.2", 5060, big),
+            *synth.tcp("10.0.0.1", 5061, "10.0.0.2", 5060, b"BYE sip:a SIP/2.0\r\nl: 0\r\n\r\n"),
+            synth.udp("2001:db8::1", 5060, "2001:db8::2", 5060, b"SIP/2.0 180 Ringing\r\n\r\n"),
+            synth.udp("10.0.0.1", 9060, "10.0.0.2", 9060, b"HEP3\x00\x20" + bytes(26)),
+            synth.udp("10.0.0.1", 9060, "10.0.0.2", 9060,
+                      encode(heptool_message())[:-3])]):
+        w.write(1_795_683_906, i, fr)
+    (tmp_path / "sip.pcap").write_bytes(buf.getvalue() + b"\x01\x02\x03")
+    # its HEP, with a bad packet and a damaged end added
+    hep = tmp_path / "hep.pcap"
+    _cli(["--from", "sip", tmp_path / "sip.pcap", "-o", hep])
+    extra = io.BytesIO()
+    PcapFrameWriter(extra).write(1, 2, synth.udp("10.0.0.1", 9060, "10.0.0.2", 9060,
+                                                 b"HEP3\x00\x08\x00\x00"))
+    hep.write_bytes(hep.read_bytes() + extra.getvalue()[24:] + b"\x09" * 20)
+    for path in (tmp_path / "sip.pcap", hep):
+        fast, slow = tmp_path / "fast.out", tmp_path / "slow.out"
+        a = _cli(["--from", "sip" if path.name == "sip.pcap" else "hep", path, "-v", "-o", fast])
+        b = _cli(["--from", "sip" if path.name == "sip.pcap" else "hep", path, "-v",
+                  "--count", 10**9, "-o", slow])
+        assert a == b
+        assert a[0] == 3 and "Error" in a[2]
+        assert fast.read_bytes() == slow.read_bytes()
