@@ -1,6 +1,7 @@
 """Whole-process speed of ``heptool convert`` on 200,000 SIP messages, both directions.
 
-    python bench/bench_convert.py [--messages N] [--rounds R] [--keep DIR]
+    python bench/bench_convert.py [--messages N] [--rounds R] [--keep DIR] [--heptool DIR]
+                                  [--compile-each-run]
 
 Builds a plain SIP capture of N messages from the ``call`` scenario's SIP (INVITE with SDP,
 100, 180, 200 with SDP, ACK, BYE, 200; ~500 bytes each), every tenth call over TCP (a real
@@ -14,6 +15,12 @@ flow: handshake, segments) and the rest over UDP, IPv4, then times as whole proc
 
 and the peak RSS of both conversions for 50,000 and for N messages (it must stay flat:
 nothing holds the capture).
+
+Every figure is a whole ``python -P -m heptool`` process (what the installed script runs,
+without a version manager's shell shim), its bytecode cached as after a pip install
+(``--compile-each-run`` to compile the sources every time instead); ``--heptool DIR``
+times another checkout under the same conditions (before/after).  The machines are
+shared: compare runs side by side, best and median of several rounds.
 """
 
 from __future__ import annotations
@@ -91,8 +98,17 @@ def best(cmd: list[str], rounds: int, env: dict | None = None) -> tuple[float, f
 
 
 def heptool_cmd(*args: str) -> list[str]:
-    exe = shutil.which("heptool")
-    return [exe, *args] if exe else [sys.executable, "-m", "heptool", *args]
+    """``python -P -m heptool``: what the installed ``heptool`` script runs, without a
+    version manager's shell shim in front (pyenv's adds ~50 ms of bash per run, which is
+    not heptool's); ``-P`` and PYTHONPATH make it this checkout's heptool."""
+    return [sys.executable, "-P", "-m", "heptool", *args]
+
+
+def which_heptool(env: dict) -> str:
+    """The heptool package the timed processes import (this checkout's, or say so)."""
+    out = subprocess.run([sys.executable, "-P", "-c", "import heptool; print(heptool.__file__)"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    return str(Path(out).parent.parent)
 
 
 def peak_rss(cmd: list[str], env: dict) -> int | None:
@@ -111,6 +127,12 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", type=Path, default=None, help="write the pcaps here and keep them")
+    ap.add_argument("--heptool", type=Path, default=ROOT, metavar="DIR",
+                    help="time the heptool of this checkout (default: the bench's own; "
+                         "another one, e.g. an older commit, for a before/after)")
+    ap.add_argument("--compile-each-run", action="store_true",
+                    help="do not cache bytecode: every run compiles heptool's sources, as "
+                         "happens when PYTHONDONTWRITEBYTECODE is set (~60 ms a run here)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="heptool-bench-")) if a.keep is None else a.keep
     tmp.mkdir(parents=True, exist_ok=True)
@@ -131,7 +153,19 @@ def run(a: argparse.Namespace, tmp: Path) -> None:
     out = tmp / "out.pcap"
     print(f"capture: {n:,} SIP messages in {frames:,} frames (every 10th call over TCP), "
           f"{sip_big.stat().st_size / 1e6:.1f} MB")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(a.heptool.resolve()))
+    if a.compile_each_run:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        how = "sources compiled on every run"
+    else:
+        # as an installed heptool runs: its bytecode compiled once (pip does it at install),
+        # cached here rather than in the checkout
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        subprocess.run(heptool_cmd("convert", str(sip_small), "-o", str(out)), env=env,
+                       check=True)
+        how = "bytecode cached"
+    print(f"heptool: {which_heptool(env)} ({sys.executable} -P -m heptool; {how})")
     b, med = best(heptool_cmd("convert", str(sip_big), "-o", str(hep_big)), a.rounds, env)
     print(f"convert SIP -> HEP pcap   {n / b:>10,.0f} messages/s  (best of {a.rounds}; median "
           f"{n / med:,.0f}/s; {b:.2f} s)  target >= 250,000")

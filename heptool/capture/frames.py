@@ -44,12 +44,11 @@ TCP_ACK = 0x10
 
 _ETH4 = DST_MAC + SRC_MAC + b"\x08\x00"
 _ETH6 = DST_MAC + SRC_MAC + b"\x86\xdd"
-_IP4 = struct.Struct(">BBHHHBBH4s4s")
-_IP6 = struct.Struct(">IHBB16s16s")
-_UDP = struct.Struct(">HHHH")
 _IP4UDP = struct.Struct(">HHHHBBH4s4sHHHH").pack
 _IP6UDP = struct.Struct(">IHBB16s16sHHHH").pack
-_TCP = struct.Struct(">HHIIBBHHH")
+#: Ethernet type + IPv4 + TCP header, Ethernet type + IPv6 + TCP header (urgent pointer 0)
+_ETH4_IP4TCP = struct.Struct(">14sHHHHBBH4s4sHHIIBBHH2x").pack
+_ETH6_IP6TCP = struct.Struct(">14sIHBB16s16sHHIIBBHH2x").pack
 _from_bytes = int.from_bytes
 
 
@@ -110,27 +109,6 @@ class FrameSynth:
             p = self._pairs[key] = (s, d, len(s) == 16, words)
         return p
 
-    def _frame(self, pair: tuple, proto: int, l4_head: bytes, payload: bytes) -> bytes:
-        s, d, v6, _w = pair
-        n = len(l4_head) + len(payload)
-        if v6:
-            if n > 0xFFFF:
-                raise ValueError(f"{len(payload)} bytes do not fit in one IPv6 packet")
-            return _ETH6 + _IP6.pack(0x60000000, n, proto, self.ttl, s, d) + l4_head + payload
-        total = 20 + n
-        if total > 0xFFFF:
-            raise ValueError(f"{len(payload)} bytes do not fit in one IPv4 packet")
-        self._ident = ident = (self._ident + 1) & 0xFFFF
-        c = (0x4500 + 0x4000 + (self.ttl << 8 | proto) + _w + total + ident) % 0xFFFF
-        return (_ETH4 + _IP4.pack(0x45, 0, total, ident, 0x4000, self.ttl, proto,
-                                  ~c & 0xFFFF if c else 0, s, d) + l4_head + payload)
-
-    @staticmethod
-    def _sum(payload: bytes) -> int:
-        """Sum of the payload's 16-bit words modulo 0xFFFF (odd length: zero-padded)."""
-        v = _from_bytes(payload, "big")
-        return (v << 8 if len(payload) & 1 else v) % 0xFFFF
-
     # -- UDP --------------------------------------------------------------------------
     def udp(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
         """One Ethernet frame carrying ``payload`` in UDP (ValueError if it cannot fit).
@@ -175,56 +153,84 @@ class FrameSynth:
     # -- TCP --------------------------------------------------------------------------
     def _tcp_seg(self, pair: tuple, sport: int, dport: int, seq: int, ack: int,
                  flags: int, payload: bytes) -> bytes:
-        tlen = 20 + len(payload)
-        t = (pair[3] + 6 + tlen + sport + dport + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16)
-             + (ack & 0xFFFF) + (0x5000 | flags) + 0xFFFF + self._sum(payload)) % 0xFFFF
-        head = _TCP.pack(sport, dport, seq, ack, 0x50, flags, 0xFFFF, ~t & 0xFFFF if t else 0, 0)
-        return self._frame(pair, 6, head, payload)
+        """One TCP segment in its frame.  The TCP checksum is one sum modulo 0xFFFF: the
+        address words (cached per pair), the protocol and length, the header's 16-bit words
+        (a 32-bit number is congruent to the sum of its halves modulo 0xFFFF, so ``seq``
+        and ``ack`` are added whole) and the payload read as one big number."""
+        s, d, v6, words = pair
+        n = len(payload)
+        tlen = 20 + n
+        v = _from_bytes(payload, "big")
+        t = (words + 6 + tlen + sport + dport + seq + ack + (0x5000 | flags) + 0xFFFF
+             + (v << 8 if n & 1 else v)) % 0xFFFF
+        tc = ~t & 0xFFFF if t else 0
+        ttl = self.ttl
+        if v6:
+            if tlen > 0xFFFF:
+                raise ValueError(f"{n} bytes do not fit in one IPv6 packet")
+            return _ETH6_IP6TCP(_ETH6, 0x60000000, tlen, 6, ttl, s, d, sport, dport, seq, ack,
+                                0x50, flags, 0xFFFF, tc) + payload
+        total = 20 + tlen
+        if total > 0xFFFF:
+            raise ValueError(f"{n} bytes do not fit in one IPv4 packet")
+        self._ident = ident = (self._ident + 1) & 0xFFFF
+        c = (0x8500 + (ttl << 8 | 6) + words + total + ident) % 0xFFFF
+        return _ETH4_IP4TCP(_ETH4, 0x4500, total, ident, 0x4000, ttl, 6, ~c & 0xFFFF if c else 0,
+                            s, d, sport, dport, seq, ack, 0x50, flags, 0xFFFF, tc) + payload
 
     def tcp(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> list[bytes]:
         """The frames carrying ``payload`` from src to dst on its TCP flow: a handshake
         first when the 4-tuple is new, then one or more data segments."""
-        pair = self._pair(src, dst)
-        rpair = self._pair(dst, src)
+        pairs = self._pairs
+        pair = pairs.get((src, dst)) or self._pair(src, dst)
         key = (src, sport, dst, dport)
-        rkey = (dst, dport, src, sport)
         flows = self._flows
-        out: list[bytes] = []
-        self.last_handshake = 0
+        seg = self._tcp_seg
         flow = flows.get(key)
         if flow is None:
+            rkey = (dst, dport, src, sport)
             flow = flows.get(rkey)
-        if flow is None:
-            if len(flows) >= self.max_flows:
-                old = flows.popitem(last=False)[1]
-                flows.pop(old.client[2:] + old.client[:2], None)
-            isn_c = zlib.crc32(repr(key).encode()) & 0xFFFFFFFF
-            isn_s = zlib.crc32(repr(rkey).encode()) & 0xFFFFFFFF
-            flow = _Flow(key, (isn_c + 1) & 0xFFFFFFFF, (isn_s + 1) & 0xFFFFFFFF)
-            flows[key] = flow
-            self.flows_opened += 1
-            seg = self._tcp_seg
-            out.append(seg(pair, sport, dport, isn_c, 0, TCP_SYN, b""))
-            out.append(seg(rpair, dport, sport, isn_s, flow.seq_c, TCP_SYN | TCP_ACK, b""))
-            out.append(seg(pair, sport, dport, flow.seq_c, flow.seq_s, TCP_ACK, b""))
-            self.last_handshake = 3
+            if flow is None:
+                if len(flows) >= self.max_flows:
+                    old = flows.popitem(last=False)[1]
+                    flows.pop(old.client[2:] + old.client[:2], None)
+                isn_c = zlib.crc32(repr(key).encode()) & 0xFFFFFFFF
+                isn_s = zlib.crc32(repr(rkey).encode()) & 0xFFFFFFFF
+                flow = _Flow(key, (isn_c + 1) & 0xFFFFFFFF, (isn_s + 1) & 0xFFFFFFFF)
+                flows[key] = flow
+                self.flows_opened += 1
+                rpair = pairs.get((dst, src)) or self._pair(dst, src)
+                out = [seg(pair, sport, dport, isn_c, 0, TCP_SYN, b""),
+                       seg(rpair, dport, sport, isn_s, flow.seq_c, TCP_SYN | TCP_ACK, b""),
+                       seg(pair, sport, dport, flow.seq_c, flow.seq_s, TCP_ACK, b"")]
+                self.last_handshake = 3
+            else:
+                flows.move_to_end(flow.client)
+                out = []
+                self.last_handshake = 0
         else:
-            flows.move_to_end(flow.client)
+            flows.move_to_end(key)
+            out = []
+            self.last_handshake = 0
         client = flow.client == key
         seq = flow.seq_c if client else flow.seq_s
         ack = flow.seq_s if client else flow.seq_c
         mss = self.mtu - (60 if pair[2] else 40)
         n = len(payload)
-        pos = 0
-        while True:
-            piece = payload[pos : pos + mss]
-            pos += len(piece)
-            last = pos >= n
-            out.append(self._tcp_seg(pair, sport, dport, seq, ack,
-                                     TCP_ACK | TCP_PSH if last else TCP_ACK, piece))
-            seq = (seq + len(piece)) & 0xFFFFFFFF
-            if last:
-                break
+        if n <= mss:  # one segment (the common case)
+            out.append(seg(pair, sport, dport, seq, ack, TCP_ACK | TCP_PSH, payload))
+            seq = (seq + n) & 0xFFFFFFFF
+        else:
+            pos = 0
+            while True:
+                piece = payload[pos : pos + mss]
+                pos += len(piece)
+                last = pos >= n
+                out.append(seg(pair, sport, dport, seq, ack,
+                               TCP_ACK | TCP_PSH if last else TCP_ACK, piece))
+                seq = (seq + len(piece)) & 0xFFFFFFFF
+                if last:
+                    break
         if client:
             flow.seq_c = seq
         else:

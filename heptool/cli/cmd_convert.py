@@ -428,35 +428,52 @@ class _Run:
 
     # -- HEP -> packets ------------------------------------------------------------------
     def _messages(self, source: Any) -> Iterator[Any]:
-        from heptool.capture.inputs import iter_input, to_message
-        from heptool.core.codec import decode
-        from heptool.core.errors import HepError
+        from heptool.capture.inputs import iter_input
 
-        match = self.match
         count = self.count
+        one = self._message
         for p in iter_input(source, stdin=self.env.stdin_binary):
-            data = p[8]  # InputPacket.data, read by position (once per message)
-            try:
-                m = decode(data) if data is not None else to_message(p)
-            except HepError as e:
-                if p.data is not None:
-                    e = e.with_context(p.where)
-                self.bad(str(e))
+            m = one(p)
+            if m is None:
                 continue
-            if m._warnings:  # damage inside the packet: converted as far as it goes
-                for w in m._warnings:
-                    self.say(f"Warning: {w.with_context(p.where)}")
-                self.status = ExitStatus.BAD_INPUT
-            if match is not None and not match(m):
-                continue
-            yield m if m.ts_sec is not None else (m, p.outer_ts)
+            yield m
             self.written += 1
             if count is not None and self.written >= count:
                 return
 
+    def _message(self, p: Any) -> Any:
+        """One input packet decoded, reported and filtered: the message (or ``(message,
+        outer time)`` for HEPv1), or None when it is left out."""
+        from heptool.capture.inputs import to_message
+        from heptool.core.codec import decode
+        from heptool.core.errors import HepError
+
+        data = p[8]  # InputPacket.data, read by position (once per message)
+        try:
+            m = decode(data) if data is not None else to_message(p)
+        except HepError as e:
+            if p.data is not None:
+                e = e.with_context(p.where)
+            self.bad(str(e))
+            return None
+        if m._warnings:  # damage inside the packet: converted as far as it goes
+            for w in m._warnings:
+                self.say(f"Warning: {w.with_context(p.where)}")
+            self.status = ExitStatus.BAD_INPUT
+        if self.match is not None and not self.match(m):
+            return None
+        return m if m.ts_sec is not None else (m, p.outer_ts)
+
     def hep_to_packets(self, source: Any, out: IO[bytes], fmt: str, mtu: int) -> None:
-        from heptool.capture.convert import ConvertStats, hep_to_frames
-        from heptool.capture.inputs import InputError
+        from heptool.capture.convert import (
+            PCAP_LE_USEC,
+            ConvertStats,
+            HepFramer,
+            hep3_to_pcap_records,
+            hep_pcap_to_records,
+            hep_to_frames,
+        )
+        from heptool.capture.inputs import InputError, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
@@ -465,13 +482,37 @@ class _Run:
         comments = fmt == "pcapng"
         w = PcapngWriter(out) if comments else PcapFrameWriter(out)
         write = w.write
+        # the fused path: every message written as pcap, nothing per message to decide
+        fused = not comments and not live and self.match is None and self.count is None
         try:
-            for sec, usec, frame, comment in hep_to_frames(self._messages(source),
-                                                           comments=comments, mtu=mtu,
-                                                           stats=st):
-                write(sec, usec, frame, comment)
-                if live:
-                    out.flush()
+            if fused:
+                framer = HepFramer(mtu=mtu, stats=st)
+                frames = framer.frames
+                one = self._message
+                raw = out.write
+                if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
+                    records = hep_pcap_to_records(source, framer)  # a classic pcap file
+                else:
+                    records = hep3_to_pcap_records(
+                        iter_input(source, stdin=self.env.stdin_binary), framer)
+                try:
+                    for p in records:
+                        if type(p) is bytes:  # records, ready to write
+                            raw(p)
+                            continue
+                        m = one(p)
+                        if m is not None:
+                            for sec, usec, frame, comment in frames(m):
+                                write(sec, usec, frame, comment)
+                finally:
+                    framer.close()
+            else:
+                for sec, usec, frame, comment in hep_to_frames(self._messages(source),
+                                                               comments=comments, mtu=mtu,
+                                                               stats=st):
+                    write(sec, usec, frame, comment)
+                    if live:
+                        out.flush()
         except (InputError, CaptureError) as e:
             self.bad(str(e))
         finally:
@@ -487,6 +528,30 @@ class _Run:
                      f"({st.tcp_flows} TCP flows)")
 
     # -- SIP -> HEP ----------------------------------------------------------------------
+    def _fusable(self, source: Any, packet_filter: Any, proto_type: int,
+                 capture_id: int | None, node_name: str | None, auth_key: str | None,
+                 correlation_id_from: str, hep_version: int, hep_src: tuple[str, int],
+                 hep_dst: tuple[str, int]) -> bool:
+        """Can :func:`~heptool.capture.convert.sip_to_hep3_pcap` write this conversion?
+        (The same bytes as the general path, for the common case: a classic pcap file,
+        SIP as HEPv3 over IPv4, every message written, no per-message filters.)"""
+        from heptool.capture.convert import PCAP_LE_USEC
+
+        if not (isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC
+                and len(source.head) >= 24):
+            return False
+        if (self.match is not None or self.count is not None or self.live
+                or packet_filter is not None or proto_type != 1 or hep_version != 3
+                or capture_id is None or correlation_id_from != "none"
+                or ":" in hep_src[0] or ":" in hep_dst[0]):
+            return False
+        try:
+            extra = len((node_name or "").encode()) + len((auth_key or "").encode())
+        except UnicodeEncodeError:
+            return False  # the general path reports it, message by message
+        # a name or key near the 64 KiB chunk limit: the general path says what cannot fit
+        return extra < 1024
+
     def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,
                    packet_filter: Any, proto_type: int, capture_id: int | None,
                    node_name: str | None, auth_key: str | None, correlation_id_from: str,
@@ -507,7 +572,8 @@ class _Run:
             from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
             writer = PcapngWriter(out) if fmt == "pcapng" else PcapFrameWriter(out)
-            build = FrameSynth().udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
+            synth = FrameSynth()
+            build = synth.udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
             wr = writer.write
             comments = fmt == "pcapng"
 
@@ -535,10 +601,26 @@ class _Run:
 
         opts = {"capture_id": capture_id, "node_name": node_name, "auth_key": auth_key,
                 "correlation_id_from": correlation_id_from, "hep_version": hep_version}
-        messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
-                              proto_type=proto_type, stats=st, **opts)
+        fused = fmt == "pcap" and self._fusable(source, packet_filter, proto_type, capture_id,
+                                                node_name, auth_key, correlation_id_from,
+                                                hep_version, hep_src, hep_dst)
+        if fused:
+            from heptool.capture.convert import sip_to_hep3_pcap
+
+            messages: Any = sip_to_hep3_pcap(
+                source, synth, hep_src, hep_dst, capture_id=capture_id,  # type: ignore[arg-type]
+                node_name=node_name, auth_key=auth_key, ports=ports, stats=st)
+        else:
+            messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
+                                  proto_type=proto_type, stats=st, **opts)
+        write = out.write
+        handed = 0  # messages the fused path handed to emit()
         try:
             for m in messages:
+                if type(m) is bytes:  # the fused path's records, ready to write
+                    write(m)
+                    continue
+                handed += 1
                 if match is not None and not match(m):
                     continue
                 try:
@@ -557,6 +639,8 @@ class _Run:
             self.bad(str(e))
         finally:
             writer.close()
+            if fused:
+                self.written += st.messages - handed  # every other message was written
         if self.verbose:
             self.say(f"convert: {st.frames} frames -> {self.written} HEP messages "
                      f"({st.udp_sip} over UDP, {st.tcp_sip} over TCP); not SIP: "
