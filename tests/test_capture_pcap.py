@@ -556,3 +556,20 @@ def test_real_vectors_counts():
 def test_hepjs_tcp_stream_equals_the_raw_bin():
     got = list(iter_hep_payloads(VECTORS / "hepjs" / "hepjs-hep3-tcp.hep.pcap"))
     assert b"".join(g.data for g in got) == (VECTORS / "hepjs" / "hepjs-hep3.bin").read_bytes()
+
+
+@pytest.mark.parametrize("cut", range(14, 34))
+def test_frame_cut_inside_the_ip_header_is_skipped_not_a_crash(cut):
+    """An Ethernet frame whose IPv4 header is cut short (snaplen, damage) is counted as not
+    IP; it used to raise TypeError from the address formatting (found by the convert
+    speed work's generated captures)."""
+    from heptool.capture.pcap import CaptureStats, IPReassembler, extract_transport, iter_hep_payloads
+
+    ip = bytes([0x45, 0, 0, 48, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+    frame = (bytes(12) + b"\x08\x00" + ip + struct.pack(">HHHH", 5060, 9060, 28, 0) + b"HEP3")[:cut]
+    assert extract_transport(1, frame, IPReassembler()) is None
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    out += struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+    st = CaptureStats()
+    assert list(iter_hep_payloads(io.BytesIO(out), stats=st)) == []
+    assert st.frames == 1 and st.not_ip == 1
