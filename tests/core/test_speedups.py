@@ -315,10 +315,10 @@ def _same_message(a, b):
     assert list(a.warnings) == list(b.warnings) == []
 
 
-def _check_fields(data):
+def _check_fields(data, fast_name="_decode_fast_c"):
     from heptool.core import codec
 
-    m = codec._decode_fast_c(data)
+    m = getattr(codec, fast_name)(data)
     if m is None:
         return False
     try:
@@ -473,3 +473,17 @@ def test_c_sip_ids_takes_the_opensips_wrapping_in_the_vectors():
     payloads = [decode(p.data).payload for p in wrapped]
     payloads = [b for b in payloads if b and b[:1] == b"{" and b'"payload"' in b[:64]]
     assert payloads and sum(_check_ids(b) for b in payloads) > 0.8 * len(payloads)
+
+
+# the Python fast path decode() uses where the C extension is not built
+def test_python_decode_fast_path_equals_the_decoder_on_every_vector():
+    taken = sum(_check_fields(p.data, "_decode_fast") for _name, p in _packets()
+                if p.data[:4] == b"HEP3")
+    taken += sum(_check_fields(d, "_decode_fast") for d in _bench_packets())
+    assert taken > 600
+
+
+@PROPS
+@given(data=hep3_packets())
+def test_python_decode_fast_path_property(data):
+    _check_fields(data, "_decode_fast")
