@@ -500,10 +500,10 @@ configure(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-ip4_str(const unsigned char *b)
+/* "a.b.c.d" into buf (at least 16 bytes); returns its length (Python's "%d.%d.%d.%d") */
+static int
+fmt_ip4(char *buf, const unsigned char *b)
 {
-    char buf[16];
     int n = 0;
     for (int i = 0; i < 4; i++) {
         unsigned v = b[i];
@@ -512,7 +512,14 @@ ip4_str(const unsigned char *b)
         else if (v >= 10) buf[n++] = (char)('0' + v / 10);
         buf[n++] = (char)('0' + v % 10);
     }
-    return PyUnicode_FromStringAndSize(buf, n);
+    return n;
+}
+
+static PyObject *
+ip4_str(const unsigned char *b)
+{
+    char buf[16];
+    return PyUnicode_FromStringAndSize(buf, fmt_ip4(buf, b));
 }
 
 static unsigned long
@@ -552,6 +559,8 @@ static int
 parse_hep3(const unsigned char *b, Py_ssize_t n, struct hep3 *h)
 {
     memset(h, 0, sizeof(*h));
+    /* the header: HEP3 magic and a length that is the whole buffer */
+    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) return 0;
     Py_ssize_t off = 6;
     while (off < n) {
         if (n - off < 6) return 0;
@@ -623,8 +632,6 @@ hep3_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!PyBytes_CheckExact(data)) Py_RETURN_NONE;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
-    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
-
     struct hep3 h;
     if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
     if (h.have != (1 << NUM_SLOTS) - 1 || h.src == NULL || h.dst == NULL) Py_RETURN_NONE;
@@ -864,7 +871,6 @@ hep3_jsonl(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!PyBytes_CheckExact(data) || !PyLong_CheckExact(args[1])) Py_RETURN_NONE;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
-    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
     struct hep3 h;
     if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
     if (h.have != (1 << NUM_SLOTS) - 1 || h.src == NULL || h.dst == NULL) Py_RETURN_NONE;
@@ -944,18 +950,8 @@ hep3_jsonl(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int alen[2] = {h.src_len, h.dst_len};
     for (int k = 0; k < 2; k++) {
         if (alen[k] == 4) {
-            PyObject *tmp = NULL;
-            (void)tmp;
-            int m = 0;
-            for (int i = 0; i < 4; i++) {
-                unsigned x = addr[k][i];
-                if (i) ip4s[k][m++] = '.';
-                if (x >= 100) { ip4s[k][m++] = (char)('0' + x / 100); x %= 100; ip4s[k][m++] = (char)('0' + x / 10); }
-                else if (x >= 10) ip4s[k][m++] = (char)('0' + x / 10);
-                ip4s[k][m++] = (char)('0' + x % 10);
-            }
+            ipn[k] = fmt_ip4(ip4s[k], addr[k]);
             ips[k] = ip4s[k];
-            ipn[k] = m;
         }
         else {
             ip6obj[k] = PyObject_CallFunction(c_ip6_text, "y#", (const char *)addr[k], (Py_ssize_t)16);
@@ -1075,7 +1071,6 @@ hep3_fields(PyObject *self, PyObject *data)
     if (!PyBytes_CheckExact(data)) Py_RETURN_NONE;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
-    if (n < 6 || memcmp(b, "HEP3", 4) != 0 || (Py_ssize_t)be(b + 4, 2) != n) Py_RETURN_NONE;
     struct hep3 h;
     if (!parse_hep3(b, n, &h)) Py_RETURN_NONE;
     if (((h.src && h.src_len == 16) || (h.dst && h.dst_len == 16)) && c_ip6_text == NULL)
@@ -1161,14 +1156,7 @@ endpoint(PyObject *eps, const unsigned char *ip, unsigned port)
     if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
     if (PyDict_GET_SIZE(eps) > 65536) PyDict_Clear(eps);
     char buf[24];
-    int n = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned x = ip[i];
-        if (i) buf[n++] = '.';
-        if (x >= 100) { buf[n++] = (char)('0' + x / 100); x %= 100; buf[n++] = (char)('0' + x / 10); }
-        else if (x >= 10) buf[n++] = (char)('0' + x / 10);
-        buf[n++] = (char)('0' + x % 10);
-    }
+    int n = fmt_ip4(buf, ip);
     n += snprintf(buf + n, sizeof(buf) - (size_t)n, ":%u", port);
     v = PyUnicode_FromStringAndSize(buf, n);
     if (v == NULL || PyDict_SetItem(eps, key, v) < 0) {
