@@ -65,6 +65,7 @@ from .pcap import (
     Frame,
     IPReassembler,
     TcpReassembler,
+    endpoint4,
     extract_transport,
     is_hep_candidate,
     iter_hep_payloads,
@@ -991,18 +992,8 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iter
                                 index += 1
                                 continue
                     # the general path's packet, as iter_input gives it
-                    k = sip << 16 | sport
-                    s_ep = eps.get(k)
-                    if s_ep is None:
-                        if len(eps) > 65536:
-                            eps.clear()
-                        s_ep = eps[k] = f"{ip4_text(buf[f0 + 26:f0 + 30])}:{sport}"
-                    k = dip << 16 | dport
-                    d_ep = eps.get(k)
-                    if d_ep is None:
-                        if len(eps) > 65536:
-                            eps.clear()
-                        d_ep = eps[k] = f"{ip4_text(buf[f0 + 30:f0 + 34])}:{dport}"
+                    s_ep = eps.get(sip << 16 | sport) or endpoint4(eps, buf, f0 + 26, sport)
+                    d_ep = eps.get(dip << 16 | dport) or endpoint4(eps, buf, f0 + 30, dport)
                     if out:
                         yield b"".join(out)
                         out.clear()

@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 
-
 from ..core.addr import ip4_text, ip6_text
 from ..core.errors import HepDecodeError
 from ..core.stream import NEED_DATA, StreamDecoder
@@ -50,6 +49,7 @@ __all__ = [
     "IPReassembler",
     "TcpReassembler",
     "Transport",
+    "endpoint4",
     "extract_transport",
     "is_hep_candidate",
     "iter_frames",
@@ -1010,6 +1010,17 @@ def _endpoint(family: int, ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if family == 6 else f"{ip}:{port}"
 
 
+def endpoint4(eps: dict[int, str], data: bytes, at: int, port: int) -> str:
+    """The ``ip:port`` text of the IPv4 address at ``data[at:at + 4]`` and ``port``, made
+    and remembered in ``eps`` under ``address << 16 | port`` (the fast paths look it up
+    there first and call this on a miss; the cache is emptied past 65,536 entries)."""
+    if len(eps) > 65536:
+        eps.clear()
+    ip = data[at:at + 4]
+    text = eps[int.from_bytes(ip, "big") << 16 | port] = f"{_ip4_str(ip)}:{port}"
+    return text
+
+
 def iter_hep_payloads(
     source: str | os.PathLike[str] | IO[bytes],
     port: int | None = None,
@@ -1071,18 +1082,8 @@ def iter_hep_payloads(
                     payload = data[42 : 34 + ulen]
                     if (ulen >= 24 and data[42:46] in magics) or candidate(payload):
                         st.hep_packets += 1
-                        k = sip << 16 | sport
-                        src = eps.get(k)
-                        if src is None:
-                            if len(eps) > 65536:
-                                eps.clear()
-                            src = eps[k] = f"{_ip4_str(data[26:30])}:{sport}"
-                        k = dip << 16 | dport
-                        dst = eps.get(k)
-                        if dst is None:
-                            if len(eps) > 65536:
-                                eps.clear()
-                            dst = eps[k] = f"{_ip4_str(data[30:34])}:{dport}"
+                        src = eps.get(sip << 16 | sport) or endpoint4(eps, data, 26, sport)
+                        dst = eps.get(dip << 16 | dport) or endpoint4(eps, data, 30, dport)
                         yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
                     else:
                         st.not_hep_udp += 1
