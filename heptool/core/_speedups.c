@@ -1190,7 +1190,10 @@ udp4_hep(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ulen < 8 || ulen > end - 34) Py_RETURN_NONE;
     if (args[2] != Py_None) {
         long port = PyLong_AsLong(args[2]);
-        if (port == -1 && PyErr_Occurred()) return NULL;
+        if (port == -1 && PyErr_Occurred()) {  /* not a small int: the Python code decides */
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
         if ((long)sport != port && (long)dport != port) return PyLong_FromLong(0);
     }
     if (ulen < 24) Py_RETURN_NONE;

@@ -282,6 +282,17 @@ def test_c_frame_path_equals_python(path):
 
 
 @needs_c
+def test_c_frame_function_odd_port_leaves_it_to_python():
+    frame = (bytes(12) + b"\x08\x00\x45\x00" + struct.pack(">H", 20 + 8 + 30) + bytes(4) +
+             b"\x40\x11" + bytes(2) + bytes([10, 0, 0, 1, 10, 0, 0, 2]) +
+             struct.pack(">HHH", 5060, 9060, 38) + bytes(2) + b"HEP3" + bytes(26))
+    assert _speedups.udp4_hep(frame, {}, None)[:2] == ("10.0.0.1:5060", "10.0.0.2:9060")
+    assert _speedups.udp4_hep(frame, {}, 1) == 0
+    assert _speedups.udp4_hep(frame, {}, 10**30) is None
+    assert _speedups.udp4_hep(frame, {}, "9060") is None
+
+
+@needs_c
 @PROPS
 @given(frame=st.binary(min_size=0, max_size=90), port=st.sampled_from([None, 9060, 5060]),
        patch=st.lists(st.tuples(st.integers(0, 89), st.integers(0, 255)), max_size=4))
