@@ -65,11 +65,14 @@ from .pcap import (
     Frame,
     IPReassembler,
     TcpReassembler,
+    caplen_error,
     endpoint4,
     extract_transport,
     is_hep_candidate,
     iter_hep_payloads,
     open_capture,
+    read_exact,
+    truncated_record_error,
 )
 from .writer import DST_MAC, SRC_MAC
 
@@ -466,7 +469,7 @@ def sip_to_hep3_pcap(
     put = out.append
     f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
     try:
-        head = _read_full(f, 24)
+        head = read_exact(f.read, 24)
         if len(head) < 24 or head[:4] != PCAP_LE_USEC:
             raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
         linktype = int.from_bytes(head[20:24], "little") & 0xFFFF
@@ -490,9 +493,7 @@ def sip_to_hep3_pcap(
                 if caplen > MAX_CAPLEN:
                     yield b"".join(out)
                     out.clear()
-                    raise CaptureError(f"record length {caplen} exceeds the {MAX_CAPLEN}-byte "
-                                       "limit (corrupt record header)",
-                                       frame=n_frames + 1, offset=base + pos)
+                    raise caplen_error(caplen, n_frames + 1, base + pos)
                 f0 = pos + 16
                 stop = f0 + caplen
                 if stop > have:
@@ -595,11 +596,8 @@ def sip_to_hep3_pcap(
             out.clear()
         left = have - pos
         if left:
-            if left < 16:
-                raise CaptureError(f"truncated record header ({left} of 16 bytes)",
-                                   frame=n_frames + 1, offset=base + pos)
-            raise CaptureError(f"truncated record: {left - 16} of {unpack_rec(buf, pos)[2]} "
-                               "captured bytes present", frame=n_frames + 1, offset=base + pos)
+            raise truncated_record_error(left, 16, unpack_rec(buf, pos)[2] if left >= 16 else 0,
+                                         n_frames + 1, base + pos)
         for p in reader.close(sec, usec):
             yield to_message(p, 3, 1, capture_id, auth_key, node_name, False)
     finally:
@@ -610,16 +608,6 @@ def sip_to_hep3_pcap(
         st.udp_other += n_other
         st.not_port += n_port
         st.not_ip += n_not_ip
-
-
-def _read_full(f: Any, n: int) -> bytes:
-    data = f.read(n) or b""
-    while len(data) < n:
-        more = f.read(n - len(data))
-        if not more:
-            break
-        data += more
-    return data
 
 
 # ---------------------------------------------------------------------------------------
@@ -871,7 +859,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iter
         ident = synth._ident
         sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
         try:
-            head = _read_full(f, 24)
+            head = read_exact(f.read, 24)
             if len(head) < 24 or head[:4] != PCAP_LE_USEC:
                 raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
             read = f.read

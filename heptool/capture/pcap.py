@@ -49,12 +49,15 @@ __all__ = [
     "IPReassembler",
     "TcpReassembler",
     "Transport",
+    "caplen_error",
     "endpoint4",
     "extract_transport",
     "is_hep_candidate",
     "iter_frames",
     "iter_hep_payloads",
     "open_capture",
+    "read_exact",
+    "truncated_record_error",
 ]
 
 #: Largest captured length accepted for one record.  Real snap lengths are <= 262144;
@@ -134,7 +137,7 @@ def _iter_path(path: Any) -> Iterator[Frame]:
 
 def iter_frames(fileobj: IO[bytes]) -> Iterator[Frame]:
     """Frames of a pcap/pcapng (optionally gzip) capture read from ``fileobj``."""
-    head = _read_exact(fileobj.read, 4)
+    head = read_exact(fileobj.read, 4)
     if len(head) >= 2 and head[:2] == _GZIP_MAGIC:
         yield from _iter_gzip(_Prefixed(head, fileobj))
         return
@@ -221,7 +224,24 @@ class _Prefixed:
         return head + self._f.read(n - len(head))
 
 
-def _read_exact(read: Callable[[int], bytes], n: int) -> bytes:
+def caplen_error(caplen: int, frame: int, offset: int) -> CaptureError:
+    """The error for a pcap record header whose captured length is beyond MAX_CAPLEN."""
+    return CaptureError(f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit "
+                        "(corrupt record header)", frame=frame, offset=offset)
+
+
+def truncated_record_error(left: int, rec_size: int, caplen: int, frame: int,
+                           offset: int) -> CaptureError:
+    """The error for a pcap file that ends ``left`` bytes into a record (whose header, when
+    whole, says ``caplen``)."""
+    if left < rec_size:
+        return CaptureError(f"truncated record header ({left} of {rec_size} bytes)",
+                            frame=frame, offset=offset)
+    return CaptureError(f"truncated record: {left - rec_size} of {caplen} captured bytes "
+                        "present", frame=frame, offset=offset)
+
+
+def read_exact(read: Callable[[int], bytes], n: int) -> bytes:
     """Read ``n`` bytes, or fewer only at end of file (raw/unbuffered objects may return short)."""
     data = read(n)
     if data is None:
@@ -241,7 +261,7 @@ _BLOCK = 1 << 16
 
 def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
     order, nano, rec_size = _PCAP_MAGICS[magic]
-    rest = _read_exact(f.read, 20)
+    rest = read_exact(f.read, 20)
     if len(rest) < 20:
         raise CaptureError(f"truncated pcap file header ({4 + len(rest)} of 24 bytes)", offset=0)
     _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "HHiIII", rest)
@@ -270,12 +290,7 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
             while pos + rec_size <= have:
                 sec, frac, caplen, _origlen = unpack(buf, pos)
                 if caplen > MAX_CAPLEN:
-                    raise CaptureError(
-                        f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit "
-                        "(corrupt record header)",
-                        frame=frame + 1,
-                        offset=base + pos,
-                    )
+                    raise caplen_error(caplen, frame + 1, base + pos)
                 stop = pos + rec_size + caplen
                 if stop > have:
                     want = max(_BLOCK, stop - have)
@@ -287,18 +302,8 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
         left = have - pos
         if not left:
             return
-        if left < rec_size:
-            raise CaptureError(
-                f"truncated record header ({left} of {rec_size} bytes)",
-                frame=frame + 1,
-                offset=base + pos,
-            )
-        raise CaptureError(
-            f"truncated record: {left - rec_size} of {unpack(buf, pos)[2]} captured bytes "
-            "present",
-            frame=frame + 1,
-            offset=base + pos,
-        )
+        caplen = unpack(buf, pos)[2] if left >= rec_size else 0
+        raise truncated_record_error(left, rec_size, caplen, frame + 1, base + pos)
     read = f.read
     offset = 24
     frame = 0
@@ -306,32 +311,21 @@ def _iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
     while True:
         hdr = read(rec_size)
         if len(hdr) < rec_size:
-            hdr += _read_exact(read, rec_size - len(hdr)) if hdr else b""
+            hdr += read_exact(read, rec_size - len(hdr)) if hdr else b""
             if not hdr:
                 return
             if len(hdr) < rec_size:
-                raise CaptureError(
-                    f"truncated record header ({len(hdr)} of {rec_size} bytes)",
-                    frame=frame + 1,
-                    offset=offset,
-                )
+                raise truncated_record_error(len(hdr), rec_size, 0, frame + 1, offset)
         sec, frac, caplen, _origlen = unpack(hdr)
         frame += 1
         if caplen > MAX_CAPLEN:
-            raise CaptureError(
-                f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit (corrupt record header)",
-                frame=frame,
-                offset=offset,
-            )
+            raise caplen_error(caplen, frame, offset)
         data = read(caplen)
         if len(data) < caplen:
-            data += _read_exact(read, caplen - len(data))
+            data += read_exact(read, caplen - len(data))
             if len(data) < caplen:
-                raise CaptureError(
-                    f"truncated record: {len(data)} of {caplen} captured bytes present",
-                    frame=frame,
-                    offset=offset,
-                )
+                raise truncated_record_error(rec_size + len(data), rec_size, caplen, frame,
+                                             offset)
         yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype, data))
         offset += rec_size + caplen
 
@@ -379,10 +373,10 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
     first = True
     while True:
         if first:
-            hdr = head + _read_exact(read, 4)
+            hdr = head + read_exact(read, 4)
             first = False
         else:
-            hdr = _read_exact(read, 8)
+            hdr = read_exact(read, 8)
         if not hdr:
             return
         if len(hdr) < 8:
@@ -393,7 +387,7 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
             )
         btype = hdr[:4]
         if btype == _PCAPNG_SHB:
-            bom = _read_exact(read, 4)
+            bom = read_exact(read, 4)
             if bom == b"\x4d\x3c\x2b\x1a":
                 order = "<"
             elif bom == b"\x1a\x2b\x3c\x4d":
@@ -409,7 +403,7 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
                 raise CaptureError(
                     f"bad pcapng section header length {blen}", frame=frame + 1, offset=offset
                 )
-            body = _read_exact(read, blen - 12)
+            body = read_exact(read, blen - 12)
             if len(body) < blen - 12:
                 raise CaptureError(
                     "truncated pcapng section header", frame=frame + 1, offset=offset
@@ -424,7 +418,7 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
                 frame=frame + 1,
                 offset=offset,
             )
-        body = _read_exact(read, blen - 8)
+        body = read_exact(read, blen - 8)
         if len(body) < blen - 8:
             raise CaptureError(
                 f"truncated pcapng block: {len(body) + 8} of {blen} bytes present",
