@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 
+from ..core.accel import c_function
 from ..core.addr import ip4_text, ip6_text
 from ..core.errors import HepDecodeError
 from ..core.stream import NEED_DATA, StreamDecoder
@@ -525,10 +526,8 @@ _udp4_hdr = struct.Struct("!IIHHH").unpack_from  # IPv4 src, dst; UDP sport, dpo
 # address text: the core's bounded caches (one place, one behaviour)
 _ip4_str = ip4_text
 
-try:  # optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
-    from ..core._speedups import udp4_hep as _c_udp4_hep
-except ImportError:  # pragma: no cover - built wherever a C compiler is
-    _c_udp4_hep = None
+# optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
+_c_udp4_hep = c_function("udp4_hep")
 _ip6_str = ip6_text
 
 

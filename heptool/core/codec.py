@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from .accel import c_function
 from .addr import ip4_text, ip6_text, ip_pack
 from .compression import DEFAULT_MAX_INFLATE, deflate, inflate
 from .errors import (
@@ -451,10 +452,8 @@ def _decode_fast(data: bytes) -> HepMessage | None:
     return m
 
 
-try:  # optional C version of _decode_fast's parsing (pyproject.toml ext-modules)
-    from ._speedups import hep3_fields as _c_fields
-except ImportError:  # pragma: no cover - built wherever a C compiler is
-    _c_fields = None
+# optional C version of _decode_fast's parsing (None in the pure-Python build)
+_c_fields = c_function("hep3_fields")
 
 
 def _decode_fast_c(data: bytes) -> HepMessage | None:

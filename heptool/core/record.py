@@ -17,6 +17,7 @@ import json
 import struct
 from typing import Any
 
+from .accel import c_module
 from .addr import canonical_ip
 from .compression import ALGORITHMS
 from .errors import HepError, HepValueError
@@ -551,9 +552,8 @@ def make_fast_record_py(head: str = "index") -> Any:
     return ns["fast"]
 
 
-try:  # optional C version of make_fast_record's function (pyproject.toml ext-modules)
-    from . import _speedups as _c
-except ImportError:  # pragma: no cover - built wherever a C compiler is
+_c = c_module()  # optional C version of make_fast_record's function (None: pure build)
+if _c is None:
     _c_record = _c_jsonl = None
 else:
     from .addr import ip6_text as _ip6_text

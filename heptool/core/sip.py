@@ -24,6 +24,8 @@ import re
 import unicodedata
 from typing import Any
 
+from .accel import c_function
+
 __all__ = ["call_id", "printable", "sip_ids", "sip_ids_general", "sip_ids_py", "sip_info",
            "sip_label", "sip_of_text", "sip_payload", "sip_text_info", "sip_text_info_py",
            "summary", "xcid_hint"]
@@ -52,11 +54,9 @@ _TOKEN_RE = re.compile(rb"[A-Za-z0-9!%'*+.^_`|~-]+\Z")
 _STATUS_RE = re.compile(rb"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?\Z", re.DOTALL)
 
 
-try:  # optional C version of the hot path (pyproject.toml ext-modules); same results
-    from ._speedups import sip_ids as _c_sip_ids
-    from ._speedups import sip_summary as _c_sip_summary
-except ImportError:  # pragma: no cover - built wherever a C compiler is
-    _c_sip_ids = _c_sip_summary = None
+# optional C versions of the hot paths (None in the pure-Python build); same results
+_c_sip_ids = c_function("sip_ids")
+_c_sip_summary = c_function("sip_summary")
 
 
 def _text(b: bytes) -> str:
