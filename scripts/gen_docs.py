@@ -4,10 +4,20 @@
     python scripts/gen_docs.py [--out DIR]      # DIR defaults to the repository root
 
 Writes DIR/man/heptool.1 plus DIR/man/heptool-<command>.1 for every subcommand (click-man,
-then EXIT STATUS, EXAMPLES and SEE ALSO appended), and DIR/completions/heptool.{bash,zsh,fish}
-(click's own completion shims). Stale heptool*.1 pages in DIR/man are removed. Output depends
-only on the source tree and the installed click/click-man: the date is a constant, not the clock.
-tests/test_docs.py regenerates into a temporary directory and fails on any difference.
+then EXIT STATUS, EXAMPLES and SEE ALSO appended), and DIR/completions/heptool.{bash,zsh,fish}.
+Stale heptool*.1 pages in DIR/man are removed. The date is a constant, not the clock.
+
+The completion files are our own three-line loaders, not a copy of click's script: each asks
+the installed heptool for click's script when the shell loads it (``_HEPTOOL_COMPLETE=
+bash_source heptool``). click's script and click's completion protocol change together between
+releases (8.5 changed fish's), so a copy committed from one click breaks under another; the
+loader always matches the click heptool runs with, and its own text depends on nothing installed.
+
+The man pages do depend on the installed click and click-man (they format usage and options),
+and say which versions made them in their first line. tests/test_docs.py regenerates into a
+temporary directory: completions must match byte for byte; man pages must match byte for byte
+when the installed click and click-man are the ones named there, and must always name every
+command, option, choice and example (so a new click release cannot break the suite).
 """
 
 from __future__ import annotations
@@ -24,7 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, not whatever heptool is installed
 
 import click
-from click.shell_completion import get_completion_class
 from click_man.core import generate_man_page
 
 import heptool
@@ -37,6 +46,16 @@ SHELLS = ("bash", "zsh", "fish")
 #: The man pages' date. A constant so that regenerating is byte-identical; bump it on release.
 DOCS_DATE = "2026-11-26"
 HEADER = "generated from heptool/cli by scripts/gen_docs.py; do not edit"
+
+
+def _tool_versions() -> str:
+    from importlib.metadata import version
+
+    return f"click {version('click')}, click-man {version('click-man')}"
+
+
+#: What formatted the man pages; their first line names it (tests/test_docs.py reads it back).
+MAN_TOOLS = _tool_versions()
 
 
 def roff_escape(text: str) -> str:
@@ -97,7 +116,7 @@ def man_page(ctx: click.Context, siblings: list[str], children: list[str]) -> st
     body = generate_man_page(page_ctx, version=heptool.__version__, date=DOCS_DATE)
     # click's "\b" (keep this paragraph unwrapped) marker is meaningless in roff.
     body = "\n".join(line for line in body.split("\n") if line.strip() != "\b")
-    out = [f'.\\" {HEADER}', body.rstrip("\n")]
+    out = [f'.\\" {HEADER} ({MAN_TOOLS})', body.rstrip("\n")]
 
     out.append('.SH "EXIT STATUS"')
     for status in ExitStatus:
@@ -151,15 +170,58 @@ def generate(out_dir: Path) -> list[Path]:
     comp_dir = out_dir / "completions"
     comp_dir.mkdir(parents=True, exist_ok=True)
     for shell in SHELLS:
-        source = get_completion_class(shell)(cli, {}, PROG, COMPLETE_VAR).source()
-        lines = source.rstrip("\n").split("\n")
-        # zsh needs "#compdef" on the very first line, so the notice goes after it there.
-        at = 1 if lines and lines[0].startswith("#compdef") else 0
-        lines.insert(at, f"# {HEADER}")
         path = comp_dir / f"{PROG}.{shell}"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+        path.write_text(COMPLETION_LOADERS[shell], encoding="utf-8", newline="\n")
         written.append(path)
     return written
+
+
+_LOADER_NOTE = f"""\
+# {HEADER}
+# heptool tab completion for {{shell}}. {{install}}
+# It asks the installed heptool for click's completion script when the shell loads it, so the
+# script always matches the click that heptool runs with (~0.06 s, once per shell).
+"""
+
+#: The completion files: loaders of click's script (see the module docstring for why).
+COMPLETION_LOADERS = {
+    "bash": _LOADER_NOTE.format(
+        shell="bash",
+        install="Install: `source` it from ~/.bashrc, or copy it to\n"
+        "# ~/.local/share/bash-completion/completions/heptool (loaded at the first <Tab>).",
+    )
+    + f"""\
+if command -v {PROG} >/dev/null 2>&1; then
+    eval "$({COMPLETE_VAR}=bash_source {PROG})"
+fi
+""",
+    "zsh": "#compdef heptool\n"
+    + _LOADER_NOTE.format(
+        shell="zsh",
+        install="Install: `source` it from ~/.zshrc after compinit, or copy it\n"
+        "# as _heptool into a directory on $fpath (loaded at the first <Tab>).",
+    )
+    + f"""\
+if (( $+commands[{PROG}] )); then
+    if [[ ${{zsh_eval_context[-1]}} == loadautofunc ]]; then
+        eval "$({COMPLETE_VAR}=zsh_source {PROG})"
+        _{PROG}_completion "$@"
+    else
+        eval "$({COMPLETE_VAR}=zsh_source {PROG})"
+    fi
+fi
+""",
+    "fish": _LOADER_NOTE.format(
+        shell="fish",
+        install="Install: copy it to ~/.config/fish/completions/heptool.fish\n"
+        "# (loaded at the first <Tab>).",
+    )
+    + f"""\
+if type -q {PROG}
+    env {COMPLETE_VAR}=fish_source {PROG} | source
+end
+""",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,7 +95,17 @@ peer_graphviz() {  # graphviz (Debian): checks that `heptool correlate -f dot` i
     command -v dot >/dev/null 2>&1
 }
 
-ALL_PEERS=(hepjs tshark sngrep kamailio graphviz)
+peer_shells() {  # zsh and fish (Debian): tests/test_docs.py loads completions/ in each real shell
+    if command -v zsh >/dev/null 2>&1 && command -v fish >/dev/null 2>&1; then
+        log "zsh and fish already installed"
+        return 0
+    fi
+    log "installing zsh, fish (apt)"
+    apt_install zsh fish || return 1
+    command -v zsh >/dev/null 2>&1 && command -v fish >/dev/null 2>&1
+}
+
+ALL_PEERS=(hepjs tshark sngrep kamailio graphviz shells)
 
 main() {
     local failed=() peer

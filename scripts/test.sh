@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Quick start", .ci/run): install heptool with its test extras
-# into the current python3, then run the whole suite and the import-layer contracts.
+# into the current python3, then run the whole suite in both builds (C extension and pure
+# Python) and the import-layer contracts.
 # Safe for CI: no prompts, runs from any directory, fails on failures AND on an empty run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,15 +31,38 @@ if [ "${CI:-}" = true ]; then
     export HEPTOOL_FUZZ=${HEPTOOL_FUZZ:-long} HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 fi
 
-status=0
-"$PY" -m pytest -q -rfEs "$@" || status=$?
-case $status in
-    0) ;;
-    5) echo "test.sh: FAIL: pytest collected no tests (exit 5); an empty run does not count as passing" >&2
-       exit 1 ;;
-    *) echo "test.sh: FAIL: pytest exited with status $status" >&2
-       exit "$status" ;;
-esac
+# The whole suite runs once per build: with the C extension (when it built) and as the
+# pure-Python build (HEPTOOL_PURE=1, what a user without a compiler gets). Both must pass;
+# HEPTOOL_BUILDS=c or =pure runs one of them.
+run_pytest() {  # run_pytest LABEL [pytest args]: pytest, failing on failures AND on an empty run
+    local label=$1 status=0
+    shift
+    echo "test.sh: pytest, $label build"
+    "$PY" -m pytest -q -rfEs "$@" || status=$?
+    case $status in
+        0) ;;
+        5) echo "test.sh: FAIL ($label build): pytest collected no tests (exit 5);" \
+               "an empty run does not count as passing" >&2
+           exit 1 ;;
+        *) echo "test.sh: FAIL ($label build): pytest exited with status $status" >&2
+           exit "$status" ;;
+    esac
+}
+
+builds=${HEPTOOL_BUILDS:-c,pure}
+if [[ ,$builds, == *,c,* ]]; then
+    if HEPTOOL_PURE= "$PY" -c 'import sys; from heptool.core.accel import BUILD; sys.exit(BUILD != "c")'; then
+        HEPTOOL_PURE= run_pytest "C extension" "$@"
+    elif [ "${CI:-}" = true ]; then
+        echo "test.sh: FAIL: the C extension did not build (CI has a compiler)" >&2
+        exit 1
+    else
+        echo "test.sh: warning: the C extension did not build; only the pure-Python build is tested" >&2
+    fi
+fi
+if [[ ,$builds, == *,pure,* ]]; then
+    HEPTOOL_PURE=1 run_pytest "pure-Python (HEPTOOL_PURE=1)" "$@"
+fi
 
 echo "test.sh: checking import layers (lint-imports)"
 "$PY" -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
