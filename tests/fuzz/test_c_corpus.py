@@ -22,11 +22,12 @@ finally:
 CORPUS = HERE / "corpus"
 
 
-@pytest.mark.skipif(targets.C is None, reason="the C extension is not built here (or HEPTOOL_PURE=1)")
+@pytest.mark.skipif(targets.C is None,
+                    reason="the C extension is not built here (or HEPTOOL_PURE=1)")
 @pytest.mark.parametrize("name", sorted(targets.TARGETS))
 def test_c_target_on_its_seed_corpus(name):
     files = sorted((CORPUS / name).iterdir())
-    assert len(files) > 20, f"the seed corpus of {name} is missing (tests/fuzz/cfuzz/make_corpus.py)"
+    assert len(files) > 20, f"no seed corpus for {name} (tests/fuzz/cfuzz/make_corpus.py)"
     check = targets.TARGETS[name]
     for f in files:
         check(f.read_bytes())

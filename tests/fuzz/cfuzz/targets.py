@@ -19,7 +19,8 @@ corpus, tests/fuzz/corpus/<function>/, in the normal suite).  No atheris import 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
