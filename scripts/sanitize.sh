@@ -16,38 +16,28 @@
 # -fno-sanitize-recover=undefined (and halt_on_error=1), and both write their reports to
 # files (log_path), including reports from `python -m heptool` subprocesses, which are
 # printed and counted at the end.  Needs gcc with libasan/libubsan (Debian: gcc).
+# The build (scripts/build-sanitized.sh gcc-asan): gcc -fsanitize=address,undefined
+# -fno-sanitize-recover=undefined -g -O1 -fno-omit-frame-pointer.
 #
 # Exit status: 0 when the tests pass with no sanitizer report; 1 otherwise.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
 PY=${PYTHON:-python3}
-CC=${CC:-gcc}
-SAN_FLAGS=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -g -O1
-           -fno-omit-frame-pointer)
 TESTS=(tests/core/test_speedups.py tests/fuzz/)
 
 log() { echo "sanitize.sh: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 t0=$(date +%s)
 
-libasan=$("$CC" -print-file-name=libasan.so)
-libubsan=$("$CC" -print-file-name=libubsan.so)
-[ -f "$libasan" ] || die "$CC has no libasan.so (Debian: apt-get install gcc)"
-[ -f "$libubsan" ] || die "$CC has no libubsan.so (Debian: apt-get install gcc)"
+libasan=$(gcc -print-file-name=libasan.so)
+libubsan=$(gcc -print-file-name=libubsan.so)
+[ -f "$libasan" ] || die "gcc has no libasan.so (Debian: apt-get install gcc)"
+[ -f "$libubsan" ] || die "gcc has no libubsan.so (Debian: apt-get install gcc)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/heptool-sanitize.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-log "copying the tree to $WORK"
-git ls-files -z -co --exclude-standard | (cd "$ROOT" && xargs -0 cp --parents -t "$WORK") ||
-    die "could not copy the tree"
-rm -f "$WORK"/heptool/core/_speedups*.so  # never an unsanitized build by accident
-
-read -r INCLUDE EXT_SUFFIX < <("$PY" -c 'import sysconfig as s; print(s.get_paths()["include"], s.get_config_var("EXT_SUFFIX"))')
-SO="$WORK/heptool/core/_speedups$EXT_SUFFIX"
-log "building $SO: $CC ${SAN_FLAGS[*]}"
-"$CC" -shared -fPIC "${SAN_FLAGS[@]}" -Wall -I"$INCLUDE" heptool/core/_speedups.c -o "$SO" ||
-    die "the sanitized build failed"
+log "copying the tree to $WORK and building the extension there"
+SO=$(bash scripts/build-sanitized.sh "$WORK" gcc-asan) || die "the sanitized build failed"
 
 # The plugin that makes sure the sanitized .so is the one the tests use.
 cat >"$WORK/_sanitize_expect.py" <<'EOF'
