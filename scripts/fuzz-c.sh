@@ -72,13 +72,18 @@ for t in "${TARGETS[@]}"; do
     grown="${FUZZ_C_CORPUS:-$WORK/corpus}/$t"
     mkdir -p "$grown" "$CRASHES/$t"
     out="$WORK/$t.log"
+    before="$WORK/$t.before"
+    ls -1 "$CRASHES/$t" >"$before"
+    dict="$ROOT/tests/fuzz/cfuzz/$t.dict"
+    dict_opt=()
+    [ -f "$dict" ] && dict_opt=(-dict="$dict")
     log "fuzzing $t for $BUDGET s"
     s=$(date +%s)
     (cd "$WORK/tree" && PYTHONPATH="$WORK/tree" ASAN_OPTIONS="$ASAN_BASE" \
         LD_PRELOAD="$FUZZ_PRELOAD" timeout -k 10 $((BUDGET + 120)) \
         "$PY" tests/fuzz/cfuzz/fuzz.py "$t" -max_total_time="$BUDGET" -timeout=10 \
         -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$CRASHES/$t/" \
-        "$grown" "$seeds") >"$out" 2>&1
+        ${dict_opt[@]+"${dict_opt[@]}"} "$grown" "$seeds") >"$out" 2>&1
     status=$?
     grep -q "^fuzz.py: target $t, extension $SO\$" "$out" ||
         { grep -m1 "^fuzz.py: target" "$out" >&2; log "$t: not the instrumented extension"; status=99; }
@@ -99,7 +104,8 @@ for t in "${TARGETS[@]}"; do
         failed+=("$t")
         log "$t failed; the end of its log:"
         grep -v '^INFO: Instrumenting' "$out" | tail -n 40 >&2
-        ls -1 "$CRASHES/$t"/ 2>/dev/null | sed "s|^|fuzz-c.sh: reproducer: tests/fuzz/corpus/crashes/$t/|" >&2
+        ls -1 "$CRASHES/$t" | grep -vxF -f "$before" |
+            sed "s|^|fuzz-c.sh: reproducer: tests/fuzz/corpus/crashes/$t/|" >&2
     fi
     log "$t: ${RUNS[$t]} executions in $(($(date +%s) - s)) s, ${RESULT[$t]}"
 done
