@@ -13,9 +13,10 @@
 # path; the run fails otherwise.
 #
 # Any sanitizer report fails the job: ASan halts on the first error, UBSan is compiled with
-# -fno-sanitize-recover=undefined (and halt_on_error=1), and both write their reports to
-# files (log_path), including reports from `python -m heptool` subprocesses, which are
-# printed and counted at the end.  Needs gcc with libasan/libubsan (Debian: gcc).
+# -fno-sanitize-recover=undefined (and halt_on_error=1).  ASan writes its reports to files
+# (log_path), including reports from `python -m heptool` subprocesses; they are printed and
+# counted at the end, with the UBSan reports ("runtime error:") in pytest's output.
+# Needs gcc with libasan/libubsan (Debian: gcc).
 # The build (scripts/build-sanitized.sh gcc-asan): gcc -fsanitize=address,undefined
 # -fno-sanitize-recover=undefined -g -O1 -fno-omit-frame-pointer.
 #
@@ -64,18 +65,22 @@ export HEPTOOL_SANITIZE_SO="$SO"
 export PYTHONPATH="$WORK${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONMALLOC=malloc PYTHONDONTWRITEBYTECODE=1
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:log_path=$LOGDIR/asan"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$LOGDIR/ubsan"
+# no log_path for UBSan: with gcc's two runtimes preloaded its log_path swallows the report
+# (measured: nothing on stderr, no file); its reports go to stderr, which pytest leaves
+# alone (--capture=sys: a process UBSan ends has no chance to print what pytest captured)
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 unset HEPTOOL_PURE
 log "running: LD_PRELOAD=$libasan:$libubsan PYTHONMALLOC=malloc $PY -m pytest ${TESTS[*]} $*"
 t1=$(date +%s)
 (cd "$WORK" && LD_PRELOAD="$libasan:$libubsan" "$PY" -m pytest -q -p _sanitize_expect \
-    -p no:cacheprovider "${TESTS[@]}" "$@")
-status=$?
+    -p no:cacheprovider --capture=sys "${TESTS[@]}" "$@") 2>&1 | tee "$WORK/pytest.log"
+status=${PIPESTATUS[0]}
 t2=$(date +%s)
 
-reports=$(find "$LOGDIR" -type f | wc -l)
+ubsan=$(grep -c -E ': runtime error: ' "$WORK/pytest.log")
+reports=$(($(find "$LOGDIR" -type f | wc -l) + ubsan))
 if [ "$reports" -gt 0 ]; then
-    for f in "$LOGDIR"/*; do
+    for f in $(find "$LOGDIR" -type f | sort); do
         echo "---- sanitizer report: $(basename "$f")" >&2
         cat "$f" >&2
     done
