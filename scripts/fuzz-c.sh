@@ -102,8 +102,10 @@ for t in "${TARGETS[@]}"; do
     else
         RESULT[$t]="FAIL (status $status)"
         failed+=("$t")
-        log "$t failed; the end of its log:"
-        grep -v '^INFO: Instrumenting' "$out" | tail -n 40 >&2
+        log "$t failed; what its log says:"
+        grep -E -A1 'ERROR: |runtime error: |^Mismatch|^[A-Za-z]*Error|^ +(input|C|Python):|^ +#[0-4] ' \
+            "$out" | head -n 40 >&2
+        grep -E '^(SUMMARY|artifact_prefix|replay.py)' "$out" >&2
         ls -1 "$CRASHES/$t" | grep -vxF -f "$before" |
             sed "s|^|fuzz-c.sh: reproducer: tests/fuzz/corpus/crashes/$t/|" >&2
     fi
