@@ -93,9 +93,13 @@ for t in "${TARGETS[@]}"; do
     if [ "$status" -eq 0 ] && [ "$MODE" = python ]; then
         # what the run found, once more under ASan+UBSan
         (cd "$WORK/asan" && PYTHONPATH="$WORK/asan" ASAN_OPTIONS="$ASAN_BASE" \
-            LD_PRELOAD="$REPLAY_PRELOAD" "$PY" tests/fuzz/cfuzz/replay.py "$t" "$grown" "$seeds") \
-            >>"$out" 2>&1
+            REPLAY_CURRENT="$WORK/$t.current" LD_PRELOAD="$REPLAY_PRELOAD" \
+            "$PY" tests/fuzz/cfuzz/replay.py "$t" "$grown" "$seeds") >>"$out" 2>&1
         status=$?
+        if [ "$status" -ne 0 ] && [ -f "$WORK/$t.current" ]; then  # keep the input it stopped on
+            f=$(cat "$WORK/$t.current")
+            cp "$f" "$CRASHES/$t/crash-$(sha1sum <"$f" | cut -c1-40)"
+        fi
     fi
     if [ "$status" -eq 0 ]; then
         RESULT[$t]=ok
