@@ -402,6 +402,8 @@ def _fast_record_source(order: tuple[int, ...], head: tuple[str, ...]) -> str:
         f"    off = {6 + size}",
         "    try:",
         "        while off < n:",
+        "            if n - off < 6:",  # 1-5 bytes left: no chunk header; full path warns
+        "                return None",
         "            vendor, ctype, clen = _hdr(data, off)",
         "            nxt = off + clen",
         "            if vendor or clen < 6 or nxt > n:",

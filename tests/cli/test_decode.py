@@ -691,3 +691,33 @@ def test_decode_streams_from_a_pipe_that_stays_open(kind):
     finally:
         proc.stdin.close()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("pure", ["1", "0"])
+def test_short_tail_inside_hep3_length_is_a_warning_in_both_builds(tmp_path, pure):
+    """A known-layout HEP3 packet whose length leaves 1-5 bytes after the last chunk: the
+    pure-Python fast record builder raised struct.error ("internal error", exit 1).  Both
+    builds must print what decode() + to_record gives (the bytes kept as "tail"), warn with
+    the place, and exit 3 with every packet decoded."""
+    base = heptool.encode(messages()[0])
+    packets = []
+    for k in range(1, 6):
+        body = base[6:] + bytes(range(1, k + 1))
+        packets.append(b"HEP3" + struct.pack(">H", 6 + len(body)) + body)
+    p = tmp_path / "tails.bin"
+    p.write_bytes(b"".join(packets))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HEPTOOL_PURE=pure)
+    proc = subprocess.run([sys.executable, "-m", "heptool", "decode", "-f", "jsonl", str(p)],
+                          capture_output=True, env=env, timeout=120, check=False)
+    err = proc.stderr.decode()
+    assert "internal error" not in err and "Traceback" not in err
+    assert proc.returncode == ExitStatus.BAD_INPUT, err
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    from heptool.output.records import decode_record  # decode() + to_record, and the sip view
+
+    want = [decode_record(heptool.decode(d), i) for i, d in enumerate(packets)]
+    assert got == want
+    assert [r["tail"] for r in got] == [bytes(range(1, k + 1)).hex() for k in range(1, 6)]
+    lines = err.splitlines()
+    assert len(lines) == 5
+    assert all(f"offset {len(base)}: {k} bytes left" in line for k, line in zip(range(1, 6), lines))
