@@ -721,3 +721,22 @@ def test_short_tail_inside_hep3_length_is_a_warning_in_both_builds(tmp_path, pur
     lines = err.splitlines()
     assert len(lines) == 5
     assert all(f"offset {len(base)}: {k} bytes left" in line for k, line in zip(range(1, 6), lines))
+
+
+def test_v2_stream_with_huge_content_length_is_bad_input_not_internal_error(tmp_path):
+    """A HEPv2-over-TCP SIP Content-Length of 5,000 digits was int() past Python's 4,300-digit
+    limit: "internal error", exit 1, and the packets after it lost."""
+    def v2(payload: bytes) -> bytes:
+        return heptool.encode(heptool.HepMessage(
+            version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+            ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3, proto_type=1, payload=payload))
+
+    good = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    p = tmp_path / "v2.hep"
+    p.write_bytes(v2(good) + v2(bad) + v2(good))
+    r = run(["-f", "jsonl", str(p)])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert "internal error" not in r.stderr
+    assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
+    assert len(err_lines(r)) == 1 and "not HEP" in r.stderr
