@@ -428,6 +428,12 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
             )
         if btype_n == 6 or btype_n == 2:  # enhanced packet block / obsolete packet block
             frame += 1
+            if len(body) < 24:  # 20 bytes of fields, the trailing length: struct.error before
+                raise CaptureError(
+                    f"packet block length {blen} is less than the 32 bytes of its fields",
+                    frame=frame,
+                    offset=offset,
+                )
             if btype_n == 6:
                 iface_id, tsh, tsl, caplen, _orig = struct.unpack_from(order + "IIIII", body)
             else:
