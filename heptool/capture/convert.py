@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import IO, Any, NamedTuple
 
-from ..core.addr import ip4_text, ip6_text, ip_pack
+from ..core.addr import ip4_text, ip6_text, ip_pack, port_number
 from ..core.message import HepMessage, _blank
 from ..core.registry import proto_name
 from ..core.sip import call_id as sip_call_id
@@ -1322,9 +1322,10 @@ def compile_filter(text: str) -> Any:
         return tokens[pos - 1]
 
     def port_num(tok: str) -> int:
-        if not tok.isdigit() or int(tok) > 65535:
+        port = port_number(tok)
+        if port is None:
             raise FilterSyntaxError(f"filter: {tok!r} is not a port number")
-        return int(tok)
+        return port
 
     def primary() -> Any:
         tok = take()

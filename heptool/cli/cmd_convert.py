@@ -50,7 +50,11 @@ def parse_ports(text: str) -> frozenset[int]:
         if not part:
             continue
         lo, sep, hi = part.partition("-")
+        lo, hi = lo.strip(), hi.strip()
         try:
+            if (not (lo + hi).isascii() or not lo.isdigit() or (sep and not hi.isdigit())
+                    or len(lo) > 5 or len(hi) > 5):
+                raise ValueError(part)  # int() alone takes '٣' and '1_0'
             a = int(lo)
             b = int(hi) if sep else a
         except ValueError:
