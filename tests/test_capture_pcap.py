@@ -557,6 +557,7 @@ def test_real_vectors_counts():
         "hepjs-hep3-udp.hep.pcap": 21,
         "kamailio-hep1-udp.hep.pcap": 60,
         "kamailio-hep1-udp.sip.pcap": 0,
+        "kamailio-hep2-tcp.hep.pcap": 18,  # local/: HEPv2 over TCP, framed by Content-Length
         "kamailio-hep2-udp.hep.pcap": 60,
         "kamailio-hep2-udp.sip.pcap": 0,
         "kamailio-hep3-tcp.hep.pcap": 60,

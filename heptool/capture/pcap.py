@@ -38,7 +38,9 @@ from typing import IO, Any, NamedTuple
 
 from ..core.accel import c_function
 from ..core.addr import ip4_text, ip6_text
+from ..core.codec import V12_IPV6_FAMILIES
 from ..core.errors import HepDecodeError
+from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "endpoint4",
     "extract_transport",
     "is_hep_candidate",
+    "is_hep_stream_start",
     "iter_frames",
     "iter_hep_payloads",
     "open_capture",
@@ -956,6 +959,29 @@ def is_hep_candidate(data: bytes) -> bool:
     if b0 == 1 or b0 == 2:
         return data[1] in (16, 40) or data[2] in (2, 10)
     return data[:4] in _HEP3_MAGICS
+
+
+def is_hep_stream_start(data: bytes) -> bool:
+    """Does this TCP payload start a HEP packet (by its first bytes; a sniff, not a decode)?
+
+    ``HEP3``/``EEP1`` magic, or a HEPv1/v2 header (:func:`is_hep_candidate`) followed by a
+    SIP start line: v1/v2 have no length, so over TCP (Kamailio's ``siptrace`` sends them
+    so) a packet is the header and one SIP message, and the SIP text right after the header
+    is what tells it from any binary protocol whose first byte happens to be 1 or 2.  A
+    segment holding exactly the header (a sender that writes the header and the SIP
+    separately) counts too.
+    """
+    if data[:4] in (b"HEP3", b"EEP1"):
+        return True
+    if not (data[:1] in (b"\x01", b"\x02") and is_hep_candidate(data)):
+        return False
+    version, hlen, fam = data[0], data[1], data[2]
+    asz = (4 if fam == 2 else 16 if fam in V12_IPV6_FAMILIES else 4 if hlen == 16
+           else 16 if hlen == 40 else 0)
+    if not asz:
+        return False
+    start = 8 + 2 * asz + (12 if version == 2 else 0)
+    return len(data) == start or looks_like_sip(data[start:])
 
 
 class HepPayload(NamedTuple):

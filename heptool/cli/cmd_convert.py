@@ -352,6 +352,7 @@ def _sniff_direction(source: _Replay | _Path) -> str:
         IPReassembler,
         extract_transport,
         is_hep_candidate,
+        is_hep_stream_start,
         iter_frames,
     )
 
@@ -375,7 +376,8 @@ def _sniff_direction(source: _Replay | _Path) -> str:
             if t is None or not t.payload:
                 continue
             p = t.payload
-            if (is_hep_candidate(p) if t.proto == 17 else p[:4] in (b"HEP3", b"EEP1")):
+            # TCP: HEP3 by its magic, HEPv1/v2 (Kamailio) by its header and SIP start line
+            if is_hep_candidate(p) if t.proto == 17 else is_hep_stream_start(p):
                 return "hep"
     except CaptureError:
         pass  # the sniffed head ends inside a record

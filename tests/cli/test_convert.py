@@ -284,3 +284,48 @@ def test_live_capture_on_loopback(tmp_path):
 def test_live_and_input_exclusive():
     r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-i", "lo", "--to", "jsonl"])
     assert r.exit_code == ExitStatus.USAGE
+
+
+# -- HEPv1/v2 over TCP (Kamailio siptrace, hep_version 2, TCP) ---------------------------
+
+KAM_V2_TCP = ROOT / "tests" / "vectors" / "local" / "kamailio-hep2-tcp.hep.pcap"
+
+
+def _sip_messages(path: Path) -> list[bytes]:
+    """The SIP messages of a plain SIP capture, read back with heptool's SIP reader."""
+    from heptool.capture.convert import iter_sip_packets
+
+    return [p.payload for p in iter_sip_packets(str(path))]
+
+
+def test_hep2_over_tcp_is_detected_and_converted(tmp_path):
+    """`--from auto` looked only for HEP3 magic in TCP: Kamailio's HEPv2 over TCP was taken
+    for a SIP capture and gave an empty 24-byte pcap with exit 0."""
+    decoded = hep_messages(KAM_V2_TCP)
+    assert len(decoded) == 18 and {m.version for m in decoded} == {2}
+    out = tmp_path / "sip.pcap"
+    r = run([KAM_V2_TCP, "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert _sip_messages(out) == [m.payload for m in decoded]
+    # the same as when the direction is given
+    forced = tmp_path / "forced.pcap"
+    assert run([KAM_V2_TCP, "--from", "hep", "-o", forced]).exit_code == 0
+    assert forced.read_bytes() == out.read_bytes()
+
+
+def test_hep2_over_tcp_capture_frames_what_the_sink_received():
+    """The capture's TCP stream is byte for byte what the HEP sink read from Kamailio."""
+    stream = KAM_V2_TCP.with_name("kamailio-hep2-tcp.stream.bin").read_bytes()
+    assert b"".join(p.data for p in iter_input(KAM_V2_TCP)) == stream
+
+
+def test_sniff_v12_over_tcp_needs_sip_after_the_header():
+    from heptool.capture.pcap import is_hep_stream_start
+
+    head = bytes([2, 16, 2, 6]) + b"\x13\xc4\x13\xc4" + bytes(8) + bytes(12)
+    assert is_hep_stream_start(head + b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+    assert is_hep_stream_start(head)  # header alone in its segment
+    assert not is_hep_stream_start(head + b"\x00\x01binary")
+    assert not is_hep_stream_start(head + b"OPTIONS but not a start line\r\n")
+    assert is_hep_stream_start(b"HEP3\x00\x06")
+    assert not is_hep_stream_start(b"INVITE sip:x SIP/2.0\r\n")
