@@ -46,7 +46,9 @@ Examples:
 Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
 3 some input was not valid HEP: an unknown input format, a damaged capture, or at least
 one corrupt or damaged HEP packet (each reported on stderr; --strict stops at the first);
-1 an input could not be read (permission, I/O error).
+1 an input could not be read (permission, I/O error). A capture with no HEP in it is
+not an error (exit 0) but is said on stderr: "decode: no HEP in x.pcap: 90 frames, 0 HEP
+packets".
 """
 
 
@@ -408,6 +410,12 @@ class _Run:
             if stats.skipped_bytes:
                 self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
                           warning=True)
+        if stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
+            # not an error (a capture without HEP is a valid capture: the exit status stays),
+            # but never silence: an empty result would look like a broken pipeline
+            where = f" on port {self.port}" if self.port is not None else ""
+            self.say(f"decode: no HEP in {name}: {stats.capture.frames} frames, 0 HEP "
+                     f"packets{where}")
         if self.verbose and stats.kind in ("pcap", "pcapng"):
             c = stats.capture
             self.say(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "

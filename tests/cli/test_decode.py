@@ -740,3 +740,19 @@ def test_v2_stream_with_huge_content_length_is_bad_input_not_internal_error(tmp_
     assert "internal error" not in r.stderr
     assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
     assert len(err_lines(r)) == 1 and "not HEP" in r.stderr
+
+
+def test_capture_without_hep_says_so(tmp_path):
+    """A capture with no HEP: exit 0 (not an error), stdout empty, one note on stderr."""
+    sip_only = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.sip.pcap"
+    r = run(["-f", "jsonl", sip_only])
+    assert r.exit_code == ExitStatus.OK and r.stdout == ""
+    assert err_lines(r) == [f"decode: no HEP in {sip_only}: 90 frames, 0 HEP packets"]
+    gz = tmp_path / "x.pcap.gz"
+    gz.write_bytes(gzip.compress(sip_only.read_bytes()))
+    assert err_lines(run([gz])) == [f"decode: no HEP in {gz}: 90 frames, 0 HEP packets"]
+    hep = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.hep.pcap"
+    r = run(["-f", "jsonl", "--port", "9", hep])
+    assert r.exit_code == ExitStatus.OK and r.stdout == ""
+    assert err_lines(r) == [f"decode: no HEP in {hep}: 60 frames, 0 HEP packets on port 9"]
+    assert run(["-f", "jsonl", hep]).stderr == ""
