@@ -38,7 +38,9 @@ Examples:
 \b
 Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
 packets (each reported on stderr, conversion goes on); 1 an input or output could not be
-opened, or live capture is not permitted.
+opened, or live capture is not permitted. Nothing to convert is not an error but never
+silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
+"convert: x.pcap: no HEP found".
 """
 
 
@@ -210,7 +212,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
 
     run = _Run(env, verbose=verbose, count=count, match=match,
-               live=iface is not None or _is_pipe(env, input_path))
+               live=iface is not None or _is_pipe(env, input_path),
+               name=iface if iface is not None else input_path
+               if input_path not in (None, "-") else "<stdin>")
     with _open_input(env, input_path, iface) as source:
         if iface is not None:
             from heptool.capture.convert import live_frames
@@ -414,9 +418,11 @@ def _layout_cached_encoder(encode: Any) -> Any:
 
 class _Run:
     def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any,
-                 live: bool = False) -> None:
+                 live: bool = False, name: str = "<stdin>") -> None:
         #: input that arrives over time (a pipe, live capture): flush every record
         self.live = live
+        self.name = name  # the input, as the "nothing written" note names it
+        self.decoded = 0  # HEP messages decoded by _message (before the filters)
         self.env = env
         self.verbose = verbose
         self.count = count
@@ -462,6 +468,7 @@ class _Run:
                 e = e.with_context(p.where)
             self.bad(str(e))
             return None
+        self.decoded += 1
         if m._warnings:  # damage inside the packet: converted as far as it goes
             for w in m._warnings:
                 self.say(f"Warning: {w.with_context(p.where)}")
@@ -532,6 +539,13 @@ class _Run:
         if self.verbose:
             self.say(f"convert: {st.messages} HEP messages -> {st.frames_out} frames "
                      f"({st.tcp_flows} TCP flows)")
+        # nothing written is never silent (README "heptool convert"); after errors they said it
+        if not st.frames_out and self.status == ExitStatus.OK:
+            if self.decoded:
+                self.say(f"convert: {self.name}: nothing written: no HEP message matched the "
+                         f"filters ({self.decoded} HEP messages)")
+            else:
+                self.say(f"convert: {self.name}: no HEP found")
 
     # -- SIP -> HEP ----------------------------------------------------------------------
     def _fusable(self, source: Any, packet_filter: Any, proto_type: int,
@@ -654,3 +668,13 @@ class _Run:
                      f"{st.tcp_streams_other} TCP streams; {st.not_port} frames left out by --ports/--filter; "
                      f"{st.tcp_incomplete_bytes + st.tcp_skipped_bytes} TCP bytes incomplete "
                      "or skipped")
+        # nothing written is never silent (README "heptool convert"); after errors they said it
+        if not self.written and self.status == ExitStatus.OK:
+            found = st.udp_sip + st.tcp_sip
+            if found:
+                self.say(f"convert: {self.name}: nothing written: no SIP message matched the "
+                         f"filters ({found} SIP messages)")
+            else:
+                left = (f"; {st.not_port} left out by --ports/--filter" if st.not_port
+                        else "")
+                self.say(f"convert: {self.name}: no SIP found ({st.frames} frames{left})")

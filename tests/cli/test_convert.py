@@ -329,3 +329,35 @@ def test_sniff_v12_over_tcp_needs_sip_after_the_header():
     assert not is_hep_stream_start(head + b"OPTIONS but not a start line\r\n")
     assert is_hep_stream_start(b"HEP3\x00\x06")
     assert not is_hep_stream_start(b"INVITE sip:x SIP/2.0\r\n")
+
+
+# -- nothing written is never silent (exit status 0: no SIP/HEP is valid input) -----------
+
+@pytest.mark.parametrize(("args", "note"), [
+    (["--from", "sip", KAM / "kamailio-hep3-udp.hep.pcap"], "no SIP found (60 frames)"),
+    (["--from", "hep", KAM / "kamailio-hep3-udp.sip.pcap"], "no HEP found"),
+    ([KAM / "kamailio-hep3-udp.sip.pcap", "--ports", "1"],
+     "no SIP found (90 frames; 90 left out by --ports/--filter)"),
+    ([KAM / "kamailio-hep3-udp.sip.pcap", "--call-id", "nope"],
+     "nothing written: no SIP message matched the filters (60 SIP messages)"),
+    ([KAM / "kamailio-hep3-udp.hep.pcap", "--call-id", "nope"],
+     "nothing written: no HEP message matched the filters (60 HEP messages)"),
+])
+def test_nothing_written_says_so(tmp_path, args, note):
+    out = tmp_path / "x.pcap"
+    r = run([*args, "-o", out])
+    assert r.exit_code == ExitStatus.OK
+    name = next(a for a in args if isinstance(a, Path))
+    assert r.stderr.splitlines() == [f"convert: {name}: {note}"]
+    assert len(out.read_bytes()) == 24  # a valid, empty pcap
+
+
+def test_nothing_written_after_errors_has_only_the_errors(tmp_path):
+    r = run(["-", "-o", tmp_path / "x.pcap"], stdin=b"garbage!")
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: <stdin>: ")
+
+
+def test_something_written_has_no_note(tmp_path):
+    r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-o", tmp_path / "x.pcap"])
+    assert r.exit_code == 0 and r.stderr == ""
