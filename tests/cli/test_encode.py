@@ -715,3 +715,16 @@ def test_record_time_fraction_digits_are_ascii():
         parse_time("12.²")
     with pytest.raises(heptool.HepValueError):
         parse_time(float("inf"))
+
+
+@pytest.mark.parametrize(("record", "shown"), [
+    # int("0x" + 5000 f's, 0) is fine, but repr() of it in the error raised ValueError
+    (b'{"capture_id": "0x' + b"f" * 5000 + b'", "payload": "x"}', "an integer of 20000 bits"),
+    (b'{"time": "-1e300", "payload": "x"}', "a negative integer of 997 bits"),
+])
+def test_huge_record_ints_are_named_not_printed(record, shown, capsys):
+    for cmd in (["encode"], ["decode", "-f", "jsonl"]):
+        r = run(cmd, stdin=record + b"\n")
+        err = capsys.readouterr().err + r.err
+        assert r.code == 3 and "internal error" not in err and shown in err, err
+        assert len(err) < 300
