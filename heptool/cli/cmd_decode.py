@@ -194,6 +194,7 @@ class _Run:
         self.status = ExitStatus.OK
         self.written = 0
         self.bad = False
+        self.complaints = 0  # Error:/Warning: lines so far
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
         self._write_record: Any = None  # JSON writers' write(record)
         self._write_line: Any = None  # JSON Lines writer's write_line(bytes)
@@ -211,6 +212,7 @@ class _Run:
             raise BadInputError(text)
         self.say(("Warning: " if warning else "Error: ") + text)
         self.bad = True
+        self.complaints += 1
         if self.summary is not None:
             if warning:
                 self.summary.warnings += 1
@@ -317,6 +319,7 @@ class _Run:
                     self.status = ExitStatus.ERROR
                 return True
         progress = None
+        complaints = self.complaints
         stats = InputStats()
         strict = self.strict
         match = self.match
@@ -398,11 +401,12 @@ class _Run:
                 progress.stop()
             if f is not None:
                 f.close()
-        self._report(name, prefix, stats)
+        self._report(name, prefix, stats, clean=self.complaints == complaints)
         return True
 
-    def _report(self, name: str, prefix: str, stats: Any) -> None:
-        """What the input held besides HEP: damage always, the rest with -v."""
+    def _report(self, name: str, prefix: str, stats: Any, *, clean: bool = True) -> None:
+        """What the input held besides HEP: damage always, the rest with -v; a capture with
+        no HEP at all (and no error about it: that said it already) always."""
         if stats.kind == "hep":
             if stats.leftover_bytes:
                 self._bad(f"{name}: the last {stats.leftover_bytes} bytes are an incomplete HEP "
@@ -410,7 +414,7 @@ class _Run:
             if stats.skipped_bytes:
                 self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
                           warning=True)
-        if stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
+        if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
             # not an error (a capture without HEP is a valid capture: the exit status stays),
             # but never silence: an empty result would look like a broken pipeline
             where = f" on port {self.port}" if self.port is not None else ""
