@@ -1023,6 +1023,8 @@ class CaptureStats(Counters):
         "not_hep_udp",
         "not_ip",
         "not_port",
+        "stream_garbage_bytes",
+        "stream_garbage_frame",
         "stream_leftover_bytes",
         "stream_skipped_bytes",
         "tcp_dropped_bytes",
@@ -1213,6 +1215,19 @@ class _StreamState:
     def leftover(self) -> int:
         return self.dec.buffered
 
+    def _garbage(self, off: int, n: int, st: CaptureStats) -> None:
+        """``n`` bytes from stream offset ``off`` were skipped after the stream had carried
+        HEP (counted in ``stream_skipped_bytes`` too): also counted as damage, with the frame
+        the first such run starts in (``stream_garbage_frame``) for the report."""
+        st.stream_garbage_bytes += n
+        if not st.stream_garbage_frame:
+            frame = self.starts[0][1] if self.starts else 0
+            for o, f in self.starts:
+                if o > off:
+                    break
+                frame = f
+            st.stream_garbage_frame = frame
+
     def feed(
         self,
         off: int,
@@ -1249,9 +1264,12 @@ class _StreamState:
                 msg = dec.next_message()
             except HepDecodeError:
                 msg = None  # framed but undecodable: still a HEP packet for the caller to report
+            run = dec.skipped_bytes - skipped
+            if run and self.mode == "hep":  # not HEP inside a HEP stream: damage, not a start
+                self._garbage(base + before, run, st)
             if msg is NEED_DATA:
                 break
-            start = base + before + dec.skipped_bytes - skipped
+            start = base + before + run
             stop = base + dec.offset
             pkt = bytes(mirror[start - mbase : stop - mbase])
             if self.mode is None:

@@ -414,6 +414,11 @@ class _Run:
             if stats.skipped_bytes:
                 self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
                           warning=True)
+        if stats.kind in ("pcap", "pcapng") and stats.capture.stream_garbage_bytes:
+            c = stats.capture  # e.g. a HEPv1/v2 packet whose SIP framing is invalid
+            self._bad(f"{name}: frame {c.stream_garbage_frame}: skipped "
+                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
+                      "streams", warning=True)
         if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
             # not an error (a capture without HEP is a valid capture: the exit status stays),
             # but never silence: an empty result would look like a broken pipeline

@@ -756,3 +756,34 @@ def test_capture_without_hep_says_so(tmp_path):
     assert r.exit_code == ExitStatus.OK and r.stdout == ""
     assert err_lines(r) == [f"decode: no HEP in {hep}: 60 frames, 0 HEP packets on port 9"]
     assert run(["-f", "jsonl", hep]).stderr == ""
+
+
+def test_v2_over_tcp_in_a_capture_with_huge_content_length_is_a_warning(tmp_path):
+    """In a capture, a HEPv2-over-TCP packet whose Content-Length has 5,000 digits was an
+    'internal error'; once that was fixed its bytes were skipped silently (exit 0).  Now the
+    packets around it are decoded and a warning names the frame, exit 3."""
+    def v2(payload: bytes) -> bytes:
+        return heptool.encode(heptool.HepMessage(
+            version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+            ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3, proto_type=1, payload=payload))
+
+    good = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = v2(b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+    p = tmp_path / "v2tcp.pcap"
+    with open(p, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        seq = 1000
+        for i, (flags, data) in enumerate([(dpkt.tcp.TH_SYN, b""),
+                                           (dpkt.tcp.TH_ACK, v2(good)), (dpkt.tcp.TH_ACK, bad),
+                                           (dpkt.tcp.TH_ACK, v2(good))]):
+            tcp = dpkt.tcp.TCP(sport=40000, dport=9060, seq=seq, flags=flags, data=data)
+            ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.1"), dst=socket.inet_aton("127.0.0.1"),
+                            p=6, data=tcp)
+            ip.len = len(ip)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip)), ts=T0 + i)
+            seq += len(data) or 1
+    r = run(["-f", "jsonl", p])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
+    assert err_lines(r) == [f"Warning: {p}: frame 3: skipped {len(bad)} bytes that are not HEP "
+                            "inside HEP-over-TCP streams"]
