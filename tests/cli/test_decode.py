@@ -785,5 +785,5 @@ def test_v2_over_tcp_in_a_capture_with_huge_content_length_is_a_warning(tmp_path
     r = run(["-f", "jsonl", p])
     assert r.exit_code == ExitStatus.BAD_INPUT
     assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
-    assert err_lines(r) == [f"Warning: {p}: frame 3: skipped {len(bad)} bytes that are not HEP "
-                            "inside HEP-over-TCP streams"]
+    assert err_lines(r) == [(f"Warning: {p}: frame 3: skipped {len(bad)} bytes that are not "
+                             "HEP inside HEP-over-TCP streams")]
