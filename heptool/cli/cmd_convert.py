@@ -439,12 +439,12 @@ class _Run:
         self.status = ExitStatus.BAD_INPUT
 
     # -- HEP -> packets ------------------------------------------------------------------
-    def _messages(self, source: Any) -> Iterator[Any]:
+    def _messages(self, source: Any, stats: Any = None) -> Iterator[Any]:
         from heptool.capture.inputs import iter_input
 
         count = self.count
         one = self._message
-        for p in iter_input(source, stdin=self.env.stdin_binary):
+        for p in iter_input(source, stdin=self.env.stdin_binary, stats=stats):
             m = one(p)
             if m is None:
                 continue
@@ -486,11 +486,12 @@ class _Run:
             hep_pcap_to_records,
             hep_to_frames,
         )
-        from heptool.capture.inputs import InputError, iter_input
+        from heptool.capture.inputs import InputError, InputStats, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
         st = ConvertStats()
+        ist = InputStats()  # what the input held besides HEP (damage is reported below)
         live = self.live
         comments = fmt == "pcapng"
         w = PcapngWriter(out) if comments else PcapFrameWriter(out)
@@ -504,10 +505,11 @@ class _Run:
                 one = self._message
                 raw = out.write
                 if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
-                    records = hep_pcap_to_records(source, framer)  # a classic pcap file
+                    records = hep_pcap_to_records(source, framer,  # a classic pcap file
+                                                  stats=ist.capture)
                 else:
                     records = hep3_to_pcap_records(
-                        iter_input(source, stdin=self.env.stdin_binary), framer)
+                        iter_input(source, stdin=self.env.stdin_binary, stats=ist), framer)
                 try:
                     for p in records:
                         if type(p) is bytes:  # records, ready to write
@@ -520,7 +522,7 @@ class _Run:
                 finally:
                     framer.close()
             else:
-                for sec, usec, frame, comment in hep_to_frames(self._messages(source),
+                for sec, usec, frame, comment in hep_to_frames(self._messages(source, ist),
                                                                comments=comments, mtu=mtu,
                                                                stats=st):
                     write(sec, usec, frame, comment)
@@ -530,6 +532,7 @@ class _Run:
             self.bad(str(e))
         finally:
             w.close()
+        self._report_input(ist)
         if st.too_big:
             self.bad(f"{st.too_big} messages too big for one UDP datagram were left out")
         if st.untimed:
@@ -546,6 +549,25 @@ class _Run:
                          f"filters ({self.decoded} HEP messages)")
             else:
                 self.say(f"convert: {self.name}: no HEP found")
+
+    def _report_input(self, ist: Any) -> None:
+        """Bytes of the input that were not HEP and were skipped: damage (exit 3), as in
+        ``decode``, never silence."""
+        name = self.name
+        if ist.skipped_bytes:
+            self.warn(f"{name}: skipped {ist.skipped_bytes} bytes that are not HEP")
+        if ist.leftover_bytes:
+            self.warn(f"{name}: the last {ist.leftover_bytes} bytes are an incomplete HEP "
+                      "packet")
+        c = ist.capture
+        if c.stream_garbage_bytes:
+            self.warn(f"{name}: frame {c.stream_garbage_frame}: skipped "
+                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
+                      "streams")
+
+    def warn(self, text: str) -> None:
+        self.say("Warning: " + text)
+        self.status = ExitStatus.BAD_INPUT
 
     # -- SIP -> HEP ----------------------------------------------------------------------
     def _fusable(self, source: Any, packet_filter: Any, proto_type: int,

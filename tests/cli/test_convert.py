@@ -361,3 +361,57 @@ def test_nothing_written_after_errors_has_only_the_errors(tmp_path):
 def test_something_written_has_no_note(tmp_path):
     r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-o", tmp_path / "x.pcap"])
     assert r.exit_code == 0 and r.stderr == ""
+
+
+# -- bytes skipped in HEP input are damage: a warning and exit 3, as in decode ----------------
+
+def _v2(payload: bytes) -> bytes:
+    from heptool import HepMessage, encode
+
+    return encode(HepMessage(version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060,
+                             dst_port=5060, ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3,
+                             proto_type=1, payload=payload))
+
+
+_GOOD = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+_BAD = _v2(b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+
+
+def _v2_tcp_pcap(path: Path) -> Path:
+    import dpkt
+
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        seq = 1000
+        for i, (flags, data) in enumerate([(dpkt.tcp.TH_SYN, b""), (dpkt.tcp.TH_ACK, _v2(_GOOD)),
+                                           (dpkt.tcp.TH_ACK, _BAD), (dpkt.tcp.TH_ACK, _v2(_GOOD))]):
+            tcp = dpkt.tcp.TCP(sport=40000, dport=9060, seq=seq, flags=flags, data=data)
+            ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.1"), dst=socket.inet_aton("127.0.0.1"),
+                            p=6, data=tcp)
+            ip.len = len(ip)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip)), ts=1_700_000_000 + i)
+            seq += len(data) or 1
+    return path
+
+
+@pytest.mark.parametrize("out_name", ["x.pcap", "x.pcapng"])  # fused path, general path
+def test_unframable_v2_in_a_tcp_capture_is_a_warning(tmp_path, out_name):
+    """A HEPv2-over-TCP packet with a 5,000-digit Content-Length was an internal error, then
+    (framing fixed) skipped silently with exit 0; now a warning names the frame, exit 3, and
+    the packets around it are converted."""
+    src = _v2_tcp_pcap(tmp_path / "in.pcap")
+    out = tmp_path / out_name
+    r = run([src, "-o", out])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.splitlines() == [f"Warning: {src}: frame 3: skipped {len(_BAD)} bytes that "
+                                     "are not HEP inside HEP-over-TCP streams"]
+    sip = [t.payload for t in transports(out) if t.payload]
+    assert sip == [_GOOD, _GOOD]
+
+
+def test_garbage_in_a_hep_stream_is_a_warning(tmp_path):
+    src = tmp_path / "in.hep"
+    src.write_bytes(_v2(_GOOD) + _BAD + _v2(_GOOD))
+    r = run([src, "-o", tmp_path / "x.pcap"])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.splitlines() == [f"Warning: {src}: skipped {len(_BAD)} bytes that are not HEP"]
