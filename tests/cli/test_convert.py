@@ -403,8 +403,8 @@ def test_unframable_v2_in_a_tcp_capture_is_a_warning(tmp_path, out_name):
     out = tmp_path / out_name
     r = run([src, "-o", out])
     assert r.exit_code == ExitStatus.BAD_INPUT
-    assert r.stderr.splitlines() == [f"Warning: {src}: frame 3: skipped {len(_BAD)} bytes that "
-                                     "are not HEP inside HEP-over-TCP streams"]
+    assert r.stderr.splitlines() == [(f"Warning: {src}: frame 3: skipped {len(_BAD)} bytes "
+                                      "that are not HEP inside HEP-over-TCP streams")]
     sip = [t.payload for t in transports(out) if t.payload]
     assert sip == [_GOOD, _GOOD]
 
