@@ -260,6 +260,22 @@ def test_truncated_pcapng_block():
     assert len(got) == 1 and ei.value.frame == 2
 
 
+@pytest.mark.parametrize("btype", [6, 2])  # enhanced / obsolete packet block
+@pytest.mark.parametrize("fields", [0, 4, 16])
+def test_pcapng_packet_block_shorter_than_its_fields(btype, fields):
+    """A packet block whose length leaves fewer than its 20 bytes of fields raised
+    struct.error ("internal error"); it is a CaptureError naming the frame and offset,
+    after the frames before it."""
+    good = _pcapng("<", [(1, None)], [(0, 1, b"a" * 40)])
+    data = good + _pcapng_block("<", btype, b"\x00" * fields)
+    got = []
+    with pytest.raises(CaptureError) as ei:
+        for f in iter_frames(io.BytesIO(data)):
+            got.append(f)  # noqa: PERF402 - keep what came before the error
+    assert len(got) == 1 and ei.value.frame == 2 and ei.value.offset == len(good)
+    assert "less than the 32 bytes of its fields" in str(ei.value)
+
+
 # --- dissection -------------------------------------------------------------------------
 
 PAYLOAD = b"HEP3\x00\x06"
@@ -541,6 +557,7 @@ def test_real_vectors_counts():
         "hepjs-hep3-udp.hep.pcap": 21,
         "kamailio-hep1-udp.hep.pcap": 60,
         "kamailio-hep1-udp.sip.pcap": 0,
+        "kamailio-hep2-tcp.hep.pcap": 18,  # local/: HEPv2 over TCP, framed by Content-Length
         "kamailio-hep2-udp.hep.pcap": 60,
         "kamailio-hep2-udp.sip.pcap": 0,
         "kamailio-hep3-tcp.hep.pcap": 60,

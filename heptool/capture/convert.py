@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import IO, Any, NamedTuple
 
-from ..core.addr import ip4_text, ip6_text, ip_pack
+from ..core.addr import ip4_text, ip6_text, ip_pack, port_number
 from ..core.message import HepMessage, _blank
 from ..core.registry import proto_name
 from ..core.sip import call_id as sip_call_id
@@ -61,6 +61,7 @@ from .inputs import InputError, InputPacket
 from .pcap import (
     MAX_CAPLEN,
     CaptureError,
+    CaptureStats,
     Counters,
     Frame,
     IPReassembler,
@@ -806,7 +807,8 @@ for _order in _HEP3_ORDERS:
 del _order
 
 
-def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iterator[Any]:
+def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
+                        stats: CaptureStats | None = None) -> Iterator[Any]:
     """``hep3_to_pcap_records(iter_input(path), framer)`` for a classic little-endian
     microsecond pcap file (:data:`PCAP_LE_USEC`), fused one step further: the HEP packets
     are read, checked and converted straight out of the read buffer, with no
@@ -1008,27 +1010,38 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer) -> Iter
         if not stopped and pos == have:
             return  # every record was read here
         # the rest of the file, from the first record not read here, the general way
-        yield from hep3_to_pcap_records(_hep_tail(f, head, base + pos, frame, index), framer)
+        yield from hep3_to_pcap_records(_hep_tail(f, head, base + pos, frame, index, stats),
+                                        framer)
     finally:
         f.close()
 
 
-def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int) -> Iterator[Any]:
+def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
+              stats: CaptureStats | None = None) -> Iterator[Any]:
     """``iter_input``'s packets of a pcap file from the record at ``offset`` on (frame
     ``frame + 1``, packet ``index``): ``iter_hep_payloads`` reading the file from there,
-    its file header put back in front, its frame numbers and offsets shifted back."""
+    its file header put back in front, its frame numbers and offsets shifted back.
+    ``stats`` gets that reader's counts (its ``stream_garbage_frame`` shifted back too)."""
     new = tuple.__new__
     packet = InputPacket
     f.seek(offset)
     delta = offset - 24
+    st = CaptureStats()
     try:
-        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(_Resume(head, f)):
+        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(_Resume(head, f),
+                                                                          stats=st):
             yield new(packet, (index, fr + frame, None, None, transport, src, dst, (sec, usec),
                                data, None, None))
             index += 1
     except CaptureError as e:
         raise CaptureError(e.message, frame=None if e.frame is None else e.frame + frame,
                            offset=None if e.offset is None else e.offset + delta) from None
+    finally:
+        if stats is not None:
+            if st.stream_garbage_frame:
+                st.stream_garbage_frame += frame
+            for k, v in st.as_dict().items():
+                setattr(stats, k, getattr(stats, k) + v)
 
 
 class _Resume:
@@ -1322,9 +1335,10 @@ def compile_filter(text: str) -> Any:
         return tokens[pos - 1]
 
     def port_num(tok: str) -> int:
-        if not tok.isdigit() or int(tok) > 65535:
+        port = port_number(tok)
+        if port is None:
             raise FilterSyntaxError(f"filter: {tok!r} is not a port number")
-        return int(tok)
+        return port
 
     def primary() -> Any:
         tok = take()

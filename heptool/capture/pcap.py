@@ -38,7 +38,9 @@ from typing import IO, Any, NamedTuple
 
 from ..core.accel import c_function
 from ..core.addr import ip4_text, ip6_text
+from ..core.codec import V12_IPV6_FAMILIES
 from ..core.errors import HepDecodeError
+from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "endpoint4",
     "extract_transport",
     "is_hep_candidate",
+    "is_hep_stream_start",
     "iter_frames",
     "iter_hep_payloads",
     "open_capture",
@@ -428,6 +431,12 @@ def _iter_pcapng(f: IO[bytes], head: bytes) -> Iterator[Frame]:
             )
         if btype_n == 6 or btype_n == 2:  # enhanced packet block / obsolete packet block
             frame += 1
+            if len(body) < 24:  # 20 bytes of fields, the trailing length: struct.error before
+                raise CaptureError(
+                    f"packet block length {blen} is less than the 32 bytes of its fields",
+                    frame=frame,
+                    offset=offset,
+                )
             if btype_n == 6:
                 iface_id, tsh, tsl, caplen, _orig = struct.unpack_from(order + "IIIII", body)
             else:
@@ -952,6 +961,29 @@ def is_hep_candidate(data: bytes) -> bool:
     return data[:4] in _HEP3_MAGICS
 
 
+def is_hep_stream_start(data: bytes) -> bool:
+    """Does this TCP payload start a HEP packet (by its first bytes; a sniff, not a decode)?
+
+    ``HEP3``/``EEP1`` magic, or a HEPv1/v2 header (:func:`is_hep_candidate`) followed by a
+    SIP start line: v1/v2 have no length, so over TCP (Kamailio's ``siptrace`` sends them
+    so) a packet is the header and one SIP message, and the SIP text right after the header
+    is what tells it from any binary protocol whose first byte happens to be 1 or 2.  A
+    segment holding exactly the header (a sender that writes the header and the SIP
+    separately) counts too.
+    """
+    if data[:4] in (b"HEP3", b"EEP1"):
+        return True
+    if not (data[:1] in (b"\x01", b"\x02") and is_hep_candidate(data)):
+        return False
+    version, hlen, fam = data[0], data[1], data[2]
+    asz = (4 if fam == 2 else 16 if fam in V12_IPV6_FAMILIES else 4 if hlen == 16
+           else 16 if hlen == 40 else 0)
+    if not asz:
+        return False
+    start = 8 + 2 * asz + (12 if version == 2 else 0)
+    return len(data) == start or looks_like_sip(data[start:])
+
+
 class HepPayload(NamedTuple):
     """One HEP packet found in a capture."""
 
@@ -991,6 +1023,8 @@ class CaptureStats(Counters):
         "not_hep_udp",
         "not_ip",
         "not_port",
+        "stream_garbage_bytes",
+        "stream_garbage_frame",
         "stream_leftover_bytes",
         "stream_skipped_bytes",
         "tcp_dropped_bytes",
@@ -1181,6 +1215,19 @@ class _StreamState:
     def leftover(self) -> int:
         return self.dec.buffered
 
+    def _garbage(self, off: int, n: int, st: CaptureStats) -> None:
+        """``n`` bytes from stream offset ``off`` were skipped after the stream had carried
+        HEP (counted in ``stream_skipped_bytes`` too): also counted as damage, with the frame
+        the first such run starts in (``stream_garbage_frame``) for the report."""
+        st.stream_garbage_bytes += n
+        if not st.stream_garbage_frame:
+            frame = self.starts[0][1] if self.starts else 0
+            for o, f in self.starts:
+                if o > off:
+                    break
+                frame = f
+            st.stream_garbage_frame = frame
+
     def feed(
         self,
         off: int,
@@ -1217,9 +1264,12 @@ class _StreamState:
                 msg = dec.next_message()
             except HepDecodeError:
                 msg = None  # framed but undecodable: still a HEP packet for the caller to report
+            run = dec.skipped_bytes - skipped
+            if run and self.mode == "hep":  # not HEP inside a HEP stream: damage, not a start
+                self._garbage(base + before, run, st)
             if msg is NEED_DATA:
                 break
-            start = base + before + dec.skipped_bytes - skipped
+            start = base + before + run
             stop = base + dec.offset
             pkt = bytes(mirror[start - mbase : stop - mbase])
             if self.mode is None:

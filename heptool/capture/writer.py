@@ -19,6 +19,8 @@ import ipaddress
 import struct
 from typing import IO
 
+from ..core.addr import port_number
+
 __all__ = [
     "DEFAULT_HEP_DST",
     "LINKTYPE_ETHERNET",
@@ -81,9 +83,10 @@ def parse_endpoint(text: str, default_port: int | None = None) -> tuple[str, int
         if default_port is None:
             raise ValueError(f"{text!r}: missing :PORT")
         return addr.compressed, default_port
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    port = port_number(port_text)
+    if port is None:
         raise ValueError(f"{text!r}: port must be a number 0..65535")
-    return addr.compressed, int(port_text)
+    return addr.compressed, port
 
 
 def udp_frame(

@@ -38,7 +38,9 @@ Examples:
 \b
 Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
 packets (each reported on stderr, conversion goes on); 1 an input or output could not be
-opened, or live capture is not permitted.
+opened, or live capture is not permitted. Nothing to convert is not an error but never
+silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
+"convert: x.pcap: no HEP found".
 """
 
 
@@ -50,7 +52,11 @@ def parse_ports(text: str) -> frozenset[int]:
         if not part:
             continue
         lo, sep, hi = part.partition("-")
+        lo, hi = lo.strip(), hi.strip()
         try:
+            if (not (lo + hi).isascii() or not lo.isdigit() or (sep and not hi.isdigit())
+                    or len(lo) > 5 or len(hi) > 5):
+                raise ValueError(part)  # int() alone takes '٣' and '1_0'
             a = int(lo)
             b = int(hi) if sep else a
         except ValueError:
@@ -206,7 +212,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
 
     run = _Run(env, verbose=verbose, count=count, match=match,
-               live=iface is not None or _is_pipe(env, input_path))
+               live=iface is not None or _is_pipe(env, input_path),
+               name=iface if iface is not None else input_path
+               if input_path not in (None, "-") else "<stdin>")
     with _open_input(env, input_path, iface) as source:
         if iface is not None:
             from heptool.capture.convert import live_frames
@@ -348,6 +356,7 @@ def _sniff_direction(source: _Replay | _Path) -> str:
         IPReassembler,
         extract_transport,
         is_hep_candidate,
+        is_hep_stream_start,
         iter_frames,
     )
 
@@ -371,7 +380,8 @@ def _sniff_direction(source: _Replay | _Path) -> str:
             if t is None or not t.payload:
                 continue
             p = t.payload
-            if (is_hep_candidate(p) if t.proto == 17 else p[:4] in (b"HEP3", b"EEP1")):
+            # TCP: HEP3 by its magic, HEPv1/v2 (Kamailio) by its header and SIP start line
+            if is_hep_candidate(p) if t.proto == 17 else is_hep_stream_start(p):
                 return "hep"
     except CaptureError:
         pass  # the sniffed head ends inside a record
@@ -408,9 +418,11 @@ def _layout_cached_encoder(encode: Any) -> Any:
 
 class _Run:
     def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any,
-                 live: bool = False) -> None:
+                 live: bool = False, name: str = "<stdin>") -> None:
         #: input that arrives over time (a pipe, live capture): flush every record
         self.live = live
+        self.name = name  # the input, as the "nothing written" note names it
+        self.decoded = 0  # HEP messages decoded by _message (before the filters)
         self.env = env
         self.verbose = verbose
         self.count = count
@@ -427,12 +439,12 @@ class _Run:
         self.status = ExitStatus.BAD_INPUT
 
     # -- HEP -> packets ------------------------------------------------------------------
-    def _messages(self, source: Any) -> Iterator[Any]:
+    def _messages(self, source: Any, stats: Any = None) -> Iterator[Any]:
         from heptool.capture.inputs import iter_input
 
         count = self.count
         one = self._message
-        for p in iter_input(source, stdin=self.env.stdin_binary):
+        for p in iter_input(source, stdin=self.env.stdin_binary, stats=stats):
             m = one(p)
             if m is None:
                 continue
@@ -456,6 +468,7 @@ class _Run:
                 e = e.with_context(p.where)
             self.bad(str(e))
             return None
+        self.decoded += 1
         if m._warnings:  # damage inside the packet: converted as far as it goes
             for w in m._warnings:
                 self.say(f"Warning: {w.with_context(p.where)}")
@@ -473,11 +486,12 @@ class _Run:
             hep_pcap_to_records,
             hep_to_frames,
         )
-        from heptool.capture.inputs import InputError, iter_input
+        from heptool.capture.inputs import InputError, InputStats, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
 
         st = ConvertStats()
+        ist = InputStats()  # what the input held besides HEP (damage is reported below)
         live = self.live
         comments = fmt == "pcapng"
         w = PcapngWriter(out) if comments else PcapFrameWriter(out)
@@ -491,10 +505,11 @@ class _Run:
                 one = self._message
                 raw = out.write
                 if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
-                    records = hep_pcap_to_records(source, framer)  # a classic pcap file
+                    records = hep_pcap_to_records(source, framer,  # a classic pcap file
+                                                  stats=ist.capture)
                 else:
                     records = hep3_to_pcap_records(
-                        iter_input(source, stdin=self.env.stdin_binary), framer)
+                        iter_input(source, stdin=self.env.stdin_binary, stats=ist), framer)
                 try:
                     for p in records:
                         if type(p) is bytes:  # records, ready to write
@@ -507,7 +522,7 @@ class _Run:
                 finally:
                     framer.close()
             else:
-                for sec, usec, frame, comment in hep_to_frames(self._messages(source),
+                for sec, usec, frame, comment in hep_to_frames(self._messages(source, ist),
                                                                comments=comments, mtu=mtu,
                                                                stats=st):
                     write(sec, usec, frame, comment)
@@ -517,6 +532,7 @@ class _Run:
             self.bad(str(e))
         finally:
             w.close()
+        self._report_input(ist)
         if st.too_big:
             self.bad(f"{st.too_big} messages too big for one UDP datagram were left out")
         if st.untimed:
@@ -526,6 +542,32 @@ class _Run:
         if self.verbose:
             self.say(f"convert: {st.messages} HEP messages -> {st.frames_out} frames "
                      f"({st.tcp_flows} TCP flows)")
+        # nothing written is never silent (README "heptool convert"); after errors they said it
+        if not st.frames_out and self.status == ExitStatus.OK:
+            if self.decoded:
+                self.say(f"convert: {self.name}: nothing written: no HEP message matched the "
+                         f"filters ({self.decoded} HEP messages)")
+            else:
+                self.say(f"convert: {self.name}: no HEP found")
+
+    def _report_input(self, ist: Any) -> None:
+        """Bytes of the input that were not HEP and were skipped: damage (exit 3), as in
+        ``decode``, never silence."""
+        name = self.name
+        if ist.skipped_bytes:
+            self.warn(f"{name}: skipped {ist.skipped_bytes} bytes that are not HEP")
+        if ist.leftover_bytes:
+            self.warn(f"{name}: the last {ist.leftover_bytes} bytes are an incomplete HEP "
+                      "packet")
+        c = ist.capture
+        if c.stream_garbage_bytes:
+            self.warn(f"{name}: frame {c.stream_garbage_frame}: skipped "
+                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
+                      "streams")
+
+    def warn(self, text: str) -> None:
+        self.say("Warning: " + text)
+        self.status = ExitStatus.BAD_INPUT
 
     # -- SIP -> HEP ----------------------------------------------------------------------
     def _fusable(self, source: Any, packet_filter: Any, proto_type: int,
@@ -648,3 +690,13 @@ class _Run:
                      f"{st.tcp_streams_other} TCP streams; {st.not_port} frames left out by --ports/--filter; "
                      f"{st.tcp_incomplete_bytes + st.tcp_skipped_bytes} TCP bytes incomplete "
                      "or skipped")
+        # nothing written is never silent (README "heptool convert"); after errors they said it
+        if not self.written and self.status == ExitStatus.OK:
+            found = st.udp_sip + st.tcp_sip
+            if found:
+                self.say(f"convert: {self.name}: nothing written: no SIP message matched the "
+                         f"filters ({found} SIP messages)")
+            else:
+                left = (f"; {st.not_port} left out by --ports/--filter" if st.not_port
+                        else "")
+                self.say(f"convert: {self.name}: no SIP found ({st.frames} frames{left})")

@@ -46,7 +46,9 @@ Examples:
 Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
 3 some input was not valid HEP: an unknown input format, a damaged capture, or at least
 one corrupt or damaged HEP packet (each reported on stderr; --strict stops at the first);
-1 an input could not be read (permission, I/O error).
+1 an input could not be read (permission, I/O error). A capture with no HEP in it is
+not an error (exit 0) but is said on stderr: "decode: no HEP in x.pcap: 90 frames, 0 HEP
+packets".
 """
 
 
@@ -192,6 +194,7 @@ class _Run:
         self.status = ExitStatus.OK
         self.written = 0
         self.bad = False
+        self.complaints = 0  # Error:/Warning: lines so far
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
         self._write_record: Any = None  # JSON writers' write(record)
         self._write_line: Any = None  # JSON Lines writer's write_line(bytes)
@@ -209,6 +212,7 @@ class _Run:
             raise BadInputError(text)
         self.say(("Warning: " if warning else "Error: ") + text)
         self.bad = True
+        self.complaints += 1
         if self.summary is not None:
             if warning:
                 self.summary.warnings += 1
@@ -315,6 +319,7 @@ class _Run:
                     self.status = ExitStatus.ERROR
                 return True
         progress = None
+        complaints = self.complaints
         stats = InputStats()
         strict = self.strict
         match = self.match
@@ -396,11 +401,12 @@ class _Run:
                 progress.stop()
             if f is not None:
                 f.close()
-        self._report(name, prefix, stats)
+        self._report(name, prefix, stats, clean=self.complaints == complaints)
         return True
 
-    def _report(self, name: str, prefix: str, stats: Any) -> None:
-        """What the input held besides HEP: damage always, the rest with -v."""
+    def _report(self, name: str, prefix: str, stats: Any, *, clean: bool = True) -> None:
+        """What the input held besides HEP: damage always, the rest with -v; a capture with
+        no HEP at all (and no error about it: that said it already) always."""
         if stats.kind == "hep":
             if stats.leftover_bytes:
                 self._bad(f"{name}: the last {stats.leftover_bytes} bytes are an incomplete HEP "
@@ -408,6 +414,17 @@ class _Run:
             if stats.skipped_bytes:
                 self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
                           warning=True)
+        if stats.kind in ("pcap", "pcapng") and stats.capture.stream_garbage_bytes:
+            c = stats.capture  # e.g. a HEPv1/v2 packet whose SIP framing is invalid
+            self._bad(f"{name}: frame {c.stream_garbage_frame}: skipped "
+                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
+                      "streams", warning=True)
+        if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
+            # not an error (a capture without HEP is a valid capture: the exit status stays),
+            # but never silence: an empty result would look like a broken pipeline
+            where = f" on port {self.port}" if self.port is not None else ""
+            self.say(f"decode: no HEP in {name}: {stats.capture.frames} frames, 0 HEP "
+                     f"packets{where}")
         if self.verbose and stats.kind in ("pcap", "pcapng"):
             c = stats.capture
             self.say(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "

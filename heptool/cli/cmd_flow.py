@@ -52,7 +52,7 @@ def _parse_alias(_ctx: click.Context, _param: click.Parameter, values: tuple[str
         if not sep or not addr or not name:
             raise click.BadParameter(f"{v!r}: use ADDR=NAME or ADDR:PORT=NAME")
         host, colon, port = addr.rpartition(":")
-        if colon and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
+        if colon and port.isascii() and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
             out[addr] = name  # ip:port or [v6]:port
         else:
             out[addr.strip("[]")] = name

@@ -10,12 +10,23 @@ import ipaddress
 
 from .errors import HepValueError
 
-__all__ = ["canonical_ip", "ip4_text", "ip6_text", "ip_pack", "ip_text"]
+__all__ = ["canonical_ip", "ip4_text", "ip6_text", "ip_pack", "ip_text", "port_number"]
 
 _CACHE_MAX = 1 << 16
 _text4: dict[bytes, str] = {}
 _text6: dict[bytes, str] = {}
 _packed: dict[str, bytes] = {}
+
+
+def port_number(text: str) -> int | None:
+    """``"5060"`` -> 5060: 1-5 ASCII digits up to 65535, else None.  Not ``str.isdigit`` +
+    ``int``: ``isdigit`` accepts ``'²'`` (then ``int`` raises) and ``int`` takes other
+    scripts' digits and refuses more than 4,300 of them with a ValueError of its own."""
+    if 0 < len(text) <= 5 and text.isascii() and text.isdigit():
+        n = int(text)
+        if n <= 65535:
+            return n
+    return None
 
 
 def ip4_text(b: bytes) -> str:

@@ -159,6 +159,10 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
     if kind in _LIMITS:
         v = raw.strip()
         try:
+            if not v.isascii() or "_" in v or len(v) > 24:
+                # int() takes other scripts' digits and '_'; a 5,000-digit hex value was an
+                # int whose message (below) raised ValueError past Python's 4,300-digit limit
+                raise ValueError(v)
             if spec.type == 0x01 and not v[:1].isdigit():
                 value = family_from_text(v)
             elif spec.type == 0x02 and v.lower() in _IP_PROTO_NAMES:

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .addr import port_number
 from .record import extra_correlation_pairs, parse_time
 from .registry import proto_from_text
 from .sip import call_id as sip_call_id
@@ -91,9 +92,10 @@ def _ip(text: str) -> Any:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    port = port_number(text)
+    if port is None:
         raise ValueError(f"bad port in {whole!r} (expected 0..65535)")
-    return int(text)
+    return port
 
 
 def _network(text: str, whole: str) -> Any:

@@ -252,11 +252,21 @@ _blank = _ns["_blank"]
 del _ns, _blank_src
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` for an error message, kept short: ``repr`` of an int of more than
+    4,300 digits raises ValueError (Python's limit), and a record can hold one (``int("0x" +
+    "f" * 5000, 0)``; a float like 1e300 becomes a 301-digit int)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check_value(kind: str, name: str, value: Any) -> None:
     limit = _INT_LIMITS.get(kind)
     if limit is not None:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-            raise HepValueError(f"{name} must be an integer 0..{limit}, not {value!r}")
+            raise HepValueError(f"{name} must be an integer 0..{limit}, not {_shown(value)}")
     elif kind in ("text",):
         if not isinstance(value, (str, bytes)):
             raise HepValueError(f"{name} must be text, not {type(value).__name__}")

@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime as _dt
 import json
+import math
 import struct
 from typing import Any
 
@@ -73,6 +74,8 @@ def format_time(ts_sec: int | None, ts_usec: int | None) -> str | None:
 def parse_time(text: str | float) -> tuple[int, int]:
     """ISO 8601 (``Z`` or offset; naive = UTC) or epoch seconds -> (ts_sec, ts_usec)."""
     if isinstance(text, (int, float)):
+        if not math.isfinite(text):
+            raise HepValueError(f"time {text!r} is not a number of seconds")
         whole = int(text)
         return whole, round((text - whole) * 1e6)
     s = text.strip()
@@ -81,9 +84,13 @@ def parse_time(text: str | float) -> tuple[int, int]:
     except ValueError:
         pass
     else:
+        if not math.isfinite(f):  # "1e400", "inf", "nan": int() would raise OverflowError
+            raise HepValueError(f"time {text!r} is not a number of seconds")
         whole = int(f)
         frac = s.split(".", 1)[1] if "." in s else ""
-        return whole, int((frac + "000000")[:6]) if frac.isdigit() else round((f - whole) * 1e6)
+        # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+        digits = frac.isascii() and frac.isdigit()
+        return whole, int((frac + "000000")[:6]) if digits else round((f - whole) * 1e6)
     try:
         t = _dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -221,7 +228,9 @@ def _layout_entry(e: Any) -> Any:
 _INT_KEYS = ("ip_proto", "src_port", "dst_port", "ts_sec", "ts_usec", "proto_type", "capture_id")
 _TEXT_KEYS = ("auth_key", "node_name", "correlation_id")
 _WIRE_HEX = ("trailing", "tail", "v2_pad")
-_WIRE_INT = ("v12_length", "trailer_nuls")
+#: the wire details that are numbers, and their largest value (a v1/v2 header length is one
+#: byte; NUL padding is bounded by the largest packet)
+_WIRE_INT = {"v12_length": 0xFF, "trailer_nuls": 0xFFFF}
 
 
 def from_record(r: dict[str, Any]) -> HepMessage:
@@ -249,7 +258,7 @@ def from_record(r: dict[str, Any]) -> HepMessage:
         fam = r.get("family")
         if fam is not None:
             m.family = family_from_text(fam)
-    except (TypeError, ValueError, AttributeError) as e:
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
         raise HepValueError(f"bad record value: {e}") from None
     for k in ("src_ip", "dst_ip"):
         v = r.get(k)
@@ -293,9 +302,14 @@ def from_record(r: dict[str, Any]) -> HepMessage:
                 wire[k] = bytes.fromhex(r[k])
             except (TypeError, ValueError):
                 raise HepValueError(f"{k} must be hex") from None
-    for k in _WIRE_INT:
-        if r.get(k) is not None:
-            wire[k] = int(r[k])
+    for k, top in _WIRE_INT.items():
+        v = r.get(k)
+        if v is not None:
+            if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 5:
+                v = int(v)
+            if type(v) is not int or not 0 <= v <= top:  # trailer_nuls 10**12: MemoryError
+                raise HepValueError(f"{k} must be an integer 0..{top}, not {v!r}")
+            wire[k] = v
     if r.get("magic"):
         if r["magic"] not in ("HEP3", "EEP1", "EEP3"):
             raise HepValueError(f"magic must be HEP3, EEP1 or EEP3, not {r['magic']!r}")
@@ -402,6 +416,8 @@ def _fast_record_source(order: tuple[int, ...], head: tuple[str, ...]) -> str:
         f"    off = {6 + size}",
         "    try:",
         "        while off < n:",
+        "            if n - off < 6:",  # 1-5 bytes left: no chunk header; full path warns
+        "                return None",
         "            vendor, ctype, clen = _hdr(data, off)",
         "            nxt = off + clen",
         "            if vendor or clen < 6 or nxt > n:",

@@ -198,7 +198,11 @@ def chunk_name(vendor: int, ctype: int) -> str:
 
 
 def _int(text: str) -> int:
+    """Decimal or ``0x`` hex in ASCII; ValueError otherwise (``int`` alone also takes other
+    scripts' digits, ``_`` separators and thousands of digits; records are input)."""
     text = text.strip()
+    if not text.isascii() or "_" in text or len(text) > 24:
+        raise ValueError(f"not a number: {text!r}")
     return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
 
 

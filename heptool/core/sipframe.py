@@ -14,6 +14,8 @@ Rules:
 * CRLF keep-alives between messages (RFC 5626 "double CRLF" pings, single CRLF pongs)
   are skipped and counted in ``keepalive_bytes``.
 * A message without ``Content-Length`` is taken to have no body (what most stacks do).
+* A ``Content-Length`` is 1 to 9 ASCII digits (:func:`clen_value`); a longer one, like a
+  body longer than ``max_body``, is invalid framing: the message is skipped as garbage.
 * Bytes that cannot start a SIP message (no ``SIP/2.0`` start line) are garbage: the
   splitter skips to the next line that looks like a start line and counts what it
   skipped in ``skipped_bytes``.  A header block longer than ``max_header`` bytes or a
@@ -29,9 +31,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SipSplitter", "content_length", "looks_like_sip"]
+__all__ = ["CLEN_MAX_DIGITS", "INVALID", "SipSplitter", "clen_value", "content_length",
+           "looks_like_sip"]
 
-_CLEN_RE = re.compile(rb"\n[ \t]*(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
+_CLEN_RE = re.compile(rb"\n[ \t]*(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 _TOKEN = rb"[A-Za-z0-9!%'*+.^_`|~-]+"
 _REQUEST_RE = re.compile(_TOKEN + rb" [^ \r\n]+ SIP/2\.0\r?\n")
 _STATUS_RE = re.compile(rb"SIP/2\.0 [1-6][0-9][0-9][^\r\n]*\r?\n")
@@ -55,10 +58,30 @@ def looks_like_sip(data: bytes) -> bool:
     return _REQUEST_RE.match(data) is not None
 
 
+#: Most digits a ``Content-Length`` may have: 9 digits is up to 999,999,999 bytes, far more
+#: than any stream buffer here holds.  More is invalid framing, never an ``int()`` of
+#: thousands of digits (Python refuses more than 4,300 with ValueError).
+CLEN_MAX_DIGITS = 9
+#: What :func:`content_length` and :func:`clen_value` return for a value that is present but
+#: not 1-9 ASCII digits.
+INVALID = -1
+
+
+def clen_value(digits: bytes) -> int:
+    """A Content-Length value: 1-9 ASCII digits -> its int, anything else -> :data:`INVALID`.
+
+    Packet text is never given to ``str.isdigit``/``int`` unchecked: ``isdigit`` accepts
+    ``'²'`` and ``int`` accepts ``'1_0'``, ``' 1'`` and other digit scripts."""
+    if not 0 < len(digits) <= CLEN_MAX_DIGITS or digits.strip(b"0123456789"):
+        return INVALID
+    return int(digits)
+
+
 def content_length(head: bytes) -> int | None:
-    """The ``Content-Length`` (or ``l:``) value of a header block, or None when absent."""
+    """The ``Content-Length`` (or ``l:``) value of a header block, None when absent, or
+    :data:`INVALID` (-1) when it has more than :data:`CLEN_MAX_DIGITS` digits."""
     mo = _CLEN_RE.search(head)
-    return int(mo.group(1)) if mo else None
+    return clen_value(mo.group(1)) if mo else None
 
 
 class SipSplitter:
@@ -146,7 +169,7 @@ class SipSplitter:
                 continue
             clen = content_length(b[pos : hend + 2])
             body = clen or 0
-            if body > self.max_body:
+            if body > self.max_body or body < 0:  # too long or invalid: resynchronise
                 pos = self._resync(b, pos)
                 continue
             end = hend + sep + body

@@ -7,7 +7,9 @@
 
 HEP3 packets are framed by their 16-bit length.  HEPv1/v2 have no total length, yet
 Kamailio sends them over TCP (HEP-SPEC section 14): such a packet ends where its SIP
-message ends, found from the headers' end (CRLFCRLF) and ``Content-Length`` (or ``l:``).
+message ends, found from the headers' end (CRLFCRLF) and ``Content-Length`` (or ``l:``):
+1 to 9 ASCII digits, and the message at most ``max_message`` bytes; anything else is no
+frame, so the bytes are garbage (StreamError in strict mode, skipped in lenient mode).
 
 Bytes that start no packet are garbage.  Strict mode raises :class:`StreamError` at
 the first garbage byte (and stays failed); lenient mode skips to the next ``HEP3``
@@ -29,6 +31,7 @@ from .codec import V12_IPV6_FAMILIES, decode
 from .compression import DEFAULT_MAX_INFLATE
 from .errors import HepDecodeError, StreamError
 from .message import HepMessage
+from .sipframe import clen_value
 
 __all__ = ["NEED_DATA", "StreamDecoder"]
 
@@ -49,7 +52,7 @@ NEED_DATA = _NeedData()
 _MAGICS = (b"HEP3", b"EEP1", b"EEP3")
 _MAGIC_RE = re.compile(rb"HEP3|EEP[13]")
 _V12_RE = re.compile(rb"[\x01\x02][\x10\x28][\x02\x0a\x10\x18\x1c\x1e][\x06\x11\x16\x32\x84]")
-_CLEN_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.IGNORECASE)
+_CLEN_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 _SIP_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _V12_FAMILIES = frozenset((2,)) | V12_IPV6_FAMILIES
 
@@ -193,7 +196,9 @@ class StreamDecoder:
                 return None
             return NEED_DATA
         m = _CLEN_RE.search(buf, pos + start - 2 if start >= 2 else pos, end_hdr + 2)
-        body = int(m.group(1)) if m else 0
+        body = clen_value(m.group(1)) if m else 0
+        if body < 0:  # more than 9 digits: not a frame we can trust (garbage / StreamError)
+            return None
         total = end_hdr + 4 - pos + body
         if total - start > self.max_message + 4:
             return None

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from ..core.addr import port_number
+
 __all__ = ["SCHEMES", "STREAM_SCHEMES", "Target", "format_addr", "parse_target"]
 
 SCHEMES = ("udp", "tcp", "tls")
@@ -105,7 +107,8 @@ def parse_target(text: str, *, default_port: int | None = None) -> Target:
             raise ValueError(f"{text!r}: missing :PORT")
         port = default_port
     else:
-        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        port_n = port_number(port_text)
+        if port_n is None:
             raise ValueError(f"{text!r}: port must be a number 0..65535")
-        port = int(port_text)
+        port = port_n
     return Target(scheme, host, port)

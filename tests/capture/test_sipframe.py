@@ -96,3 +96,24 @@ def test_bounded_body():
     out = sp.feed(big + OK)
     assert [m for _o, m in out] == [OK]
     assert sp.skipped_bytes == len(big)
+
+
+def test_content_length_is_nine_ascii_digits_at_most():
+    """More digits was int() of up to any number of digits: past 4,300 a ValueError out of
+    convert ("internal error"); now invalid framing, skipped like an oversized body."""
+    from heptool.core.sipframe import INVALID, clen_value
+
+    assert content_length(b"X sip:a SIP/2.0\r\nContent-Length: 999999999\r\n") == 999999999
+    assert content_length(b"X sip:a SIP/2.0\r\nContent-Length: 0000000001\r\n") == INVALID
+    assert content_length(b"X sip:a SIP/2.0\r\nl: " + b"7" * 5000 + b"\r\n") == INVALID
+    assert content_length("X sip:a SIP/2.0\r\nContent-Length: ²\r\n".encode()) is None
+    assert [clen_value(v) for v in (b"0", b"12", b"", b"1_0", b" 1", "²".encode(), b"1" * 10)] == [
+        0, 12, INVALID, INVALID, INVALID, INVALID, INVALID]
+
+
+@pytest.mark.parametrize("digits", [b"1" * 10, b"9" * 4301, b"9" * 50_000])
+def test_huge_content_length_is_skipped_not_an_error(digits):
+    big = b"MESSAGE sip:x SIP/2.0\r\nContent-Length: " + digits + b"\r\n\r\n"
+    out, sp = split_all([OK + big + OK])
+    assert [m for _o, m in out] == [OK, OK]
+    assert sp.skipped_bytes == len(big)

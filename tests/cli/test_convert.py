@@ -284,3 +284,134 @@ def test_live_capture_on_loopback(tmp_path):
 def test_live_and_input_exclusive():
     r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-i", "lo", "--to", "jsonl"])
     assert r.exit_code == ExitStatus.USAGE
+
+
+# -- HEPv1/v2 over TCP (Kamailio siptrace, hep_version 2, TCP) ---------------------------
+
+KAM_V2_TCP = ROOT / "tests" / "vectors" / "local" / "kamailio-hep2-tcp.hep.pcap"
+
+
+def _sip_messages(path: Path) -> list[bytes]:
+    """The SIP messages of a plain SIP capture, read back with heptool's SIP reader."""
+    from heptool.capture.convert import iter_sip_packets
+
+    return [p.payload for p in iter_sip_packets(str(path))]
+
+
+def test_hep2_over_tcp_is_detected_and_converted(tmp_path):
+    """`--from auto` looked only for HEP3 magic in TCP: Kamailio's HEPv2 over TCP was taken
+    for a SIP capture and gave an empty 24-byte pcap with exit 0."""
+    decoded = hep_messages(KAM_V2_TCP)
+    assert len(decoded) == 18 and {m.version for m in decoded} == {2}
+    out = tmp_path / "sip.pcap"
+    r = run([KAM_V2_TCP, "-o", out])
+    assert r.exit_code == 0, r.stderr
+    assert _sip_messages(out) == [m.payload for m in decoded]
+    # the same as when the direction is given
+    forced = tmp_path / "forced.pcap"
+    assert run([KAM_V2_TCP, "--from", "hep", "-o", forced]).exit_code == 0
+    assert forced.read_bytes() == out.read_bytes()
+
+
+def test_hep2_over_tcp_capture_frames_what_the_sink_received():
+    """The capture's TCP stream is byte for byte what the HEP sink read from Kamailio."""
+    stream = KAM_V2_TCP.with_name("kamailio-hep2-tcp.stream.bin").read_bytes()
+    assert b"".join(p.data for p in iter_input(KAM_V2_TCP)) == stream
+
+
+def test_sniff_v12_over_tcp_needs_sip_after_the_header():
+    from heptool.capture.pcap import is_hep_stream_start
+
+    head = bytes([2, 16, 2, 6]) + b"\x13\xc4\x13\xc4" + bytes(8) + bytes(12)
+    assert is_hep_stream_start(head + b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+    assert is_hep_stream_start(head)  # header alone in its segment
+    assert not is_hep_stream_start(head + b"\x00\x01binary")
+    assert not is_hep_stream_start(head + b"OPTIONS but not a start line\r\n")
+    assert is_hep_stream_start(b"HEP3\x00\x06")
+    assert not is_hep_stream_start(b"INVITE sip:x SIP/2.0\r\n")
+
+
+# -- nothing written is never silent (exit status 0: no SIP/HEP is valid input) -----------
+
+@pytest.mark.parametrize(("args", "note"), [
+    (["--from", "sip", KAM / "kamailio-hep3-udp.hep.pcap"], "no SIP found (60 frames)"),
+    (["--from", "hep", KAM / "kamailio-hep3-udp.sip.pcap"], "no HEP found"),
+    ([KAM / "kamailio-hep3-udp.sip.pcap", "--ports", "1"],
+     "no SIP found (90 frames; 90 left out by --ports/--filter)"),
+    ([KAM / "kamailio-hep3-udp.sip.pcap", "--call-id", "nope"],
+     "nothing written: no SIP message matched the filters (60 SIP messages)"),
+    ([KAM / "kamailio-hep3-udp.hep.pcap", "--call-id", "nope"],
+     "nothing written: no HEP message matched the filters (60 HEP messages)"),
+])
+def test_nothing_written_says_so(tmp_path, args, note):
+    out = tmp_path / "x.pcap"
+    r = run([*args, "-o", out])
+    assert r.exit_code == ExitStatus.OK
+    name = next(a for a in args if isinstance(a, Path))
+    assert r.stderr.splitlines() == [f"convert: {name}: {note}"]
+    assert len(out.read_bytes()) == 24  # a valid, empty pcap
+
+
+def test_nothing_written_after_errors_has_only_the_errors(tmp_path):
+    r = run(["-", "-o", tmp_path / "x.pcap"], stdin=b"garbage!")
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("Error: <stdin>: ")
+
+
+def test_something_written_has_no_note(tmp_path):
+    r = run([KAM / "kamailio-hep3-udp.sip.pcap", "-o", tmp_path / "x.pcap"])
+    assert r.exit_code == 0 and r.stderr == ""
+
+
+# -- bytes skipped in HEP input are damage: a warning and exit 3, as in decode ----------------
+
+def _v2(payload: bytes) -> bytes:
+    from heptool import HepMessage, encode
+
+    return encode(HepMessage(version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060,
+                             dst_port=5060, ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3,
+                             proto_type=1, payload=payload))
+
+
+_GOOD = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+_BAD = _v2(b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+
+
+def _v2_tcp_pcap(path: Path) -> Path:
+    import dpkt
+
+    with open(path, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        seq = 1000
+        for i, (flags, data) in enumerate([(dpkt.tcp.TH_SYN, b""), (dpkt.tcp.TH_ACK, _v2(_GOOD)),
+                                           (dpkt.tcp.TH_ACK, _BAD), (dpkt.tcp.TH_ACK, _v2(_GOOD))]):
+            tcp = dpkt.tcp.TCP(sport=40000, dport=9060, seq=seq, flags=flags, data=data)
+            ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.1"), dst=socket.inet_aton("127.0.0.1"),
+                            p=6, data=tcp)
+            ip.len = len(ip)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip)), ts=1_700_000_000 + i)
+            seq += len(data) or 1
+    return path
+
+
+@pytest.mark.parametrize("out_name", ["x.pcap", "x.pcapng"])  # fused path, general path
+def test_unframable_v2_in_a_tcp_capture_is_a_warning(tmp_path, out_name):
+    """A HEPv2-over-TCP packet with a 5,000-digit Content-Length was an internal error, then
+    (framing fixed) skipped silently with exit 0; now a warning names the frame, exit 3, and
+    the packets around it are converted."""
+    src = _v2_tcp_pcap(tmp_path / "in.pcap")
+    out = tmp_path / out_name
+    r = run([src, "-o", out])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.splitlines() == [(f"Warning: {src}: frame 3: skipped {len(_BAD)} bytes "
+                                      "that are not HEP inside HEP-over-TCP streams")]
+    sip = [t.payload for t in transports(out) if t.payload]
+    assert sip == [_GOOD, _GOOD]
+
+
+def test_garbage_in_a_hep_stream_is_a_warning(tmp_path):
+    src = tmp_path / "in.hep"
+    src.write_bytes(_v2(_GOOD) + _BAD + _v2(_GOOD))
+    r = run([src, "-o", tmp_path / "x.pcap"])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert r.stderr.splitlines() == [f"Warning: {src}: skipped {len(_BAD)} bytes that are not HEP"]

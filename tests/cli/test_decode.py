@@ -691,3 +691,99 @@ def test_decode_streams_from_a_pipe_that_stays_open(kind):
     finally:
         proc.stdin.close()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("pure", ["1", "0"])
+def test_short_tail_inside_hep3_length_is_a_warning_in_both_builds(tmp_path, pure):
+    """A known-layout HEP3 packet whose length leaves 1-5 bytes after the last chunk: the
+    pure-Python fast record builder raised struct.error ("internal error", exit 1).  Both
+    builds must print what decode() + to_record gives (the bytes kept as "tail"), warn with
+    the place, and exit 3 with every packet decoded."""
+    base = heptool.encode(messages()[0])
+    packets = []
+    for k in range(1, 6):
+        body = base[6:] + bytes(range(1, k + 1))
+        packets.append(b"HEP3" + struct.pack(">H", 6 + len(body)) + body)
+    p = tmp_path / "tails.bin"
+    p.write_bytes(b"".join(packets))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HEPTOOL_PURE=pure)
+    proc = subprocess.run([sys.executable, "-m", "heptool", "decode", "-f", "jsonl", str(p)],
+                          capture_output=True, env=env, timeout=120, check=False)
+    err = proc.stderr.decode()
+    assert "internal error" not in err and "Traceback" not in err
+    assert proc.returncode == ExitStatus.BAD_INPUT, err
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    from heptool.output.records import decode_record  # decode() + to_record, and the sip view
+
+    want = [decode_record(heptool.decode(d), i) for i, d in enumerate(packets)]
+    assert got == want
+    assert [r["tail"] for r in got] == [bytes(range(1, k + 1)).hex() for k in range(1, 6)]
+    lines = err.splitlines()
+    assert len(lines) == 5
+    assert all(f"offset {len(base)}: {k} bytes left" in line for k, line in zip(range(1, 6), lines))
+
+
+def test_v2_stream_with_huge_content_length_is_bad_input_not_internal_error(tmp_path):
+    """A HEPv2-over-TCP SIP Content-Length of 5,000 digits was int() past Python's 4,300-digit
+    limit: "internal error", exit 1, and the packets after it lost."""
+    def v2(payload: bytes) -> bytes:
+        return heptool.encode(heptool.HepMessage(
+            version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+            ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3, proto_type=1, payload=payload))
+
+    good = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    p = tmp_path / "v2.hep"
+    p.write_bytes(v2(good) + v2(bad) + v2(good))
+    r = run(["-f", "jsonl", str(p)])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert "internal error" not in r.stderr
+    assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
+    assert len(err_lines(r)) == 1 and "not HEP" in r.stderr
+
+
+def test_capture_without_hep_says_so(tmp_path):
+    """A capture with no HEP: exit 0 (not an error), stdout empty, one note on stderr."""
+    sip_only = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.sip.pcap"
+    r = run(["-f", "jsonl", sip_only])
+    assert r.exit_code == ExitStatus.OK and r.stdout == ""
+    assert err_lines(r) == [f"decode: no HEP in {sip_only}: 90 frames, 0 HEP packets"]
+    gz = tmp_path / "x.pcap.gz"
+    gz.write_bytes(gzip.compress(sip_only.read_bytes()))
+    assert err_lines(run([gz])) == [f"decode: no HEP in {gz}: 90 frames, 0 HEP packets"]
+    hep = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.hep.pcap"
+    r = run(["-f", "jsonl", "--port", "9", hep])
+    assert r.exit_code == ExitStatus.OK and r.stdout == ""
+    assert err_lines(r) == [f"decode: no HEP in {hep}: 60 frames, 0 HEP packets on port 9"]
+    assert run(["-f", "jsonl", hep]).stderr == ""
+
+
+def test_v2_over_tcp_in_a_capture_with_huge_content_length_is_a_warning(tmp_path):
+    """In a capture, a HEPv2-over-TCP packet whose Content-Length has 5,000 digits was an
+    'internal error'; once that was fixed its bytes were skipped silently (exit 0).  Now the
+    packets around it are decoded and a warning names the frame, exit 3."""
+    def v2(payload: bytes) -> bytes:
+        return heptool.encode(heptool.HepMessage(
+            version=2, src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+            ip_proto=6, ts_sec=1, ts_usec=2, capture_id=3, proto_type=1, payload=payload))
+
+    good = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = v2(b"OPTIONS sip:b SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+    p = tmp_path / "v2tcp.pcap"
+    with open(p, "wb") as f:
+        w = dpkt.pcap.Writer(f)
+        seq = 1000
+        for i, (flags, data) in enumerate([(dpkt.tcp.TH_SYN, b""),
+                                           (dpkt.tcp.TH_ACK, v2(good)), (dpkt.tcp.TH_ACK, bad),
+                                           (dpkt.tcp.TH_ACK, v2(good))]):
+            tcp = dpkt.tcp.TCP(sport=40000, dport=9060, seq=seq, flags=flags, data=data)
+            ip = dpkt.ip.IP(src=socket.inet_aton("127.0.0.1"), dst=socket.inet_aton("127.0.0.1"),
+                            p=6, data=tcp)
+            ip.len = len(ip)
+            w.writepkt(bytes(dpkt.ethernet.Ethernet(data=ip)), ts=T0 + i)
+            seq += len(data) or 1
+    r = run(["-f", "jsonl", p])
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert [x["payload"] for x in records(r)] == [good.decode(), good.decode()]
+    assert err_lines(r) == [(f"Warning: {p}: frame 3: skipped {len(bad)} bytes that are not "
+                             "HEP inside HEP-over-TCP streams")]

@@ -682,3 +682,49 @@ def test_help_has_examples():
     assert p.returncode == 0
     text = p.stdout.decode()
     assert "heptool encode --scenario call" in text and "--chunk SPEC" in text
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    # float("1e400") is inf: int() raised OverflowError ("internal error")
+    (b'{"time": "1e400", "payload": "x"}', "is not a number of seconds"),
+    (b'{"time": "nan", "payload": "x"}', "is not a number of seconds"),
+    # int() of a record's v12_length raised ValueError out of from_record
+    (b'{"version": 1, "src_ip": "1.2.3.4", "dst_ip": "1.2.3.4", "v12_length": "x"}',
+     "v12_length must be an integer 0..255"),
+    # b"\0" * 10**11 was a MemoryError
+    (b'{"version": 1, "src_ip": "1.2.3.4", "dst_ip": "1.2.3.4", "trailer_nuls": "99999999999"}',
+     "trailer_nuls must be an integer 0..65535"),
+    (b'{"version": 1, "src_ip": "1.2.3.4", "dst_ip": "1.2.3.4", "trailer_nuls": -3}',
+     "trailer_nuls must be an integer 0..65535"),
+    (b'{"ts_sec": "' + b"9" * 5000 + b'", "payload": "x"}', "bad record value"),
+])
+def test_hostile_record_numbers_are_bad_input(record, message, capsys):
+    r = run(["encode"], stdin=b'{"payload": "ok"}\n' + record + b'\n{"payload": "ok"}\n')
+    err = capsys.readouterr().err
+    assert r.code == 3, err
+    assert "internal error" not in err and "Error: line 2: " in err and message in err
+    assert len(r.packets()) == 1  # encode stops at a bad record (test_bad_records_exit_3)
+
+
+def test_record_time_fraction_digits_are_ascii():
+    from heptool.core.record import parse_time
+
+    assert parse_time("12.5") == (12, 500000)
+    assert parse_time("12.000001") == (12, 1)
+    with pytest.raises(heptool.HepValueError):
+        parse_time("12.²")
+    with pytest.raises(heptool.HepValueError):
+        parse_time(float("inf"))
+
+
+@pytest.mark.parametrize(("record", "shown"), [
+    # int("0x" + 5000 f's, 0) is fine, but repr() of it in the error raised ValueError
+    (b'{"capture_id": "0x' + b"f" * 5000 + b'", "payload": "x"}', "an integer of 20000 bits"),
+    (b'{"time": "-1e300", "payload": "x"}', "a negative integer of 997 bits"),
+])
+def test_huge_record_ints_are_named_not_printed(record, shown, capsys):
+    for cmd in (["encode"], ["decode", "-f", "jsonl"]):
+        r = run(cmd, stdin=record + b"\n")
+        err = capsys.readouterr().err + r.err
+        assert r.code == 3 and "internal error" not in err and shown in err, err
+        assert len(err) < 300

@@ -93,6 +93,12 @@ def test_file_is_left_to_the_caller():
         ("mos=hex:zz", "expected hex digits"),
         ("mos=b64:!!", "expected base64"),
         ("payload=@", "expected a file name"),
+        # int() took '²'-free other digits and '_'; a 5,000-digit hex value raised ValueError
+        # when the range error printed it ("internal error")
+        ("vlan=\u0663", "expects an integer"),
+        ("vlan=1_0", "expects an integer"),
+        ("capture_id=0x" + "f" * 5000, "expects an integer"),
+        ("capture_id=" + "9" * 5000, "expects an integer"),
     ],
 )
 def test_errors_are_one_line_and_say_what_was_expected(spec, expected):

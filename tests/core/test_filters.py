@@ -119,3 +119,27 @@ def test_combined_is_and():
     assert f(msg())
     assert not f(msg(proto_type=100))
     assert not f(msg(src_ip="192.168.0.1"))
+
+
+@pytest.mark.parametrize("text", ["²", "\u0663", "1_0", "65536", "0" * 6, "9" * 5000, ""])
+def test_numbers_in_text_are_ascii_digits_only(text):
+    """str.isdigit() accepts '²' (then int() raised its own ValueError) and int() takes other
+    scripts' digits and '_' and refuses 4,301+ digits: ports and numbers are ASCII only."""
+    from heptool.capture.convert import FilterSyntaxError, compile_filter
+    from heptool.capture.writer import parse_endpoint
+    from heptool.cli.cmd_convert import parse_ports
+    from heptool.core.addr import port_number
+    from heptool.core.registry import proto_from_text
+
+    assert port_number(text) is None
+    with pytest.raises(ValueError, match="port"):
+        parse_endpoint(f"127.0.0.1:{text}")
+    if text.strip():
+        with pytest.raises(ValueError, match="--ports"):
+            parse_ports(text)
+        with pytest.raises(FilterSyntaxError):
+            compile_filter(f"port {text}")
+    if not text.isascii() or "_" in text or len(text) > 24:
+        with pytest.raises(ValueError, match="unknown protocol type"):
+            proto_from_text(text)
+    assert port_number("5060") == 5060 and port_number("0") == 0 and port_number("65535") == 65535

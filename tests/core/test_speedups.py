@@ -499,3 +499,60 @@ def test_python_decode_fast_path_equals_the_decoder_on_every_vector():
 @given(data=hep3_packets())
 def test_python_decode_fast_path_property(data):
     _check_fields(data, "_decode_fast")
+
+
+# -- a declared length that leaves 1-5 bytes after the last chunk (issue 11) -------------------
+@st.composite
+def hep3_damaged_tail(draw):
+    """A packet of :func:`hep3_packets` whose length field still covers every byte, but whose
+    last chunk is cut short or followed by 1-5 bytes that cannot hold a chunk header."""
+    packet = draw(hep3_packets())
+    body = bytearray(packet[6:])
+    if draw(st.booleans()):
+        body += draw(st.binary(min_size=1, max_size=5))  # trailing bytes after the last chunk
+    elif body:
+        del body[len(body) - draw(st.integers(1, min(len(body), 12))):]  # truncated chunk
+    return b"HEP3" + struct.pack(">H", (6 + len(body)) & 0xFFFF) + bytes(body)
+
+
+def _known_layout(tail: bytes) -> bytes:
+    """A HEP3 packet of a known fixed-chunk layout, then ``tail`` inside its declared length."""
+    from heptool.core.codec import encode
+    from heptool.core.message import HepMessage
+
+    m = HepMessage(src_ip="10.0.0.1", dst_ip="10.0.0.2", src_port=5060, dst_port=5060,
+                   ip_proto=17, ts_sec=1, ts_usec=2, proto_type=1, capture_id=7,
+                   payload=b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+    body = encode(m)[6:] + tail
+    return b"HEP3" + struct.pack(">H", 6 + len(body)) + body
+
+
+@pytest.mark.parametrize("factory", FAST_IMPLS)
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_fast_record_leaves_short_tail_to_the_full_path(factory, k):
+    """1-5 bytes after the last chunk (inside the length) raised struct.error in the generated
+    pure-Python builder; now it says "take the full path", which warns and keeps the bytes."""
+    data = _known_layout(bytes(range(1, k + 1)))
+    assert decode(data).warnings  # the full path's answer: a warning, the bytes kept as "tail"
+    assert _fast_of(factory)(data, 0, None, None, None, None, True) is None
+    assert make_fast_record_py("index")(data, 0) is None
+    assert make_fast_record_py("capture")(data, 0, 1, "udp", "a", "b") is None
+
+
+@pytest.mark.parametrize("factory", FAST_IMPLS)
+@PROPS
+@given(data=hep3_damaged_tail())
+@example(data=_known_layout(b"\x00"))
+@example(data=_known_layout(b"\x00\x00\x00\x0f\x00"))
+def test_fast_record_property_damaged_tail(factory, data):
+    """On trailing bytes and truncated chunks the fast record builders equal the reference
+    (decode + to_record) or return None; they never raise."""
+    _check_fast(_fast_of(factory), data, 3, 7, "tcp", "10.0.0.1:1", "10.0.0.2:2")
+    _check_fast(_fast_of(factory), data)
+    for head, args in (("index", (5,)), ("capture", (5, 9, "udp", "1.2.3.4:5", "6.7.8.9:10"))):
+        r = make_fast_record_py(head)(data, *args)
+        if r is not None:
+            m = decode(data)
+            assert not m.warnings
+            keys = record_mod.HEADS[head]
+            assert list(r.items()) == [*zip(keys, args), *record_mod.to_record(m).items()]

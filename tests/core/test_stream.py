@@ -392,3 +392,38 @@ def test_real_hepjs_stream_file():
     bytewise, _ = decode_split(data, range(1, len(data)))
     assert bytewise == whole
     assert all(m == decode(encode(m)) for m in whole)
+
+
+# Content-Length is 1-9 ASCII digits: more was int() of thousands of digits (ValueError past
+# Python's 4,300-digit limit, "internal error" in decode); now it is no frame (issue 11).
+@pytest.mark.parametrize("digits", [b"9" * 10, b"1" * 4301, b"0" * 5000 + b"5", b"9" * 100_000])
+def test_v12_content_length_of_too_many_digits_is_garbage(digits):
+    bad = v12(b"INVITE sip:x SIP/2.0\r\nContent-Length: " + digits + b"\r\n\r\n")
+    good = v12(SIP_ZERO)
+    msgs, dec = decode_split(good + bad + good + PACKETS[0], [], max_message=200_000,
+                             max_buffer=1 << 21)
+    assert [m.payload for m in msgs] == [SIP_ZERO, SIP_ZERO, msgs[2].payload]
+    assert dec.skipped_bytes == len(bad)
+    strict = StreamDecoder(strict=True, max_message=200_000, max_buffer=1 << 21)
+    strict.feed(good + bad + good)
+    assert strict.next_message().payload == SIP_ZERO
+    with pytest.raises(StreamError) as ei:
+        strict.next_message()
+    assert ei.value.offset == len(good)
+
+
+def test_v12_content_length_nine_digits_is_a_length():
+    """9 digits is a valid value; longer than max_message means "not a frame" as before."""
+    bad = v12(b"INVITE sip:x SIP/2.0\r\nContent-Length: 999999999\r\n\r\n")
+    msgs, dec = decode_split(v12(SIP_ZERO) + bad + v12(SIP_ZERO), [])
+    assert [m.payload for m in msgs] == [SIP_ZERO, SIP_ZERO]
+    assert dec.skipped_bytes == len(bad)
+
+
+def test_v12_content_length_non_ascii_digits_are_not_a_length():
+    # '²' and Arabic-Indic digits are str.isdigit() but never a Content-Length: the header
+    # does not count, so the message has no body and the next packet follows it
+    for text in ("²", "\u0663"):
+        sip = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: " + text.encode() + b"\r\n\r\n"
+        msgs, dec = decode_split(v12(sip) + v12(SIP_ZERO), [])
+        assert [m.payload for m in msgs] == [sip, SIP_ZERO] and dec.skipped_bytes == 0
