@@ -405,14 +405,15 @@ sip_ids(PyObject *self, PyObject *arg)
     if (!PyBytes_CheckExact(arg)) Py_RETURN_NONE;
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
-    if (n == 0 || n > 65536) Py_RETURN_NONE;
+    if (n > 65536) Py_RETURN_NONE;
     char unwrapped[65536];
+    struct sipscan sc;
+    if (n == 0) return Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
     if (s[0] == '{') {
         n = unwrap_payload(s, n, unwrapped);
         if (n <= 0) Py_RETURN_NONE;
         s = unwrapped;
     }
-    struct sipscan sc;
     if (!sip_scan(s, n, &sc)) return Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
     PyObject *call, *label, *x;
     Py_ssize_t cn = sc.val[H_CALLID] ? sc.vlen[H_CALLID] : 0;

@@ -16,18 +16,23 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_sip import _CRASHERS, sip_texts  # tests/core is on sys.path (rootdir conftest)
 
 from heptool.capture import pcap
 from heptool.capture.inputs import InputStats, iter_input
 from heptool.core import record as record_mod
+from heptool.core.accel import PURE_REQUESTED, c_module
 from heptool.core.codec import decode
 from heptool.core.errors import HepDecodeError
 from heptool.core.record import make_fast_record, make_fast_record_py
-from heptool.core.sip import (sip_ids_py, sip_ids_ref, sip_of_text, sip_text_info_py,
-                              sip_text_info_ref)
+from heptool.core.sip import (
+    sip_ids_py,
+    sip_ids_ref,
+    sip_of_text,
+    sip_text_info_py,
+    sip_text_info_ref,
+)
 from heptool.output.records import decode_record
-
-from heptool.core.accel import PURE_REQUESTED, c_module
 
 _speedups = c_module()  # None in the pure-Python build (no compiler, or HEPTOOL_PURE=1)
 
@@ -363,7 +368,6 @@ def test_c_decode_fast_path_property(data):
 
 # -- sip_ids (correlation) ----------------------------------------------------------------------
 def _check_ids(payload):
-
     c = _speedups.sip_ids(payload)
     if c is None:
         return False
@@ -504,7 +508,6 @@ def test_python_decode_fast_path_property(data):
 
 
 # -- the SIP reading: C against the line-by-line reference, on the hard shapes -------------------
-from test_sip import _CRASHERS, sip_texts  # noqa: E402  (tests/core is on sys.path)
 
 
 @needs_c
