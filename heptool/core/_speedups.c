@@ -7,6 +7,10 @@
  * whenever its input is anything but the plain common case, and the caller then takes the
  * Python path.  What it does return is equal to what the Python code returns (tested on
  * every capture in tests/vectors and by property tests with generated and mutated input).
+ * The SIP reading (sip_scan) implements the definition in heptool/core/sip.py's docstring
+ * and is tested against its line-by-line reference, sip_text_info_ref; it reads every SIP
+ * text it is given as UTF-8 (declining only what it cannot see: lone surrogates, sip_ids
+ * input over 64 KiB, JSON wrappings beyond the plain one).
  *
  * Hostile input: every read is bounded by the buffer length; no allocation depends on more
  * than the input's size; all Python errors propagate.
