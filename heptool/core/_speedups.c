@@ -119,26 +119,37 @@ put_borrowed(PyObject *d, PyObject *key, PyObject *value)
 
 enum { H_CALLID, H_CSEQ, H_FROM, H_TO, H_XCID, H_COUNT };
 
+/* s[0:n] equals the lower-case literal lit (n bytes) ASCII-case-insensitively */
+static int
+ieq(const char *s, const char *lit, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
+        if (c != (unsigned char)lit[i]) return 0;
+    }
+    return 1;
+}
+
 /* the wanted header a name s[0:n] (a token) is, ASCII-case-insensitively, or -1 */
 static int
 wanted_header(const char *s, Py_ssize_t n)
 {
-    static const struct { const char *name; int which; } names[] = {
-        {"call-id", H_CALLID}, {"i", H_CALLID}, {"cseq", H_CSEQ}, {"from", H_FROM},
-        {"f", H_FROM}, {"to", H_TO}, {"t", H_TO}, {"x-cid", H_XCID},
-    };
-    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-        const char *lit = names[k].name;
-        if ((Py_ssize_t)strlen(lit) != n) continue;
-        Py_ssize_t i = 0;
-        for (; i < n; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
-            if (c != (unsigned char)lit[i]) break;
-        }
-        if (i == n) return names[k].which;
+    switch (n) {
+    case 1:
+        if (ieq(s, "i", 1)) return H_CALLID;
+        if (ieq(s, "f", 1)) return H_FROM;
+        if (ieq(s, "t", 1)) return H_TO;
+        return -1;
+    case 2: return ieq(s, "to", 2) ? H_TO : -1;
+    case 4:
+        if (ieq(s, "cseq", 4)) return H_CSEQ;
+        if (ieq(s, "from", 4)) return H_FROM;
+        return -1;
+    case 5: return ieq(s, "x-cid", 5) ? H_XCID : -1;
+    case 7: return ieq(s, "call-id", 7) ? H_CALLID : -1;
+    default: return -1;
     }
-    return -1;
 }
 
 /* What the reading of a SIP text found (pointers into it). */
