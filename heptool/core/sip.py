@@ -110,19 +110,13 @@ _WANTED_RE = _header_re("|".join(sorted(map(re.escape, _WANTED), key=len, revers
 _CANONICAL = frozenset(("Call-ID", "CSeq", "From", "To", "X-CID"))
 
 
-def _ascii_digits(s: str) -> bool:
-    # str.isdigit() alone also accepts "²" and "١" (which int() refuses or reads)
-    return s.isdigit() and s.isascii()
-
-
 def _start(line: str) -> dict[str, Any] | None:
     """The first line (without its line end) read: {status, reason} | {method, ruri} | None."""
     if line[:8] == "SIP/2.0 ":
-        code = line[8:11]
-        if len(line) >= 11 and "1" <= code[0] <= "6" and _ascii_digits(code) and \
-                (len(line) == 11 or line[11] == " "):
-            return {"status": int(code), "reason": line[12:]}
-        return None
+        mo = _STATUS_RE.match(line)  # [0-9]: ASCII digits only ("²" is no digit here)
+        if mo is None:
+            return None
+        return {"status": int(mo.group(1)), "reason": mo.group(2) or ""}
     parts = line.split(" ")
     if len(parts) != 3 or parts[2] != "SIP/2.0" or not parts[1] or \
             _TOKEN_RE.match(parts[0]) is None:
@@ -227,12 +221,13 @@ def _scan_py(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     when the first line is not SIP: the first line, the end of the header block, then one
     regular expression pass for the wanted header lines."""
     nl = text.find("\n")
-    if nl < 0:
-        info = _start(_line(text))
-        return None if info is None else (info, {})
+    if nl < 0:  # the first line only
+        only = _start(_line(text))
+        return None if only is None else (only, {})
     fl = nl - 1 if nl and text[nl - 1] == "\r" else nl  # where the first line ends
     if text.startswith("SIP/2.0 "):  # _start(text[:fl]), inline
         code = text[8:11]
+        # isdigit() alone also takes "²" and "١" (which int() refuses or reads): isascii()
         if fl < 11 or not ("1" <= code[0] <= "6" and code.isdigit() and code.isascii()) or \
                 fl > 11 and text[11] != " ":
             return None
