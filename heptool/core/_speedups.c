@@ -7,6 +7,10 @@
  * whenever its input is anything but the plain common case, and the caller then takes the
  * Python path.  What it does return is equal to what the Python code returns (tested on
  * every capture in tests/vectors and by property tests with generated and mutated input).
+ * The SIP reading (sip_scan) implements the definition in heptool/core/sip.py's docstring
+ * and is tested against its line-by-line reference, sip_text_info_ref; it reads every SIP
+ * text it is given as UTF-8 (declining only what it cannot see: lone surrogates, sip_ids
+ * input over 64 KiB, JSON wrappings beyond the plain one).
  *
  * Hostile input: every read is bounded by the buffer length; no allocation depends on more
  * than the input's size; all Python errors propagate.
@@ -20,12 +24,13 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------ */
-/* SIP summary: sip_text_info()'s canonical fast case                                    */
+/* SIP: heptool.core.sip's reading of SIP text (its module docstring is the definition)   */
 /* ------------------------------------------------------------------------------------ */
 
 static PyObject *k_method, *k_ruri, *k_status, *k_reason, *k_call_id, *k_cseq,
     *k_cseq_method, *k_from_tag, *k_to_tag, *k_x_cid;
 
+/* a token character (RFC 3261 token, plus ^ and |): ASCII only */
 static int
 is_token_char(unsigned char c)
 {
@@ -35,15 +40,10 @@ is_token_char(unsigned char c)
     return c != 0 && strchr("!%'*+.^_`|~-", c) != NULL;
 }
 
-/* a header value the Python code strips or splits: printable ASCII and tab only */
 static int
-plain_ascii(const char *s, Py_ssize_t n)
+is_blank(char c)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c > 0x7e) return 0;
-    }
-    return 1;
+    return c == ' ' || c == '\t';
 }
 
 /* strict UTF-8 as Python's decoder checks it (no overlongs, surrogates or > U+10FFFF) */
@@ -79,62 +79,26 @@ utf8_valid(const unsigned char *s, Py_ssize_t n)
     return 1;
 }
 
+/* SP, HTAB and CR stripped from both ends of s[0:n] */
 static void
-strip_ws(const char **s, Py_ssize_t *n)
+strip_value(const char **s, Py_ssize_t *n)
 {
-    while (*n > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t')) { (*s)++; (*n)--; }
-    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
-}
-
-static void
-rstrip_ws(const char *s, Py_ssize_t *n)
-{
-    while (*n > 0 && (s[*n - 1] == ' ' || s[*n - 1] == '\t')) (*n)--;
-}
-
-static const char *
-find2(const char *s, Py_ssize_t n, const char *pat, Py_ssize_t m)
-{
-    /* first occurrence of pat (m bytes) in s[0:n], or NULL */
-    if (m > n) return NULL;
-    const char *end = s + n - m + 1;
-    const char *p = s;
-    while (p < end) {
-        p = memchr(p, pat[0], (size_t)(end - p));
-        if (p == NULL) return NULL;
-        if (memcmp(p, pat, (size_t)m) == 0) return p;
-        p++;
-    }
-    return NULL;
+    while (*n > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t' || (*s)[0] == '\r')) { (*s)++; (*n)--; }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r'))
+        (*n)--;
 }
 
 static int
 set_str(PyObject *d, PyObject *key, const char *s, Py_ssize_t n)
 {
-    PyObject *v = PyUnicode_DecodeUTF8(s, n, NULL);
+    /* "replace": the bytes of sip_ids may hold invalid UTF-8 (text from a str never does);
+       a field never splits a UTF-8 sequence (it starts and ends next to ASCII), so this is
+       the same text as the slice of the whole payload decoded with "replace" */
+    PyObject *v = PyUnicode_DecodeUTF8(s, n, "replace");
     if (v == NULL) return -1;
     int r = PyDict_SetItem(d, key, v);
     Py_DECREF(v);
     return r;
-}
-
-/* tag of a From/To value as sip_text_info's fast branch computes it.
-   1: tag and its length set; 0: no tag (no ';' in the value); -1: not the plain case (fallback) */
-static int
-header_tag(const char *v, Py_ssize_t n, const char **tag, Py_ssize_t *tn)
-{
-    if (memchr(v, ';', (size_t)n) == NULL) return 0;
-    const char *t = find2(v, n, ";tag=", 5);
-    if (t == NULL) return -1;
-    const char *gt = memchr(v, '>', (size_t)n);
-    if (gt != NULL && gt > t) return -1;
-    const char *s = t + 5;
-    const char *e = memchr(s, ';', (size_t)(v + n - s));
-    Py_ssize_t len = (e ? e : v + n) - s;
-    strip_ws(&s, &len);
-    *tag = s;
-    *tn = len;
-    return 1;
 }
 
 /* dict[key] = value, stealing the value reference (NULL value: error already set) */
@@ -155,46 +119,78 @@ put_borrowed(PyObject *d, PyObject *key, PyObject *value)
 
 enum { H_CALLID, H_CSEQ, H_FROM, H_TO, H_XCID, H_COUNT };
 
-/* What the scan of a SIP message's first line and header block found (pointers into it). */
+/* s[0:n] equals the lower-case literal lit (n bytes) ASCII-case-insensitively */
+static int
+ieq(const char *s, const char *lit, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
+        if (c != (unsigned char)lit[i]) return 0;
+    }
+    return 1;
+}
+
+/* the wanted header a name s[0:n] (a token) is, ASCII-case-insensitively, or -1 */
+static int
+wanted_header(const char *s, Py_ssize_t n)
+{
+    switch (n) {
+    case 1:
+        if (ieq(s, "i", 1)) return H_CALLID;
+        if (ieq(s, "f", 1)) return H_FROM;
+        if (ieq(s, "t", 1)) return H_TO;
+        return -1;
+    case 2: return ieq(s, "to", 2) ? H_TO : -1;
+    case 4:
+        if (ieq(s, "cseq", 4)) return H_CSEQ;
+        if (ieq(s, "from", 4)) return H_FROM;
+        return -1;
+    case 5: return ieq(s, "x-cid", 5) ? H_XCID : -1;
+    case 7: return ieq(s, "call-id", 7) ? H_CALLID : -1;
+    default: return -1;
+    }
+}
+
+/* What the reading of a SIP text found (pointers into it). */
 struct sipscan {
-    Py_ssize_t eol;              /* where the first line ends */
     int status;                  /* reply code, or 0 for a request */
     const char *a, *b;           /* reason, or method and request URI */
     Py_ssize_t alen, blen;
-    const char *val[H_COUNT];    /* header values (after the colon and blanks), or NULL */
+    const char *val[H_COUNT];    /* the first value of each wanted header (stripped), or NULL */
     Py_ssize_t vlen[H_COUNT];
 };
 
-/* sip_text_info's canonical fast case on the UTF-8 bytes s[0:n]: a CRLF first line that
-   is a valid status or request line, then the header block up to CRLFCRLF (or the end),
-   Call-ID, CSeq, From and To each exactly once in canonical spelling, X-CID at most once
-   and only as "X-CID", those values printable ASCII, no lone CR or LF in the block.
-   1: scanned; 0: anything else (the Python code decides). */
+/* The first line and the header block of the text s[0:n] (UTF-8, or any bytes: every class
+   is ASCII), read as heptool.core.sip defines it.  1: SIP, scanned; 0: not SIP.  Every read
+   is inside s[0:n]; the work is linear in n. */
 static int
 sip_scan(const char *s, Py_ssize_t n, struct sipscan *r)
 {
     memset(r, 0, sizeof(*r));
-    const char *eolp = find2(s, n < 4096 ? n : 4096, "\r\n", 2);
-    if (eolp == NULL) return 0;
-    Py_ssize_t eol = eolp - s;
-    if (eol > 4094) return 0;  /* char index <= byte index: same as the str find */
-    r->eol = eol;
-    if (eol >= 8 && memcmp(s, "SIP/2.0 ", 8) == 0) {
-        if (eol < 11) return 0;
+    /* the first line: up to the first LF, one CR before it removed */
+    const char *lf = n > 0 ? memchr(s, '\n', (size_t)n) : NULL;
+    Py_ssize_t eol = lf ? lf - s : n;
+    Py_ssize_t fl = eol;
+    if (fl > 0 && s[fl - 1] == '\r') fl--;
+    if (fl >= 8 && memcmp(s, "SIP/2.0 ", 8) == 0) {
+        /* SIP/2.0 SP d d d [SP reason], the first digit 1-6 */
+        if (fl < 11) return 0;
         if (!(s[8] >= '1' && s[8] <= '6' && s[9] >= '0' && s[9] <= '9' && s[10] >= '0' &&
               s[10] <= '9'))
             return 0;
-        if (eol > 11 && s[11] != ' ') return 0;
+        if (fl > 11 && s[11] != ' ') return 0;
         r->status = (s[8] - '0') * 100 + (s[9] - '0') * 10 + (s[10] - '0');
-        r->a = s + 12;
-        r->alen = eol > 12 ? eol - 12 : 0;
+        r->a = s + (fl > 12 ? 12 : fl);
+        r->alen = fl > 12 ? fl - 12 : 0;
     }
     else {
-        const char *sp1 = memchr(s, ' ', (size_t)eol);
+        /* method SP uri SP SIP/2.0: a token, a non-empty uri without SP */
+        const char *sp1 = fl > 0 ? memchr(s, ' ', (size_t)fl) : NULL;
         if (sp1 == NULL || sp1 == s) return 0;
-        const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(s + eol - sp1 - 1));
+        const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(s + fl - sp1 - 1));
         if (sp2 == NULL || sp2 == sp1 + 1) return 0;
-        if (s + eol - sp2 != 8 || memcmp(sp2, " SIP/2.0", 8) != 0) return 0;
+        if (s + fl - sp2 != 8 || memcmp(sp2, " SIP/2.0", 8) != 0) return 0;
         for (const char *p = s; p < sp1; p++)
             if (!is_token_char((unsigned char)*p)) return 0;
         r->a = s;
@@ -202,47 +198,34 @@ sip_scan(const char *s, Py_ssize_t n, struct sipscan *r)
         r->b = sp1 + 1;
         r->blen = sp2 - sp1 - 1;
     }
-    const char *endp = find2(s + eol, n - eol, "\r\n\r\n", 4);
-    Py_ssize_t end = endp ? endp - s : n;
-    /* every "\r\n" in [eol, end) starts a header line */
-    Py_ssize_t pos = eol;
-    while (pos < end) {
-        Py_ssize_t ls = pos + 2;
-        const char *nx = find2(s + ls, end - ls, "\r\n", 2);
-        Py_ssize_t le = nx ? nx - s : end;
-        /* a lone CR or LF in the line: the regex reads values only up to it */
-        if (memchr(s + ls, '\r', (size_t)(le - ls)) || memchr(s + ls, '\n', (size_t)(le - ls)))
-            return 0;
-        const char *ln = s + ls;
-        Py_ssize_t ll = le - ls;
-        int which = -1;
-        Py_ssize_t nl = 0;
-        if (ll >= 7 && memcmp(ln, "Call-ID", 7) == 0) { which = H_CALLID; nl = 7; }
-        else if (ll >= 4 && memcmp(ln, "CSeq", 4) == 0) { which = H_CSEQ; nl = 4; }
-        else if (ll >= 4 && memcmp(ln, "From", 4) == 0) { which = H_FROM; nl = 4; }
-        else if (ll >= 2 && memcmp(ln, "To", 2) == 0) { which = H_TO; nl = 2; }
-        else if (ll >= 5 && (ln[0] == 'X' || ln[0] == 'x') && ln[1] == '-' &&
-                 (ln[2] == 'C' || ln[2] == 'c') && (ln[3] == 'I' || ln[3] == 'i') &&
-                 (ln[4] == 'D' || ln[4] == 'd')) {
-            which = H_XCID;
-            nl = 5;
-        }
-        if (which >= 0) {
-            Py_ssize_t i = nl;
-            while (i < ll && (ln[i] == ' ' || ln[i] == '\t')) i++;
-            if (i < ll && ln[i] == ':') {
-                if (which == H_XCID && memcmp(ln, "X-CID", 5) != 0) return 0;
-                if (r->val[which] != NULL) return 0;  /* repeated: the last would win */
-                i++;
-                while (i < ll && (ln[i] == ' ' || ln[i] == '\t')) i++;
-                r->val[which] = ln + i;
-                r->vlen[which] = ll - i;
-                if (!plain_ascii(r->val[which], r->vlen[which])) return 0;
+    /* the header block: the lines after the first, up to the first empty line or the end */
+    Py_ssize_t pos = eol + 1;  /* the start of the next line */
+    while (pos < n) {
+        const char *nx = memchr(s + pos, '\n', (size_t)(n - pos));
+        Py_ssize_t le = nx ? nx - s : n;   /* the LF ending this line, or the end */
+        Py_ssize_t ce = le;
+        if (ce > pos && s[ce - 1] == '\r') ce--;
+        if (ce == pos) break;             /* the empty line */
+        /* name *(SP / HTAB) ":" value; a line starting with SP/HTAB is no header line */
+        Py_ssize_t i = pos;
+        while (i < ce && is_token_char((unsigned char)s[i])) i++;
+        if (i > pos) {
+            Py_ssize_t name_end = i;
+            while (i < ce && is_blank(s[i])) i++;
+            if (i < ce && s[i] == ':') {
+                int which = wanted_header(s + pos, name_end - pos);
+                if (which >= 0 && r->val[which] == NULL) {  /* the first occurrence wins */
+                    const char *v = s + i + 1;
+                    Py_ssize_t vn = ce - i - 1;
+                    strip_value(&v, &vn);
+                    r->val[which] = v;  /* not NULL even when empty: later ones are ignored */
+                    r->vlen[which] = vn;
+                }
             }
         }
-        pos = le;
+        if (nx == NULL) break;
+        pos = le + 1;
     }
-    if (!r->val[H_CALLID] || !r->val[H_CSEQ] || !r->val[H_FROM] || !r->val[H_TO]) return 0;
     return 1;
 }
 
@@ -251,60 +234,114 @@ struct sipvals {
     int status;                         /* 0: a request */
     const char *a, *b;                  /* reason | method, request URI */
     Py_ssize_t alen, blen;
-    const char *call; Py_ssize_t calln;
+    const char *call; Py_ssize_t calln; /* Call-ID, NULL when absent or empty */
     int has_cseq; long long cseq;
     const char *cm; Py_ssize_t cmn;     /* cseq method, NULL when empty */
     const char *ft; Py_ssize_t ftn;     /* from tag, NULL when none */
     const char *tt; Py_ssize_t ttn;     /* to tag, NULL when none */
-    const char *x; Py_ssize_t xn;       /* X-CID, NULL when none */
+    const char *x; Py_ssize_t xn;       /* X-CID, NULL when absent or empty */
 };
 
-/* 1: derived; 0: the Python code must decide (a tag it reads another way, a huge CSeq) */
+/* the tag of a From/To value v[0:n] (stripped): after the last '>', the first
+   ";" *(SP/HTAB) "tag" *(SP/HTAB) "=" *(SP/HTAB), then up to ; , SP HTAB CR LF.
+   1: found (possibly empty); 0: none */
 static int
+header_tag(const char *v, Py_ssize_t n, const char **tag, Py_ssize_t *tn)
+{
+    Py_ssize_t start = 0;
+    for (Py_ssize_t i = n; i > 0; i--)
+        if (v[i - 1] == '>') { start = i; break; }
+    for (Py_ssize_t p = start; p < n; p++) {
+        if (v[p] != ';') continue;
+        Py_ssize_t i = p + 1;
+        while (i < n && is_blank(v[i])) i++;
+        if (n - i < 3 || (v[i] | 0x20) != 't' || (v[i + 1] | 0x20) != 'a' ||
+            (v[i + 2] | 0x20) != 'g')
+            continue;
+        i += 3;
+        while (i < n && is_blank(v[i])) i++;
+        if (i >= n || v[i] != '=') continue;
+        i++;
+        while (i < n && is_blank(v[i])) i++;
+        Py_ssize_t e = i;
+        while (e < n && v[e] != ';' && v[e] != ',' && v[e] != ' ' && v[e] != '\t' &&
+               v[e] != '\r' && v[e] != '\n')
+            e++;
+        *tag = v + i;
+        *tn = e - i;
+        return 1;
+    }
+    return 0;
+}
+
+static void
 sip_derive(const struct sipscan *sc, struct sipvals *v)
 {
     memset(v, 0, sizeof(*v));
-    int fr = header_tag(sc->val[H_FROM], sc->vlen[H_FROM], &v->ft, &v->ftn);
-    int tr = header_tag(sc->val[H_TO], sc->vlen[H_TO], &v->tt, &v->ttn);
-    if (fr < 0 || tr < 0) return 0;
-    if (fr == 0) v->ft = NULL;
-    if (tr == 0) v->tt = NULL;
     v->status = sc->status;
     v->a = sc->a; v->alen = sc->alen;
     v->b = sc->b; v->blen = sc->blen;
-    v->call = sc->val[H_CALLID];
-    v->calln = sc->vlen[H_CALLID];
-    rstrip_ws(v->call, &v->calln);
-    /* cseq: strip, partition at the first space, number if all digits, method stripped */
-    const char *c = sc->val[H_CSEQ];
-    Py_ssize_t len = sc->vlen[H_CSEQ];
-    strip_ws(&c, &len);
-    const char *sp = memchr(c, ' ', (size_t)len);
-    Py_ssize_t numlen = sp ? sp - c : len;
-    int digits = numlen > 0;
-    for (Py_ssize_t i = 0; i < numlen; i++)
-        if (c[i] < '0' || c[i] > '9') digits = 0;
-    if (digits) {
-        if (numlen > 18) return 0;
+    if (sc->val[H_CALLID] && sc->vlen[H_CALLID] > 0) {
+        v->call = sc->val[H_CALLID];
+        v->calln = sc->vlen[H_CALLID];
+    }
+    if (sc->val[H_CSEQ]) {
+        /* split at the first run of SP/HTAB: 1-10 ASCII digits, then the method */
+        const char *c = sc->val[H_CSEQ];
+        Py_ssize_t len = sc->vlen[H_CSEQ];
+        Py_ssize_t k = 0;
+        while (k < len && !is_blank(c[k])) k++;
+        int digits = k > 0 && k <= 10;
         long long num = 0;
-        for (Py_ssize_t i = 0; i < numlen; i++) num = num * 10 + (c[i] - '0');
-        v->has_cseq = 1;
-        v->cseq = num;
+        for (Py_ssize_t i = 0; digits && i < k; i++) {
+            if (c[i] < '0' || c[i] > '9') digits = 0;
+            else num = num * 10 + (c[i] - '0');
+        }
+        if (digits) { v->has_cseq = 1; v->cseq = num; }
+        Py_ssize_t m = k;
+        while (m < len && is_blank(c[m])) m++;
+        if (m < len) { v->cm = c + m; v->cmn = len - m; }
     }
-    if (sp) {
-        const char *m = sp + 1;
-        Py_ssize_t mn = c + len - m;
-        strip_ws(&m, &mn);
-        if (mn > 0) { v->cm = m; v->cmn = mn; }
-    }
-    if (sc->val[H_XCID]) {
+    if (sc->val[H_FROM] && header_tag(sc->val[H_FROM], sc->vlen[H_FROM], &v->ft, &v->ftn) &&
+        v->ftn == 0)
+        v->ft = NULL;
+    if (sc->val[H_TO] && header_tag(sc->val[H_TO], sc->vlen[H_TO], &v->tt, &v->ttn) &&
+        v->ttn == 0)
+        v->tt = NULL;
+    if (sc->val[H_XCID] && sc->vlen[H_XCID] > 0) {
         v->x = sc->val[H_XCID];
         v->xn = sc->vlen[H_XCID];
-        rstrip_ws(v->x, &v->xn);
     }
-    return 1;
 }
 
+/* sip_text_info's dict of derived values */
+static PyObject *
+sip_dict(const struct sipvals *v)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    if (v->status) {
+        if (put(d, k_status, PyLong_FromLong(v->status)) < 0) goto error;
+        if (set_str(d, k_reason, v->a, v->alen) < 0) goto error;
+    }
+    else {
+        if (set_str(d, k_method, v->a, v->alen) < 0) goto error;
+        if (set_str(d, k_ruri, v->b, v->blen) < 0) goto error;
+    }
+    if (v->call && set_str(d, k_call_id, v->call, v->calln) < 0) goto error;
+    if (v->has_cseq && put(d, k_cseq, PyLong_FromLongLong(v->cseq)) < 0) goto error;
+    if (v->cm && set_str(d, k_cseq_method, v->cm, v->cmn) < 0) goto error;
+    if (v->ft && set_str(d, k_from_tag, v->ft, v->ftn) < 0) goto error;
+    if (v->tt && set_str(d, k_to_tag, v->tt, v->ttn) < 0) goto error;
+    if (v->x && set_str(d, k_x_cid, v->x, v->xn) < 0) goto error;
+    return d;
+error:
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* sip_summary(text): sip_text_info(text), or None when the text is not SIP or cannot be
+   read here (lone surrogates: the Python code copes) */
 static PyObject *
 sip_summary(PyObject *self, PyObject *arg)
 {
@@ -312,33 +349,15 @@ sip_summary(PyObject *self, PyObject *arg)
     if (!PyUnicode_Check(arg)) Py_RETURN_NONE;
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
-    if (s == NULL) {  /* lone surrogates: the Python path copes */
+    if (s == NULL) {
         PyErr_Clear();
         Py_RETURN_NONE;
     }
     struct sipscan sc;
     struct sipvals v;
-    if (!sip_scan(s, n, &sc) || !sip_derive(&sc, &v)) Py_RETURN_NONE;
-    PyObject *d = PyDict_New();
-    if (d == NULL) return NULL;
-    if (v.status) {
-        if (put(d, k_status, PyLong_FromLong(v.status)) < 0) goto error;
-        if (set_str(d, k_reason, v.a, v.alen) < 0) goto error;
-    }
-    else {
-        if (set_str(d, k_method, v.a, v.alen) < 0) goto error;
-        if (set_str(d, k_ruri, v.b, v.blen) < 0) goto error;
-    }
-    if (set_str(d, k_call_id, v.call, v.calln) < 0) goto error;
-    if (v.has_cseq && put(d, k_cseq, PyLong_FromLongLong(v.cseq)) < 0) goto error;
-    if (v.cm && set_str(d, k_cseq_method, v.cm, v.cmn) < 0) goto error;
-    if (v.ft && set_str(d, k_from_tag, v.ft, v.ftn) < 0) goto error;
-    if (v.tt && set_str(d, k_to_tag, v.tt, v.ttn) < 0) goto error;
-    if (v.x && set_str(d, k_x_cid, v.x, v.xn) < 0) goto error;
-    return d;
-error:
-    Py_DECREF(d);
-    return NULL;
+    if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
+    sip_derive(&sc, &v);
+    return sip_dict(&v);
 }
 
 /* OpenSIPS's JSON wrapping {"payload": "<SIP>"} undone, for the plain case only: the whole
@@ -392,7 +411,8 @@ unwrap_payload(const char *s, Py_ssize_t n, char *out)
     return o;
 }
 
-/* sip_ids(payload) for plain SIP bytes: (Call-ID, label, X-CID), or None (Python decides) */
+/* sip_ids(payload): (Call-ID, label, X-CID) of plain SIP bytes or of OpenSIPS's plain JSON
+   wrapping, (None, None, None) when the payload is not SIP, or None (Python decides). */
 static PyObject *
 sip_ids(PyObject *self, PyObject *arg)
 {
@@ -400,40 +420,34 @@ sip_ids(PyObject *self, PyObject *arg)
     if (!PyBytes_CheckExact(arg)) Py_RETURN_NONE;
     const char *s = PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
-    if (n == 0 || n > 65536) Py_RETURN_NONE;
+    if (n > 65536) Py_RETURN_NONE;
     char unwrapped[65536];
+    struct sipscan sc;
+    if (n == 0) return Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
     if (s[0] == '{') {
         n = unwrap_payload(s, n, unwrapped);
         if (n <= 0) Py_RETURN_NONE;
         s = unwrapped;
     }
-    struct sipscan sc;
-    if (!sip_scan(s, n, &sc)) Py_RETURN_NONE;
-    if (!sc.status && sc.alen >= 64) Py_RETURN_NONE;  /* sip_label looks 64 bytes far */
-    if (sc.eol >= 2047) Py_RETURN_NONE;  /* call_id() wants the first line in 2048 bytes */
-    /* X-CID is read (as sip_info does) only when sip_info could answer in C too */
-    struct sipvals v;
-    if (sc.val[H_XCID] && !sip_derive(&sc, &v)) Py_RETURN_NONE;
-    Py_ssize_t cn = sc.vlen[H_CALLID];
-    const char *cv = sc.val[H_CALLID];
-    rstrip_ws(cv, &cn);
-    if (cn == 0) Py_RETURN_NONE;
-    PyObject *call = PyUnicode_DecodeUTF8(cv, cn, NULL);
-    if (call == NULL) return NULL;
-    PyObject *label;
-    if (sc.status) {
-        char code[4] = {s[8], s[9], s[10], 0};
-        label = PyUnicode_FromStringAndSize(code, 3);
+    if (!sip_scan(s, n, &sc)) return Py_BuildValue("(OOO)", Py_None, Py_None, Py_None);
+    PyObject *call, *label, *x;
+    Py_ssize_t cn = sc.val[H_CALLID] ? sc.vlen[H_CALLID] : 0;
+    if (cn > 0) {
+        call = PyUnicode_DecodeUTF8(sc.val[H_CALLID], cn, "replace");
+        if (call == NULL) return NULL;
     }
     else {
-        label = PyUnicode_DecodeUTF8(sc.a, sc.alen, NULL);
+        Py_INCREF(Py_None);
+        call = Py_None;
     }
+    if (sc.status)
+        label = PyUnicode_FromFormat("%d", sc.status);
+    else
+        label = PyUnicode_DecodeUTF8(sc.a, sc.alen, "replace");  /* a token: ASCII */
     if (label == NULL) { Py_DECREF(call); return NULL; }
-    PyObject *x;
-    if (sc.val[H_XCID]) {
-        Py_ssize_t xn = sc.vlen[H_XCID];
-        rstrip_ws(sc.val[H_XCID], &xn);
-        x = PyUnicode_DecodeUTF8(sc.val[H_XCID], xn, NULL);
+    Py_ssize_t xn = sc.val[H_XCID] ? sc.vlen[H_XCID] : 0;
+    if (xn > 0) {
+        x = PyUnicode_DecodeUTF8(sc.val[H_XCID], xn, "replace");
         if (x == NULL) { Py_DECREF(call); Py_DECREF(label); return NULL; }
     }
     else {
@@ -761,10 +775,16 @@ hep3_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         unsigned char c0 = text[0][0];
         PyObject *info = NULL;
         if ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z')) {
-            info = sip_summary(NULL, tv[0]);
-            if (info == Py_None) {
-                Py_DECREF(info);
-                info = PyObject_CallFunctionObjArgs(c_sip_other, tv[0], NULL);
+            /* the text is valid UTF-8 (checked above): C reads every such text */
+            struct sipscan sc;
+            struct sipvals sv;
+            if (sip_scan((const char *)text[0], tlen[0], &sc)) {
+                sip_derive(&sc, &sv);
+                info = sip_dict(&sv);
+            }
+            else {
+                Py_INCREF(Py_None);
+                info = Py_None;
             }
         }
         else if (c0 == '{' || c0 >= 0x80) {
@@ -903,9 +923,10 @@ hep3_jsonl(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         unsigned char c0 = h.text[0][0];
         if ((c0 >= 'A' && c0 <= 'Z') || (c0 >= 'a' && c0 <= 'z')) {
             struct sipscan sc;
-            if (!sip_scan((const char *)h.text[0], h.tlen[0], &sc) || !sip_derive(&sc, &sv))
-                Py_RETURN_NONE;
-            have_sip = 1;
+            if (sip_scan((const char *)h.text[0], h.tlen[0], &sc)) {
+                sip_derive(&sc, &sv);
+                have_sip = 1;
+            }
         }
         else if (c0 == '{' || c0 >= 0x80) {
             Py_RETURN_NONE;
@@ -1033,7 +1054,7 @@ hep3_jsonl(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             JLIT(&j, ",\"sip\":{\"method\":"); jstr(&j, sv.a, sv.alen);
             JLIT(&j, ",\"ruri\":"); jstr(&j, sv.b, sv.blen);
         }
-        JLIT(&j, ",\"call_id\":"); jstr(&j, sv.call, sv.calln);
+        if (sv.call) { JLIT(&j, ",\"call_id\":"); jstr(&j, sv.call, sv.calln); }
         if (sv.has_cseq) { JLIT(&j, ",\"cseq\":"); jint(&j, sv.cseq); }
         if (sv.cm) { JLIT(&j, ",\"cseq_method\":"); jstr(&j, sv.cm, sv.cmn); }
         if (sv.ft) { JLIT(&j, ",\"from_tag\":"); jstr(&j, sv.ft, sv.ftn); }
@@ -1235,10 +1256,10 @@ static PyMethodDef methods[] = {
      "the Python decoder must do it."},
     {"sip_ids", sip_ids, METH_O,
      "sip_ids(payload: bytes) -> (call_id, label, x_cid) | None: heptool.core.sip.sip_ids "
-     "for plain SIP, None when the Python code must decide."},
+     "for SIP bytes and OpenSIPS's plain JSON wrapping, None when the Python code must decide."},
     {"sip_summary", sip_summary, METH_O,
-     "sip_summary(text) -> dict | None: sip_text_info(text) for the plain common case, "
-     "None when the Python code must decide."},
+     "sip_summary(text) -> dict | None: sip_text_info(text); None also for text that is not "
+     "SIP or has lone surrogates (the Python code decides)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from .record import extra_correlation_pairs
 from .registry import PROTO_TYPES
+from .sip import header_values as _sip_header_values
 from .sip import sip_ids, sip_ids_general, sip_payload
 
 __all__ = [
@@ -126,12 +127,15 @@ class LinkHeader:
         self.reason = f"header:{name}"
 
     def value(self, raw: str) -> str | None:
+        # raw is a header value as heptool.core.sip reads it (SP/HTAB/CR already stripped);
+        # parameters: "name = value", blanks SP/HTAB, the name ASCII-case-insensitive
         if self.param is None:
-            return raw.strip() or None
+            return raw or None
         for part in raw.split(";"):
             k, sep, v = part.partition("=")
-            if sep and k.strip().lower() == self.param:
-                return v.strip().strip('"') or None
+            k = k.strip(" \t")
+            if sep and k.isascii() and k.lower() == self.param:
+                return v.strip(" \t").strip('"') or None
         return None
 
     def __repr__(self) -> str:
@@ -238,22 +242,12 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
-_HEADER_LINE_RE = re.compile(rb"\n[ \t]*([A-Za-z0-9!%'*+.^_`|~-]+)[ \t]*:[ \t]*([^\r\n]*)")
-
-
 def header_values(sip: bytes, lname: bytes) -> list[str]:
-    """Every value of header ``lname`` (lower-case bytes) in the header block of ``sip``,
-    in order; comma-joined values are not split (a parameter is looked up per value)."""
-    end = sip.find(b"\r\n\r\n")
-    if end < 0:
-        end = sip.find(b"\n\n")
-        if end < 0:
-            end = len(sip)
-    out = []
-    for mo in _HEADER_LINE_RE.finditer(sip, 0, end):
-        if mo.group(1).lower() == lname:
-            out.append(_text(mo.group(2).strip()))
-    return out
+    """Every non-empty value of header ``lname`` (lower-case bytes) in the header block of
+    ``sip``, in order, read as :mod:`heptool.core.sip` reads SIP text (ASCII-case-insensitive
+    names, compact forms, LF line ends, continuation lines are not headers); comma-joined
+    values are not split (a parameter is looked up per value)."""
+    return _sip_header_values(_text(sip), lname.decode("ascii"))
 
 
 _STR = r'"[^"\\\x00-\x1f]*"'

@@ -16,17 +16,23 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_sip import _CRASHERS, sip_texts  # tests/core is on sys.path (rootdir conftest)
 
 from heptool.capture import pcap
 from heptool.capture.inputs import InputStats, iter_input
 from heptool.core import record as record_mod
+from heptool.core.accel import PURE_REQUESTED, c_module
 from heptool.core.codec import decode
 from heptool.core.errors import HepDecodeError
 from heptool.core.record import make_fast_record, make_fast_record_py
-from heptool.core.sip import sip_of_text, sip_text_info_py
+from heptool.core.sip import (
+    sip_ids_py,
+    sip_ids_ref,
+    sip_of_text,
+    sip_text_info_py,
+    sip_text_info_ref,
+)
 from heptool.output.records import decode_record
-
-from heptool.core.accel import PURE_REQUESTED, c_module
 
 _speedups = c_module()  # None in the pure-Python build (no compiler, or HEPTOOL_PURE=1)
 
@@ -207,8 +213,8 @@ def test_c_sip_summary_equals_python_on_real_sip():
         c = _speedups.sip_summary(t)
         if c is not None:
             taken += 1
-            ref = sip_text_info_py(t)
-            assert c == ref and list(c) == list(ref), t[:200]
+            ref = sip_text_info_ref(t)
+            assert c == ref == sip_text_info_py(t) and list(c) == list(ref), t[:200]
     assert taken > 0.9 * len(texts) > 300
 
 
@@ -241,9 +247,8 @@ def test_c_sip_summary_property(first, lines, end, seed):
         rng.shuffle(lines)
     text = first + "".join("\r\n" + ln for ln in lines) + end
     c = _speedups.sip_summary(text)
-    if c is not None:
-        ref = sip_text_info_py(text)
-        assert c == ref and list(c) == list(ref)
+    ref = sip_text_info_ref(text)
+    assert c == ref and (c is None or list(c) == list(ref))
 
 
 @needs_c
@@ -252,7 +257,10 @@ def test_c_sip_summary_property(first, lines, end, seed):
 @example(text="\ud800")
 def test_c_sip_summary_takes_any_text(text):
     c = _speedups.sip_summary(text)
-    assert c is None or c == sip_text_info_py(text)
+    ref = sip_text_info_ref(text)
+    assert c is None or c == ref
+    if ref is not None and not any("\ud800" <= ch <= "\udfff" for ch in text):
+        assert c is not None  # C reads every SIP text it can see as UTF-8
     assert _speedups.sip_summary(b"INVITE") is None  # not text: the Python code decides
 
 
@@ -360,12 +368,10 @@ def test_c_decode_fast_path_property(data):
 
 # -- sip_ids (correlation) ----------------------------------------------------------------------
 def _check_ids(payload):
-    from heptool.core.sip import sip_ids_py
-
     c = _speedups.sip_ids(payload)
     if c is None:
         return False
-    assert c == sip_ids_py(payload)
+    assert c == sip_ids_py(payload) == sip_ids_ref(payload)
     return True
 
 
@@ -527,6 +533,53 @@ def _known_layout(tail: bytes) -> bytes:
     return b"HEP3" + struct.pack(">H", 6 + len(body)) + body
 
 
+# -- the SIP reading: C against the line-by-line reference, on the hard shapes -------------------
+
+
+@needs_c
+@pytest.mark.parametrize("text", _CRASHERS + [
+    "SIP/2.0 \u00b9\u00b2\u00b3 OK\r\n\r\n",
+    "INVITE sip:b@x SIP/2.0\r\nX-C\u0130D: v\r\nX-CID: w\r\n\r\n",
+    "INVITE sip:b@x SIP/2.0\r\nCSeq: 1\u00b2 BYE\r\nFrom: a;tag=\r\nTo: b; TAG = t\r\n\r\n",
+    "INVITE sip:b@x SIP/2.0\r\nCall-ID:\r\nCall-ID: later\r\n\r\n",
+    "SIP/2.0 200 OK\r",
+    "INVITE sip:a\rb SIP/2.0\r\nCall-ID: a\rb\r\n\r\n",
+])
+def test_c_sip_regressions(text):
+    ref = sip_text_info_ref(text)
+    c = _speedups.sip_summary(text)
+    assert c == ref and (c is None or list(c) == list(ref))
+    b = text.encode()
+    assert _speedups.sip_ids(b) == sip_ids_ref(b)
+
+
+@needs_c
+@PROPS
+@given(text=sip_texts(), junk=st.binary(max_size=4), where=st.integers(0, 400))
+def test_c_sip_reading_equals_the_reference(text, junk, where):
+    c = _speedups.sip_summary(text)
+    ref = sip_text_info_ref(text)
+    assert c == ref and (c is None or list(c) == list(ref))
+    b = text.encode()
+    assert _speedups.sip_ids(b) == sip_ids_ref(b)  # bytes up to 64 KiB: C always answers
+    # invalid UTF-8 anywhere: replaced, in C as in Python
+    bad = b[:where] + junk + b[where:]
+    c = _speedups.sip_ids(bad)
+    assert c is None or c == sip_ids_ref(bad) == sip_ids_py(bad)
+
+
+def _hep3_with(payload: bytes) -> bytes:
+    def chunk(t, b):
+        return struct.pack(">HHH", 0, t, 6 + len(b)) + b
+
+    body = b"".join(chunk(t, b) for t, b in (
+        (1, b"\x02"), (2, b"\x11"), (3, bytes([10, 0, 0, 1])), (4, bytes([10, 0, 0, 2])),
+        (7, struct.pack(">H", 5060)), (8, struct.pack(">H", 5061)),
+        (9, struct.pack(">I", 1_795_683_906)), (10, struct.pack(">I", 5)), (11, b"\x01"),
+        (12, struct.pack(">I", 2001)))) + chunk(0x0F, payload)
+    return b"HEP3" + struct.pack(">H", 6 + len(body)) + body
+
+
 @pytest.mark.parametrize("factory", FAST_IMPLS)
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_fast_record_leaves_short_tail_to_the_full_path(factory, k):
@@ -556,3 +609,21 @@ def test_fast_record_property_damaged_tail(factory, data):
             assert not m.warnings
             keys = record_mod.HEADS[head]
             assert list(r.items()) == [*zip(keys, args), *record_mod.to_record(m).items()]
+
+
+@pytest.mark.parametrize("factory", FAST_IMPLS)
+@PROPS
+@given(text=sip_texts())
+@example(text=_CRASHERS[3])
+def test_record_sip_view_equals_the_reference(factory, text):
+    """The decode record's ``sip`` (C record, C JSON line, Python record) is the reference's
+    reading of the payload text."""
+    payload = text.encode("utf-8", "surrogatepass")
+    data = _hep3_with(payload)
+    r = _fast_of(factory)(data, 1, 2, "udp", "1.2.3.4:5", "6.7.8.9:10", True)
+    if r is None:
+        return
+    ref = sip_text_info_ref(r["payload"]) if r["payload"][:1].isalpha() else None
+    assert r.get("sip") == ref and list(r.get("sip") or ()) == list(ref or ())
+    if factory is make_fast_record:
+        _check_jsonl(data, 1, 2, "udp", "1.2.3.4:5", "6.7.8.9:10", True)
