@@ -108,12 +108,22 @@ def seeds() -> dict[str, list[bytes]]:
     fr = _spread([f for f in frames() if b"HEP3" in f or b"EEP" in f], PER_TARGET // 2)
     fr += _spread(frames(), PER_TARGET // 2)
     fr = _unique(fr) + [udp_frame(d, i) for i, d in enumerate(bench)]
+    # the C/Python disagreements issue 11 found (and crashes of the Python reading), kept as
+    # seeds so every fuzz run starts from them
+    hard = [
+        b"INVITE sip:b@x SIP/2.0\r\nCall-ID: c\r\nX-C\xc4\xb1D: v\r\n\r\n",
+        b"INVITE sip:b@x SIP/2.0\r\nCall-ID: c\r\nX-C\xc4\xb0D: v\r\n\r\n",
+        b"OPTIONS sipg\nh0\r SIP/2.0\r\nCall-ID: a@b\r\nCSeq: 1 OPTIONS\r\n\r\n",
+        b"INVITE sip:b@x SIP/2.0\r\ni: compact\r\nCall-ID : v\r\n\r\n",
+        b"SIP/2.0 1\xc2\xb20 OK\r\nCall-ID: c\r\nCSeq: \xc2\xb2 INVITE\r\n\r\n",
+        b"SIP/2.0 200 OK\r\nCall-ID: c\r\nCSeq: " + b"9" * 4301 + b" INVITE\r\n\r\n",
+    ]
     return {
         "hep3_fields": hep,
         "hep3_record": [o + d for o, d in zip(opts, hep)],
         "hep3_jsonl": [o + d for o, d in zip(opts[::-1], hep)],
-        "sip_summary": [bytes([i % 2]) + t for i, t in enumerate(texts)],
-        "sip_ids": _spread(sip, PER_TARGET) + sip_bench,
+        "sip_summary": [bytes([i % 2]) + t for i, t in enumerate(texts)] + [b"\x00" + h for h in hard],
+        "sip_ids": _spread(sip, PER_TARGET) + sip_bench + hard,
         "udp4_hep": [bytes([i % 8]) + f for i, f in enumerate(fr)],
     }
 

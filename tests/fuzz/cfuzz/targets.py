@@ -29,7 +29,7 @@ from heptool.core import codec
 from heptool.core import record as _record  # noqa: F401  (configures the C tables)
 from heptool.core.accel import c_module
 from heptool.core.errors import HepDecodeError
-from heptool.core.sip import sip_ids_py, sip_text_info_py
+from heptool.core.sip import sip_ids_ref, sip_text_info_ref
 from heptool.output.records import decode_record
 
 C = c_module()
@@ -140,18 +140,18 @@ def check_sip_summary(data: bytes) -> None:
     c = C.sip_summary(text)
     if c is None:
         return
-    ref = sip_text_info_py(text)
+    ref = sip_text_info_ref(text)
     if c != ref or list(c) != list(ref or ()):
-        _fail("sip_summary != sip_text_info_py", data, c, ref)
+        _fail("sip_summary != sip_text_info_ref", data, c, ref)
 
 
 def check_sip_ids(data: bytes) -> None:
     c = C.sip_ids(data)
     if c is None:
         return
-    ref = sip_ids_py(data)
+    ref = sip_ids_ref(data)
     if c != ref:
-        _fail("sip_ids != sip_ids_py", data, c, ref)
+        _fail("sip_ids != sip_ids_ref", data, c, ref)
 
 
 # -- the frame fast path ------------------------------------------------------------------------
