@@ -14,7 +14,11 @@ echo "test.sh: installing heptool[test] (editable) into $("$PY" -c 'import sys; 
 # which fetches setuptools from PyPI, when they are missing or too old.
 pip_log=$(mktemp)
 trap 'rm -f "$pip_log"' EXIT
-if ! "$PY" -m pip install -q --no-build-isolation -e '.[test]' 2>"$pip_log"; then
+# (A fresh venv has no setuptools >= 74.1, pyproject's build requirement: go isolated at once.)
+if ! "$PY" -c 'import setuptools, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 74)' \
+        2>/dev/null; then
+    "$PY" -m pip install -q -e '.[test]'
+elif ! "$PY" -m pip install -q --no-build-isolation -e '.[test]' 2>"$pip_log"; then
     grep -E '^ *error:' "$pip_log" | head -n 3 >&2 || true
     echo "test.sh: build without isolation failed (above: usually no 'wheel' or an old setuptools);" \
         "retrying with an isolated build" >&2
