@@ -210,7 +210,7 @@ def all_vector_messages():
 def test_fast_paths_agree_with_the_general_path(monkeypatch):
     """The plain-SIP and JSON-wrapped-SIP shortcuts give what the general path gives, on
     every real capture (and both shapes of the scenario messages)."""
-    import heptool.core.extract as ex
+    import heptool.analysis.extract as ex
     from heptool.core import sip
     from heptool.core.scenario import call_scenario, opensips_scenario
 

@@ -251,8 +251,10 @@ def test_the_py_and_ref_functions_never_reach_c(monkeypatch):
     def boom(*_a):
         raise AssertionError("reached the C extension")
 
-    monkeypatch.setattr(sipmod, "_c_sip_summary", boom)
-    monkeypatch.setattr(sipmod, "_c_sip_ids", boom)
+    from heptool.sip import ids, info
+
+    monkeypatch.setattr(info, "_c_sip_summary", boom)
+    monkeypatch.setattr(ids, "_c_sip_ids", boom)
     p = (_REQ + "X-CID: x\r\ni: c\r\n\r\n").encode()
     wrapped = json.dumps({"payload": p.decode()}).encode()
     for payload in (p, wrapped):

@@ -1,0 +1,103 @@
+"""The one-line text a table shows for a message, and escaping for terminals (pure).
+
+:func:`summary` is the one-line text a table shows for a message: the SIP first line, a
+log line (OpenSIPS xlog JSON ``{"Event", "text"}`` too), an OpenSIPS net event
+(``TCP ACCEPTED SUCCESS``), a REST first line, an MI command or reply, or else a short
+preview of the payload.  Control characters are escaped there (:func:`printable`) so
+that a payload cannot move the cursor or rewrite the terminal.
+
+It lives in the sip layer (not in ``heptool.output``) because ``heptool.core.sip`` still
+re-exports it and core may not import output; every renderer imports it from here.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from .headers import first_line as _first_line
+from .headers import text as _text
+from .payload import sip_payload
+
+__all__ = ["printable", "summary"]
+
+_C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
+_C0.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x7F: "\\x7f"})
+_C1 = {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
+_ESCAPES = {**_C0, **_C1}
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` with every control or format character escaped (``\\x1b``, ``\\n``,
+    ``\\u202e``): safe to print on a terminal.  Cut to ``limit`` characters (``...``)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    out = text.translate(_ESCAPES)
+    if not out.isascii():
+        out = "".join(
+            f"\\u{ord(ch):04x}" if ord(ch) > 0x7F and unicodedata.category(ch) in ("Cc", "Cf", "Cs",
+                                                                               "Zl", "Zp", "Co")
+            else ch for ch in out)
+    return out
+
+
+def _json_obj(payload: bytes) -> dict[str, Any] | None:
+    if payload[:1] != b"{":
+        return None
+    try:
+        obj = json.loads(payload.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _s(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def summary(message: Any, limit: int = 200) -> str:
+    """One line describing a message's payload (for tables); control characters escaped."""
+    payload = message.payload
+    ptype = message.proto_type
+    if not payload:
+        if ptype == 96 and message.extra_correlation:  # OpenSIPS correlate(): no payload
+            return printable("correlate " + " ".join(message.extra_correlation.split()), limit)
+        return ""
+    sp = sip_payload(payload)
+    if sp is not None:
+        fl = _first_line(sp)
+        if fl is not None:
+            return printable(_text(fl), limit)
+    obj = _json_obj(payload)
+    if obj is not None:
+        text = _json_summary(obj, ptype)
+        if text is not None:
+            return printable(text, limit)
+    line = payload.split(b"\n", 1)[0].rstrip(b"\r")
+    more = len(line) < len(payload.rstrip(b"\r\n"))
+    return printable(_text(line) + (" ..." if more else ""), limit)
+
+
+def _json_summary(obj: dict[str, Any], ptype: int | None) -> str | None:
+    if "Event" in obj and "text" in obj:  # OpenSIPS xlog
+        return f"{_s(obj['Event'])}: {_s(obj['text'])}"
+    if "Protocol" in obj and "Event" in obj:  # OpenSIPS net event
+        parts = [_s(obj["Protocol"]), _s(obj["Event"])]
+        if "Status" in obj:
+            parts.append(_s(obj["Status"]))
+        if obj.get("Message"):
+            parts.append(f"({_s(obj['Message'])})")
+        return " ".join(parts)
+    if "first_line" in obj:  # OpenSIPS REST
+        return _s(obj["first_line"]).rstrip("\r\n")
+    if "command" in obj:  # OpenSIPS MI request
+        text = f"MI {_s(obj['command'])}"
+        if "backend" in obj:
+            text += f" via {_s(obj['backend'])}"
+        if obj.get("parameters") not in (None, "", [], {}):
+            text += f" {_s(obj['parameters'])}"
+        return text
+    if "reply" in obj and ptype in (87, None) or list(obj) == ["reply"]:  # OpenSIPS MI reply
+        return f"MI reply {_s(obj['reply'])}"
+    return None
