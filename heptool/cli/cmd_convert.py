@@ -410,7 +410,7 @@ class _Run:
         from heptool.core.codec import decode
         from heptool.core.errors import HepError
 
-        data = p[8]  # InputPacket.data, read by position (once per message)
+        data = p.data
         try:
             m = decode(data) if data is not None else to_message(p)
         except HepError as e:

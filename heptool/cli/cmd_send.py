@@ -529,7 +529,9 @@ class _Send:
         from heptool.core.codec import encode
 
         for i, m in enumerate(self._sip_messages(source)):
-            yield InputPacket(i, None, None, None, None, None, None, None, encode(m), None, None)
+            yield InputPacket(index=i, frame=None, line=None, offset=None, hep_transport=None,
+                              hep_src=None, hep_dst=None, outer_ts=None, data=encode(m),
+                              record=None, error=None)
 
     def _summary(self, elapsed: float) -> None:
         failed = 0
