@@ -16,6 +16,7 @@ import click
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
 from heptool.cli.options import BinaryToTerminalError, filter_options, open_output
+from heptool.cli.params import parse_hep_endpoint, parse_ports, parse_proto_type
 
 __all__ = ["convert_command", "parse_ports"]
 
@@ -42,57 +43,6 @@ opened, or live capture is not permitted. Nothing to convert is not an error but
 silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
 "convert: x.pcap: no HEP found".
 """
-
-
-def parse_ports(text: str) -> frozenset[int]:
-    """``5060``, ``5060-5090``, ``5060,5080-5081`` -> the set of ports; ValueError."""
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        lo, hi = lo.strip(), hi.strip()
-        try:
-            if (not (lo + hi).isascii() or not lo.isdigit() or (sep and not hi.isdigit())
-                    or len(lo) > 5 or len(hi) > 5):
-                raise ValueError(part)  # int() alone takes '٣' and '1_0'
-            a = int(lo)
-            b = int(hi) if sep else a
-        except ValueError:
-            raise ValueError(f"--ports: {part!r} is not a port or a range A-B") from None
-        if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
-            raise ValueError(f"--ports: {part!r} is not within 0-65535 (A-B with A <= B)")
-        out.update(range(a, b + 1))
-    if not out:
-        raise ValueError("--ports: no port given")
-    return frozenset(out)
-
-
-def _proto_type(text: str) -> int:
-    from heptool.core.registry import proto_from_text
-
-    try:
-        return proto_from_text(text)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--proto-type") from None
-
-
-def _endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
-    from heptool.core.filters import parse_address
-
-    t = text.strip()
-    try:
-        if t.startswith("[") or t.count(":") == 1:
-            f = parse_address(t)
-        else:
-            f = parse_address(f"[{t}]" if ":" in t else t)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint=option) from None
-    if f.host is None:
-        raise click.BadParameter(f"{text!r} is not ADDR:PORT ([V6]:PORT for IPv6)",
-                                 param_hint=option)
-    return f.host, default_port if f.port is None else f.port
 
 
 @click.command("convert", epilog=EPILOG,
@@ -199,9 +149,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise click.UsageError("--duration needs -i IFACE")
     if iface is not None and direction == "hep":
         raise click.UsageError("-i captures plain SIP: --from hep cannot be used with it")
-    ptype = _proto_type(proto_type_text)
-    dst_ep = _endpoint(hep_dst, "--hep-dst", 9060)
-    src_ep = _endpoint(hep_src, "--hep-src", 9061) if hep_src else (dst_ep[0], 9061)
+    ptype = parse_proto_type(proto_type_text)
+    dst_ep = parse_hep_endpoint(hep_dst, "--hep-dst", 9060)
+    src_ep = parse_hep_endpoint(hep_src, "--hep-src", 9061) if hep_src else (dst_ep[0], 9061)
     if (":" in src_ep[0]) != (":" in dst_ep[0]):
         raise click.UsageError("--hep-src and --hep-dst must be of the same IP version")
 
@@ -460,7 +410,7 @@ class _Run:
         from heptool.core.codec import decode
         from heptool.core.errors import HepError
 
-        data = p[8]  # InputPacket.data, read by position (once per message)
+        data = p.data
         try:
             m = decode(data) if data is not None else to_message(p)
         except HepError as e:

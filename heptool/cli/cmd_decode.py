@@ -194,7 +194,6 @@ class _Run:
         self.status = ExitStatus.OK
         self.written = 0
         self.bad = False
-        self.complaints = 0  # Error:/Warning: lines so far
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
         self._write_record: Any = None  # JSON writers' write(record)
         self._write_line: Any = None  # JSON Lines writer's write_line(bytes)
@@ -207,12 +206,23 @@ class _Run:
         err.write(" ".join(line.split()) + "\n")
         err.flush()
 
-    def _bad(self, text: str, *, warning: bool = False) -> None:
+    def problem(self, problem: Any) -> None:
+        """The reader's problems: Error:/Warning: lines (``--strict``: the first bad one
+        stops with exit status 3), counted for the summary; notes as they are."""
+        level = problem.level
+        if level == "note":
+            self.say(problem.text)
+            return
+        if level == "unreadable":
+            self.say("Error: " + problem.text)
+            if self.status == ExitStatus.OK:
+                self.status = ExitStatus.ERROR
+            return
+        warning = level == "warning"
         if self.strict:
-            raise BadInputError(text)
-        self.say(("Warning: " if warning else "Error: ") + text)
+            raise BadInputError(problem.text)
+        self.say(("Warning: " if warning else "Error: ") + problem.text)
         self.bad = True
-        self.complaints += 1
         if self.summary is not None:
             if warning:
                 self.summary.warnings += 1
@@ -223,11 +233,23 @@ class _Run:
     def execute(self, out: IO[Any], *, to_terminal: bool) -> None:
         live = any(_is_live(s, self.env) for s in self.sources)
         writer, emit = self._writer(out, live)
+        from heptool.pipeline.reader import MessageReader
+
+        env = self.env
+        show_progress = env.stderr_isatty and not to_terminal
+        reader = MessageReader(self.sources, stdin=env.stdin_binary, port=self.port,
+                               strict=self.strict, on_problem=self.problem,
+                               verbose=bool(self.verbose),
+                               progress=self._progress if show_progress else None)
+        need_sip = self.fmt in ("jsonl", "json", "table") and (
+            self.fmt != "table" or bool(self.verbose)) or self.summary is not None
         try:
-            for source in self.sources:
-                if not self._one(source, emit, to_terminal):
-                    break
+            reader.each_record(emit, need_sip=need_sip, match=self.match,
+                               write=self._write_record, write_line=self._write_line,
+                               tally=self.summary.add if self.summary is not None else None,
+                               count=self.count)
         finally:
+            self.written = reader.written
             if writer is not None:
                 writer.close()
         if self.summary is not None:
@@ -297,146 +319,9 @@ class _Run:
 
         return None, emit_hex
 
-    def _one(self, source: str, emit: Any, to_terminal: bool) -> bool:
-        """Decode one input; False once --count is reached."""
-        from heptool.capture.inputs import InputError, InputStats, iter_input
-        from heptool.capture.pcap import CaptureError
-        from heptool.core.codec import decode
-        from heptool.core.errors import HepError
-        from heptool.core.record import make_fast_jsonl, make_fast_record
-        from heptool.output.records import decode_record
-
-        env = self.env
-        name = "<stdin>" if source == "-" else source
-        prefix = f"{name}: " if len(self.sources) > 1 else ""
-        f: Any = None
-        if source != "-":
-            try:
-                f = open(source, "rb", buffering=1 << 16)  # noqa: SIM115
-            except OSError as e:
-                self.say(f"Error: {e.strerror or e}: {source}")
-                if self.status == ExitStatus.OK:
-                    self.status = ExitStatus.ERROR
-                return True
-        progress = None
-        complaints = self.complaints
-        stats = InputStats()
-        strict = self.strict
-        match = self.match
-        count = self.count
-        need_sip = self.fmt in ("jsonl", "json", "table") and (
-            self.fmt != "table" or bool(self.verbose)) or self.summary is not None
-        summary = self.summary
-        it = None
-        try:
-            if (f is not None and env.stderr_isatty and not to_terminal
-                    and os.fstat(f.fileno()).st_size >= PROGRESS_MIN_BYTES):
-                progress = _Progress(env, name, os.fstat(f.fileno()).st_size)
-            it = iter_input(f if f is not None else source, stdin=env.stdin_binary,
-                            port=self.port, stats=stats, strict=strict)
-            seen = 0
-            # JSON out and no filter: the common packet goes bytes -> record directly
-            write = self._write_record
-            fast = make_fast_record() if match is None and write is not None else None
-            # JSON Lines: the common packet's line written straight from its bytes (C)
-            write_line = self._write_line
-            jsonl = make_fast_jsonl() if fast is not None and write_line is not None \
-                and summary is None else None
-            # the fields read by position (an InputPacket is a tuple: no attribute lookups)
-            for p in it:
-                index, frame, _line, _off, transport, hsrc, hdst, _ts, data, rec, _err = p
-                seen += 1
-                if progress is not None and not seen & 0xFFF:
-                    progress.update(f.tell())
-                if jsonl is not None and data is not None:
-                    line = jsonl(data, index, frame, transport, hsrc, hdst, need_sip)
-                    if line is not None:
-                        write_line(line)
-                        self.written += 1
-                        if count is not None and self.written >= count:
-                            return False
-                        continue
-                if fast is not None and data is not None:
-                    r = fast(data, index, frame, transport, hsrc, hdst, need_sip)
-                    if r is not None:
-                        write(r)
-                        if summary is not None:
-                            summary.add(r)
-                        self.written += 1
-                        if count is not None and self.written >= count:
-                            return False
-                        continue
-                try:
-                    if data is not None:
-                        m = decode(data, strict)
-                    else:
-                        m = _from_record(p, strict)  # its errors name the line already
-                except HepError as e:
-                    self._bad(prefix + str(e if data is None else e.with_context(p.where)))
-                    continue
-                if m._warnings:
-                    for w in m._warnings:
-                        self._bad(prefix + str(w.with_context(p.where)), warning=True)
-                if match is not None and not match(m):
-                    continue
-                if rec is not None:
-                    index = rec.get("index", index)
-                r = decode_record(m, index, frame, transport, hsrc, hdst, need_sip)
-                emit(r, m, p)
-                if summary is not None:
-                    summary.add(r)
-                self.written += 1
-                if count is not None and self.written >= count:
-                    return False
-        except InputError as e:
-            self._bad(str(e))
-        except CaptureError as e:
-            self._bad(f"{name}: {e}")
-        except HepError as e:  # the framing of a HEP stream gave up (strict)
-            self._bad(f"{name}: {e}")
-        finally:
-            if it is not None:
-                it.close()
-            if progress is not None:
-                progress.stop()
-            if f is not None:
-                f.close()
-        self._report(name, prefix, stats, clean=self.complaints == complaints)
-        return True
-
-    def _report(self, name: str, prefix: str, stats: Any, *, clean: bool = True) -> None:
-        """What the input held besides HEP: damage always, the rest with -v; a capture with
-        no HEP at all (and no error about it: that said it already) always."""
-        if stats.kind == "hep":
-            if stats.leftover_bytes:
-                self._bad(f"{name}: the last {stats.leftover_bytes} bytes are an incomplete HEP "
-                          "packet", warning=True)
-            if stats.skipped_bytes:
-                self._bad(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
-                          warning=True)
-        if stats.kind in ("pcap", "pcapng") and stats.capture.stream_garbage_bytes:
-            c = stats.capture  # e.g. a HEPv1/v2 packet whose SIP framing is invalid
-            self._bad(f"{name}: frame {c.stream_garbage_frame}: skipped "
-                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
-                      "streams", warning=True)
-        if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
-            # not an error (a capture without HEP is a valid capture: the exit status stays),
-            # but never silence: an empty result would look like a broken pipeline
-            where = f" on port {self.port}" if self.port is not None else ""
-            self.say(f"decode: no HEP in {name}: {stats.capture.frames} frames, 0 HEP "
-                     f"packets{where}")
-        if self.verbose and stats.kind in ("pcap", "pcapng"):
-            c = stats.capture
-            self.say(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "
-                     f"{c.not_ip} non-IP/other frames, {c.not_hep_udp} UDP datagrams, "
-                     f"{c.non_hep_tcp_bytes} TCP bytes; {c.not_port} frames on other ports; "
-                     f"{c.stream_skipped_bytes + c.tcp_gap_bytes} TCP bytes lost or skipped")
-
-
-def _from_record(p: Any, strict: bool) -> Any:
-    from heptool.capture.inputs import to_message
-
-    return to_message(p, strict)
+    def _progress(self, name: str, size: int) -> Any:
+        """A progress bar for an input file of ``size`` bytes, if it is a big one."""
+        return _Progress(self.env, name, size) if size >= PROGRESS_MIN_BYTES else None
 
 
 def _packet_bytes(m: Any, p: Any) -> bytes:

@@ -6,14 +6,23 @@ only; the codec, inputs and writers are imported inside the command.
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Iterator
 from typing import IO, Any
 
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.options import BadInputError, output_options, resolve_format, stderr_echo
+from heptool.cli.options import (
+    BadInputError,
+    flag_name,
+    given,
+    message_from_options,
+    output_options,
+    resolve_format,
+    stderr_echo,
+)
+from heptool.cli.params import ChunkParam, EndpointParam, IpProtoParam, ProtoParam, TimeParam
+from heptool.pipeline.build import apply_chunks, loopback_like, now
 
 __all__ = ["ChunkParam", "EndpointParam", "IpProtoParam", "ProtoParam", "encode_command"]
 
@@ -31,144 +40,6 @@ Examples:
   heptool decode -f jsonl capture.pcap | jq 'select(.proto == "sip")' | heptool encode > sip.hep
   heptool encode --from records.jsonl --capture-id 9 -f jsonl
 """
-
-_IP_PROTOS = {"udp": 17, "tcp": 6, "sctp": 132, "tls": 22, "ws": 50}
-
-
-# ---------------------------------------------------------------------------
-# parameter types (shell completion comes from the registry)
-# ---------------------------------------------------------------------------
-class ProtoParam(click.ParamType):
-    """A protocol type (chunk 0x000b): a name (sip, log, rtcp...) or a number (0x.. = hex)."""
-
-    name = "proto"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        from heptool.core.registry import proto_from_text
-
-        try:
-            return proto_from_text(str(value))
-        except ValueError as e:
-            self.fail(str(e), param, ctx)
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
-        from heptool.core.registry import PROTO_ALIASES, PROTO_TYPES
-
-        names = sorted({*PROTO_TYPES.values(), *PROTO_ALIASES})
-        return [CompletionItem(n) for n in names if n.startswith(incomplete.lower())]
-
-
-class ChunkParam(click.ParamType):
-    """``--chunk SPEC`` (see heptool.core.chunkspec); completes chunk names."""
-
-    name = "spec"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from heptool.core.chunkspec import ChunkSetting, ChunkSpecError, parse_chunk_spec
-
-        if isinstance(value, ChunkSetting):
-            return value
-        try:
-            setting = parse_chunk_spec(str(value))
-        except ChunkSpecError as e:
-            self.fail(str(e).removeprefix("--chunk "), param, ctx)
-        if setting.file is not None:
-            try:
-                with open(setting.file, "rb") as f:
-                    setting = setting.with_body(f.read())
-            except OSError as e:
-                self.fail(f"{value!r}: cannot read {setting.file}: {e.strerror or e}", param, ctx)
-        return setting
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
-        from heptool.core.chunkspec import chunk_names
-        from heptool.core.registry import CHUNKS_BY_NAME
-
-        if "=" in incomplete:
-            return []
-        return [
-            CompletionItem(n, help=CHUNKS_BY_NAME[n].doc if n in CHUNKS_BY_NAME else None)
-            for n in chunk_names()
-            if n.startswith(incomplete.lower())
-        ]
-
-
-class EndpointParam(click.ParamType):
-    """``ADDR:PORT`` or ``[IPv6]:PORT``."""
-
-    name = "addr:port"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[str, int]:
-        if isinstance(value, tuple):
-            return value
-        from heptool.capture.writer import parse_endpoint
-
-        try:
-            return parse_endpoint(str(value))
-        except ValueError as e:
-            self.fail(str(e), param, ctx)
-
-
-class IpProtoParam(click.ParamType):
-    """``udp``, ``tcp``, ``sctp``, ``tls`` (22), ``ws`` (50) or a number 0..255."""
-
-    name = "ip-proto"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        t = str(value).strip().lower()
-        if t in _IP_PROTOS:
-            return _IP_PROTOS[t]
-        try:
-            n = int(t, 0)
-        except ValueError:
-            self.fail(f"{value!r}: use udp, tcp, sctp, tls, ws or a number 0..255", param, ctx)
-        if not 0 <= n <= 255:
-            self.fail(f"{value!r}: out of range 0..255", param, ctx)
-        return n
-
-    def shell_complete(
-        self, ctx: click.Context, param: click.Parameter, incomplete: str
-    ) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
-        return [CompletionItem(n) for n in _IP_PROTOS if n.startswith(incomplete.lower())]
-
-
-class TimeParam(click.ParamType):
-    """ISO 8601 (``2026-11-26T09:00:00.5Z``; no zone = UTC) or epoch seconds."""
-
-    name = "time"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value
-        from heptool.core.errors import HepValueError
-        from heptool.core.record import parse_time
-
-        try:
-            ts = parse_time(str(value))
-        except HepValueError as e:
-            self.fail(str(e), param, ctx)
-        if not 0 <= ts[0] <= 0xFFFFFFFF:
-            self.fail(f"{value!r} does not fit in HEP's 32-bit seconds", param, ctx)
-        return ts
-
 
 # ---------------------------------------------------------------------------
 # the command
@@ -190,15 +61,6 @@ _PACKET_OPTIONS = (
     "chunks",
 )
 _SCENARIO_OK = frozenset({"time", "capture_id", "node_name", "auth_key", "chunks", "compress"})
-_V3_ONLY = ("node_name", "auth_key", "correlation_id", "compress", "chunks")
-
-
-def _flag(name: str) -> str:
-    return {"chunks": "--chunk", "version": "--version", "compress": "--compress"}.get(
-        name, "--" + name.replace("_", "-")
-    )
-
-
 @click.command(
     "encode", epilog=EPILOG, short_help="Build HEP packets from options, records or a scenario."
 )
@@ -386,12 +248,6 @@ def encode_command(
 
 
 # ---------------------------------------------------------------------------
-def given(opts: dict[str, Any], name: str) -> bool:
-    """Was option ``name`` given (chunks: any)?  Shared with ``heptool send``."""
-    v = opts.get(name)
-    return bool(v) if name == "chunks" else v is not None
-
-
 def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> str:
     """'scenario', 'records' or 'options' (and check the option combinations)."""
     if opts["scenario"] is not None:
@@ -400,7 +256,7 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
         bad = [n for n in _PACKET_OPTIONS if given(opts, n) and n not in _SCENARIO_OK]
         if bad:
             raise click.UsageError(
-                f"{_flag(bad[0])} cannot be used with --scenario (scenarios "
+                f"{flag_name(bad[0])} cannot be used with --scenario (scenarios "
                 "take --time, --capture-id, --node-name, --auth-key, --chunk, "
                 "--compress, --seed)"
             )
@@ -433,84 +289,6 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
     return "records"
 
 
-def now() -> tuple[int, int]:
-    """The current time as (ts_sec, ts_usec)."""
-    ns = _time.time_ns()
-    return ns // 1_000_000_000, (ns // 1000) % 1_000_000
-
-
-def _read_payload(env: Environment, spec: str | None) -> bytes:
-    if spec is None:
-        return b""
-    if spec == "-":
-        return env.stdin_binary.read()
-    if spec.startswith("@") and len(spec) > 1:
-        try:
-            with open(spec[1:], "rb") as f:
-                return f.read()
-        except OSError as e:
-            raise click.BadParameter(
-                f"cannot read {spec[1:]}: {e.strerror or e}", param_hint="'--payload'"
-            ) from None
-    return spec.encode("utf-8")
-
-
-def _loopback_like(addr: str) -> str:
-    return "::1" if ":" in addr else "127.0.0.1"
-
-
-def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
-    """One message from the packet options (encode's defaults); used by ``heptool send`` too."""
-    from heptool.core.codec import encode
-    from heptool.core.errors import HepError
-    from heptool.core.message import HepMessage
-
-    version = int(opts["version"] or 3)
-    if version != 3:
-        bad = [n for n in _V3_ONLY if given(opts, n)]
-        if bad:
-            raise click.UsageError(
-                f"HEPv{version} has no chunks: {_flag(bad[0])} needs --version 3"
-            )
-        if version == 1 and given(opts, "capture_id"):
-            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
-    src = opts["src"] or ("127.0.0.1", 5060)
-    dst = opts["dst"] or (_loopback_like(src[0]), 5060)
-    if (":" in src[0]) != (":" in dst[0]):
-        raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
-    ts = opts["time"] or now()
-    try:
-        m = HepMessage(
-            version=version,
-            ip_proto=opts["ip_proto"] if opts["ip_proto"] is not None else 17,
-            src_ip=src[0],
-            src_port=src[1],
-            dst_ip=dst[0],
-            dst_port=dst[1],
-            ts_sec=ts[0],
-            ts_usec=ts[1],
-            proto_type=opts["proto"] if opts["proto"] is not None else 1,
-            capture_id=opts["capture_id"] if opts["capture_id"] is not None else 1,
-            node_name=opts["node_name"],
-            auth_key=opts["auth_key"],
-            correlation_id=opts["correlation_id"],
-            payload=_read_payload(env, opts["payload"]),
-            compression=opts["compress"],
-        )
-        _apply_chunks(m, opts)
-        encode(m)  # a value no packet can carry is a usage error, before any output
-    except HepError as e:
-        raise click.UsageError(str(e)) from None
-    return m
-
-
-def _apply_chunks(m: Any, opts: dict[str, Any]) -> None:
-    if opts["chunks"]:
-        from heptool.core.chunkspec import apply_chunks
-
-        apply_chunks(m, opts["chunks"])
-
-
 def _override(m: Any, opts: dict[str, Any]) -> Any:
     """Apply the packet options given on the command line to a message from a record."""
     if opts["src"] is not None:
@@ -532,7 +310,7 @@ def _override(m: Any, opts: dict[str, Any]) -> Any:
         m.ts_sec, m.ts_usec = opts["time"]
     if opts["compress"] is not None:
         m.compression = opts["compress"]
-    _apply_chunks(m, opts)
+    apply_chunks(m, opts["chunks"])
     if opts["version"] is not None and int(opts["version"]) != m.version:
         from heptool.core.codec import decode, encode
 
@@ -553,9 +331,9 @@ def _with_defaults(rec: dict[str, Any], now: tuple[int, int]) -> dict[str, Any]:
     if "proto_type" not in rec and "proto" not in rec:
         rec["proto_type"] = 1
     if "src_ip" not in rec:
-        rec["src_ip"] = _loopback_like(str(rec.get("dst_ip") or "127.0.0.1"))
+        rec["src_ip"] = loopback_like(str(rec.get("dst_ip") or "127.0.0.1"))
     if "dst_ip" not in rec:
-        rec["dst_ip"] = _loopback_like(str(rec["src_ip"] or "127.0.0.1"))
+        rec["dst_ip"] = loopback_like(str(rec["src_ip"] or "127.0.0.1"))
     rec.setdefault("src_port", 5060)
     rec.setdefault("dst_port", 5060)
     return rec
@@ -602,7 +380,7 @@ def _from_scenario(opts: dict[str, Any]) -> Iterator[Any]:
                 m.auth_key = opts["auth_key"]
             if opts["compress"] is not None:
                 m.compression = opts["compress"]
-            _apply_chunks(m, opts)
+            apply_chunks(m, opts["chunks"])
             yield m, f"{opts['scenario']} packet {n}"
             n += 1
         last = msgs[-1]
@@ -691,7 +469,7 @@ def _writer(fmt: str, out: IO[Any], opts: dict[str, Any]) -> Any:
     from heptool.capture.writer import PcapWriter
 
     dst = opts["hep_dst"]
-    src = opts["hep_src"] or (_loopback_like(dst[0]), 9061)
+    src = opts["hep_src"] or (loopback_like(dst[0]), 9061)
     if (":" in src[0]) != (":" in dst[0]):
         raise click.UsageError("--hep-src and --hep-dst must both be IPv4 or both IPv6")
     w = PcapWriter(out)

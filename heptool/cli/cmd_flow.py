@@ -13,10 +13,17 @@ from typing import Any
 
 import click
 
-from heptool.cli.cmd_correlate import Reader, build_graph, build_rules, rule_options
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import open_output, output_options
+from heptool.cli.options import (
+    ProblemPrinter,
+    build_rules,
+    open_output,
+    output_options,
+    reader_status,
+    rule_options,
+)
+from heptool.cli.params import parse_alias
 
 __all__ = ["flow_command"]
 
@@ -44,21 +51,6 @@ class NotFoundError(click.ClickException):
     exit_code = ExitStatus.ERROR
 
 
-def _parse_alias(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict:
-    out: dict[str, str] = {}
-    for v in values:
-        addr, sep, name = v.partition("=")
-        addr, name = addr.strip(), name.strip()
-        if not sep or not addr or not name:
-            raise click.BadParameter(f"{v!r}: use ADDR=NAME or ADDR:PORT=NAME")
-        host, colon, port = addr.rpartition(":")
-        if colon and port.isascii() and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
-            out[addr] = name  # ip:port or [v6]:port
-        else:
-            out[addr.strip("[]")] = name
-    return out
-
-
 def _regular(path: str) -> bool:
     try:
         return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
@@ -75,7 +67,7 @@ def _regular(path: str) -> bool:
                    "or a chunk 0x0065 value.")
 @click.option("--group", "group_id", type=click.IntRange(min=0), default=None, metavar="N",
               help="Group N, as 'heptool correlate' numbers them (same options, same numbers).")
-@click.option("--alias", "aliases", multiple=True, metavar="ADDR=NAME", callback=_parse_alias,
+@click.option("--alias", "aliases", multiple=True, metavar="ADDR=NAME", callback=parse_alias,
               help="Name a column: 10.0.0.1=Edge (any port) or 10.0.0.1:5060=Proxy. "
                    "Repeatable. Without it, a capture agent's node name (chunk 0x0013) names "
                    "its own address, else the column is address:port.")
@@ -105,12 +97,17 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     sources = list(inputs) or ["-"]
     two_pass = all(_regular(s) for s in sources)
     kept: list[Any] = []
-    reader = Reader(env, sources, port=port, strict=opts["strict"])
+    from heptool.pipeline.correlate import build_graph
+    from heptool.pipeline.reader import MessageReader
+
+    reader = MessageReader(sources, stdin=env.stdin_binary, port=port, strict=opts["strict"],
+                           on_problem=ProblemPrinter(env, opts["strict"]), continuous_index=True)
     keep = None if two_pass else (lambda pos, m: kept.append(m))
     graph, _ = build_graph(reader, rules, infer=not opts["no_infer"], keep=keep)
-    if reader.status == ExitStatus.BAD_INPUT and (opts["strict"] or not len(graph)):
+    status = reader_status(reader)
+    if status == ExitStatus.BAD_INPUT and (opts["strict"] or not len(graph)):
         # the input's own error (already on stderr) is the answer, not "no such group"
-        click.get_current_context().exit(reader.status)
+        click.get_current_context().exit(status)
     if call_id is not None:
         groups = graph.groups_with_id(call_id)
         if not groups:
@@ -126,11 +123,12 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     wanted = set(positions)
     messages: list[tuple[int, Any, str]] = []
     if two_pass:
-        again = Reader(env, sources, port=port, strict=opts["strict"])
-        again.say = lambda line: None  # type: ignore[method-assign]  # reported in pass 1
-        for pos, (_index, m) in enumerate(again.messages()):
+        again = MessageReader(sources, stdin=env.stdin_binary, port=port,
+                              strict=opts["strict"], continuous_index=True,
+                              on_problem=ProblemPrinter(env, opts["strict"], quiet=True))
+        for pos, item in enumerate(again):  # its problems were reported in pass 1
             if pos in wanted:
-                messages.append((graph.index(pos), m, graph.kind(pos)))
+                messages.append((graph.index(pos), item.message, graph.kind(pos)))
     else:
         messages = [(graph.index(p), kept[p], graph.kind(p)) for p in positions]
     from heptool.output.flow import build_flow
@@ -155,8 +153,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
 
             console = env.console if out is env.stdout else env._make_console(out, False)
             render_text(flow, console)
-    if reader.status != ExitStatus.OK:
-        click.get_current_context().exit(reader.status)
+    if status != ExitStatus.OK:
+        click.get_current_context().exit(status)
 
 
 def _set_color(ctx: click.Context, value: str | None) -> str | None:

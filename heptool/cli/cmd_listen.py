@@ -7,7 +7,6 @@ server, codec and writers are imported when the command runs.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,10 +15,15 @@ from typing import IO, Any
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.options import build_filter, output_options, resolve_format
-from heptool.cli.options import filter_options as _filter_options
+from heptool.cli.options import (
+    build_message_filter,
+    message_filter_options,
+    output_options,
+    resolve_format,
+)
+from heptool.cli.params import SizeParam, TargetParam
 
-__all__ = ["TargetParam", "build_message_filter", "filter_options", "listen_command"]
+__all__ = ["listen_command"]
 
 FORMATS = ("auto", "table", "jsonl", "json", "raw")
 DEFAULT_BINDS = ("udp://127.0.0.1:9060", "tcp://127.0.0.1:9060")
@@ -41,55 +45,6 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
 """
 
 
-class TargetParam(click.ParamType):
-    """``udp://HOST:PORT``, ``tcp://HOST:PORT``, ``tls://HOST:PORT`` (IPv6 as ``[::1]``)."""
-
-    name = "url"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from heptool.net.target import Target, parse_target
-
-        if isinstance(value, Target):
-            return value
-        try:
-            return parse_target(str(value))
-        except ValueError as e:
-            self.fail(str(e), param, ctx)
-
-    def shell_complete(self, ctx: click.Context, param: click.Parameter,
-                       incomplete: str) -> list[Any]:
-        from click.shell_completion import CompletionItem
-
-        return [CompletionItem(s) for s in ("udp://", "tcp://", "tls://")
-                if s.startswith(incomplete)]
-
-
-class SizeParam(click.ParamType):
-    """A byte count: ``1000000``, ``100K``, ``100M``, ``2G``."""
-
-    name = "size"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)i?[bB]?\s*", str(value))
-        if not m or int(m.group(1)) == 0:
-            self.fail(f"{value!r}: use a size like 1000000, 100K, 100M or 2G", param, ctx)
-        return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[
-            m.group(2).lower()]
-
-
-def filter_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """decode's filters (or the subset ``names``) for listen and send; their ``--capture-id``
-    filter is stored as ``capture_id_is`` (send's own ``--capture-id`` rewrites packets)."""
-    return _filter_options(*names, capture_id_dest="capture_id_is")
-
-
-def build_message_filter(opts: dict[str, Any]) -> Any:
-    """The predicate for :func:`filter_options` values, popped from ``opts`` (None: none)."""
-    return build_filter(opts, pop=True, capture_id_dest="capture_id_is")
-
-
 @click.command("listen", epilog=EPILOG,
                short_help="Receive HEP over UDP, TCP and TLS; print, save, filter, forward.")
 @click.option("--bind", "binds", type=TargetParam(), multiple=True, metavar="URL",
@@ -107,7 +62,7 @@ def build_message_filter(opts: dict[str, Any]) -> Any:
 @click.option("-q", "--quiet", is_flag=True,
               help="Print no records on standard output (with --write-hep, --write-jsonl or "
                    "--forward).")
-@filter_options()
+@message_filter_options()
 @click.option("--write-hep", "write_hep", type=click.Path(dir_okay=False), default=None,
               metavar="FILE.pcap",
               help="Save the HEP packets as received, each in a UDP frame from the sender's "

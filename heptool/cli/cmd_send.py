@@ -1,7 +1,7 @@
 """``heptool send``: send HEP to collectors over UDP, TCP or TLS: captures replayed as they
 happened, records, or packets built on the spot.
 
-Kept light at import time: click, the CLI helpers and the parameter types of ``encode``; the
+Kept light at import time: click, the CLI helpers and option bundles, and heptool.cli.params; the
 senders, inputs and codec are imported when the command runs.
 """
 
@@ -13,19 +13,25 @@ from typing import Any
 
 import click
 
-from heptool.cli.cmd_encode import (
+from heptool.cli.env import Environment, pass_env
+from heptool.cli.exit import ExitStatus
+from heptool.cli.options import (
+    BadInputError,
+    build_message_filter,
+    flag_name,
+    given,
+    message_filter_options,
+    message_from_options,
+)
+from heptool.cli.params import (
     ChunkParam,
     EndpointParam,
     IpProtoParam,
     ProtoParam,
+    TargetParam,
     TimeParam,
-    given,
-    now,
 )
-from heptool.cli.cmd_listen import TargetParam, build_message_filter, filter_options
-from heptool.cli.env import Environment, pass_env
-from heptool.cli.exit import ExitStatus
-from heptool.cli.options import BadInputError
+from heptool.pipeline.build import now
 
 __all__ = ["send_command"]
 
@@ -116,7 +122,7 @@ class SendFailedError(click.ClickException):
               metavar="N", help="Send the input N times (0: until --count or Ctrl-C).")
 @click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N packets. A packet built from options is sent N times.")
-@filter_options("call_id", "grep")
+@message_filter_options("call_id", "grep")
 # -- streams --------------------------------------------------------------------------------
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
               help="tls://: verify the server with these CA certificates (default: the system's).")
@@ -154,10 +160,6 @@ def send_command(env: Environment, **opts: Any) -> None:
     _Send(env, opts).run()
 
 
-def _flag(name: str) -> str:
-    return {"chunks": "--chunk"}.get(name, "--" + name.replace("_", "-"))
-
-
 class _Item:
     """One packet to send: bytes as read (if any), message (if decoded), pacing time."""
 
@@ -192,10 +194,10 @@ class _Send:
         o = self.opts
         built = [n for n in _BUILD if given(o, n) and n != "chunks"]
         if o["inputs"] and (built or o["scenario"]):
-            what = _flag(built[0]) if built else "--scenario"
+            what = flag_name(built[0]) if built else "--scenario"
             raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
         if o["scenario"] and built:
-            raise click.UsageError(f"{_flag(built[0])} cannot be used with --scenario")
+            raise click.UsageError(f"{flag_name(built[0])} cannot be used with --scenario")
         if o["opensips_mode"] is not None and o["scenario"] != "opensips":
             raise click.UsageError("--opensips-mode needs --scenario opensips")
         if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
@@ -235,8 +237,6 @@ class _Send:
         """One packet from the packet options, exactly as ``heptool encode`` builds it (the
         rewrites --capture-id/--node-name/--auth-key/--chunk are applied later, to every
         source alike)."""
-        from heptool.cli.cmd_encode import message_from_options
-
         o = self.opts
         m = message_from_options(self.env, {**o, "version": None, "chunks": (),
                                             "capture_id": None, "node_name": None, "auth_key": None})
@@ -529,7 +529,9 @@ class _Send:
         from heptool.core.codec import encode
 
         for i, m in enumerate(self._sip_messages(source)):
-            yield InputPacket(i, None, None, None, None, None, None, None, encode(m), None, None)
+            yield InputPacket(index=i, frame=None, line=None, offset=None, hep_transport=None,
+                              hep_src=None, hep_dst=None, outer_ts=None, data=encode(m),
+                              record=None, error=None)
 
     def _summary(self, elapsed: float) -> None:
         failed = 0

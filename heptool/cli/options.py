@@ -29,14 +29,26 @@ __all__ = [
     "BINARY_FORMATS",
     "FILTERS",
     "FORMAT_HELP",
+    "V3_ONLY",
     "BadInputError",
     "BinaryToTerminalError",
+    "ProblemPrinter",
     "build_filter",
+    "build_message_filter",
+    "build_rules",
     "complete_proto",
     "filter_options",
+    "flag_name",
+    "given",
+    "group_filter_options",
+    "message_filter_options",
+    "message_from_options",
     "open_output",
     "output_options",
+    "read_payload",
+    "reader_status",
     "resolve_format",
+    "rule_options",
 ]
 
 #: Formats whose product is bytes, never text.
@@ -235,3 +247,178 @@ def build_filter(opts: dict[str, Any], *, pop: bool = False,
         return core_filter(**values)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------
+# the message filters of listen and send
+# ---------------------------------------------------------------------------
+def message_filter_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """decode's filters (or the subset ``names``) for listen and send; their ``--capture-id``
+    filter is stored as ``capture_id_is`` (send's own ``--capture-id`` rewrites packets)."""
+    return filter_options(*names, capture_id_dest="capture_id_is")
+
+
+def build_message_filter(opts: dict[str, Any]) -> Any:
+    """The predicate for :func:`message_filter_options` values, popped from ``opts`` (None:
+    none)."""
+    return build_filter(opts, pop=True, capture_id_dest="capture_id_is")
+
+
+# ---------------------------------------------------------------------------
+# a MessageReader's problems on stderr
+# ---------------------------------------------------------------------------
+class ProblemPrinter:
+    """``on_problem`` for :class:`heptool.pipeline.reader.MessageReader`: each problem as
+    an ``Error:``/``Warning:`` line on stderr; with ``strict`` the first bad packet stops
+    with exit status 3.  ``quiet``: print nothing (a second pass over the same inputs)."""
+
+    def __init__(self, env: Environment, strict: bool, *, quiet: bool = False) -> None:
+        self.env = env
+        self.strict = strict
+        self.quiet = quiet
+
+    def __call__(self, problem: Any) -> None:
+        if self.strict and problem.bad:
+            raise BadInputError(problem.text)
+        if self.quiet:
+            return
+        line = problem.text if problem.level == "note" else (
+            ("Warning: " if problem.level == "warning" else "Error: ") + problem.text)
+        err = self.env.stderr
+        err.write(" ".join(line.split()) + "\n")
+        err.flush()
+
+
+def reader_status(reader: Any) -> int:
+    """The exit status of a reader's run: 3 bad input, 1 an input could not be read."""
+    if reader.bad:
+        return ExitStatus.BAD_INPUT
+    if reader.error:
+        return ExitStatus.ERROR
+    return ExitStatus.OK
+
+
+# ---------------------------------------------------------------------------
+# correlate and flow: group filters and linking rules
+# ---------------------------------------------------------------------------
+def group_filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--port`` and decode's filters, which here select the groups that have at least one
+    matching message (correlate and flow)."""
+    f = filter_options(groups=True)(f)
+    return click.option("--port", type=click.IntRange(0, 65535), default=None,
+                        help="Captures: only HEP to or from this UDP/TCP port (default: any).")(f)
+
+
+def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--link-header``, ``--b2b-pattern``, ``--no-infer`` and ``--strict``."""
+    opts = [
+        click.option("--link-header", "link_header", multiple=True, metavar="NAME[;PARAM]",
+                     help="Also link SIP messages that carry the same value of this header "
+                          "(Session-ID, X-Leg-ID; P-Charging-Vector means its icid-value). "
+                          "Repeatable."),
+        click.option("--b2b-pattern", "b2b_pattern", multiple=True, metavar="PATTERN",
+                     help="Link B2BUA legs whose Call-ID is made from the A-leg's: PREFIX*, "
+                          "*SUFFIX ('*' = the A-leg Call-ID: '*_b2b-1', 'b2b-*') or re:REGEX "
+                          "(group 1 = the A-leg Call-ID). Repeatable."),
+        click.option("--no-infer", "no_infer", is_flag=True,
+                     help="Do not infer OpenSIPS connection links from addresses and ports "
+                          "(homer5 mode); only what the packets say."),
+        click.option("--strict", is_flag=True,
+                     help="Stop at the first bad packet (exit status 3)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_rules(opts: dict[str, Any]) -> Any:
+    """The linking rules of :func:`rule_options` values; a bad one is a usage error."""
+    from heptool.core.extract import Rules
+
+    try:
+        return Rules(headers=opts["link_header"], b2b=opts["b2b_pattern"])
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------
+# one packet from options (encode and send)
+# ---------------------------------------------------------------------------
+#: Packet options only HEPv3 can carry.
+V3_ONLY = ("node_name", "auth_key", "correlation_id", "compress", "chunks")
+
+
+def flag_name(name: str) -> str:
+    """The option of parameter ``name`` (``chunks`` -> ``--chunk``)."""
+    return {"chunks": "--chunk", "version": "--version", "compress": "--compress"}.get(
+        name, "--" + name.replace("_", "-")
+    )
+
+
+def given(opts: dict[str, Any], name: str) -> bool:
+    """Was option ``name`` given (chunks: any)?"""
+    v = opts.get(name)
+    return bool(v) if name == "chunks" else v is not None
+
+
+def read_payload(env: Environment, spec: str | None) -> bytes:
+    """``--payload``: TEXT as given, @FILE a file's bytes, - standard input (None: empty)."""
+    if spec is None:
+        return b""
+    if spec == "-":
+        return env.stdin_binary.read()
+    if spec.startswith("@") and len(spec) > 1:
+        try:
+            with open(spec[1:], "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise click.BadParameter(
+                f"cannot read {spec[1:]}: {e.strerror or e}", param_hint="'--payload'"
+            ) from None
+    return spec.encode("utf-8")
+
+
+def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
+    """One message from the packet options (encode's defaults); used by ``heptool send`` too."""
+    from heptool.core.codec import encode
+    from heptool.core.errors import HepError
+    from heptool.core.message import HepMessage
+    from heptool.pipeline.build import apply_chunks, loopback_like, now
+
+    version = int(opts["version"] or 3)
+    if version != 3:
+        bad = [n for n in V3_ONLY if given(opts, n)]
+        if bad:
+            raise click.UsageError(
+                f"HEPv{version} has no chunks: {flag_name(bad[0])} needs --version 3"
+            )
+        if version == 1 and given(opts, "capture_id"):
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+    src = opts["src"] or ("127.0.0.1", 5060)
+    dst = opts["dst"] or (loopback_like(src[0]), 5060)
+    if (":" in src[0]) != (":" in dst[0]):
+        raise click.UsageError("--src and --dst must both be IPv4 or both IPv6")
+    ts = opts["time"] or now()
+    try:
+        m = HepMessage(
+            version=version,
+            ip_proto=opts["ip_proto"] if opts["ip_proto"] is not None else 17,
+            src_ip=src[0],
+            src_port=src[1],
+            dst_ip=dst[0],
+            dst_port=dst[1],
+            ts_sec=ts[0],
+            ts_usec=ts[1],
+            proto_type=opts["proto"] if opts["proto"] is not None else 1,
+            capture_id=opts["capture_id"] if opts["capture_id"] is not None else 1,
+            node_name=opts["node_name"],
+            auth_key=opts["auth_key"],
+            correlation_id=opts["correlation_id"],
+            payload=read_payload(env, opts["payload"]),
+            compression=opts["compress"],
+        )
+        apply_chunks(m, opts["chunks"])
+        encode(m)  # a value no packet can carry is a usage error, before any output
+    except HepError as e:
+        raise click.UsageError(str(e)) from None
+    return m

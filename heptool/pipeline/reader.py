@@ -1,0 +1,347 @@
+"""One path from inputs to messages: :class:`MessageReader`.
+
+Inputs (pcap, pcapng, HEP streams, JSON Lines; gzip'd or not; ``-`` = ``stdin``) become
+HEP messages, or decode's records, in order.  Whatever is wrong with an input is reported
+through ``on_problem`` as a :class:`Problem` (the text the commands print after
+``Error:``/``Warning:``) and reading goes on; without ``on_problem`` the first damage
+raises :class:`ReadError`.  No click and no rich: a library user reads captures the way
+``heptool decode``, ``correlate`` and ``flow`` do::
+
+    from heptool.pipeline import MessageReader
+
+    reader = MessageReader(["call.pcap"], on_problem=print)
+    for item in reader:
+        print(item.index, item.message.proto_type)
+
+Settings per command (issue 12's plan): decode reports and keeps the index a record
+gives; correlate and flow count the index on across inputs (``continuous_index``) and take
+a record's index only from a single input, when it is an int.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from heptool.capture.inputs import InputPacket, InputStats
+    from heptool.core.message import HepMessage
+
+__all__ = ["Item", "MessageReader", "Problem", "ReadError"]
+
+#: Problem levels: ``error`` a bad packet or input (status 3), ``warning`` damage that was
+#: read around (status 3), ``unreadable`` an input that could not be opened (status 1),
+#: ``note`` what an input held besides HEP (no status).
+LEVELS = ("error", "warning", "unreadable", "note")
+
+
+class Problem(NamedTuple):
+    """Something wrong with (or worth saying about) an input, as one line of text."""
+
+    text: str  # e.g. "x.pcap: frame 7: chunk 0x0000:0x0003: ..." (no Error:/Warning:)
+    level: str  # one of LEVELS
+    source: str  # the input's name ("<stdin>" for "-")
+    frame: int | None = None  # captures: the 1-based frame
+    offset: int | None = None  # HEP streams: the packet's byte offset; captures: the record's
+    line: int | None = None  # JSON Lines: the 1-based line
+
+    @property
+    def bad(self) -> bool:
+        """An error or warning about the input's contents (exit status 3)."""
+        return self.level in ("error", "warning")
+
+
+class Item(NamedTuple):
+    """One good HEP message: its index (decode's numbering), the packet it came from."""
+
+    index: int
+    packet: InputPacket
+    message: HepMessage
+
+
+class ReadError(Exception):
+    """The first problem, raised when the reader has no ``on_problem``."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.text)
+        self.problem = problem
+
+
+def _where(p: Any) -> dict[str, Any]:
+    return {"frame": p.frame, "offset": p.offset, "line": p.line}
+
+
+class MessageReader:
+    """The HEP messages of ``sources`` in order, problems through ``on_problem``.
+
+    * ``stdin``: the binary stream ``-`` means; ``port``: captures, only HEP to or from it;
+      ``strict``: refuse the quirks only some receivers accept.
+    * ``warnings``: report a message's warnings (damage read around) as problems.
+    * ``continuous_index``: with several inputs the index counts on from one to the next
+      (the position the message would have in the inputs concatenated); a record's own
+      ``index`` is then taken only from a single input, and only when it is an int.
+    * ``progress(name, size)``: called per input file; may return an object with
+      ``update(bytes_read)`` and ``stop()`` (or None).
+
+    ``.bad`` (a bad packet or damage was reported), ``.error`` (an input could not be
+    opened) and ``.written`` (records given by :meth:`each_record`) hold after a run.
+    """
+
+    def __init__(self, sources: Sequence[str], *, stdin: IO[bytes] | None = None,
+                 port: int | None = None, strict: bool = False,
+                 on_problem: Callable[[Problem], Any] | None = None, warnings: bool = True,
+                 continuous_index: bool = False, verbose: bool = False,
+                 progress: Callable[[str, int], Any] | None = None) -> None:
+        self.sources = list(sources)
+        self.stdin = stdin
+        self.port = port
+        self.strict = strict
+        self.on_problem = on_problem
+        self.warnings = warnings
+        self.continuous_index = continuous_index
+        self.verbose = verbose
+        self.progress = progress
+        self.bad = False
+        self.error = False
+        self.written = 0
+        self._complaints = 0
+
+    # -- problems -------------------------------------------------------------------
+    def _problem(self, text: str, level: str, source: str, **where: Any) -> None:
+        problem = Problem(text, level, source, **where)
+        if level in ("error", "warning"):
+            self.bad = True
+            self._complaints += 1
+        elif level == "unreadable":
+            self.error = True
+        if self.on_problem is None:
+            if level == "note":
+                return
+            raise ReadError(problem)
+        self.on_problem(problem)
+
+    def _name(self, source: str) -> str:
+        return "<stdin>" if source == "-" else source
+
+    def _prefix(self, name: str) -> str:
+        return f"{name}: " if len(self.sources) > 1 else ""
+
+    def _open(self, source: str) -> Any:
+        """The open file of ``source`` (None for ``-``); False if it cannot be opened."""
+        if source == "-":
+            return None
+        try:
+            return open(source, "rb", buffering=1 << 16)
+        except OSError as e:
+            self._problem(f"{e.strerror or e}: {source}", "unreadable", source)
+            return False
+
+    def _input_failed(self, e: Exception, name: str) -> None:
+        """An input that stopped being readable (InputError, CaptureError, HEP framing)."""
+        from heptool.capture.inputs import InputError
+
+        if isinstance(e, InputError):
+            self._problem(str(e), "error", name)
+        else:
+            self._problem(f"{name}: {e}", "error", name, frame=getattr(e, "frame", None),
+                          offset=getattr(e, "offset", None))
+
+    def _decode(self, p: InputPacket, prefix: str, name: str) -> HepMessage | None:
+        """The message of ``p``, its warnings reported; None (reported) if it is bad."""
+        from heptool.capture.inputs import to_message
+        from heptool.core.codec import decode
+        from heptool.core.errors import HepError
+
+        data = p.data
+        strict = self.strict
+        try:
+            m = decode(data, strict) if data is not None else to_message(p, strict)
+        except HepError as e:  # a record's errors name the line already
+            self._problem(prefix + str(e if data is None else e.with_context(p.where)),
+                          "error", name, **_where(p))
+            return None
+        if m._warnings and self.warnings:
+            for w in m._warnings:
+                self._problem(prefix + str(w.with_context(p.where)), "warning", name,
+                              **_where(p))
+        return m
+
+    # -- messages -------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Item]:
+        return self.messages()
+
+    def messages(self) -> Iterator[Item]:
+        """An :class:`Item` for every good HEP message of every input."""
+        from heptool.capture.inputs import InputError, iter_input
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.errors import HepError
+
+        offset = 0
+        several = len(self.sources) > 1
+        continuous = self.continuous_index
+        for source in self.sources:
+            name = self._name(source)
+            prefix = self._prefix(name)
+            f = self._open(source)
+            if f is False:
+                continue
+            it = None
+            p = None
+            try:
+                it = iter_input(f if f is not None else source, stdin=self.stdin,
+                                port=self.port, strict=self.strict)
+                for p in it:
+                    m = self._decode(p, prefix, name)
+                    if m is None:
+                        continue
+                    index = p.index
+                    rec = p.record
+                    if rec is not None:
+                        if not continuous:
+                            index = rec.get("index", index)
+                        elif not several:
+                            i = rec.get("index", index)
+                            if isinstance(i, int) and not isinstance(i, bool):
+                                index = i
+                    yield Item(offset + index if continuous else index, p, m)
+            except (InputError, CaptureError, HepError) as e:
+                self._input_failed(e, name)
+            finally:
+                if it is not None:
+                    it.close()
+                if f is not None:
+                    f.close()
+            if continuous and p is not None:
+                offset += p.index + 1
+
+    # -- decode's records -----------------------------------------------------------
+    def each_record(self, emit: Callable[[dict[str, Any], Any, Any], Any], *, need_sip: bool,
+                    match: Callable[[Any], bool] | None = None,
+                    write: Callable[[dict[str, Any]], Any] | None = None,
+                    write_line: Callable[[bytes], Any] | None = None,
+                    tally: Callable[[dict[str, Any]], Any] | None = None,
+                    count: int | None = None) -> None:
+        """Decode's records of every input, pushed: ``emit(record, message, packet)``.
+
+        Push-style, so the hot loop has no generator frame.  With no ``match``, the common
+        packet goes from bytes straight to a record given to ``write(record)`` (fast path),
+        or, with ``write_line`` and no ``tally``, to its JSON line (C).  ``tally(record)``
+        sees every record; ``count`` stops after that many."""
+        for source in self.sources:
+            if not self._one(source, emit, need_sip, match, write, write_line, tally, count):
+                break
+
+    def _one(self, source: str, emit: Any, need_sip: bool, match: Any, write: Any,
+             write_line: Any, tally: Any, count: int | None) -> bool:
+        """One input of :meth:`each_record`; False once ``count`` is reached."""
+        import os
+
+        from heptool.capture.inputs import InputError, InputStats, iter_input
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.errors import HepError
+        from heptool.core.record import make_fast_jsonl, make_fast_record
+        from heptool.output.records import decode_record
+
+        name = self._name(source)
+        prefix = self._prefix(name)
+        f = self._open(source)
+        if f is False:
+            return True
+        progress = None
+        complaints = self._complaints
+        stats = InputStats()
+        decode = self._decode
+        it = None
+        try:
+            if f is not None and self.progress is not None:
+                progress = self.progress(name, os.fstat(f.fileno()).st_size)
+            it = iter_input(f if f is not None else source, stdin=self.stdin,
+                            port=self.port, stats=stats, strict=self.strict)
+            seen = 0
+            # no filter: the common packet goes bytes -> record directly
+            fast = make_fast_record() if match is None and write is not None else None
+            # JSON Lines: the common packet's line written straight from its bytes (C)
+            jsonl = make_fast_jsonl() if fast is not None and write_line is not None \
+                and tally is None else None
+            for p in it:
+                seen += 1
+                if progress is not None and not seen & 0xFFF:
+                    progress.update(f.tell())
+                data = p.data
+                if data is not None and fast is not None:
+                    if jsonl is not None:
+                        line = jsonl(data, p.index, p.frame, p.hep_transport, p.hep_src,
+                                     p.hep_dst, need_sip)
+                        if line is not None:
+                            write_line(line)
+                            self.written += 1
+                            if count is not None and self.written >= count:
+                                return False
+                            continue
+                    r = fast(data, p.index, p.frame, p.hep_transport, p.hep_src, p.hep_dst,
+                             need_sip)
+                    if r is not None:
+                        write(r)
+                        if tally is not None:
+                            tally(r)
+                        self.written += 1
+                        if count is not None and self.written >= count:
+                            return False
+                        continue
+                m = decode(p, prefix, name)
+                if m is None:
+                    continue
+                if match is not None and not match(m):
+                    continue
+                rec = p.record
+                index = p.index if rec is None else rec.get("index", p.index)
+                r = decode_record(m, index, p.frame, p.hep_transport, p.hep_src, p.hep_dst,
+                                  need_sip)
+                emit(r, m, p)
+                if tally is not None:
+                    tally(r)
+                self.written += 1
+                if count is not None and self.written >= count:
+                    return False
+        except (InputError, CaptureError, HepError) as e:  # HepError: a stream's framing
+            self._input_failed(e, name)
+        finally:
+            if it is not None:
+                it.close()
+            if progress is not None:
+                progress.stop()
+            if f is not None:
+                f.close()
+        self._report(name, stats, clean=self._complaints == complaints)
+        return True
+
+    def _report(self, name: str, stats: InputStats, *, clean: bool = True) -> None:
+        """What the input held besides HEP: damage always, the rest (notes) when
+        ``verbose``; a capture with no HEP at all (and no error about it: that said it
+        already) always."""
+        if stats.kind == "hep":
+            if stats.leftover_bytes:
+                self._problem(f"{name}: the last {stats.leftover_bytes} bytes are an "
+                              "incomplete HEP packet", "warning", name)
+            if stats.skipped_bytes:
+                self._problem(f"{name}: skipped {stats.skipped_bytes} bytes that are not HEP",
+                              "warning", name)
+        if stats.kind in ("pcap", "pcapng") and stats.capture.stream_garbage_bytes:
+            c = stats.capture  # e.g. a HEPv1/v2 packet whose SIP framing is invalid
+            self._problem(f"{name}: frame {c.stream_garbage_frame}: skipped "
+                          f"{c.stream_garbage_bytes} bytes that are not HEP inside "
+                          "HEP-over-TCP streams", "warning", name,
+                          frame=c.stream_garbage_frame)
+        if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
+            # not an error (a capture without HEP is a valid capture: the exit status
+            # stays), but never silence: an empty result would look like a broken pipeline
+            where = f" on port {self.port}" if self.port is not None else ""
+            self._problem(f"decode: no HEP in {name}: {stats.capture.frames} frames, 0 HEP "
+                          f"packets{where}", "note", name)
+        if self.verbose and stats.kind in ("pcap", "pcapng"):
+            c = stats.capture
+            self._problem(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "
+                          f"{c.not_ip} non-IP/other frames, {c.not_hep_udp} UDP datagrams, "
+                          f"{c.non_hep_tcp_bytes} TCP bytes; {c.not_port} frames on other "
+                          f"ports; {c.stream_skipped_bytes + c.tcp_gap_bytes} TCP bytes lost "
+                          "or skipped", "note", name)
