@@ -21,6 +21,8 @@ __all__ = [
     "MAX_BLOCK",
     "MAX_CAPLEN",
     "PCAPNG_SHB",
+    "PCAP_LE_RECORD",
+    "PCAP_LE_USEC",
     "PCAP_MAGICS",
     "CaptureError",
     "Frame",
@@ -83,6 +85,12 @@ PCAP_MAGICS = {
     b"\x34\xcd\xb2\xa1": ("<", False, 24),
     b"\xa1\xb2\xcd\x34": (">", False, 24),
 }
+
+#: Classic pcap, little-endian, microseconds: what the fused convert loops read themselves
+#: (heptool.capture.fused_sip, fused_hep) and what heptool's pcap writers write.
+PCAP_LE_USEC = b"\xd4\xc3\xb2\xa1"
+#: Its record header: seconds, microseconds, captured length, original length.
+PCAP_LE_RECORD = struct.Struct("<IIII")
 
 
 def caplen_error(caplen: int, frame: int, offset: int) -> CaptureError:

@@ -1,12 +1,13 @@
 """Counters of what the capture readers skipped or found.
 
 :class:`Counters` is the base (named integer slots, all starting at 0);
-:class:`CaptureStats` is what :func:`~.hep.iter_hep_payloads` fills in.
+:class:`CaptureStats` is what :func:`~.hep.iter_hep_payloads` fills in,
+:class:`ConvertStats` what the convert modules fill in.
 """
 
 from __future__ import annotations
 
-__all__ = ["CaptureStats", "Counters"]
+__all__ = ["CaptureStats", "ConvertStats", "Counters"]
 
 
 class Counters:
@@ -43,4 +44,26 @@ class CaptureStats(Counters):
         "tcp_dropped_bytes",
         "tcp_gap_bytes",
         "tcp_segments",
+    )
+
+
+class ConvertStats(Counters):
+    """Counters filled in by :func:`~.sip_packets.sip_to_hep` and :func:`~.hep_frames.hep_to_frames`."""
+
+    __slots__ = (
+        "frames",
+        "frames_out",
+        "messages",
+        "not_ip",
+        "not_port",
+        "tcp_flows",
+        "tcp_incomplete_bytes",
+        "tcp_other_bytes",
+        "tcp_sip",
+        "tcp_skipped_bytes",
+        "tcp_streams_other",
+        "too_big",
+        "udp_other",
+        "udp_sip",
+        "untimed",
     )
