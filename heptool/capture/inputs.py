@@ -30,7 +30,10 @@ from ..core.errors import HepDecodeError, HepError, HepValueError
 from ..core.message import HepMessage
 from ..core.record import from_record
 from ..core.stream import NEED_DATA, StreamDecoder
-from .pcap import CaptureError, CaptureStats, _Prefixed, iter_hep_payloads
+from .hep import iter_hep_payloads
+from .pcapfile import CaptureError
+from .source import Prefixed
+from .stats import CaptureStats
 
 try:  # orjson parses JSON Lines ~3x faster; the stdlib is the fallback
     import orjson as _orjson
@@ -146,7 +149,7 @@ def iter_input(source: str | os.PathLike[str] | IO[bytes], *, stdin: IO[bytes] |
         head = _read_head(f)
         kind = sniff_kind(head)
         if kind == "gzip":
-            f = gzip.GzipFile(fileobj=_Prefixed(head, f), mode="rb")  # type: ignore[arg-type]
+            f = gzip.GzipFile(fileobj=Prefixed(head, f), mode="rb")  # type: ignore[arg-type]
             try:
                 head = _read_head(f)
             except (OSError, EOFError, zlib.error) as e:
@@ -158,7 +161,7 @@ def iter_input(source: str | os.PathLike[str] | IO[bytes], *, stdin: IO[bytes] |
             what = "empty" if not head else f"starts with {head[:8].hex(' ')}"
             raise InputError(f"{name}: not a pcap, pcapng, HEP stream or JSON Lines input ({what})")
         st.kind = kind
-        body = _Prefixed(head, f)
+        body = Prefixed(head, f)
         if kind in ("pcap", "pcapng"):
             yield from _from_capture(body, port, st)
         elif kind == "hep":

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_sip import _CRASHERS, sip_texts  # tests/core is on sys.path (rootdir conftest)
 
+from heptool.capture import hep as hep_mod
 from heptool.capture import pcap
 from heptool.capture.inputs import InputStats, iter_input
 from heptool.core import record as record_mod
@@ -273,15 +274,16 @@ def test_sip_of_text_matches_decode_record_rules():
 
 # -- the frame fast path -----------------------------------------------------------------------
 def _payloads(path, with_c):
-    saved = pcap._c_udp4_hep
-    pcap._c_udp4_hep = saved if with_c else None
+    # patched where iter_hep_payloads looks it up (the pcap facade only re-exports)
+    saved = hep_mod._c_udp4_hep
+    hep_mod._c_udp4_hep = saved if with_c else None
     try:
         st_ = pcap.CaptureStats()
         with open(path, "rb") as f:
             out = list(pcap.iter_hep_payloads(f, stats=st_))
         return out, st_.as_dict()
     finally:
-        pcap._c_udp4_hep = saved
+        hep_mod._c_udp4_hep = saved
 
 
 @needs_c

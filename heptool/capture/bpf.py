@@ -1,0 +1,149 @@
+"""A BPF-like filter for capture files: a pcap-filter(7) subset compiled to a predicate.
+
+:func:`compile_filter` turns ``udp port 5060 and not host 10.0.0.1`` into a
+``predicate(Transport) -> bool``; live capture hands the expression to the kernel instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.addr import port_number
+
+__all__ = ["FilterSyntaxError", "compile_filter"]
+
+
+def _both(a: Any, b: Any) -> Any:
+    return lambda t: a(t) and b(t)
+
+
+def _either(a: Any, b: Any) -> Any:
+    return lambda t: a(t) or b(t)
+
+
+class FilterSyntaxError(ValueError):
+    """A ``--filter`` expression outside the supported subset (one line, names the token)."""
+
+
+_FILTER_HELP = ("supported: [src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port N, "
+                "[src|dst] portrange A-B, udp, tcp, ip, ip6, not/!, and/&&, or/||, ( )")
+
+
+def compile_filter(text: str) -> Any:
+    """``predicate(transport) -> bool`` for a pcap-filter(7)-like expression, for files.
+
+    The subset: ``[src|dst] host ADDR``, ``[src|dst] net CIDR``, ``[src|dst] port N``,
+    ``[src|dst] portrange A-B``, ``udp``, ``tcp``, ``ip``, ``ip6``, combined with
+    ``not``/``!``, ``and``/``&&``, ``or``/``||`` (and and or of equal precedence, left to
+    right, as in pcap-filter; two terms side by side mean and: ``udp port 5060``) and
+    parentheses.  The predicate takes a
+    :class:`~heptool.capture.pcap.Transport` (after IP reassembly: a fragmented datagram is
+    matched once it is whole).  Live capture hands the expression to the kernel instead.
+    Raises :class:`FilterSyntaxError`.
+    """
+    import ipaddress
+    import re
+
+    tokens = re.findall(r"\(|\)|&&|\|\||!|[^\s()!]+", text)
+    if not tokens:
+        raise FilterSyntaxError(f"empty filter ({_FILTER_HELP})")
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise FilterSyntaxError(f"filter {text!r} ends too early ({_FILTER_HELP})")
+        pos += 1
+        return tokens[pos - 1]
+
+    def port_num(tok: str) -> int:
+        port = port_number(tok)
+        if port is None:
+            raise FilterSyntaxError(f"filter: {tok!r} is not a port number")
+        return port
+
+    def primary() -> Any:
+        tok = take()
+        low = tok.lower()
+        if tok == "(":
+            e = expr()
+            if take() != ")":
+                raise FilterSyntaxError(f"filter {text!r}: missing ')'")
+            return e
+        if low in ("not", "!"):
+            inner = primary()
+            return lambda t: not inner(t)
+        if low in ("udp", "tcp"):
+            proto = 17 if low == "udp" else 6
+            return lambda t: t.proto == proto
+        if low in ("ip", "ip6"):
+            fam = 4 if low == "ip" else 6
+            return lambda t: t.family == fam
+        side = None
+        if low in ("src", "dst"):
+            side = low
+            tok = take()
+            low = tok.lower()
+        if low == "host":
+            arg = take()
+            try:
+                addr = ipaddress.ip_address(arg).compressed
+            except ValueError:
+                raise FilterSyntaxError(f"filter: {arg!r} is not an IP address") from None
+            if side == "src":
+                return lambda t: t.src == addr
+            if side == "dst":
+                return lambda t: t.dst == addr
+            return lambda t: t.src == addr or t.dst == addr
+        if low == "net":
+            arg = take()
+            try:
+                net = ipaddress.ip_network(arg, strict=False)
+            except ValueError:
+                raise FilterSyntaxError(f"filter: {arg!r} is not a network") from None
+
+            def in_net(a: str) -> bool:
+                try:
+                    return ipaddress.ip_address(a) in net
+                except ValueError:
+                    return False
+            if side == "src":
+                return lambda t: in_net(t.src)
+            if side == "dst":
+                return lambda t: in_net(t.dst)
+            return lambda t: in_net(t.src) or in_net(t.dst)
+        if low in ("port", "portrange"):
+            arg = take()
+            if low == "port":
+                lo = hi = port_num(arg)
+            else:
+                a, sep, b = arg.partition("-")
+                if not sep:
+                    raise FilterSyntaxError(f"filter: portrange needs A-B, not {arg!r}")
+                lo, hi = port_num(a), port_num(b)
+            if side == "src":
+                return lambda t: lo <= t.sport <= hi
+            if side == "dst":
+                return lambda t: lo <= t.dport <= hi
+            return lambda t: lo <= t.sport <= hi or lo <= t.dport <= hi
+        raise FilterSyntaxError(f"filter: {tok!r} is not supported for files ({_FILTER_HELP})")
+
+    def expr() -> Any:
+        left = primary()
+        while peek() is not None and peek() != ")":
+            op = peek().lower()  # type: ignore[union-attr]
+            if op in ("and", "&&", "or", "||"):
+                take()
+            else:
+                op = "and"  # juxtaposition, as in 'udp port 5060'
+            right = primary()
+            left = _both(left, right) if op in ("and", "&&") else _either(left, right)
+        return left
+
+    pred = expr()
+    if pos != len(tokens):
+        raise FilterSyntaxError(f"filter {text!r}: unexpected {tokens[pos]!r}")
+    return pred

@@ -1,0 +1,199 @@
+"""Classic pcap files: the :class:`Frame` tuple, :class:`CaptureError`, the file magics,
+and the record reader.
+
+:func:`iter_pcap` reads either byte order, micro- or nanosecond timestamps and the
+"modified" 24-byte record headers.  It cuts records out of ``read1`` blocks when the file
+object has ``read1`` (one call per 64 KiB, not two per record) and falls back to plain
+``read`` calls otherwise.  A damaged file yields every complete frame and then raises
+:class:`CaptureError` naming the frame number and byte offset (:func:`caplen_error`,
+:func:`truncated_record_error`, also used by the fused convert loops).  Telling the format
+and unwrapping gzip is :mod:`.source`'s job.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import IO, NamedTuple
+
+__all__ = [
+    "GZIP_MAGIC",
+    "MAX_BLOCK",
+    "MAX_CAPLEN",
+    "PCAPNG_SHB",
+    "PCAP_LE_RECORD",
+    "PCAP_LE_USEC",
+    "PCAP_MAGICS",
+    "CaptureError",
+    "Frame",
+    "caplen_error",
+    "iter_pcap",
+    "read_exact",
+    "truncated_record_error",
+]
+
+#: Largest captured length accepted for one record.  Real snap lengths are <= 262144;
+#: anything above is a corrupt length field, and reading it would swallow the file.
+MAX_CAPLEN = 256 * 1024
+#: Largest pcapng block accepted (a packet block of MAX_CAPLEN plus generous options).
+MAX_BLOCK = MAX_CAPLEN + 64 * 1024
+
+
+class CaptureError(Exception):
+    """A capture file cannot be read (any further).
+
+    ``frame`` is the 1-based number of the frame being read when it happened (``None``
+    for a bad file header), ``offset`` the byte offset of that record or block in the
+    (decompressed) file.
+    """
+
+    def __init__(
+        self, message: str, *, frame: int | None = None, offset: int | None = None
+    ) -> None:
+        self.message = message
+        self.frame = frame
+        self.offset = offset
+        where = []
+        if frame is not None:
+            where.append(f"frame {frame}")
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class Frame(NamedTuple):
+    """One captured frame."""
+
+    frame_no: int  # 1-based, in file order (as Wireshark numbers them)
+    ts_sec: int
+    ts_usec: int
+    linktype: int  # LINKTYPE_* value of the frame's interface
+    data: bytes
+
+
+_new_tuple = tuple.__new__  # builds NamedTuples without the Python-level __new__ (hot loop)
+
+GZIP_MAGIC = b"\x1f\x8b"
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+# classic pcap magic as it appears in the file -> (struct byte order, nanosecond?, record header size)
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", False, 16),
+    b"\xa1\xb2\xc3\xd4": (">", False, 16),
+    b"\x4d\x3c\xb2\xa1": ("<", True, 16),
+    b"\xa1\xb2\x3c\x4d": (">", True, 16),
+    # Alexey Kuznetzov's "modified" pcap: 8 more bytes per record header
+    b"\x34\xcd\xb2\xa1": ("<", False, 24),
+    b"\xa1\xb2\xcd\x34": (">", False, 24),
+}
+
+#: Classic pcap, little-endian, microseconds: what the fused convert loops read themselves
+#: (heptool.capture.fused_sip, fused_hep) and what heptool's pcap writers write.
+PCAP_LE_USEC = b"\xd4\xc3\xb2\xa1"
+#: Its record header: seconds, microseconds, captured length, original length.
+PCAP_LE_RECORD = struct.Struct("<IIII")
+
+
+def caplen_error(caplen: int, frame: int, offset: int) -> CaptureError:
+    """The error for a pcap record header whose captured length is beyond MAX_CAPLEN."""
+    return CaptureError(f"record length {caplen} exceeds the {MAX_CAPLEN}-byte limit "
+                        "(corrupt record header)", frame=frame, offset=offset)
+
+
+def truncated_record_error(left: int, rec_size: int, caplen: int, frame: int,
+                           offset: int) -> CaptureError:
+    """The error for a pcap file that ends ``left`` bytes into a record (whose header, when
+    whole, says ``caplen``)."""
+    if left < rec_size:
+        return CaptureError(f"truncated record header ({left} of {rec_size} bytes)",
+                            frame=frame, offset=offset)
+    return CaptureError(f"truncated record: {left - rec_size} of {caplen} captured bytes "
+                        "present", frame=frame, offset=offset)
+
+
+def read_exact(read: Callable[[int], bytes], n: int) -> bytes:
+    """Read ``n`` bytes, or fewer only at end of file (raw/unbuffered objects may return short)."""
+    data = read(n)
+    if data is None:
+        data = b""
+    while len(data) < n:
+        more = read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+#: What one ``read1`` asks for: records are cut out of these blocks (one call per block,
+#: not two per record; ``read1`` returns what a pipe has without waiting for the rest).
+_BLOCK = 1 << 16
+
+
+def iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
+    order, nano, rec_size = PCAP_MAGICS[magic]
+    rest = read_exact(f.read, 20)
+    if len(rest) < 20:
+        raise CaptureError(f"truncated pcap file header ({4 + len(rest)} of 24 bytes)", offset=0)
+    _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "HHiIII", rest)
+    linktype = network & 0xFFFF  # upper bits carry FCS information, not the link type
+    rec = struct.Struct(order + "IIII")
+    unpack = rec.unpack_from
+    read1 = getattr(f, "read1", None)
+    if read1 is not None:
+        # records cut out of blocks (one generator layer fewer than a helper would make)
+        new = _new_tuple
+        frame = 0
+        buf = b""
+        pos = 0
+        have = 0  # len(buf)
+        base = 24  # file offset of buf[0]
+        want = _BLOCK
+        while True:
+            more = read1(want)
+            if not more:
+                break
+            buf = buf[pos:] + more if pos < have else more
+            base += pos
+            pos = 0
+            have = len(buf)
+            want = _BLOCK
+            while pos + rec_size <= have:
+                sec, frac, caplen, _origlen = unpack(buf, pos)
+                if caplen > MAX_CAPLEN:
+                    raise caplen_error(caplen, frame + 1, base + pos)
+                stop = pos + rec_size + caplen
+                if stop > have:
+                    want = max(_BLOCK, stop - have)
+                    break
+                frame += 1
+                yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype,
+                                  buf[pos + rec_size : stop]))
+                pos = stop
+        left = have - pos
+        if not left:
+            return
+        caplen = unpack(buf, pos)[2] if left >= rec_size else 0
+        raise truncated_record_error(left, rec_size, caplen, frame + 1, base + pos)
+    read = f.read
+    offset = 24
+    frame = 0
+    new = _new_tuple
+    while True:
+        hdr = read(rec_size)
+        if len(hdr) < rec_size:
+            hdr += read_exact(read, rec_size - len(hdr)) if hdr else b""
+            if not hdr:
+                return
+            if len(hdr) < rec_size:
+                raise truncated_record_error(len(hdr), rec_size, 0, frame + 1, offset)
+        sec, frac, caplen, _origlen = unpack(hdr)
+        frame += 1
+        if caplen > MAX_CAPLEN:
+            raise caplen_error(caplen, frame, offset)
+        data = read(caplen)
+        if len(data) < caplen:
+            data += read_exact(read, caplen - len(data))
+            if len(data) < caplen:
+                raise truncated_record_error(rec_size + len(data), rec_size, caplen, frame,
+                                             offset)
+        yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype, data))
+        offset += rec_size + caplen
