@@ -78,6 +78,8 @@ __all__ = ["scan", "sip_info", "sip_of_text", "sip_text_info", "sip_text_info_py
 
 # optional C version of the hot path (None in the pure-Python build); same results
 _c_sip_summary = c_function("sip_summary")
+#: the headers whose ``tag`` parameter the summary reports, and its key for each
+_TAG_HEADERS = (("From", "from_tag"), ("To", "to_tag"))
 _CSEQ_RE = re.compile(r"([^ \t]*)[ \t]*(.*)\Z", re.DOTALL)
 
 
@@ -206,24 +208,16 @@ def sip_text_info_py(text: str) -> dict[str, Any] | None:
             info["cseq_method"] = meth
     # a tag is the same in the raw value: it ends before SP/HTAB/CR, the blanks around the
     # value hold no ';' or '>'
-    v = get("From")
-    if v is not None:
-        semi = v.find(";", v.rfind(">") + 1)
-        if semi >= 0:
-            mo = _TAG_RE.search(v, semi)
-            if mo is not None:
-                tag = mo.group(1)
-                if tag:
-                    info["from_tag"] = tag
-    v = get("To")
-    if v is not None:
-        semi = v.find(";", v.rfind(">") + 1)
-        if semi >= 0:
-            mo = _TAG_RE.search(v, semi)
-            if mo is not None:
-                tag = mo.group(1)
-                if tag:
-                    info["to_tag"] = tag
+    for name, key in _TAG_HEADERS:
+        v = get(name)
+        if v is not None:
+            semi = v.find(";", v.rfind(">") + 1)
+            if semi >= 0:
+                mo = _TAG_RE.search(v, semi)
+                if mo is not None:
+                    tag = mo.group(1)
+                    if tag:
+                        info[key] = tag
     v = get("X-CID")
     if v is not None:
         v = v.strip(" \t\r")
