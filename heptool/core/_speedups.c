@@ -7,7 +7,7 @@
  * whenever its input is anything but the plain common case, and the caller then takes the
  * Python path.  What it does return is equal to what the Python code returns (tested on
  * every capture in tests/vectors and by property tests with generated and mutated input).
- * The SIP reading (sip_scan) implements the definition in heptool/core/sip.py's docstring
+ * The SIP reading (sip_scan) implements the definition in heptool/sip/info.py's docstring
  * and is tested against its line-by-line reference, sip_text_info_ref; it reads every SIP
  * text it is given as UTF-8 (declining only what it cannot see: lone surrogates, sip_ids
  * input over 64 KiB, JSON wrappings beyond the plain one).
@@ -24,7 +24,7 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------ */
-/* SIP: heptool.core.sip's reading of SIP text (its module docstring is the definition)   */
+/* SIP: heptool.sip's reading of SIP text (heptool/sip/info.py's docstring defines it)   */
 /* ------------------------------------------------------------------------------------ */
 
 static PyObject *k_method, *k_ruri, *k_status, *k_reason, *k_call_id, *k_cseq,
@@ -162,7 +162,7 @@ struct sipscan {
 };
 
 /* The first line and the header block of the text s[0:n] (UTF-8, or any bytes: every class
-   is ASCII), read as heptool.core.sip defines it.  1: SIP, scanned; 0: not SIP.  Every read
+   is ASCII), read as heptool.sip.info defines it.  1: SIP, scanned; 0: not SIP.  Every read
    is inside s[0:n]; the work is linear in n. */
 static int
 sip_scan(const char *s, Py_ssize_t n, struct sipscan *r)
@@ -1255,7 +1255,7 @@ static PyMethodDef methods[] = {
      "record of a plain common HEP3 packet (with its 'sip' view when sip is true), None when "
      "the Python decoder must do it."},
     {"sip_ids", sip_ids, METH_O,
-     "sip_ids(payload: bytes) -> (call_id, label, x_cid) | None: heptool.core.sip.sip_ids "
+     "sip_ids(payload: bytes) -> (call_id, label, x_cid) | None: heptool.sip.ids.sip_ids "
      "for SIP bytes and OpenSIPS's plain JSON wrapping, None when the Python code must decide."},
     {"sip_summary", sip_summary, METH_O,
      "sip_summary(text) -> dict | None: sip_text_info(text); None also for text that is not "
