@@ -45,6 +45,7 @@ from .registry import (
     ChunkSpec,
     family_from_text,
     parse_chunk_id,
+    parse_int,
     proto_from_text,
 )
 
@@ -159,10 +160,6 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
     if kind in _LIMITS:
         v = raw.strip()
         try:
-            if not v.isascii() or "_" in v or len(v) > 24:
-                # int() takes other scripts' digits and '_'; a 5,000-digit hex value was an
-                # int whose message (below) raised ValueError past Python's 4,300-digit limit
-                raise ValueError(v)
             if spec.type == 0x01 and not v[:1].isdigit():
                 value = family_from_text(v)
             elif spec.type == 0x02 and v.lower() in _IP_PROTO_NAMES:
@@ -170,7 +167,7 @@ def _typed(setting: ChunkSetting, raw: str, name: str) -> ChunkSetting:
             elif spec.type == 0x0B and not v[:1].isdigit():
                 value = proto_from_text(v)
             else:
-                value = int(v, 16) if v.lower().startswith("0x") else int(v, 10)
+                value = parse_int(v)  # ASCII only, bounded: never int()'s own ValueError
         except ValueError:
             extra = {
                 0x01: " or ipv4/ipv6",

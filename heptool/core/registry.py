@@ -23,6 +23,7 @@ __all__ = [
     "family_from_text",
     "family_name",
     "parse_chunk_id",
+    "parse_int",
     "proto_from_text",
     "proto_name",
     "register_chunk",
@@ -197,7 +198,7 @@ def chunk_name(vendor: int, ctype: int) -> str:
     return spec.name if spec else f"0x{vendor:04x}:0x{ctype:04x}"
 
 
-def _int(text: str) -> int:
+def parse_int(text: str) -> int:
     """Decimal or ``0x`` hex in ASCII; ValueError otherwise (``int`` alone also takes other
     scripts' digits, ``_`` separators and thousands of digits; records are input)."""
     text = text.strip()
@@ -216,9 +217,9 @@ def parse_chunk_id(text: str) -> tuple[int, int]:
     try:
         if ":" in t:
             v, _, c = t.partition(":")
-            vendor, ctype = _int(v), _int(c)
+            vendor, ctype = parse_int(v), parse_int(c)
         else:
-            vendor, ctype = 0, _int(t)
+            vendor, ctype = 0, parse_int(t)
     except ValueError:
         raise ValueError(f"unknown chunk {text!r} (use a name such as correlation_id, "
                          "a number such as 0x0011, or vendor:type)") from None
@@ -245,7 +246,7 @@ def proto_from_text(text: str) -> int:
     if t in PROTO_ALIASES:
         return PROTO_ALIASES[t]
     try:
-        n = _int(t)
+        n = parse_int(t)
     except ValueError:
         names = ", ".join(sorted(_PROTO_BY_NAME))
         raise ValueError(f"unknown protocol type {text!r}; use a number or one of: {names}") from None
@@ -267,7 +268,7 @@ def family_from_text(value: str | int) -> int:
     if t in _FAMILY_BY_NAME:
         return _FAMILY_BY_NAME[t]
     try:
-        n = _int(t)
+        n = parse_int(t)
     except ValueError:
         raise ValueError(f"unknown address family {value!r} (use ipv4, ipv6 or a number)") from None
     if not 0 <= n <= 255:
