@@ -66,6 +66,17 @@ def sip(method: str, n: int, local: int, transport: str, body: bytes = b"",
     return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End a process this script started, by its pid: SIGTERM, then SIGKILL after 15 s."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
 def main() -> int:
     out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,22 +172,10 @@ def main() -> int:
             time.sleep(0.2)
         time.sleep(1.0)
     finally:
-        if kam.poll() is None:
-            os.kill(kam.pid, signal.SIGTERM)
-            try:
-                kam.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(kam.pid, signal.SIGKILL)
-                kam.wait(5)
+        _stop(kam)
         kam_log.close()
         time.sleep(1.0)
-        if cap.poll() is None:
-            os.kill(cap.pid, signal.SIGTERM)
-            try:
-                cap.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(cap.pid, signal.SIGKILL)
-                cap.wait(5)
+        _stop(cap)
         stop.set()
         t.join(5)
         sink.close()
