@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
 from ..core.codec import decode
-from ..core.errors import HepDecodeError, HepError, HepValueError
+from ..core.errors import HepDecodeError, HepError, HepValueError, InputError
 from ..core.message import HepMessage
 from ..core.record import from_record
 from ..core.stream import NEED_DATA, StreamDecoder
@@ -63,8 +63,6 @@ MAX_LINE = 16 << 20
 MAX_JSON = 256 << 20
 
 
-class InputError(Exception):
-    """An input that heptool cannot read at all (unknown format, unreadable file)."""
 
 
 class InputPacket(NamedTuple):

@@ -16,6 +16,8 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import IO, NamedTuple
 
+from ..core.errors import InputError
+
 __all__ = [
     "GZIP_MAGIC",
     "MAX_BLOCK",
@@ -39,26 +41,39 @@ MAX_CAPLEN = 256 * 1024
 MAX_BLOCK = MAX_CAPLEN + 64 * 1024
 
 
-class CaptureError(Exception):
+class CaptureError(InputError):
     """A capture file cannot be read (any further).
 
     ``frame`` is the 1-based number of the frame being read when it happened (``None``
     for a bad file header), ``offset`` the byte offset of that record or block in the
-    (decompressed) file.
+    (decompressed) file.  An :class:`~heptool.core.errors.InputError`, so a HepError:
+    ``str(e)`` is ``frame 17, byte offset 58: message``.
     """
 
     def __init__(
         self, message: str, *, frame: int | None = None, offset: int | None = None
     ) -> None:
-        self.message = message
+        super().__init__(message)
         self.frame = frame
         self.offset = offset
+
+    def __str__(self) -> str:
         where = []
-        if frame is not None:
-            where.append(f"frame {frame}")
-        if offset is not None:
-            where.append(f"byte offset {offset}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        if self.frame is not None:
+            where.append(f"frame {self.frame}")
+        if self.offset is not None:
+            where.append(f"byte offset {self.offset}")
+        text = f"{', '.join(where)}: {self.message}" if where else self.message
+        return f"{self.context}: {text}" if self.context else text
+
+    def __reduce__(self):  # keep frame and offset through pickling (multiprocessing)
+        return (_rebuild_capture_error, (self.message, self.frame, self.offset, self.context))
+
+
+def _rebuild_capture_error(message, frame, offset, context):  # pragma: no cover - pickling
+    e = CaptureError(message, frame=frame, offset=offset)
+    e.context = context
+    return e
 
 
 class Frame(NamedTuple):

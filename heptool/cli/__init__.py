@@ -14,7 +14,11 @@ Then run ``python scripts/gen_docs.py`` to regenerate ``man/`` and ``completions
 Errors
 ------
 Commands raise; they do not print errors or call ``sys.exit``. :func:`main` maps what escapes to
-an :class:`~heptool.cli.exit.ExitStatus` and one ``Error: ...`` line on stderr. To exit with a
+an :class:`~heptool.cli.exit.ExitStatus` and one ``Error: ...`` line on stderr: click's
+exceptions keep their ``exit_code`` (usage errors 2), every ``heptool.core.errors.HepError``
+(bad HEP, ``InputError``, ``CaptureError``) is 3 except ``DeliveryError`` (1), OS errors 1,
+Ctrl-C 130, a closed stdout 141. Library layers raise heptool's own errors and never choose
+exit statuses; commands need not catch them. To exit with a
 status without an exception (e.g. BAD_INPUT after a lenient run), call
 ``click.get_current_context().exit(ExitStatus.BAD_INPUT)``.
 
@@ -276,7 +280,11 @@ def main(args: Sequence[str] | None = None, *, env: Environment | None = None) -
         # rather than importing the core on this path.
         errors = sys.modules.get("heptool.core.errors")
         if errors is not None and isinstance(e, errors.HepError):
+            # The whole tree: decode/value errors, InputError and CaptureError (bad input, 3);
+            # DeliveryError (packets a target did not take: 1, like the OS errors).
             _error(str(e))
+            if isinstance(e, errors.DeliveryError):
+                return ExitStatus.ERROR
             return ExitStatus.BAD_INPUT
         _error(f"internal error: {type(e).__name__}: {e} (rerun with --traceback)")
         return ExitStatus.ERROR

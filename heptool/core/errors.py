@@ -8,6 +8,11 @@ single line that puts the context first, e.g.::
 
 Callers (the CLI, adapters) may prefix their own context such as a frame number
 with :meth:`HepError.with_context`.
+
+Errors of the layers above join the same tree, so that ``heptool.cli.main`` maps every
+heptool error in one place (issue 12): :class:`InputError` (an input that cannot be read at all
+or any further; ``heptool.capture``'s ``CaptureError`` is one) and :class:`DeliveryError`
+(packets that could not be delivered to a target).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ __all__ = [
     "BadChunkValueError",
     "BadMagicError",
     "DecompressionError",
+    "DeliveryError",
     "HepDecodeError",
     "HepEncodeError",
     "HepError",
     "HepValueError",
+    "InputError",
     "LengthMismatchError",
     "ShortHeaderError",
     "StreamError",
@@ -118,3 +125,14 @@ class HepEncodeError(HepError):
 
 class HepValueError(HepError, ValueError):
     """invalid HEP field value"""
+
+
+class InputError(HepError):
+    """input cannot be read (unknown format, unreadable, damaged beyond a packet)
+
+    The message is preformatted, one line, and names where (``frame 17, byte offset 58: ...``).
+    """
+
+
+class DeliveryError(HepError):
+    """packets could not be delivered to a target"""

@@ -139,8 +139,9 @@ class MessageReader:
     def _input_failed(self, e: Exception, name: str) -> None:
         """An input that stopped being readable (InputError, CaptureError, HEP framing)."""
         from heptool.capture.inputs import InputError
+        from heptool.capture.pcap import CaptureError
 
-        if isinstance(e, InputError):
+        if isinstance(e, InputError) and not isinstance(e, CaptureError):  # names its input
             self._problem(str(e), "error", name)
         else:
             self._problem(f"{name}: {e}", "error", name, frame=getattr(e, "frame", None),

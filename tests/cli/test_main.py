@@ -64,6 +64,17 @@ def raise_command(kind):
         open("/nonexistent/heptool-test.pcap", "rb")
     if kind == "socket-epipe":  # EPIPE that is not about stdout, e.g. a TCP peer went away
         raise BrokenPipeError(32, "Broken pipe")
+    if kind == "capture":  # a real library call on a damaged capture, not caught by the command
+        import io
+        from heptool.capture.pcap import iter_frames
+        list(iter_frames(io.BytesIO(b"\\xd4\\xc3\\xb2\\xa1" + bytes(20) + b"\\x01\\x02")))
+    if kind == "input":
+        import io
+        from heptool.capture.inputs import iter_input
+        list(iter_input(io.BytesIO(b"this is no capture at all\\n" * 3)))
+    if kind == "delivery":
+        from heptool.core.errors import DeliveryError
+        raise DeliveryError("3 packets NOT delivered to tcp://127.0.0.1:9")
     raise AssertionError(kind)
 
 
@@ -189,6 +200,38 @@ def test_hep_error_is_bad_input_one_line(fake_commands, capsys):
     assert status == ExitStatus.BAD_INPUT == 3
     assert out == ""
     assert err == "Error: offset 0: bad magic b'XXXX' second line\n"
+
+
+@pytest.mark.parametrize("kind", ["capture", "input"])
+def test_library_input_errors_reach_main_as_bad_input(fake_commands, capsys, kind):
+    # issue 12: CaptureError and InputError are HepErrors, mapped once in main(); a command
+    # that lets them escape gets status 3 and their one line, never "internal error"
+    status, out, err = run_main(capsys, "raise", kind)
+    assert status == ExitStatus.BAD_INPUT
+    assert out == ""
+    assert err.startswith("Error: ") and err.count("\n") == 1 and "internal" not in err, err
+
+
+def test_delivery_error_is_error_status(fake_commands, capsys):
+    status, out, err = run_main(capsys, "raise", "delivery")
+    assert out == ""
+    assert status == ExitStatus.ERROR == 1
+    assert err == "Error: 3 packets NOT delivered to tcp://127.0.0.1:9\n"
+
+
+def test_error_tree():
+    from heptool.capture.inputs import InputError as CaptureInputError
+    from heptool.capture.pcap import CaptureError
+    from heptool.core.errors import DeliveryError, HepError, InputError
+
+    assert CaptureInputError is InputError
+    assert issubclass(CaptureError, InputError) and issubclass(InputError, HepError)
+    assert issubclass(DeliveryError, HepError)
+    e = CaptureError("truncated record", frame=17, offset=58)
+    assert str(e) == "frame 17, byte offset 58: truncated record"
+    assert (e.frame, e.offset, e.message) == (17, 58, "truncated record")
+    import pickle
+    assert str(pickle.loads(pickle.dumps(e))) == str(e)
 
 
 def test_unexpected_exception_is_internal_error_one_line(fake_commands, capsys):
