@@ -226,7 +226,7 @@ _PROTO_NAMES: dict[Any, str] = {}
 
 
 def proto_name(pt: Any) -> str:
-    """The name of a HEP protocol type for the counts ("SIP", "none", or the number)."""
+    """The name of a HEP protocol type for the counts ("sip", "none", or the number)."""
     name = _PROTO_NAMES.get(pt)
     if name is None:
         from heptool.core.registry import PROTO_TYPES
