@@ -156,7 +156,8 @@ class Server:
         self.stopping = False
         #: Optional ``f(view, n, peer, local, received)`` for UDP, called instead of the
         #: handler with the reused receive buffer (``view[:n]`` is valid only during the call)
-        #: and the raw peer address; for callers that copy the bytes themselves anyway.
+        #: and the raw peer address (``allow`` already checked); for callers that copy the
+        #: bytes themselves anyway.
         self.udp_view_handler: Callable[[memoryview, int, Any, tuple, float], None] | None = None
         #: Optional ``f(text)`` told about connections opened, refused and closed (one line).
         self.on_event: Callable[[str], None] | None = None
@@ -275,36 +276,26 @@ class Server:
                     tick()
 
     def _drain_udp(self, lsn: _Listener) -> None:
+        """Read the datagrams waiting on a UDP socket (up to UDP_BATCH) into the reused
+        buffer; each one from an allowed source goes to ``udp_view_handler`` when there is
+        one (it copies what it needs), else to the handler as bytes."""
         recv = lsn.sock.recvfrom_into
         buf = self._buf
         view = self._view
-        handler = self.handler
         local = lsn.local
         allow = self.allow
         stats = self.stats
         clock = time.time
         n_ok = 0
         nbytes = 0
-        raw = self.udp_view_handler
-        if raw is not None and allow is None:
-            # a caller that copies what it needs itself: no bytes object per datagram
-            try:
-                for _ in range(UDP_BATCH):
-                    try:
-                        n, peer = recv(buf)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except ConnectionRefusedError:
-                        continue
-                    n_ok += 1
-                    nbytes += n
-                    raw(view, n, peer, local, clock())
-                    if self.stopping:
-                        break
-            finally:
-                stats.packets["udp"] += n_ok
-                stats.bytes["udp"] += nbytes
-            return
+        deliver = self.udp_view_handler
+        if deliver is None:
+            handler = self.handler
+
+            def deliver(view: memoryview, n: int, peer: Any, local: tuple,
+                        received: float) -> None:
+                handler(bytes(view[:n]), "udp", (peer[0], peer[1]), local, received)
+
         try:
             for _ in range(UDP_BATCH):
                 try:
@@ -313,13 +304,12 @@ class Server:
                     break
                 except ConnectionRefusedError:  # ICMP of an earlier send (forwarding)
                     continue
-                src = (peer[0], peer[1])
-                if allow is not None and not allow(src[0]):
+                if allow is not None and not allow(peer[0]):
                     stats.drops["not allowed"] += 1
                     continue
                 n_ok += 1
                 nbytes += n
-                handler(bytes(view[:n]), "udp", src, local, clock())
+                deliver(view, n, peer, local, clock())
                 if self.stopping:
                     break
         finally:
