@@ -13,7 +13,9 @@
    summary says.
 
 Each figure says which side limited it: when the sender could not offer the rate asked for,
-the sender did. Loopback only.
+the sender did. Listen's own CPU time (packets per CPU-second) is printed too: on a busy
+machine it moves much less than the wall-clock rates. ``--heptool DIR`` runs another
+checkout's heptool with this same bench (before/after comparisons). Loopback only.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+#: the checkout whose heptool runs (--heptool DIR: compare another one with the same bench)
+HEPTOOL = ROOT
 
 
 def make_packets(n: int = 64) -> list[bytes]:
@@ -120,8 +124,9 @@ _TOTAL = re.compile(r"^stats: .*; total (\d+);")
 class Listen:
     def __init__(self, *args: str, stdout: int | None = subprocess.DEVNULL) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "heptool", "listen", *args],
-                                     stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+                                     stdout=stdout, stderr=subprocess.PIPE, cwd=HEPTOOL, text=True)
         self.err: list[str] = []
+        self.cpu: float | None = None  # listen's user + system CPU seconds, once it ended
         self.port = 0
         self.ready = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -147,11 +152,30 @@ class Listen:
                 return int(m.group(1))
         return 0
 
+    def wait(self, timeout: float) -> None:
+        """Wait for listen to end and take its CPU time (os.wait4: a figure that depends
+        much less than wall time on what else the machine runs)."""
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.cpu = ru.ru_utime + ru.ru_stime
+                return
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.proc.args, timeout)
+            time.sleep(0.01)
+
+    def cpu_text(self, packets: int) -> str:
+        if not self.cpu:
+            return ""
+        return f"; listen CPU {self.cpu:.2f} s = {packets / self.cpu:,.0f} packets per CPU-second"
+
     def stop(self) -> tuple[int, int | None]:
-        if self.proc.poll() is None:
+        if self.proc.returncode is None:
             os.kill(self.proc.pid, signal.SIGINT)
         try:
-            self.proc.wait(60)
+            self.wait(60)
         finally:
             self.kill()
         time.sleep(0.1)
@@ -216,8 +240,8 @@ def bench_udp(label: str, args: list[str], rates: list[int], duration: float) ->
         print(f"UDP {label:28s} asked {rate:>8,}/s offered {offered:>9,.0f}/s for {elapsed:.1f} s:"
               f" sent {sent:>9,} received {got:>9,} lost {loss:>7,} ({100 * loss / max(sent, 1):.2f}%)"
               f" kernel drops {kd}; read {at_end:,} during the offer ({at_end / elapsed:,.0f}/s),"
-              f" the rest from the receive buffer in {drained:.1f} s; limit: {limited}",
-              flush=True)
+              f" the rest from the receive buffer in {drained:.1f} s; limit: {limited}"
+              + lp.cpu_text(got), flush=True)
 
 
 def bench_tcp(n: int, label: str, args: list[str]) -> None:
@@ -225,13 +249,13 @@ def bench_tcp(n: int, label: str, args: list[str]) -> None:
     try:
         t0 = time.perf_counter()
         sent, _ = run_sender("tcp", lp.port, n, 0)
-        lp.proc.wait(300)
+        lp.wait(300)
         t = time.perf_counter() - t0
     finally:
         got, _ = lp.stop()
     print(f"TCP {label}: {got:,} of {sent:,} packets in {t:.2f} s = {got / t:,.0f} packets/s "
           "sustained (limit: listen; the sender writes back to back and waits on TCP "
-          "backpressure)", flush=True)
+          "backpressure)" + lp.cpu_text(got), flush=True)
 
 
 def bench_send(n: int) -> None:
@@ -247,7 +271,7 @@ def bench_send(n: int) -> None:
         port = rx.getsockname()[1]
         r = subprocess.run([sys.executable, "-m", "heptool", "send", str(path), "--to",
                             f"udp://127.0.0.1:{port}", "--pace", "max"], capture_output=True,
-                           text=True, timeout=600, cwd=ROOT, check=False)
+                           text=True, timeout=600, cwd=HEPTOOL, check=False)
         rx.close()
     line = r.stderr.strip().splitlines()[0] if r.stderr.strip() else r.stderr
     print(f"send --pace max over UDP ({n:,} packets from a HEP file): {line}", flush=True)
@@ -263,10 +287,15 @@ def main() -> None:
     ap.add_argument("--only", choices=["udp-jsonl", "udp-pcap", "tcp", "send"], action="append")
     ap.add_argument("--tcp-packets", type=int, default=1_500_000)
     ap.add_argument("--send-packets", type=int, default=1_000_000)
+    ap.add_argument("--heptool", type=Path, default=ROOT, metavar="DIR",
+                    help="run the heptool of this checkout (default: this one)")
     a = ap.parse_args()
+    global HEPTOOL
+    HEPTOOL = a.heptool.resolve()
     rates = [int(x) for x in a.rates.split(",")]
     only = set(a.only or ["udp-jsonl", "udp-pcap", "tcp", "send"])
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; heptool {HEPTOOL}",
+          flush=True)
     if "udp-jsonl" in only:
         bench_udp("listen -f jsonl >/dev/null", ["-f", "jsonl"], rates, a.duration)
     if "udp-pcap" in only:

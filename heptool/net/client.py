@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .target import Target
+from .tls import client_tls_context  # re-exported: README documents it here
 
 __all__ = [
     "MAX_UDP_PAYLOAD",
@@ -167,21 +168,6 @@ class UdpSender:
     def close(self, timeout: float = 0.0) -> None:
         self.stats.ended = time.monotonic()
         self.sock.close()
-
-
-def client_tls_context(*, ca: str | None = None, insecure: bool = False, cert: str | None = None,
-                       key: str | None = None) -> ssl.SSLContext:
-    """A TLS client context: TLS 1.2 or newer; verifies the server (system CAs, or ``ca``)
-    unless ``insecure``."""
-    ctx = ssl.create_default_context(cafile=ca)
-    # explicit, like the server: not left to the Python/OpenSSL defaults or system policy
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if cert is not None:
-        ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 class StreamSender:

@@ -29,9 +29,7 @@ against the source address) and ``max_connections``.
 
 from __future__ import annotations
 
-import collections
 import ipaddress
-import os
 import selectors
 import socket
 import ssl
@@ -42,7 +40,9 @@ from typing import Any
 
 from ..core.errors import StreamError
 from ..core.stream import NEED_DATA, StreamDecoder
+from .stats import CLOSE_DROPS, PARTIAL_DROPS, ServerStats, kernel_udp_drops
 from .target import Target, format_addr
+from .tls import server_tls_context  # re-exported: README documents it here
 
 __all__ = ["CLOSE_DROPS", "PARTIAL_DROPS", "Server", "ServerStats", "kernel_udp_drops",
            "server_tls_context"]
@@ -52,100 +52,6 @@ Handler = Callable[[bytes, str, tuple, tuple, float], None]
 DEFAULT_RCVBUF = 256 << 20
 UDP_BATCH = 4096
 _BUF_SIZE = 65536
-
-
-#: Why a connection ended -> the drop it counts (``ServerStats.drops``); the reasons absent
-#: here are normal ends ("closed by peer", "server stopped"), which count a drop only when a
-#: partial packet was left (:data:`PARTIAL_DROPS`).
-CLOSE_DROPS = {
-    "not allowed": "connection not allowed",
-    "max connections": "connection over --max-connections",
-    "garbage": "connection closed: garbage",
-    "stalled": "stalled inside a packet",
-    "buffer overflow": "connection closed: buffer overflow",
-    "tls error": "connection closed: TLS error",
-    "tls handshake timeout": "connection closed: TLS handshake timeout",
-}
-#: A connection that ended normally with a partial packet buffered: the drop of that packet.
-PARTIAL_DROPS = {
-    "closed by peer": "incomplete at connection end",
-    "server stopped": "incomplete at server stop",
-}
-
-
-class ServerStats:
-    """Counters of one server run.
-
-    ``drops`` is the one place every drop is counted, by reason: packets (``not allowed``
-    datagrams; the CLI's ``auth key``, ``not HEP``...; partial packets left by a connection)
-    and connections (refused, or closed for garbage, a stall, an overflow, a TLS failure: see
-    :data:`CLOSE_DROPS`); every connection end goes through :meth:`connection_closed`, so
-    ``closed`` and ``drops`` cannot disagree.
-    """
-
-    def __init__(self) -> None:
-        self.packets: collections.Counter[str] = collections.Counter()  # per transport
-        self.bytes: collections.Counter[str] = collections.Counter()
-        self.drops: collections.Counter[str] = collections.Counter()  # reason -> packets
-        self.connections = 0  # accepted and kept
-        self.open_connections = 0
-        self.closed: collections.Counter[str] = collections.Counter()  # reason -> connections
-        self.garbage_bytes = 0  # skipped by stream resync
-        self.resyncs = 0
-        self.truncated_bytes = 0  # partial packets left when a connection ended
-        self.started = time.monotonic()
-
-    def drop(self, reason: str, n: int = 1) -> None:
-        self.drops[reason] += n
-
-    def connection_closed(self, reason: str, partial: int = 0) -> None:
-        """A connection ended (or was refused) for ``reason``, with ``partial`` bytes of an
-        incomplete packet left in its buffer: counts the close and the drop it means."""
-        self.closed[reason] += 1
-        drop = CLOSE_DROPS.get(reason)
-        if partial and reason != "garbage":  # garbage's leftover bytes are garbage, not a packet
-            self.truncated_bytes += partial
-            if drop is None:
-                drop = PARTIAL_DROPS.get(reason, f"incomplete at {reason}")
-        if drop is not None:
-            self.drops[drop] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.packets.values())
-
-
-def server_tls_context(cert: str, key: str | None = None,
-                       client_ca: str | None = None) -> ssl.SSLContext:
-    """A TLS server context; with ``client_ca``, clients must present a certificate it signed."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
-    if client_ca is not None:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(client_ca)
-    return ctx
-
-
-def kernel_udp_drops(sock: socket.socket) -> int | None:
-    """Datagrams the kernel dropped for this socket (its receive buffer was full), from
-    ``/proc/net/udp{,6}`` (Linux); None where the OS does not say."""
-    try:
-        inode = os.fstat(sock.fileno()).st_ino
-    except (OSError, ValueError):
-        return None
-    want = str(inode)
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(name, encoding="ascii") as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 13 and parts[9] == want:
-                        return int(parts[-1])
-        except OSError:
-            continue
-    return None
 
 
 def _addr(sockaddr: Any) -> tuple[str, int]:
@@ -250,7 +156,8 @@ class Server:
         self.stopping = False
         #: Optional ``f(view, n, peer, local, received)`` for UDP, called instead of the
         #: handler with the reused receive buffer (``view[:n]`` is valid only during the call)
-        #: and the raw peer address; for callers that copy the bytes themselves anyway.
+        #: and the raw peer address (``allow`` already checked); for callers that copy the
+        #: bytes themselves anyway.
         self.udp_view_handler: Callable[[memoryview, int, Any, tuple, float], None] | None = None
         #: Optional ``f(text)`` told about connections opened, refused and closed (one line).
         self.on_event: Callable[[str], None] | None = None
@@ -369,36 +276,26 @@ class Server:
                     tick()
 
     def _drain_udp(self, lsn: _Listener) -> None:
+        """Read the datagrams waiting on a UDP socket (up to UDP_BATCH) into the reused
+        buffer; each one from an allowed source goes to ``udp_view_handler`` when there is
+        one (it copies what it needs), else to the handler as bytes."""
         recv = lsn.sock.recvfrom_into
         buf = self._buf
         view = self._view
-        handler = self.handler
         local = lsn.local
         allow = self.allow
         stats = self.stats
         clock = time.time
         n_ok = 0
         nbytes = 0
-        raw = self.udp_view_handler
-        if raw is not None and allow is None:
-            # a caller that copies what it needs itself: no bytes object per datagram
-            try:
-                for _ in range(UDP_BATCH):
-                    try:
-                        n, peer = recv(buf)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except ConnectionRefusedError:
-                        continue
-                    n_ok += 1
-                    nbytes += n
-                    raw(view, n, peer, local, clock())
-                    if self.stopping:
-                        break
-            finally:
-                stats.packets["udp"] += n_ok
-                stats.bytes["udp"] += nbytes
-            return
+        deliver = self.udp_view_handler
+        if deliver is None:
+            handler = self.handler
+
+            def deliver(view: memoryview, n: int, peer: Any, local: tuple,
+                        received: float) -> None:
+                handler(bytes(view[:n]), "udp", (peer[0], peer[1]), local, received)
+
         try:
             for _ in range(UDP_BATCH):
                 try:
@@ -407,13 +304,12 @@ class Server:
                     break
                 except ConnectionRefusedError:  # ICMP of an earlier send (forwarding)
                     continue
-                src = (peer[0], peer[1])
-                if allow is not None and not allow(src[0]):
+                if allow is not None and not allow(peer[0]):
                     stats.drops["not allowed"] += 1
                     continue
                 n_ok += 1
                 nbytes += n
-                handler(bytes(view[:n]), "udp", src, local, clock())
+                deliver(view, n, peer, local, clock())
                 if self.stopping:
                     break
         finally:
