@@ -161,7 +161,9 @@ class MessageReader:
         try:
             return open(source, "rb", buffering=1 << 16)
         except OSError as e:
-            self._problem(f"{e.strerror or e}: {source}", "unreadable", source)
+            text = f"{e.strerror or e}: {source}" if self.name_errors else \
+                f"{source}: {e.strerror or e}"  # as capture.inputs.open_source says it
+            self._problem(text, "unreadable", source)
             return False
 
     def _input_failed(self, e: Exception, name: str) -> None:
