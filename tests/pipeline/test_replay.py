@@ -51,7 +51,7 @@ class UdpSink:
         self.sock.settimeout(0.2)
         try:
             self.sock.recv(70000)
-        except socket.timeout:
+        except TimeoutError:
             return True
         return False
 
