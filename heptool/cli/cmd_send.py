@@ -156,154 +156,117 @@ def send_command(env: Environment, **opts: Any) -> None:
     The summary on standard error gives, per destination, the packets and bytes sent, the
     rate, errors and what could not be delivered (exit status 1 if anything was not).
     """
-    _Send(env, opts).run()
+    from heptool.core.errors import HepError
+    from heptool.net.client import client_tls_context
+    from heptool.pipeline.build import Rewrites
+    from heptool.pipeline.replay import DeliveryError, Replay, open_senders, pacer_for
 
-
-class _Send:
-    def __init__(self, env: Environment, opts: dict[str, Any]) -> None:
-        self.env = env
-        self.opts = opts
-        self.match = build_message_filter({k: opts.pop(k) for k in ("call_id", "grep")})
-        self.interrupted = False
-
-    def say(self, line: str) -> None:
-        self.env.stderr.write(line + "\n")
-        self.env.stderr.flush()
-
-    # -- checks ---------------------------------------------------------------------------
-    def _check(self) -> None:
-        o = self.opts
-        built = [n for n in _BUILD if given(o, n) and n != "chunks"]
-        if o["inputs"] and (built or o["scenario"]):
-            what = flag_name(built[0]) if built else "--scenario"
-            raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
-        if o["scenario"] and built:
-            raise click.UsageError(f"{flag_name(built[0])} cannot be used with --scenario")
-        if o["opensips_mode"] is not None and o["scenario"] != "opensips":
-            raise click.UsageError("--opensips-mode needs --scenario opensips")
-        if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
-            raise click.UsageError("--rate and --pace original/--speed are different pacings: "
-                                   "give one")
-        if o["rate"] is not None and o["pace"] == "max":
-            raise click.UsageError("--rate and --pace max contradict each other")
-        if o["speed"] is not None and o["pace"] == "max":
-            raise click.UsageError("--speed needs --pace original (or no --pace)")
-        version = o["hep_version"]
-        if version in ("1", "2"):
-            streams = [t for t in o["targets"] if t.is_stream]
-            if streams:
-                raise click.UsageError(
-                    f"--hep-version {version}: {streams[0]} carries HEPv3 only (HEP over TCP/TLS "
-                    "is framed by the v3 length); use udp:// or --hep-version 3")
-            if version == "1" and o["capture_id"] is not None:
-                raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
-                                       "2 or 3")
-        if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
-                t.scheme == "tls" for t in o["targets"]):
-            raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
-
-    # -- sources ----------------------------------------------------------------------------
-    def _source(self) -> Any:
-        """What to send: the inputs (a MessageReader), a --scenario, or one packet built
-        from the options (or records on standard input)."""
-        o = self.opts
-        if o["scenario"]:
-            return self._scenario
-        if o["inputs"]:
-            return self._reader(list(o["inputs"]))
-        if given(o, "payload") or any(given(o, n) for n in _BUILD if n != "chunks") or (
-                self.env.stdin_isatty):
-            return self._built
-        return self._reader(["-"])
-
-    def _reader(self, sources: list[str]) -> Any:
-        from heptool.pipeline.reader import MessageReader
-
-        def problem(p: Any) -> None:
-            if p.level == "note":
-                self.say(f"send: {p.text}")
-            else:
-                raise BadInputError(p.text)
-
-        return MessageReader(sources, stdin=self.env.stdin_binary, on_problem=problem,
-                             warnings=False, name_errors=False, sip_fallback=True)
-
-    def _built(self) -> list[Any]:
-        """One packet from the packet options, exactly as ``heptool encode`` builds it (the
-        rewrites --capture-id/--node-name/--auth-key/--chunk are applied later, to every
-        source alike)."""
-        o = self.opts
-        return [message_from_options(self.env, {**o, "version": None, "chunks": (),
-                                                 "capture_id": None, "node_name": None,
-                                                 "auth_key": None})]
-
-    def _scenario(self) -> Iterator[Any]:
-        from heptool.pipeline.build import scenario_messages
-
-        o = self.opts
-        kwargs: dict[str, Any] = {}
-        if o["scenario"] == "opensips":
-            kwargs["mode"] = o["opensips_mode"] or "json"
-        return scenario_messages(o["scenario"], seed=o["seed"], start=o["time"], **kwargs)
-
-    # -- the run ----------------------------------------------------------------------------
-    def run(self) -> None:
-        from heptool.core.errors import HepError
-        from heptool.net.client import Pacer, client_tls_context
-        from heptool.pipeline.build import Rewrites
-        from heptool.pipeline.replay import DeliveryError, Replay, open_senders
-
-        o = self.opts
-        self._check()
-        if o["rate"] is not None:
-            pacer = Pacer("rate", rate=o["rate"])
-        elif o["pace"] == "original" or o["speed"] is not None:
-            pacer = Pacer("original", speed=o["speed"] or 1.0)
-        else:
-            pacer = Pacer("max")
-        ctx = None
-        if any(t.scheme == "tls" for t in o["targets"]):
-            try:
-                ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
-                                         key=o["key"])
-            except (OSError, ValueError) as e:
-                raise click.ClickException(f"TLS setup: {e}") from None
+    o = opts
+    match = build_message_filter({k: o.pop(k) for k in ("call_id", "grep")})
+    _check(o)
+    pacer = pacer_for(o["pace"], speed=o["speed"], rate=o["rate"])
+    ctx = None
+    if any(t.scheme == "tls" for t in o["targets"]):
         try:
-            senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
-                                   retry=o["retry"])
-        except DeliveryError as e:
-            raise SendFailedError(str(e)) from None
-        loops = o["loops"]
-        built = not o["inputs"] and not o["scenario"]
-        if built and o["count"] is not None and loops == 1:
-            loops = 0  # a packet built from options: sent --count times
-        replay = Replay(
-            self._source(), senders, pacer=pacer, count=o["count"], loops=loops,
-            rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
-                              auth_key=o["auth_key"], chunks=o["chunks"],
-                              restamp=o["restamp"]),
-            version=int(o["hep_version"]) if o["hep_version"] else None, match=self.match,
-            cache=built or "-" in o["inputs"])
+            ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
+                                     key=o["key"])
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"TLS setup: {e}") from None
+    try:
+        senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
+                               retry=o["retry"])
+    except DeliveryError as e:
+        raise SendFailedError(str(e)) from None
+    built = not o["inputs"] and not o["scenario"]
+    loops = o["loops"]
+    if built and o["count"] is not None and loops == 1:
+        loops = 0  # a packet built from options: sent --count times
+    replay = Replay(
+        _source(env, o), senders, pacer=pacer, count=o["count"], loops=loops,
+        rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
+                          auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"]),
+        version=int(o["hep_version"]) if o["hep_version"] else None, match=match,
+        cache=built or "-" in o["inputs"])  # standard input is read once
+    interrupted = []
 
-        def interrupt(_sig: int, _frame: Any) -> None:
-            replay.stop()
-            self.interrupted = True
+    def interrupt(_sig: int, _frame: Any) -> None:
+        replay.stop()
+        interrupted.append(_sig)
 
-        try:
-            with _signals(interrupt):
-                summary = replay.run()
-        except DeliveryError as e:
-            self._print(e.summary)
-            raise SendFailedError(str(e)) from None
-        except HepError as e:
-            raise BadInputError(str(e)) from None
-        self._print(summary)
-        if self.interrupted:
-            click.get_current_context().exit(ExitStatus.INTERRUPTED)
+    try:
+        with _signals(interrupt):
+            summary = replay.run()
+    except DeliveryError as e:
+        _say(env, *e.summary.lines())  # type: ignore[union-attr]
+        raise SendFailedError(str(e)) from None
+    except HepError as e:
+        raise BadInputError(str(e)) from None
+    _say(env, *summary.lines())
+    if interrupted:
+        click.get_current_context().exit(ExitStatus.INTERRUPTED)
 
-    def _print(self, summary: Any) -> None:
-        for line in summary.lines():
-            self.say(line)
+
+def _say(env: Environment, *lines: str) -> None:
+    for line in lines:
+        env.stderr.write(line + "\n")
+        env.stderr.flush()
+
+
+def _check(o: dict[str, Any]) -> None:
+    built = [n for n in _BUILD if given(o, n) and n != "chunks"]
+    if o["inputs"] and (built or o["scenario"]):
+        what = flag_name(built[0]) if built else "--scenario"
+        raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
+    if o["scenario"] and built:
+        raise click.UsageError(f"{flag_name(built[0])} cannot be used with --scenario")
+    if o["opensips_mode"] is not None and o["scenario"] != "opensips":
+        raise click.UsageError("--opensips-mode needs --scenario opensips")
+    if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
+        raise click.UsageError("--rate and --pace original/--speed are different pacings: "
+                               "give one")
+    if o["rate"] is not None and o["pace"] == "max":
+        raise click.UsageError("--rate and --pace max contradict each other")
+    if o["speed"] is not None and o["pace"] == "max":
+        raise click.UsageError("--speed needs --pace original (or no --pace)")
+    version = o["hep_version"]
+    if version in ("1", "2"):
+        streams = [t for t in o["targets"] if t.is_stream]
+        if streams:
+            raise click.UsageError(
+                f"--hep-version {version}: {streams[0]} carries HEPv3 only (HEP over TCP/TLS "
+                "is framed by the v3 length); use udp:// or --hep-version 3")
+        if version == "1" and o["capture_id"] is not None:
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
+                                   "2 or 3")
+    if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
+            t.scheme == "tls" for t in o["targets"]):
+        raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
+
+
+def _source(env: Environment, o: dict[str, Any]) -> Any:
+    """What to send: the inputs (a MessageReader), a --scenario, or one packet built from
+    the options as 'heptool encode' builds it (the rewrites come later, to every source
+    alike); without any, records on standard input."""
+    from heptool.pipeline.build import scenario_messages
+    from heptool.pipeline.reader import MessageReader
+
+    if o["scenario"]:
+        mode = {"mode": o["opensips_mode"] or "json"} if o["scenario"] == "opensips" else {}
+        return lambda: scenario_messages(o["scenario"], seed=o["seed"], start=o["time"], **mode)
+    if not o["inputs"] and (given(o, "payload") or env.stdin_isatty
+                            or any(given(o, n) for n in _BUILD if n != "chunks")):
+        return lambda: [message_from_options(env, {**o, "version": None, "chunks": (),
+                                                   "capture_id": None, "node_name": None,
+                                                   "auth_key": None})]
+
+    def problem(p: Any) -> None:
+        if p.level != "note":
+            raise BadInputError(p.text)
+        _say(env, f"send: {p.text}")
+
+    return MessageReader(list(o["inputs"]) or ["-"], stdin=env.stdin_binary,
+                         on_problem=problem, warnings=False, name_errors=False,
+                         sip_fallback=True)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from heptool.core.errors import HepError
 from heptool.pipeline.build import Rewrites
 from heptool.pipeline.reader import MessageReader
 
-__all__ = ["DeliveryError", "Replay", "ReplaySummary", "open_senders"]
+__all__ = ["DeliveryError", "Replay", "ReplaySummary", "open_senders", "pacer_for"]
 
 
 class DeliveryError(HepError):
@@ -61,6 +61,20 @@ def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: 
             s.close(0)
         raise DeliveryError(str(e)) from None
     return senders
+
+
+def pacer_for(pace: str | None = None, *, speed: float | None = None,
+              rate: float | None = None) -> Any:
+    """The :class:`heptool.net.client.Pacer` of ``send``'s options: ``rate`` packets per
+    second; the capture's own timing (``pace="original"``, or a ``speed``), ``speed``
+    times faster; else as fast as possible."""
+    from heptool.net.client import Pacer
+
+    if rate is not None:
+        return Pacer("rate", rate=rate)
+    if pace == "original" or speed is not None:
+        return Pacer("original", speed=speed or 1.0)
+    return Pacer("max")
 
 
 class ReplaySummary(NamedTuple):
