@@ -7,22 +7,23 @@ only) are imported when the command runs.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
-from heptool.cli.options import BinaryToTerminalError, filter_options, open_output
+from heptool.cli.options import (
+    BinaryToTerminalError,
+    ProblemPrinter,
+    filter_options,
+    open_output,
+)
 from heptool.cli.params import parse_hep_endpoint, parse_ports, parse_proto_type
 
 __all__ = ["convert_command", "parse_ports"]
 
 FORMATS = ("auto", "pcap", "pcapng", "hep", "jsonl")
-#: Bytes of the input looked at to tell a SIP capture from a HEP capture.
-SNIFF_BYTES = 1 << 20
 
 EPILOG = """\
 \b
@@ -127,6 +128,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     as in 'heptool decode' and combine with AND.
     """
     from heptool.core.filters import build_filter
+    from heptool.pipeline.convert import Conversion, open_input, sniff_direction
 
     env.verbosity = max(env.verbosity, verbose)
     try:
@@ -161,38 +163,39 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if fmt != "jsonl" and to_terminal:
         raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
 
-    run = _Run(env, verbose=verbose, count=count, match=match,
-               live=iface is not None or _is_pipe(env, input_path),
-               name=iface if iface is not None else input_path
-               if input_path not in (None, "-") else "<stdin>")
-    with _open_input(env, input_path, iface) as source:
-        if iface is not None:
-            from heptool.capture.convert import live_frames
+    conv = Conversion(on_problem=ProblemPrinter(env, False), verbose=bool(verbose),
+                      count=count, match=match,
+                      live=iface is not None or _is_pipe(env, input_path),
+                      name=iface if iface is not None else input_path
+                      if input_path not in (None, "-") else "<stdin>")
+    if iface is not None:
+        from heptool.capture.convert import live_frames
 
-            source_frames: Any = live_frames(iface, bpf, timeout=duration)
-            kind = "sip"
+        source: Any = live_frames(iface, bpf, timeout=duration)
+        kind = "sip"
+    else:
+        try:
+            source = open_input(input_path, env.stdin_binary)
+        except OSError as e:
+            raise click.FileError(str(input_path), hint=e.strerror or str(e)) from None
+        kind = direction if direction != "auto" else sniff_direction(source)
+    if kind == "hep" and bpf is not None:
+        raise click.UsageError("the input is HEP: --filter selects packets of a plain SIP "
+                               "capture (for HEP use --src, --dst, --call-id, --proto)")
+    if kind == "hep" and fmt in ("hep", "jsonl"):
+        raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
+                               f"captures (use 'heptool decode -f "
+                               f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
+    with open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
+        if kind == "hep":
+            conv.hep_to_packets(source, out, fmt, mtu)
         else:
-            assert source is not None
-            source_frames = source
-            kind = direction if direction != "auto" else _sniff_direction(source)
-        if kind == "hep" and bpf is not None:
-            raise click.UsageError("the input is HEP: --filter selects packets of a plain SIP "
-                                   "capture (for HEP use --src, --dst, --call-id, --proto)")
-        if kind == "hep" and fmt in ("hep", "jsonl"):
-            raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
-                                   f"captures (use 'heptool decode -f "
-                                   f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
-        with open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
-            if kind == "hep":
-                run.hep_to_packets(source_frames, out, fmt, mtu)
-            else:
-                run.sip_to_hep(source_frames, out, fmt, ports=ports,
-                               packet_filter=packet_filter, proto_type=ptype,
-                               capture_id=capture_id, node_name=node_name, auth_key=auth_key,
-                               correlation_id_from=correlation_id_from,
-                               hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
-    if run.status != ExitStatus.OK:
-        click.get_current_context().exit(run.status)
+            conv.sip_to_hep(source, out, fmt, ports=ports, packet_filter=packet_filter,
+                            proto_type=ptype, capture_id=capture_id, node_name=node_name,
+                            auth_key=auth_key, correlation_id_from=correlation_id_from,
+                            hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+    if conv.status != ExitStatus.OK:
+        click.get_current_context().exit(conv.status)
 
 
 def _is_pipe(env: Environment, path: str | None) -> bool:
@@ -206,447 +209,3 @@ def _is_pipe(env: Environment, path: str | None) -> bool:
         return not stat.S_ISREG(os.fstat(env.stdin_binary.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return False
-
-
-class _open_input:
-    """The input, and a way to look at its first bytes.
-
-    A file is given to the readers by its path (they open it themselves, with no wrapper
-    in the hot loop) after its head was read through a separate handle; standard input is
-    wrapped in :class:`_Replay`, which gives the peeked bytes back once.
-    """
-
-    def __init__(self, env: Environment, path: str | None, iface: str | None) -> None:
-        self.env = env
-        self.path = path
-        self.iface = iface
-
-    def __enter__(self) -> Any:
-        if self.iface is not None:
-            return None
-        if self.path is None or self.path == "-":
-            return _Replay(self.env.stdin_binary)
-        try:
-            with open(self.path, "rb") as f:
-                head = f.read(SNIFF_BYTES)
-        except OSError as e:
-            raise click.FileError(self.path, hint=e.strerror or str(e)) from None
-        return _Path(self.path, head)
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class _Path(str):
-    """A path (what the readers are given) that remembers the head read from it."""
-
-    head: bytes
-
-    def __new__(cls, path: str, head: bytes) -> _Path:  # noqa: PYI034
-        self = super().__new__(cls, path)
-        self.head = head
-        return self
-
-    def peek_head(self, n: int) -> bytes:
-        return self.head[:n]
-
-
-class _Replay:
-    """A read-only stream whose first bytes can be looked at, then read again once.
-
-    Only as much is looked at as the decision needs: 64 bytes tell a HEP stream or JSON
-    records (so ``heptool listen -f raw | heptool convert -`` streams at once); a capture
-    needs its first frames (up to 1 MiB; ``--from`` skips the look)."""
-
-    name = "<stdin>"  # what error messages call it
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.head = b""
-        self.pos = 0
-        self.eof = False
-
-    def peek_head(self, n: int) -> bytes:
-        if self.pos == 0 and not self.eof and len(self.head) < n:
-            chunks = [self.head]
-            got = len(self.head)
-            while got < n:
-                c = self.raw.read(n - got)
-                if not c:
-                    self.eof = True
-                    break
-                chunks.append(c)
-                got += len(c)
-            self.head = b"".join(chunks)
-        return self.head[:n]
-
-    def read(self, n: int = -1) -> bytes:
-        if self.pos < len(self.head):
-            if n is None or n < 0:
-                out = self.head[self.pos:] + self.raw.read()
-                self.pos = len(self.head)
-                return out
-            out = self.head[self.pos:self.pos + n]
-            self.pos += len(out)
-            if len(out) < n:
-                out += self.raw.read(n - len(out))
-            return out
-        self.pos = len(self.head) or 1  # nothing more to peek once reading has begun
-        return self.raw.read(n)
-
-
-def _sniff_direction(source: _Replay | _Path) -> str:
-    """``hep`` when the input is a HEP stream, JSON records, or a capture holding HEP;
-    ``sip`` otherwise."""
-    import zlib
-
-    from heptool.capture.inputs import sniff_kind
-    from heptool.capture.pcap import (
-        CaptureError,
-        IPReassembler,
-        extract_transport,
-        is_hep_candidate,
-        is_hep_stream_start,
-        iter_frames,
-    )
-
-    kind = sniff_kind(source.peek_head(64))
-    if kind not in ("pcap", "pcapng", "gzip"):
-        return "hep"  # HEP stream, JSON, or unknown (the HEP reader names what it is)
-    head = source.peek_head(SNIFF_BYTES)
-    data = head
-    if sniff_kind(head) == "gzip":
-        try:
-            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 8 * SNIFF_BYTES)
-        except zlib.error:
-            return "hep"  # let the reader report the damage
-    kind = sniff_kind(data)
-    if kind not in ("pcap", "pcapng"):
-        return "hep"  # HEP stream, JSON, or unknown (the HEP reader names what it is)
-    frag = IPReassembler()
-    try:
-        for fr in iter_frames(io.BytesIO(data)):
-            t = extract_transport(fr.linktype, fr.data, frag)
-            if t is None or not t.payload:
-                continue
-            p = t.payload
-            # TCP: HEP3 by its magic, HEPv1/v2 (Kamailio) by its header and SIP start line
-            if is_hep_candidate(p) if t.proto == 17 else is_hep_stream_start(p):
-                return "hep"
-    except CaptureError:
-        pass  # the sniffed head ends inside a record
-    return "sip"
-
-
-def _layout_cached_encoder(encode: Any) -> Any:
-    """``encode`` for HEPv3 messages built from fields, faster: the codec generates one
-    packing function per chunk layout, and the messages of one conversion have a handful
-    of shapes (IPv6 or not, which optional fields are set), so the function is looked up
-    by shape instead of the layout being worked out per message.  Anything the generated
-    function does not handle goes through ``encode`` itself (same bytes, or its error)."""
-    import struct
-
-    from heptool.core.codec import _build_encoder, _canonical_layout
-    from heptool.core.errors import HepValueError
-
-    fns: dict[tuple, Any] = {}
-    errors = (struct.error, HepValueError, AttributeError, TypeError, ValueError)
-
-    def enc(m: Any) -> bytes:
-        key = (":" in (m.src_ip or ""), m.correlation_id is None, m.auth_key is None,
-               m.node_name is None, m.capture_id is None, m.payload is None)
-        f = fns.get(key)
-        if f is None:
-            f = fns[key] = _build_encoder(tuple(_canonical_layout(m))) or encode
-        try:
-            return f(m)  # type: ignore[no-any-return]
-        except errors:
-            return encode(m)  # type: ignore[no-any-return]
-
-    return enc
-
-
-class _Run:
-    def __init__(self, env: Environment, *, verbose: int, count: int | None, match: Any,
-                 live: bool = False, name: str = "<stdin>") -> None:
-        #: input that arrives over time (a pipe, live capture): flush every record
-        self.live = live
-        self.name = name  # the input, as the "nothing written" note names it
-        self.decoded = 0  # HEP messages decoded by _message (before the filters)
-        self.env = env
-        self.verbose = verbose
-        self.count = count
-        self.match = match
-        self.status = ExitStatus.OK
-        self.written = 0
-
-    def say(self, line: str) -> None:
-        self.env.stderr.write(" ".join(line.split()) + "\n")
-        self.env.stderr.flush()
-
-    def bad(self, text: str) -> None:
-        self.say("Error: " + text)
-        self.status = ExitStatus.BAD_INPUT
-
-    # -- HEP -> packets ------------------------------------------------------------------
-    def _messages(self, source: Any, stats: Any = None) -> Iterator[Any]:
-        from heptool.capture.inputs import iter_input
-
-        count = self.count
-        one = self._message
-        for p in iter_input(source, stdin=self.env.stdin_binary, stats=stats):
-            m = one(p)
-            if m is None:
-                continue
-            yield m
-            self.written += 1
-            if count is not None and self.written >= count:
-                return
-
-    def _message(self, p: Any) -> Any:
-        """One input packet decoded, reported and filtered: the message (or ``(message,
-        outer time)`` for HEPv1), or None when it is left out."""
-        from heptool.capture.inputs import to_message
-        from heptool.core.codec import decode
-        from heptool.core.errors import HepError
-
-        data = p.data
-        try:
-            m = decode(data) if data is not None else to_message(p)
-        except HepError as e:
-            if p.data is not None:
-                e = e.with_context(p.where)
-            self.bad(str(e))
-            return None
-        self.decoded += 1
-        if m._warnings:  # damage inside the packet: converted as far as it goes
-            for w in m._warnings:
-                self.say(f"Warning: {w.with_context(p.where)}")
-            self.status = ExitStatus.BAD_INPUT
-        if self.match is not None and not self.match(m):
-            return None
-        return m if m.ts_sec is not None else (m, p.outer_ts)
-
-    def hep_to_packets(self, source: Any, out: IO[bytes], fmt: str, mtu: int) -> None:
-        from heptool.capture.convert import (
-            PCAP_LE_USEC,
-            ConvertStats,
-            HepFramer,
-            hep3_to_pcap_records,
-            hep_pcap_to_records,
-            hep_to_frames,
-        )
-        from heptool.capture.inputs import InputError, InputStats, iter_input
-        from heptool.capture.pcap import CaptureError
-        from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
-
-        st = ConvertStats()
-        ist = InputStats()  # what the input held besides HEP (damage is reported below)
-        live = self.live
-        comments = fmt == "pcapng"
-        w = PcapngWriter(out) if comments else PcapFrameWriter(out)
-        write = w.write
-        # the fused path: every message written as pcap, nothing per message to decide
-        fused = not comments and not live and self.match is None and self.count is None
-        try:
-            if fused:
-                framer = HepFramer(mtu=mtu, stats=st)
-                frames = framer.frames
-                one = self._message
-                raw = out.write
-                if isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC:
-                    records = hep_pcap_to_records(source, framer,  # a classic pcap file
-                                                  stats=ist.capture)
-                else:
-                    records = hep3_to_pcap_records(
-                        iter_input(source, stdin=self.env.stdin_binary, stats=ist), framer)
-                try:
-                    for p in records:
-                        if type(p) is bytes:  # records, ready to write
-                            raw(p)
-                            continue
-                        m = one(p)
-                        if m is not None:
-                            for sec, usec, frame, comment in frames(m):
-                                write(sec, usec, frame, comment)
-                finally:
-                    framer.close()
-            else:
-                for sec, usec, frame, comment in hep_to_frames(self._messages(source, ist),
-                                                               comments=comments, mtu=mtu,
-                                                               stats=st):
-                    write(sec, usec, frame, comment)
-                    if live:
-                        out.flush()
-        except (InputError, CaptureError) as e:
-            self.bad(str(e))
-        finally:
-            w.close()
-        self._report_input(ist)
-        if st.too_big:
-            self.bad(f"{st.too_big} messages too big for one UDP datagram were left out")
-        if st.untimed:
-            self.say(f"Warning: {st.untimed} HEPv1 messages have no time and their input "
-                     "gave none (a HEP stream or JSON records, not a capture): their frames "
-                     "carry the previous message's time, or 0")
-        if self.verbose:
-            self.say(f"convert: {st.messages} HEP messages -> {st.frames_out} frames "
-                     f"({st.tcp_flows} TCP flows)")
-        # nothing written is never silent (README "heptool convert"); after errors they said it
-        if not st.frames_out and self.status == ExitStatus.OK:
-            if self.decoded:
-                self.say(f"convert: {self.name}: nothing written: no HEP message matched the "
-                         f"filters ({self.decoded} HEP messages)")
-            else:
-                self.say(f"convert: {self.name}: no HEP found")
-
-    def _report_input(self, ist: Any) -> None:
-        """Bytes of the input that were not HEP and were skipped: damage (exit 3), as in
-        ``decode``, never silence."""
-        name = self.name
-        if ist.skipped_bytes:
-            self.warn(f"{name}: skipped {ist.skipped_bytes} bytes that are not HEP")
-        if ist.leftover_bytes:
-            self.warn(f"{name}: the last {ist.leftover_bytes} bytes are an incomplete HEP "
-                      "packet")
-        c = ist.capture
-        if c.stream_garbage_bytes:
-            self.warn(f"{name}: frame {c.stream_garbage_frame}: skipped "
-                      f"{c.stream_garbage_bytes} bytes that are not HEP inside HEP-over-TCP "
-                      "streams")
-
-    def warn(self, text: str) -> None:
-        self.say("Warning: " + text)
-        self.status = ExitStatus.BAD_INPUT
-
-    # -- SIP -> HEP ----------------------------------------------------------------------
-    def _fusable(self, source: Any, packet_filter: Any, proto_type: int,
-                 capture_id: int | None, node_name: str | None, auth_key: str | None,
-                 correlation_id_from: str, hep_version: int, hep_src: tuple[str, int],
-                 hep_dst: tuple[str, int]) -> bool:
-        """Can :func:`~heptool.capture.convert.sip_to_hep3_pcap` write this conversion?
-        (The same bytes as the general path, for the common case: a classic pcap file,
-        SIP as HEPv3 over IPv4, every message written, no per-message filters.)"""
-        from heptool.capture.convert import PCAP_LE_USEC
-
-        if not (isinstance(source, _Path) and source.head[:4] == PCAP_LE_USEC
-                and len(source.head) >= 24):
-            return False
-        if (self.match is not None or self.count is not None or self.live
-                or packet_filter is not None or proto_type != 1 or hep_version != 3
-                or capture_id is None or correlation_id_from != "none"
-                or ":" in hep_src[0] or ":" in hep_dst[0]):
-            return False
-        try:
-            extra = len((node_name or "").encode()) + len((auth_key or "").encode())
-        except UnicodeEncodeError:
-            return False  # the general path reports it, message by message
-        # a name or key near the 64 KiB chunk limit: the general path says what cannot fit
-        return extra < 1024
-
-    def sip_to_hep(self, source: Any, out: IO[bytes], fmt: str, *, ports: Any,
-                   packet_filter: Any, proto_type: int, capture_id: int | None,
-                   node_name: str | None, auth_key: str | None, correlation_id_from: str,
-                   hep_version: int,
-                   hep_src: tuple[str, int], hep_dst: tuple[str, int]) -> None:
-        from heptool.capture.convert import ConvertStats, hep_comment, sip_to_hep
-        from heptool.capture.pcap import CaptureError
-        from heptool.core.codec import encode
-        from heptool.core.errors import HepError
-
-        st = ConvertStats()
-        match = self.match
-        count = self.count
-        enc = _layout_cached_encoder(encode) if hep_version == 3 else encode
-        writer: Any
-        if fmt in ("pcap", "pcapng"):
-            from heptool.capture.frames import FrameSynth
-            from heptool.capture.pcapng_writer import PcapFrameWriter, PcapngWriter
-
-            writer = PcapngWriter(out) if fmt == "pcapng" else PcapFrameWriter(out)
-            synth = FrameSynth()
-            build = synth.udp_builder(hep_src[0], hep_src[1], hep_dst[0], hep_dst[1])
-            wr = writer.write
-            comments = fmt == "pcapng"
-
-            def emit(m: Any) -> None:
-                wr(m.ts_sec, m.ts_usec, build(enc(m)), hep_comment(m) if comments else None)
-        elif fmt == "hep":
-            from heptool.output.raw import RawWriter
-
-            writer = RawWriter(out)
-            rw = writer.write
-
-            def emit(m: Any) -> None:
-                rw(enc(m))
-        else:
-            from heptool.output.jsonl import JsonlWriter
-            from heptool.output.records import decode_record
-
-            writer = JsonlWriter(out, line_buffered=False)
-            jw = writer.write
-            index = [0]
-
-            def emit(m: Any) -> None:
-                jw(decode_record(m, index[0], None, None, None, None, True))
-                index[0] += 1
-
-        opts = {"capture_id": capture_id, "node_name": node_name, "auth_key": auth_key,
-                "correlation_id_from": correlation_id_from, "hep_version": hep_version}
-        fused = fmt == "pcap" and self._fusable(source, packet_filter, proto_type, capture_id,
-                                                node_name, auth_key, correlation_id_from,
-                                                hep_version, hep_src, hep_dst)
-        if fused:
-            from heptool.capture.convert import sip_to_hep3_pcap
-
-            messages: Any = sip_to_hep3_pcap(
-                source, synth, hep_src, hep_dst, capture_id=capture_id,  # type: ignore[arg-type]
-                node_name=node_name, auth_key=auth_key, ports=ports, stats=st)
-        else:
-            messages = sip_to_hep(source, ports=ports, packet_filter=packet_filter,
-                                  proto_type=proto_type, stats=st, **opts)
-        write = out.write
-        handed = 0  # messages the fused path handed to emit()
-        try:
-            for m in messages:
-                if type(m) is bytes:  # the fused path's records, ready to write
-                    write(m)
-                    continue
-                handed += 1
-                if match is not None and not match(m):
-                    continue
-                try:
-                    emit(m)
-                except (HepError, ValueError) as e:
-                    self.bad(f"{m.src_ip}:{m.src_port} -> {m.dst_ip}:{m.dst_port} at "
-                             f"{m.ts_sec}.{m.ts_usec:06d}: cannot encode as HEPv{hep_version}: "
-                             f"{e}")
-                    continue
-                self.written += 1
-                if self.live:
-                    out.flush()
-                if count is not None and self.written >= count:
-                    break
-        except CaptureError as e:
-            self.bad(str(e))
-        finally:
-            writer.close()
-            if fused:
-                self.written += st.messages - handed  # every other message was written
-        if self.verbose:
-            self.say(f"convert: {st.frames} frames -> {self.written} HEP messages "
-                     f"({st.udp_sip} over UDP, {st.tcp_sip} over TCP); not SIP: "
-                     f"{st.not_ip} non-IP frames, {st.udp_other} UDP datagrams, "
-                     f"{st.tcp_streams_other} TCP streams; {st.not_port} frames left out by --ports/--filter; "
-                     f"{st.tcp_incomplete_bytes + st.tcp_skipped_bytes} TCP bytes incomplete "
-                     "or skipped")
-        # nothing written is never silent (README "heptool convert"); after errors they said it
-        if not self.written and self.status == ExitStatus.OK:
-            found = st.udp_sip + st.tcp_sip
-            if found:
-                self.say(f"convert: {self.name}: nothing written: no SIP message matched the "
-                         f"filters ({found} SIP messages)")
-            else:
-                left = (f"; {st.not_port} left out by --ports/--filter" if st.not_port
-                        else "")
-                self.say(f"convert: {self.name}: no SIP found ({st.frames} frames{left})")

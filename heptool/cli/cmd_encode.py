@@ -22,7 +22,7 @@ from heptool.cli.options import (
     stderr_echo,
 )
 from heptool.cli.params import ChunkParam, EndpointParam, IpProtoParam, ProtoParam, TimeParam
-from heptool.pipeline.build import apply_chunks, loopback_like, now
+from heptool.pipeline.build import loopback_like, now
 
 __all__ = ["ChunkParam", "EndpointParam", "IpProtoParam", "ProtoParam", "encode_command"]
 
@@ -289,102 +289,50 @@ def _pick_source(ctx: click.Context, env: Environment, opts: dict[str, Any]) -> 
     return "records"
 
 
-def _override(m: Any, opts: dict[str, Any]) -> Any:
-    """Apply the packet options given on the command line to a message from a record."""
-    if opts["src"] is not None:
-        m.src_ip, m.src_port = opts["src"]
-        m.family = 10 if ":" in m.src_ip else 2
-    if opts["dst"] is not None:
-        m.dst_ip, m.dst_port = opts["dst"]
-    for name, field in (
-        ("ip_proto", "ip_proto"),
-        ("proto", "proto_type"),
-        ("capture_id", "capture_id"),
-        ("node_name", "node_name"),
-        ("auth_key", "auth_key"),
-        ("correlation_id", "correlation_id"),
-    ):
-        if opts[name] is not None:
-            setattr(m, field, opts[name])
-    if opts["time"] is not None:
-        m.ts_sec, m.ts_usec = opts["time"]
-    if opts["compress"] is not None:
-        m.compression = opts["compress"]
-    apply_chunks(m, opts["chunks"])
-    if opts["version"] is not None and int(opts["version"]) != m.version:
-        from heptool.core.codec import decode, encode
-
-        m = decode(encode(m, int(opts["version"])))
-    return m
-
-
-def _with_defaults(rec: dict[str, Any], now: tuple[int, int]) -> dict[str, Any]:
-    """Defaults for a hand-written record (no ``chunks`` key): the options' defaults for the
-    keys it lacks entirely (a key present with null stays an absent chunk)."""
-    if "chunks" in rec or rec.get("version", 3) == 1:
-        return rec
-    rec = dict(rec)
-    if "ts_sec" not in rec and "time" not in rec:
-        rec["ts_sec"], rec["ts_usec"] = now
-    for key, value in (("ip_proto", 17), ("capture_id", 1), ("payload", "")):
-        rec.setdefault(key, value)
-    if "proto_type" not in rec and "proto" not in rec:
-        rec["proto_type"] = 1
-    if "src_ip" not in rec:
-        rec["src_ip"] = loopback_like(str(rec.get("dst_ip") or "127.0.0.1"))
-    if "dst_ip" not in rec:
-        rec["dst_ip"] = loopback_like(str(rec["src_ip"] or "127.0.0.1"))
-    rec.setdefault("src_port", 5060)
-    rec.setdefault("dst_port", 5060)
-    return rec
-
-
 def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
-    from heptool.capture.inputs import InputError, iter_input, to_message
-    from heptool.capture.pcap import CaptureError
+    """The messages of the records (or HEP) of --from or standard input, each with the
+    packet options given on the command line set."""
     from heptool.core.errors import HepError
+    from heptool.pipeline.build import apply_overrides, record_defaults
+    from heptool.pipeline.reader import MessageReader
 
-    source = opts["from_"] if opts["from_"] is not None else "-"
-    stdin = opts.get("_stdin_data") or env.stdin_binary
+    def fail(problem: Any) -> None:
+        raise BadInputError(problem.text)
+
     start = opts["time"] or now()
-    try:
-        for p in iter_input(source, stdin=stdin):
-            if p.record is not None:
-                p = p._replace(record=_with_defaults(p.record, start))
-            where = f"line {p.line}" if p.line is not None else p.where
-            try:
-                m = to_message(p)
-                yield _override(m, opts), where
-            except HepError as e:
-                raise BadInputError(str(e)) from None
-    except (InputError, CaptureError) as e:
-        raise BadInputError(str(e)) from None
+    reader = MessageReader(
+        [opts["from_"] if opts["from_"] is not None else "-"],
+        stdin=opts.get("_stdin_data") or env.stdin_binary, on_problem=fail, warnings=False,
+        name_errors=False, prepare_record=lambda rec: record_defaults(rec, start))
+    overrides = {"src": opts["src"], "dst": opts["dst"], "ip_proto": opts["ip_proto"],
+                 "proto_type": opts["proto"], "capture_id": opts["capture_id"],
+                 "node_name": opts["node_name"], "auth_key": opts["auth_key"],
+                 "correlation_id": opts["correlation_id"], "time": opts["time"],
+                 "compression": opts["compress"], "chunks": opts["chunks"],
+                 "version": int(opts["version"]) if opts["version"] is not None else None}
+    for item in reader:
+        p = item.packet
+        try:
+            m = apply_overrides(item.message, **overrides)
+        except HepError as e:
+            raise BadInputError(str(e)) from None
+        yield m, f"line {p.line}" if p.line is not None else p.where
 
 
 def _from_scenario(opts: dict[str, Any]) -> Iterator[Any]:
-    from heptool.core.scenario import scenario
+    from heptool.pipeline.build import Rewrites, scenario_messages
 
-    start = opts["time"] or now()
     kwargs: dict[str, Any] = {}
     if opts["scenario"] == "opensips":
         kwargs["mode"] = opts["opensips_mode"] or "json"
-    n = 0
-    for i in range(opts["count"]):
-        msgs = scenario(opts["scenario"], seed=opts["seed"] + i, start=start, **kwargs)
-        for m in msgs:
-            if opts["capture_id"] is not None:
-                m.capture_id = opts["capture_id"]
-            if opts["node_name"] is not None:
-                m.node_name = opts["node_name"]
-            if opts["auth_key"] is not None:
-                m.auth_key = opts["auth_key"]
-            if opts["compress"] is not None:
-                m.compression = opts["compress"]
-            apply_chunks(m, opts["chunks"])
-            yield m, f"{opts['scenario']} packet {n}"
-            n += 1
-        last = msgs[-1]
-        start = (last.ts_sec + 1, last.ts_usec)
+    rewrites = Rewrites(capture_id=opts["capture_id"], node_name=opts["node_name"],
+                        auth_key=opts["auth_key"], chunks=opts["chunks"],
+                        compression=opts["compress"])
+    for n, m in enumerate(scenario_messages(opts["scenario"], seed=opts["seed"],
+                                            start=opts["time"], count=opts["count"],
+                                            **kwargs)):
+        rewrites.apply(m)
+        yield m, f"{opts['scenario']} packet {n}"
 
 
 def _messages(

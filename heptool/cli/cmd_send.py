@@ -7,8 +7,8 @@ senders, inputs and codec are imported when the command runs.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -31,7 +31,6 @@ from heptool.cli.params import (
     TargetParam,
     TimeParam,
 )
-from heptool.pipeline.build import now
 
 __all__ = ["send_command"]
 
@@ -157,415 +156,135 @@ def send_command(env: Environment, **opts: Any) -> None:
     The summary on standard error gives, per destination, the packets and bytes sent, the
     rate, errors and what could not be delivered (exit status 1 if anything was not).
     """
-    _Send(env, opts).run()
+    from heptool.core.errors import HepError
+    from heptool.net.client import client_tls_context
+    from heptool.pipeline.build import Rewrites
+    from heptool.pipeline.replay import DeliveryError, Replay, open_senders, pacer_for
 
-
-class _Item:
-    """One packet to send: bytes as read (if any), message (if decoded), pacing time."""
-
-    __slots__ = ("data", "msg", "packet", "when", "where")
-
-    def __init__(self, data: bytes | None, msg: Any, when: float | None, where: str,
-                 packet: Any = None) -> None:
-        self.data = data
-        self.msg = msg
-        self.when = when
-        self.where = where
-        self.packet = packet
-
-
-class _Send:
-    def __init__(self, env: Environment, opts: dict[str, Any]) -> None:
-        self.env = env
-        self.opts = opts
-        self.match = build_message_filter({k: opts.pop(k) for k in ("call_id", "grep")})
-        self.sent = 0
-        self.interrupted = False
-        self.filtered = 0
-        self.converted = 0
-        self.stopped = False
-
-    def say(self, line: str) -> None:
-        self.env.stderr.write(line + "\n")
-        self.env.stderr.flush()
-
-    # -- checks ---------------------------------------------------------------------------
-    def _check(self) -> None:
-        o = self.opts
-        built = [n for n in _BUILD if given(o, n) and n != "chunks"]
-        if o["inputs"] and (built or o["scenario"]):
-            what = flag_name(built[0]) if built else "--scenario"
-            raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
-        if o["scenario"] and built:
-            raise click.UsageError(f"{flag_name(built[0])} cannot be used with --scenario")
-        if o["opensips_mode"] is not None and o["scenario"] != "opensips":
-            raise click.UsageError("--opensips-mode needs --scenario opensips")
-        if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
-            raise click.UsageError("--rate and --pace original/--speed are different pacings: "
-                                   "give one")
-        if o["rate"] is not None and o["pace"] == "max":
-            raise click.UsageError("--rate and --pace max contradict each other")
-        if o["speed"] is not None and o["pace"] == "max":
-            raise click.UsageError("--speed needs --pace original (or no --pace)")
-        version = o["hep_version"]
-        if version in ("1", "2"):
-            streams = [t for t in o["targets"] if t.is_stream]
-            if streams:
-                raise click.UsageError(
-                    f"--hep-version {version}: {streams[0]} carries HEPv3 only (HEP over TCP/TLS "
-                    "is framed by the v3 length); use udp:// or --hep-version 3")
-            if version == "1" and o["capture_id"] is not None:
-                raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
-                                       "2 or 3")
-        if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
-                t.scheme == "tls" for t in o["targets"]):
-            raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
-
-    # -- sources ----------------------------------------------------------------------------
-    def _source(self) -> Iterator[_Item]:
-        o = self.opts
-        if o["scenario"]:
-            return self._scenario()
-        if o["inputs"]:
-            return self._inputs(list(o["inputs"]))
-        if given(o, "payload") or any(given(o, n) for n in _BUILD if n != "chunks") or (
-                self.env.stdin_isatty):
-            return self._built()
-        return self._inputs(["-"])
-
-    def _built(self) -> Iterator[_Item]:
-        """One packet from the packet options, exactly as ``heptool encode`` builds it (the
-        rewrites --capture-id/--node-name/--auth-key/--chunk are applied later, to every
-        source alike)."""
-        o = self.opts
-        m = message_from_options(self.env, {**o, "version": None, "chunks": (),
-                                            "capture_id": None, "node_name": None, "auth_key": None})
-        yield _Item(None, m, None, "packet 0")
-
-    def _scenario(self) -> Iterator[_Item]:
-        from heptool.core.scenario import scenario
-
-        o = self.opts
-        kwargs: dict[str, Any] = {}
-        if o["scenario"] == "opensips":
-            kwargs["mode"] = o["opensips_mode"] or "json"
-        start = o["time"] or now()
-        for i, m in enumerate(scenario(o["scenario"], seed=o["seed"], start=start, **kwargs)):
-            yield _Item(None, m, m.time, f"packet {i}")
-
-    def _inputs(self, sources: list[str]) -> Iterator[_Item]:
-        from heptool.capture.inputs import InputError, InputStats, iter_input, to_message
-        from heptool.capture.pcap import CaptureError
-        from heptool.core.errors import HepError
-
-        stdin = self.env.stdin_binary
-        for source in sources:
-            st = InputStats()
-            found = 0
-            try:
-                for p in iter_input(source, stdin=stdin, stats=st):
-                    found += 1
-                    when = None
-                    if p.outer_ts is not None:
-                        when = p.outer_ts[0] + p.outer_ts[1] / 1e6
-                    if p.data is not None:
-                        yield _Item(p.data, None, when, p.where, p)
-                    else:
-                        try:
-                            m = to_message(p)
-                        except HepError as e:
-                            raise BadInputError(str(e)) from None
-                        yield _Item(None, m, m.time, p.where, p)
-            except (InputError, CaptureError) as e:
-                raise BadInputError(str(e)) from None
-            except HepError as e:
-                raise BadInputError(f"{source}: {e}") from None
-            if not found and st.kind in ("pcap", "pcapng") and source != "-":
-                for i, m in enumerate(self._sip_messages(source)):
-                    yield _Item(None, m, m.time, f"SIP message {i}")
-
-    # -- the run ----------------------------------------------------------------------------
-    def run(self) -> None:
-        from heptool.net.client import Pacer, SendError, client_tls_context, open_sender
-
-        o = self.opts
-        self._check()
-        if o["rate"] is not None:
-            pacer = Pacer("rate", rate=o["rate"])
-        elif o["pace"] == "original" or o["speed"] is not None:
-            pacer = Pacer("original", speed=o["speed"] or 1.0)
-        else:
-            pacer = Pacer("max")
-        ctx = None
-        if any(t.scheme == "tls" for t in o["targets"]):
-            try:
-                ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
-                                         key=o["key"])
-            except (OSError, ValueError) as e:
-                raise click.ClickException(f"TLS setup: {e}") from None
-        self.senders: list[Any] = []
+    o = opts
+    match = build_message_filter({k: o.pop(k) for k in ("call_id", "grep")})
+    _check(o)
+    pacer = pacer_for(o["pace"], speed=o["speed"], rate=o["rate"])
+    ctx = None
+    if any(t.scheme == "tls" for t in o["targets"]):
         try:
-            for t in o["targets"]:
-                self.senders.append(open_sender(t, ssl_context=ctx, queue_max=o["queue_max"],
-                                                retry=o["retry"]))
-        except SendError as e:
-            for s in self.senders:
-                s.close(0)
-            raise SendFailedError(str(e)) from None
-        import signal
+            ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
+                                     key=o["key"])
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"TLS setup: {e}") from None
+    try:
+        senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
+                               retry=o["retry"])
+    except DeliveryError as e:
+        raise SendFailedError(str(e)) from None
+    built = not o["inputs"] and not o["scenario"]
+    loops = o["loops"]
+    if built and o["count"] is not None and loops == 1:
+        loops = 0  # a packet built from options: sent --count times
+    replay = Replay(
+        _source(env, o), senders, pacer=pacer, count=o["count"], loops=loops,
+        rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
+                          auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"]),
+        version=int(o["hep_version"]) if o["hep_version"] else None, match=match,
+        cache=built or "-" in o["inputs"])  # standard input is read once
+    interrupted = []
 
-        def interrupt(_sig: int, _frame: Any) -> None:
-            self.stopped = True
-            self.interrupted = True
+    def interrupt(_sig: int, _frame: Any) -> None:
+        replay.stop()
+        interrupted.append(_sig)
 
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
+    try:
+        with _signals(interrupt):
+            summary = replay.run()
+    except DeliveryError as e:
+        _say(env, *e.summary.lines())  # type: ignore[union-attr]
+        raise SendFailedError(str(e)) from None
+    except HepError as e:
+        raise BadInputError(str(e)) from None
+    _say(env, *summary.lines())
+    if interrupted:
+        click.get_current_context().exit(ExitStatus.INTERRUPTED)
+
+
+def _say(env: Environment, *lines: str) -> None:
+    for line in lines:
+        env.stderr.write(line + "\n")
+        env.stderr.flush()
+
+
+def _check(o: dict[str, Any]) -> None:
+    built = [n for n in _BUILD if given(o, n) and n != "chunks"]
+    if o["inputs"] and (built or o["scenario"]):
+        what = flag_name(built[0]) if built else "--scenario"
+        raise click.UsageError(f"{what} builds packets: it cannot be used with INPUT")
+    if o["scenario"] and built:
+        raise click.UsageError(f"{flag_name(built[0])} cannot be used with --scenario")
+    if o["opensips_mode"] is not None and o["scenario"] != "opensips":
+        raise click.UsageError("--opensips-mode needs --scenario opensips")
+    if o["rate"] is not None and (o["pace"] == "original" or o["speed"] is not None):
+        raise click.UsageError("--rate and --pace original/--speed are different pacings: "
+                               "give one")
+    if o["rate"] is not None and o["pace"] == "max":
+        raise click.UsageError("--rate and --pace max contradict each other")
+    if o["speed"] is not None and o["pace"] == "max":
+        raise click.UsageError("--speed needs --pace original (or no --pace)")
+    version = o["hep_version"]
+    if version in ("1", "2"):
+        streams = [t for t in o["targets"] if t.is_stream]
+        if streams:
+            raise click.UsageError(
+                f"--hep-version {version}: {streams[0]} carries HEPv3 only (HEP over TCP/TLS "
+                "is framed by the v3 length); use udp:// or --hep-version 3")
+        if version == "1" and o["capture_id"] is not None:
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
+                                   "2 or 3")
+    if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
+            t.scheme == "tls" for t in o["targets"]):
+        raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
+
+
+def _source(env: Environment, o: dict[str, Any]) -> Any:
+    """What to send: the inputs (a MessageReader), a --scenario, or one packet built from
+    the options as 'heptool encode' builds it (the rewrites come later, to every source
+    alike); without any, records on standard input."""
+    from heptool.pipeline.build import scenario_messages
+    from heptool.pipeline.reader import MessageReader
+
+    if o["scenario"]:
+        mode = {"mode": o["opensips_mode"] or "json"} if o["scenario"] == "opensips" else {}
+        return lambda: scenario_messages(o["scenario"], seed=o["seed"], start=o["time"], **mode)
+    if not o["inputs"] and (given(o, "payload") or env.stdin_isatty
+                            or any(given(o, n) for n in _BUILD if n != "chunks")):
+        return lambda: [message_from_options(env, {**o, "version": None, "chunks": (),
+                                                   "capture_id": None, "node_name": None,
+                                                   "auth_key": None})]
+
+    def problem(p: Any) -> None:
+        if p.level != "note":
+            raise BadInputError(p.text)
+        _say(env, f"send: {p.text}")
+
+    return MessageReader(list(o["inputs"]) or ["-"], stdin=env.stdin_binary,
+                         on_problem=problem, warnings=False, name_errors=False,
+                         sip_fallback=True)
+
+
+@contextmanager
+def _signals(handler: Any) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM while the block runs (where signals can be set)."""
+    import signal
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
             try:
-                previous[sig] = signal.signal(sig, interrupt)
+                signal.signal(sig, h)
             except (ValueError, OSError):
                 pass
-        started = time.monotonic()
-        try:
-            self._loop(pacer)
-        finally:
-            for sig, h in previous.items():
-                try:
-                    signal.signal(sig, h)
-                except (ValueError, OSError):
-                    pass
-            for s in self.senders:
-                s.close()
-        self._summary(time.monotonic() - started)
-        if self.interrupted:
-            click.get_current_context().exit(ExitStatus.INTERRUPTED)
-
-    def _loop(self, pacer: Any) -> None:
-        from heptool.core.codec import decode, encode
-        from heptool.core.errors import HepError
-
-        o = self.opts
-        count = o["count"]
-        loops = o["loops"]
-        senders = self.senders
-        udp_senders = [s for s in senders if not s.target.is_stream]
-        stream_senders = [s for s in senders if s.target.is_stream]
-        version = int(o["hep_version"]) if o["hep_version"] else None
-        rewrite = any(o[n] is not None for n in ("capture_id", "node_name", "auth_key")) or bool(
-            o["chunks"]) or version is not None
-        restamp = o["restamp"]
-        match = self.match
-        pace_original = pacer.mode == "original"
-        need_msg_always = rewrite or restamp != "keep" or match is not None
-        chunks = list(o["chunks"])
-        if chunks:
-            from heptool.core.chunkspec import apply_chunks
-        source_is_built = not o["inputs"] and not o["scenario"]
-        if source_is_built and count is not None and loops == 1:
-            loops = 0  # a packet built from options: sent --count times
-        # the common case (a capture replayed unchanged, as fast as possible, over UDP) gets a
-        # loop of its own: about half the Python work per packet (bench/bench_listen.py)
-        fast = (pacer.mode == "max" and not need_msg_always and not stream_senders
-                and bool(o["inputs"]))
-        loop = 0
-        stdin_cache: list[_Item] | None = None
-        reading_stdin = not o["inputs"] and not o["scenario"] or "-" in o["inputs"]
-        while not self.stopped:
-            if loops and loop >= loops:
-                break
-            pacer.restart()
-            shift: int | None = None
-            if fast and not reading_stdin:
-                if not self._fast_udp_pass(udp_senders, count):
-                    break
-                loop += 1
-                continue
-            if stdin_cache is not None:
-                items: Any = iter(stdin_cache)
-            else:
-                items = self._source()
-                if reading_stdin and loops != 1:
-                    stdin_cache = []
-            any_item = False
-            for item in items:
-                if self.stopped:
-                    break
-                if stdin_cache is not None and loop == 0:
-                    stdin_cache.append(item)
-                any_item = True
-                data = item.data
-                m = item.msg
-                if m is None and (need_msg_always or (pace_original and item.when is None)
-                                  or (stream_senders and data[:4] != b"HEP3")):
-                    try:
-                        m = decode(data)  # type: ignore[arg-type]
-                    except HepError as e:
-                        raise BadInputError(str(e.with_context(item.where))) from None
-                when = item.when
-                if pace_original and when is None and m is not None:
-                    when = m.time
-                if match is not None and not match(m):
-                    self.filtered += 1
-                    continue
-                changed = False
-                if m is not None and (rewrite or restamp != "keep" or data is None):
-                    if data is not None:
-                        m = m.copy()
-                    if o["capture_id"] is not None:
-                        m.capture_id = o["capture_id"]
-                    if o["node_name"] is not None:
-                        m.node_name = o["node_name"]
-                    if o["auth_key"] is not None:
-                        m.auth_key = o["auth_key"]
-                    if chunks:
-                        apply_chunks(m, chunks)
-                    if restamp != "keep" and m.ts_sec is not None:
-                        if restamp == "now":
-                            m.ts_sec, m.ts_usec = now()
-                        else:
-                            t_us = m.ts_sec * 1_000_000 + (m.ts_usec or 0)
-                            if shift is None:
-                                t0 = now()
-                                shift = t0[0] * 1_000_000 + t0[1] - t_us
-                            t_us += shift
-                            m.ts_sec, m.ts_usec = divmod(t_us, 1_000_000)
-                    changed = True
-                pacer.wait(when)
-                if changed:
-                    try:
-                        data = encode(m, version)
-                    except HepError as e:
-                        raise BadInputError(str(e.with_context(item.where))) from None
-                for s in udp_senders:
-                    s.send(data)
-                if stream_senders:
-                    if data[:4] != b"HEP3":  # type: ignore[index]
-                        try:
-                            sdata = encode(m, 3)
-                        except HepError as e:
-                            raise BadInputError(str(e.with_context(item.where))) from None
-                        self.converted += 1
-                    else:
-                        sdata = data
-                    for s in stream_senders:
-                        s.send(sdata)
-                self.sent += 1
-                if count is not None and self.sent >= count:
-                    self.stopped = True
-                    break
-            if not any_item:
-                break
-            loop += 1
-
-    def _fast_udp_pass(self, senders: list[Any], count: int | None) -> bool:
-        """One pass over the inputs, every packet sent unchanged to every UDP sender;
-        False when there was nothing to send or --count/a signal stopped it."""
-        from heptool.capture.inputs import InputError, InputStats, iter_input, to_message
-        from heptool.capture.pcap import CaptureError
-        from heptool.core.codec import encode
-        from heptool.core.errors import HepError
-        from heptool.net.client import MAX_UDP_PAYLOAD
-
-        stdin = self.env.stdin_binary
-        sends = [(s, s.sock.send, s.stats) for s in senders]
-        sent = self.sent
-        any_packet = False
-        def packets_of(source: str) -> Iterator[Any]:
-            st = InputStats()
-            found = 0
-            for p in iter_input(source, stdin=stdin, stats=st):
-                found += 1
-                yield p
-            if not found and st.kind in ("pcap", "pcapng") and source != "-":
-                yield from self._sip_packets(source)
-
-        try:
-            for source in self.opts["inputs"]:
-                for p in packets_of(source):
-                    data = p.data
-                    if data is None:
-                        try:
-                            data = encode(to_message(p))
-                        except HepError as e:
-                            raise BadInputError(str(e)) from None
-                    n = len(data)
-                    for s, send, st in sends:
-                        if n > MAX_UDP_PAYLOAD:
-                            s.send(data)  # counts and reports it
-                            continue
-                        try:
-                            send(data)
-                        except OSError:
-                            s.send(data)  # again through the counting path
-                            continue
-                        st.packets += 1
-                        st.bytes += n
-                    sent += 1
-                    any_packet = True
-                    if (count is not None and sent >= count) or self.stopped:
-                        self.stopped = True
-                        return False
-        except (InputError, CaptureError) as e:
-            raise BadInputError(str(e)) from None
-        except HepError as e:
-            raise BadInputError(str(e)) from None
-        finally:
-            self.sent = sent
-        return any_packet
-
-    def _sip_messages(self, source: str) -> Iterator[Any]:
-        """A capture without HEP: its SIP messages as HEPv3, as 'heptool convert' makes them."""
-        from heptool.capture.convert import sip_to_hep
-        from heptool.capture.pcap import CaptureError
-
-        self.say(f"send: {source}: no HEP in this capture; sending its SIP messages as HEPv3 "
-                 "(as 'heptool convert' builds them)")
-        try:
-            yield from sip_to_hep(source)
-        except CaptureError as e:
-            raise BadInputError(f"{source}: {e}") from None
-
-    def _sip_packets(self, source: str) -> Iterator[Any]:
-        from heptool.capture.inputs import InputPacket
-        from heptool.core.codec import encode
-
-        for i, m in enumerate(self._sip_messages(source)):
-            yield InputPacket(index=i, frame=None, line=None, offset=None, hep_transport=None,
-                              hep_src=None, hep_dst=None, outer_ts=None, data=encode(m),
-                              record=None, error=None)
-
-    def _summary(self, elapsed: float) -> None:
-        failed = 0
-        lines = []
-        for s in self.senders:
-            st = s.stats
-            rate = st.packets / elapsed if elapsed > 0 else 0.0
-            line = (f"send {s.target}: {st.packets} packets, {st.bytes} bytes in {elapsed:.2f} s "
-                    f"({rate:,.0f} packets/s)")
-            extra = []
-            if st.reconnects:
-                extra.append(f"{st.reconnects} reconnects")
-            if st.requeued:
-                extra.append(f"{st.requeued} resent after a dropped connection")
-            if st.oversize:
-                extra.append(f"{st.oversize} over the UDP maximum of 65507 bytes")
-            if st.dropped:
-                extra.append(f"{st.dropped} dropped from a full queue")
-            if st.undelivered:
-                extra.append(f"{st.undelivered} NOT delivered")
-            if st.errors:
-                kinds = "; ".join(f"{k} x{v}" if v > 1 else k
-                                  for k, v in st.error_kinds.most_common(3))
-                extra.append(f"{st.errors} errors ({kinds})")
-            if extra:
-                line += "; " + ", ".join(extra)
-            lines.append(line)
-            failed += st.undelivered
-        if self.converted:
-            lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
-        if self.filtered:
-            lines.append(f"send: {self.filtered} packets left out by the filters")
-        for line in lines:
-            self.say(line)
-        if failed:
-            raise SendFailedError(f"{failed} packet{'s' if failed != 1 else ''} could not be "
-                                  "delivered (see above)")

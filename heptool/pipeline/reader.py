@@ -15,7 +15,12 @@ raises :class:`ReadError`.  No click and no rich: a library user reads captures 
 
 Settings per command (issue 12's plan): decode reports and keeps the index a record
 gives; correlate and flow count the index on across inputs (``continuous_index``) and take
-a record's index only from a single input, when it is an int.
+a record's index only from a single input, when it is an int; convert reports (one input,
+its capture errors in the capture reader's words: ``name_errors=False``); send and encode
+raise on the first problem and leave a message's warnings alone (``warnings=False``); send
+reads :meth:`MessageReader.packets` (the HEP bytes as they are, a capture without HEP read
+as its SIP messages: ``sip_fallback``), encode gives hand-written records their defaults
+(``prepare_record``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from heptool.capture.inputs import InputPacket, InputStats
     from heptool.core.message import HepMessage
 
-__all__ = ["Item", "MessageReader", "Problem", "ReadError"]
+__all__ = ["InputReport", "Item", "MessageReader", "Problem", "ReadError"]
 
 #: Problem levels: ``error`` a bad packet or input (status 3), ``warning`` damage that was
 #: read around (status 3), ``unreadable`` an input that could not be opened (status 1),
@@ -59,6 +64,13 @@ class Item(NamedTuple):
     message: HepMessage
 
 
+class InputReport(NamedTuple):
+    """One input read: its name and what it held (filled as it is read)."""
+
+    name: str
+    stats: InputStats
+
+
 class ReadError(Exception):
     """The first problem, raised when the reader has no ``on_problem``."""
 
@@ -82,16 +94,27 @@ class MessageReader:
       ``index`` is then taken only from a single input, and only when it is an int.
     * ``progress(name, size)``: called per input file; may return an object with
       ``update(bytes_read)`` and ``stop()`` (or None).
+    * ``name_errors``: problems name their input (a damaged capture always, a bad packet
+      when there are several inputs); False: the decoder's and capture reader's words
+      only (convert, send, encode).
+    * ``prepare_record(record)``: a JSON record is replaced by what this returns before it
+      is decoded (encode's defaults for hand-written records).
+    * ``sip_fallback``: a pcap/pcapng file with no HEP at all is read as its SIP messages,
+      each as HEPv3 (as ``heptool convert`` builds them), after a ``note``.
 
     ``.bad`` (a bad packet or damage was reported), ``.error`` (an input could not be
-    opened) and ``.written`` (records given by :meth:`each_record`) hold after a run.
+    opened), ``.written`` (records given by :meth:`each_record`) and ``.reports`` (an
+    :class:`InputReport` per input read by :meth:`messages`/:meth:`packets`) hold after a
+    run.
     """
 
     def __init__(self, sources: Sequence[str], *, stdin: IO[bytes] | None = None,
                  port: int | None = None, strict: bool = False,
                  on_problem: Callable[[Problem], Any] | None = None, warnings: bool = True,
                  continuous_index: bool = False, verbose: bool = False,
-                 progress: Callable[[str, int], Any] | None = None) -> None:
+                 progress: Callable[[str, int], Any] | None = None, name_errors: bool = True,
+                 prepare_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 sip_fallback: bool = False) -> None:
         self.sources = list(sources)
         self.stdin = stdin
         self.port = port
@@ -101,6 +124,11 @@ class MessageReader:
         self.continuous_index = continuous_index
         self.verbose = verbose
         self.progress = progress
+        self.name_errors = name_errors
+        self.prepare_record = prepare_record
+        self.sip_fallback = sip_fallback
+        self.reports: list[InputReport] = []
+        self._current = ""  # the name of the input being read
         self.bad = False
         self.error = False
         self.written = 0
@@ -124,7 +152,7 @@ class MessageReader:
         return "<stdin>" if source == "-" else source
 
     def _prefix(self, name: str) -> str:
-        return f"{name}: " if len(self.sources) > 1 else ""
+        return f"{name}: " if len(self.sources) > 1 and self.name_errors else ""
 
     def _open(self, source: str) -> Any:
         """The open file of ``source`` (None for ``-``); False if it cannot be opened."""
@@ -133,7 +161,9 @@ class MessageReader:
         try:
             return open(source, "rb", buffering=1 << 16)
         except OSError as e:
-            self._problem(f"{e.strerror or e}: {source}", "unreadable", source)
+            text = f"{e.strerror or e}: {source}" if self.name_errors else \
+                f"{source}: {e.strerror or e}"  # as capture.inputs.open_source says it
+            self._problem(text, "unreadable", source)
             return False
 
     def _input_failed(self, e: Exception, name: str) -> None:
@@ -141,8 +171,9 @@ class MessageReader:
         from heptool.capture.inputs import InputError
         from heptool.capture.pcap import CaptureError
 
-        if isinstance(e, InputError) and not isinstance(e, CaptureError):  # names its input
-            self._problem(str(e), "error", name)
+        if (isinstance(e, InputError) and not isinstance(e, CaptureError)) or not self.name_errors:
+            self._problem(str(e), "error", name, frame=getattr(e, "frame", None),
+                          offset=getattr(e, "offset", None))
         else:
             self._problem(f"{name}: {e}", "error", name, frame=getattr(e, "frame", None),
                           offset=getattr(e, "offset", None))
@@ -155,6 +186,8 @@ class MessageReader:
 
         data = p.data
         strict = self.strict
+        if data is None and self.prepare_record is not None and p.record is not None:
+            p = p._replace(record=self.prepare_record(p.record))
         try:
             m = decode(data, strict) if data is not None else to_message(p, strict)
         except HepError as e:  # a record's errors name the line already
@@ -173,26 +206,18 @@ class MessageReader:
 
     def messages(self) -> Iterator[Item]:
         """An :class:`Item` for every good HEP message of every input."""
-        from heptool.capture.inputs import InputError, iter_input
-        from heptool.capture.pcap import CaptureError
-        from heptool.core.errors import HepError
-
         offset = 0
         several = len(self.sources) > 1
         continuous = self.continuous_index
+        decode = self._decode
         for source in self.sources:
             name = self._name(source)
             prefix = self._prefix(name)
-            f = self._open(source)
-            if f is False:
-                continue
-            it = None
             p = None
+            packets = self._source_packets(source, name)
             try:
-                it = iter_input(f if f is not None else source, stdin=self.stdin,
-                                port=self.port, strict=self.strict)
-                for p in it:
-                    m = self._decode(p, prefix, name)
+                for p in packets:
+                    m = decode(p, prefix, name)
                     if m is None:
                         continue
                     index = p.index
@@ -205,15 +230,72 @@ class MessageReader:
                             if isinstance(i, int) and not isinstance(i, bool):
                                 index = i
                     yield Item(offset + index if continuous else index, p, m)
-            except (InputError, CaptureError, HepError) as e:
-                self._input_failed(e, name)
             finally:
-                if it is not None:
-                    it.close()
-                if f is not None:
-                    f.close()
+                packets.close()
             if continuous and p is not None:
                 offset += p.index + 1
+
+    def message(self, p: InputPacket) -> HepMessage | None:
+        """The message of one packet :meth:`packets` gave (a problem reported, or raised,
+        when it is bad: then None)."""
+        name = self._current
+        return self._decode(p, self._prefix(name), name)
+
+    def packets(self) -> Iterator[InputPacket]:
+        """Every HEP packet of every input as read (:class:`~heptool.capture.inputs.
+        InputPacket`, not decoded: :meth:`message` decodes one), input failures reported."""
+        for source in self.sources:
+            packets = self._source_packets(source, self._name(source))
+            try:
+                yield from packets
+            finally:
+                packets.close()
+
+    def _source_packets(self, source: str, name: str) -> Iterator[InputPacket]:
+        from heptool.capture.inputs import InputError, InputStats, iter_input
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.errors import HepError
+
+        self._current = name
+        f = self._open(source)
+        if f is False:
+            return
+        stats = InputStats()
+        self.reports.append(InputReport(name, stats))
+        it = None
+        try:
+            it = iter_input(f if f is not None else source, stdin=self.stdin, port=self.port,
+                            stats=stats, strict=self.strict)
+            yield from it
+        except (InputError, CaptureError, HepError) as e:  # HepError: a stream's framing
+            self._input_failed(e, name)
+            return
+        finally:
+            if it is not None:
+                it.close()
+            if f is not None:
+                f.close()
+        if (self.sip_fallback and source != "-" and stats.kind in ("pcap", "pcapng")
+                and not stats.capture.hep_packets):
+            yield from self._sip_packets(source, name)
+
+    def _sip_packets(self, source: str, name: str) -> Iterator[InputPacket]:
+        """A capture without HEP: its SIP messages as HEPv3 packets (no frame, line or
+        offset: they are not in the input as HEP)."""
+        from heptool.capture.convert import sip_to_hep
+        from heptool.capture.inputs import InputPacket
+        from heptool.capture.pcap import CaptureError
+        from heptool.core.codec import encode
+
+        self._problem(f"{name}: no HEP in this capture; sending its SIP messages as HEPv3 "
+                      "(as 'heptool convert' builds them)", "note", name)
+        try:
+            for i, m in enumerate(sip_to_hep(source)):
+                yield InputPacket(index=i, frame=None, line=None, offset=None,
+                                  hep_transport=None, hep_src=None, hep_dst=None,
+                                  outer_ts=None, data=encode(m), record=None, error=None)
+        except CaptureError as e:
+            self._problem(f"{name}: {e}", "error", name)
 
     # -- decode's records -----------------------------------------------------------
     def each_record(self, emit: Callable[[dict[str, Any], Any, Any], Any], *, need_sip: bool,

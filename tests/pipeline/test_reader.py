@@ -144,3 +144,29 @@ def test_import_loads_no_click_or_rich():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_send_and_encode_settings(tmp_path: Path):
+    """packets() as send reads them (bytes undecoded, the SIP fallback after a note),
+    name_errors=False (the capture reader's words) and encode's prepare_record."""
+    sip = VECTORS / "kamailio" / "kamailio-hep3-udp.sip.pcap"
+    notes: list[Problem] = []
+    reader = MessageReader([str(UDP3), str(sip)], on_problem=notes.append, warnings=False,
+                           sip_fallback=True)
+    packets = list(reader.packets())
+    hep = [p for p in packets if p.frame is not None]
+    fallback = [p for p in packets if p.frame is None]
+    assert hep and fallback and all(p.data[:4] == b"HEP3" for p in fallback)
+    assert [p.level for p in notes] == ["note"] and "no HEP in this capture" in notes[0].text
+    assert [r.name for r in reader.reports] == [str(UDP3), str(sip)]
+    assert reader.reports[1].stats.capture.hep_packets == 0
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(UDP3.read_bytes()[:700])
+    with pytest.raises(ReadError) as e:
+        list(MessageReader([str(cut)], name_errors=False).packets())
+    assert str(e.value).startswith("frame 2, byte offset 530: truncated record")
+    rec = tmp_path / "r.jsonl"
+    rec.write_text('{"payload": "hi"}\n')
+    items = list(MessageReader([str(rec)], prepare_record=lambda r: {**r, "capture_id": 7,
+                                                                      "ts_sec": 1}))
+    assert items[0].message.capture_id == 7 and items[0].message.payload == b"hi"
