@@ -20,7 +20,6 @@ from typing import IO, NamedTuple
 from ..core.accel import c_function
 from ..core.addr import ip4_text
 from ..core.codec import V12_IPV6_FAMILIES
-from ..core.errors import HepDecodeError
 from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
 from .dissect import extract_transport
@@ -254,13 +253,13 @@ class _StreamState:
 
     The framing is the core's :class:`~heptool.core.stream.StreamDecoder` (lenient:
     garbage is skipped up to the next magic and counted), so v3 length framing and
-    v1/v2-by-Content-Length framing follow one set of rules.  The decoder hands out
-    messages, not bytes, so a mirror of the unconsumed stream is kept to cut out each
-    packet's exact bytes: it starts where the decoder's offset stood plus what it
-    skipped, and ends at its new offset.
+    v1/v2-by-Content-Length framing follow one set of rules.  Its
+    :meth:`~heptool.core.stream.StreamDecoder.next_frame` hands out each packet's exact
+    bytes and stream offset without decoding it (a packet that would not decode is still
+    a HEP packet, for the caller to report).
     """
 
-    __slots__ = ("base", "dec", "dst", "end", "mirror", "mode", "src", "starts", "undecided")
+    __slots__ = ("base", "dec", "dst", "end", "mode", "src", "starts", "undecided")
 
     def __init__(self, family: int, key: ConnKey) -> None:
         self.src = _endpoint(family, key[0], key[1])
@@ -272,8 +271,7 @@ class _StreamState:
 
     def _restart(self, off: int) -> None:
         self.dec = StreamDecoder(strict=False)
-        self.mirror = bytearray()
-        self.base = off  # stream offset of the decoder's offset 0 (and of mirror[0])
+        self.base = off  # stream offset of the decoder's offset 0
         self.end = off  # stream offset just past the last byte fed
 
     def leftover(self) -> int:
@@ -316,26 +314,20 @@ class _StreamState:
         self.starts.append((off, frame))
         dec = self.dec
         dec.feed(data)
-        mirror = self.mirror
-        mirror += data
+        next_frame = dec.next_frame
         base = self.base
-        mbase = self.end - len(mirror)  # stream offset of mirror[0]
         starts = self.starts
         while True:
             before = dec.offset
             skipped = dec.skipped_bytes
-            try:
-                msg = dec.next_message()
-            except HepDecodeError:
-                msg = None  # framed but undecodable: still a HEP packet for the caller to report
+            got = next_frame()
             run = dec.skipped_bytes - skipped
             if run and self.mode == "hep":  # not HEP inside a HEP stream: damage, not a start
                 self._garbage(base + before, run, st)
-            if msg is NEED_DATA:
+            if got is NEED_DATA:
                 break
-            start = base + before + run
-            stop = base + dec.offset
-            pkt = bytes(mirror[start - mbase : stop - mbase])
+            at, pkt = got  # type: ignore[misc]
+            start = base + at
             if self.mode is None:
                 self.mode = "hep"
                 st.stream_skipped_bytes += self.undecided
@@ -345,9 +337,6 @@ class _StreamState:
             sec, usec = tcp_times.get(fr, (0, 0))
             st.hep_packets += 1
             yield _new_tuple(HepPayload, (fr, sec, usec, "tcp", self.src, self.dst, pkt))
-        consumed = base + dec.offset - mbase
-        if consumed:
-            del mirror[:consumed]
         new_skipped = dec.skipped_bytes
         dec.skipped_bytes = 0
         if self.mode is None:
@@ -361,7 +350,7 @@ class _StreamState:
                 return
         else:
             st.stream_skipped_bytes += new_skipped
-        if not mirror:
+        if not dec.buffered:
             starts.clear()
 
 
