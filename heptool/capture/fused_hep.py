@@ -22,6 +22,7 @@ from .hep import endpoint4, is_hep_candidate, iter_hep_payloads
 from .hep_frames import TCP_PROTOS, HepFramer
 from .inputs import InputError, InputPacket
 from .pcapfile import MAX_CAPLEN, PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, read_exact
+from .source import Prefixed
 from .stats import CaptureStats
 from .writer import DST_MAC, SRC_MAC
 
@@ -313,7 +314,7 @@ def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
     delta = offset - 24
     st = CaptureStats()
     try:
-        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(_Resume(head, f),
+        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(Prefixed(head, f),
                                                                           stats=st):
             yield new(packet, (index, fr + frame, None, None, transport, src, dst, (sec, usec),
                                data, None, None))
@@ -327,29 +328,6 @@ def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
                 st.stream_garbage_frame += frame
             for k, v in st.as_dict().items():
                 setattr(stats, k, getattr(stats, k) + v)
-
-
-class _Resume:
-    """A pcap file read from a record onwards, its file header put back in front."""
-
-    __slots__ = ("_f", "_head")
-
-    def __init__(self, head: bytes, f: Any) -> None:
-        self._head = head
-        self._f = f
-
-    def read(self, n: int = -1) -> bytes:
-        head = self._head
-        if not head:
-            return self._f.read(n)  # type: ignore[no-any-return]
-        if n is None or n < 0:
-            self._head = b""
-            return head + self._f.read()  # type: ignore[no-any-return]
-        self._head = head[n:]
-        return head[:n] if n <= len(head) else head + self._f.read(n - len(head))
-
-    def read1(self, n: int = -1) -> bytes:
-        return self.read(n)
 
 
 def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[Any]:
