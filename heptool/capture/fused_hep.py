@@ -18,19 +18,17 @@ from operator import itemgetter
 from typing import Any
 
 from ..core.addr import ip4_text, ip6_text
+from .dissect import eth_ip4_udp
 from .hep import endpoint4, is_hep_candidate, iter_hep_payloads
 from .hep_frames import TCP_PROTOS, HepFramer
 from .inputs import InputError, InputPacket
-from .pcapfile import MAX_CAPLEN, PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, read_exact
+from .pcapfile import PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, iter_records, read_exact
 from .source import Prefixed
 from .stats import CaptureStats
 from .writer import DST_MAC, SRC_MAC
 
 __all__ = ["hep3_to_pcap_records", "hep_pcap_to_records"]
 
-#: Ethernet type; IPv4 version+IHL, total length, flags+fragment offset, protocol, source
-#: and destination (as numbers); UDP source port, destination port, length
-_ETH_IP4_UDP4 = struct.Struct(">12xHBxH2xHxB2xIIHHH")
 #: Ethernet + IPv4 + UDP header of a frame FrameSynth.udp builds (UDP checksum 0)
 _IP4UDP_HEAD = struct.Struct(">16sHH4sHIIHHH2x")
 _CHUNK = struct.Struct(">HHH").pack
@@ -113,8 +111,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     """
     new = tuple.__new__
     packet = InputPacket
-    unpack_rec = PCAP_LE_RECORD.unpack_from
-    unpack_head = _ETH_IP4_UDP4.unpack_from
+    e4u = eth_ip4_udp
     candidate = is_hep_candidate
     magics = (b"HEP3", b"EEP1", b"EEP3")
     eps: dict[int, str] = {}
@@ -150,44 +147,22 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
             head = read_exact(f.read, 24)
             if len(head) < 24 or head[:4] != PCAP_LE_USEC:
                 raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
-            read = f.read
-            buf = b""
-            pos = have = 0
-            base = 24  # file offset of buf[0]
-            want = _READ
             # at a record the fast loop does not read (any, when the link is not Ethernet)
             stopped = int.from_bytes(head[20:24], "little") & 0xFFFF != 1
-            while not stopped:
-                more = read(want)
-                if not more:
-                    break
-                buf = buf[pos:] + more if pos < have else more
-                base += pos
-                pos = 0
-                have = len(buf)
-                want = _READ
-                while pos + 16 <= have:
-                    sec, usec, caplen, _origlen = unpack_rec(buf, pos)
-                    f0 = pos + 16
-                    stop = f0 + caplen
-                    if caplen > MAX_CAPLEN or caplen < 42:
-                        stopped = True  # the general reader says what is wrong, or reads it
-                        break
-                    if stop > have:
-                        want = max(_READ, stop - have)
-                        break
-                    etype, vihl, total, frag, proto, sip, dip, sport, dport, ulen = unpack_head(
-                        buf, f0)
-                    if not (etype == 0x0800 and vihl == 0x45 and proto == 17
-                            and not frag & 0x3FFF and 28 <= total <= caplen - 14
-                            and 8 <= ulen <= total - 20):
+            resume_at = 24  # file offset of that record
+            if not stopped:
+                records = iter_records(f.read, block=_READ)
+                for buf, f0, z, sec, usec in records:
+                    h = e4u(buf, f0, z - f0)
+                    if h is None:
+                        # the general reader says what is wrong, or reads it, from here on
+                        resume_at = f.tell() - len(buf) + f0 - 16
                         stopped = True
                         break
-                    pos = stop
+                    sip, dip, sport, dport, z = h
                     frame += 1
                     a = f0 + 42  # the datagram's payload: buf[a:z]
-                    z = f0 + 34 + ulen
-                    if not ((ulen >= 24 and buf[a:a + 4] in magics) or candidate(buf[a:z])):
+                    if not ((z - a >= 16 and buf[a:a + 4] in magics) or candidate(buf[a:z])):
                         continue
                     # a HEP packet: the common case converted here (see hep3_to_pcap_records)
                     n = z - a
@@ -293,10 +268,10 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
             framer.last = last
             framer.n_msgs += n_msgs
             framer.n_frames += n_frames
-        if not stopped and pos == have:
+        if not stopped:
             return  # every record was read here
         # the rest of the file, from the first record not read here, the general way
-        yield from hep3_to_pcap_records(_hep_tail(f, head, base + pos, frame, index, stats),
+        yield from hep3_to_pcap_records(_hep_tail(f, head, resume_at, frame, index, stats),
                                         framer)
     finally:
         f.close()

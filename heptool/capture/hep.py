@@ -12,7 +12,6 @@ extension is built; :data:`_c_udp4_hep` is looked up here, in this module, on ev
 from __future__ import annotations
 
 import os
-import struct
 from collections import deque
 from collections.abc import Iterator
 from typing import IO, NamedTuple
@@ -22,7 +21,7 @@ from ..core.addr import ip4_text
 from ..core.codec import V12_IPV6_FAMILIES
 from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
-from .dissect import extract_transport
+from .dissect import eth_ip4_udp, extract_transport
 from .reassembly import TCP_SYN, ConnKey, IPReassembler, TcpReassembler
 from .source import open_capture
 from .stats import CaptureStats
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 _new_tuple = tuple.__new__  # builds NamedTuples without the Python-level __new__ (hot loop)
-_udp4_hdr = struct.Struct("!IIHHH").unpack_from  # IPv4 src, dst; UDP sport, dport, length
 _ip4_str = ip4_text
 
 # optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
@@ -136,7 +134,7 @@ def iter_hep_payloads(
         int, tuple[int, int]
     ] = {}  # frame -> (sec, usec) of TCP frames still referenced
     eps: dict[int, str] = {}  # outer "ip:port" text per (IPv4 address, port) of the fast path
-    udp4 = _udp4_hdr
+    e4u = eth_ip4_udp
     magics = _HEP3_MAGICS
     c_udp4 = _c_udp4_hep
     for frame_no, sec, usec, linktype, data in open_capture(source):
@@ -153,31 +151,21 @@ def iter_hep_payloads(
                 continue
         # fast path, fused: extract_transport's Ethernet/IPv4/UDP case and the UDP branch
         # below, with the endpoint text cached (same checks, same results)
-        if (
-            linktype == 1
-            and len(data) >= 42
-            and data[12] == 8
-            and data[13] == 0
-            and data[14] == 0x45
-            and data[23] == 17
-            and not (data[20] & 0x3F or data[21])
-        ):
-            end = 14 + ((data[16] << 8) | data[17])
-            if 42 <= end <= len(data):
-                sip, dip, sport, dport, ulen = udp4(data, 26)
-                if 8 <= ulen <= end - 34:
-                    if port is not None and sport != port and dport != port:
-                        st.not_port += 1
-                        continue
-                    payload = data[42 : 34 + ulen]
-                    if (ulen >= 24 and data[42:46] in magics) or candidate(payload):
-                        st.hep_packets += 1
-                        src = eps.get(sip << 16 | sport) or endpoint4(eps, data, 26, sport)
-                        dst = eps.get(dip << 16 | dport) or endpoint4(eps, data, 30, dport)
-                        yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
-                    else:
-                        st.not_hep_udp += 1
-                    continue
+        h = e4u(data, 0, len(data)) if linktype == 1 else None
+        if h is not None:
+            sip, dip, sport, dport, end = h
+            if port is not None and sport != port and dport != port:
+                st.not_port += 1
+                continue
+            payload = data[42:end]
+            if (end >= 58 and data[42:46] in magics) or candidate(payload):
+                st.hep_packets += 1
+                src = eps.get(sip << 16 | sport) or endpoint4(eps, data, 26, sport)
+                dst = eps.get(dip << 16 | dport) or endpoint4(eps, data, 30, dport)
+                yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
+            else:
+                st.not_hep_udp += 1
+            continue
         t = extract(linktype, data, frag)
         if t is None:
             st.not_ip += 1
