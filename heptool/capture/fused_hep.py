@@ -99,18 +99,19 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     :class:`~heptool.capture.inputs.InputPacket` unless one goes to the caller's general
     path (it is then the one ``iter_input`` would give).
 
-    Records are cut out of 256 KiB reads, and the frame every HEP capture is made of
-    (Ethernet, IPv4 without options, not fragmented, UDP) is read at fixed offsets with
-    :func:`~heptool.capture.pcap.iter_hep_payloads`' own checks; its HEP packet is
-    converted as :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the
-    first record that is anything else (TCP, VLAN, IPv6, fragments, another link type, a
-    damaged or truncated record) the rest of the file is read by ``iter_hep_payloads``
-    itself, from that record on, with frame numbers and byte offsets carried over (until
-    then that reader would have kept no state: no stream, no fragment), and converted by
-    :func:`hep3_to_pcap_records`.
+    Records are cut out of 256 KiB reads (:func:`~.pcapfile.iter_records`), and the
+    frame every HEP capture is made of (Ethernet, IPv4 without options, not fragmented,
+    UDP) is read at fixed offsets (:func:`~.dissect.eth_ip4_udp`, as
+    :func:`~.hep.iter_hep_payloads` reads it); its HEP packet is converted as
+    :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the first record
+    that is anything else (TCP, VLAN, IPv6, fragments, another link type, a record too
+    short for those headers) the rest of the file is read by ``iter_hep_payloads`` itself,
+    from that record on, with frame numbers and byte offsets carried over (until then that
+    reader would have kept no state: no stream, no fragment), and converted by
+    :func:`hep3_to_pcap_records`.  A damaged or truncated record raises the
+    :class:`~.pcapfile.CaptureError` that reader would raise, after every record before it.
     """
-    new = tuple.__new__
-    packet = InputPacket
+    make = InputPacket.capture
     e4u = eth_ip4_udp
     candidate = is_hep_candidate
     magics = (b"HEP3", b"EEP1", b"EEP3")
@@ -250,8 +251,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                         out.clear()
                     synth._ident = ident
                     framer.last = last
-                    yield new(packet, (index, frame, None, None, "udp", s_ep, d_ep, (sec, usec),
-                                       buf[a:z], None, None))
+                    yield make(index, frame, "udp", s_ep, d_ep, (sec, usec), buf[a:z])
                     ident = synth._ident
                     last = framer.last
                     index += 1
@@ -283,16 +283,14 @@ def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
     ``frame + 1``, packet ``index``): ``iter_hep_payloads`` reading the file from there,
     its file header put back in front, its frame numbers and offsets shifted back.
     ``stats`` gets that reader's counts (its ``stream_garbage_frame`` shifted back too)."""
-    new = tuple.__new__
-    packet = InputPacket
+    make = InputPacket.capture
     f.seek(offset)
     delta = offset - 24
     st = CaptureStats()
     try:
         for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(Prefixed(head, f),
                                                                           stats=st):
-            yield new(packet, (index, fr + frame, None, None, transport, src, dst, (sec, usec),
-                               data, None, None))
+            yield make(index, fr + frame, transport, src, dst, (sec, usec), data)
             index += 1
     except CaptureError as e:
         raise CaptureError(e.message, frame=None if e.frame is None else e.frame + frame,
@@ -346,7 +344,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
     try:
         for p in packets:
-            data = p[8]  # InputPacket.data
+            data = p.data
             if data is None:
                 n = 0
             else:
