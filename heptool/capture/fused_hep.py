@@ -91,6 +91,44 @@ for _order in _HEP3_ORDERS:
 del _order
 
 
+def _tail_payload(data: bytes, off: int, end: int) -> bytes | None:
+    """The payload of the chunks ``data[off:end]`` that follow a fixed layout, when they
+    are the payload chunk once and at most the text chunks (:data:`_HEP3_TEXT`) once each
+    (what ``decode`` reads without a warning); ``None`` for anything else."""
+    payload = None
+    seen = 0
+    while off + 6 <= end:
+        vendor, ctype, clen = _CHUNK_HDR(data, off)
+        nxt = off + clen
+        if vendor or clen < 6 or nxt > end:
+            break
+        if ctype == 0x0F and payload is None:
+            payload = data[off + 6:nxt]
+        elif ctype not in _HEP3_TEXT or seen & (1 << (ctype & 0x7F)):
+            break
+        else:
+            seen |= 1 << (ctype & 0x7F)
+        off = nxt
+    return payload if off == end else None
+
+
+def _synth_frames(synth: Any, v6: bool, src: Any, sport: int, dst: Any, dport: int,
+                  payload: bytes, tcp: Any) -> list[bytes] | None:
+    """The frames :class:`~.frames.FrameSynth` makes of a packet that the one-struct UDP
+    write does not cover (TCP, IPv6; the addresses as the fixed layout reads them), or
+    ``None`` when it is too big for one datagram (the general path counts it)."""
+    if v6:
+        s_txt, d_txt = ip6_text(src), ip6_text(dst)
+    else:
+        s_txt, d_txt = ip4_text(src.to_bytes(4, "big")), ip4_text(dst.to_bytes(4, "big"))
+    try:
+        if tcp:
+            return synth.tcp(s_txt, sport, d_txt, dport, payload)  # type: ignore[no-any-return]
+        return [synth.udp(s_txt, sport, d_txt, dport, payload)]
+    except ValueError:
+        return None
+
+
 def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                         stats: CaptureStats | None = None) -> Iterator[Any]:
     """``hep3_to_pcap_records(iter_input(path), framer)`` for a classic little-endian
@@ -117,11 +155,9 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     magics = (b"HEP3", b"EEP1", b"EEP3")
     eps: dict[int, str] = {}
     synth = framer.synth
-    tcp = synth.tcp
-    udp = synth.udp
+    synth_frames = _synth_frames
+    tail_payload = _tail_payload
     by_third = _HEP3_BY_THIRD
-    texts = _HEP3_TEXT
-    hdr = _CHUNK_HDR
     pchunk = _PAYLOAD_CHUNK
     from_bytes = int.from_bytes
     rec = PCAP_LE_RECORD.pack
@@ -182,23 +218,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                                 and (buf[e + 4] << 8 | buf[e + 5]) == n - end):
                             payload = buf[e + 6:z]
                         else:
-                            payload = None
-                            off = e
-                            seen = 0
-                            while off + 6 <= z:
-                                vendor, ctype, clen = hdr(buf, off)
-                                nxt = off + clen
-                                if vendor or clen < 6 or nxt > z:
-                                    break
-                                if ctype == 0x0F and payload is None:
-                                    payload = buf[off + 6:nxt]
-                                elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
-                                    break
-                                else:
-                                    seen |= 1 << (ctype & 0x7F)
-                                off = nxt
-                            if off != z:
-                                payload = None
+                            payload = tail_payload(buf, e, z)
                         if (length == n and payload is not None
                                 and (pt != 1 or payload[:1] != b"{")):
                             plen = len(payload)
@@ -219,19 +239,9 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                                     yield b"".join(out)
                                     out.clear()
                                 continue
-                            if v6:
-                                s_txt, d_txt = ip6_text(src), ip6_text(dst)
-                            else:
-                                s_txt = ip4_text(src.to_bytes(4, "big"))
-                                d_txt = ip4_text(dst.to_bytes(4, "big"))
                             synth._ident = ident
-                            try:
-                                if pt == 1 and hproto in tcp_protos and plen:
-                                    frames = tcp(s_txt, hsport, d_txt, hdport, payload)
-                                else:
-                                    frames = [udp(s_txt, hsport, d_txt, hdport, payload)]
-                            except ValueError:
-                                frames = None  # too big: the general path counts it
+                            frames = synth_frames(synth, v6, src, hsport, dst, hdport, payload,
+                                                  pt == 1 and hproto in tcp_protos and plen)
                             ident = synth._ident
                             if frames is not None:
                                 last = (hsec, husec)
@@ -320,11 +330,9 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     left to the general path.
     """
     synth = framer.synth
-    tcp = synth.tcp
-    udp = synth.udp
+    synth_frames = _synth_frames
+    tail_payload = _tail_payload
     by_third = _HEP3_BY_THIRD
-    texts = _HEP3_TEXT
-    hdr = _CHUNK_HDR
     pchunk = _PAYLOAD_CHUNK
     from_bytes = int.from_bytes
     rec = PCAP_LE_RECORD.pack
@@ -363,23 +371,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
                         and (data[end + 4] << 8 | data[end + 5]) == n - end):
                     payload = data[end + 6:]  # the payload chunk right after, and last
                 else:
-                    payload = None
-                    off = end
-                    seen = 0
-                    while off + 6 <= n:  # the chunks after the fixed ones
-                        vendor, ctype, clen = hdr(data, off)
-                        nxt = off + clen
-                        if vendor or clen < 6 or nxt > n:
-                            break
-                        if ctype == 0x0F and payload is None:
-                            payload = data[off + 6:nxt]
-                        elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
-                            break
-                        else:
-                            seen |= 1 << (ctype & 0x7F)
-                        off = nxt
-                    if off != n:
-                        payload = None
+                    payload = tail_payload(data, end, n)  # the chunks after the fixed ones
                 if length == n and payload is not None and (pt != 1 or payload[:1] != b"{"):
                     plen = len(payload)
                     if not v6 and plen <= max_udp and (pt != 1 or proto not in tcp_protos
@@ -401,19 +393,9 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
                             out.clear()
                         continue
                     # TCP, or IPv6: through FrameSynth with the addresses as text
-                    if v6:
-                        s_txt, d_txt = ip6_text(src), ip6_text(dst)
-                    else:
-                        s_txt, d_txt = ip4_text(src.to_bytes(4, "big")), ip4_text(
-                            dst.to_bytes(4, "big"))
                     synth._ident = ident
-                    try:
-                        if pt == 1 and proto in tcp_protos and plen:
-                            frames = tcp(s_txt, sport, d_txt, dport, payload)
-                        else:
-                            frames = [udp(s_txt, sport, d_txt, dport, payload)]
-                    except ValueError:
-                        frames = None  # too big for one datagram: the general path counts it
+                    frames = synth_frames(synth, v6, src, sport, dst, dport, payload,
+                                          pt == 1 and proto in tcp_protos and plen)
                     ident = synth._ident
                     if frames is not None:
                         last = (sec, usec)
