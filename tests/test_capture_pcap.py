@@ -580,7 +580,12 @@ def test_frame_cut_inside_the_ip_header_is_skipped_not_a_crash(cut):
     """An Ethernet frame whose IPv4 header is cut short (snaplen, damage) is counted as not
     IP; it used to raise TypeError from the address formatting (found by the convert
     speed work's generated captures)."""
-    from heptool.capture.pcap import CaptureStats, IPReassembler, extract_transport, iter_hep_payloads
+    from heptool.capture.pcap import (
+        CaptureStats,
+        IPReassembler,
+        extract_transport,
+        iter_hep_payloads,
+    )
 
     ip = bytes([0x45, 0, 0, 48, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
     frame = (bytes(12) + b"\x08\x00" + ip + struct.pack(">HHHH", 5060, 9060, 28, 0) + b"HEP3")[:cut]

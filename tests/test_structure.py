@@ -111,3 +111,36 @@ def test_generated_code_only_where_listed():
     users = {rel(p) for p in modules() if "exec(" in p.read_text(encoding="utf-8")}
     assert users == EXEC_OK, f"exec() outside the listed generators: {sorted(users - EXEC_OK)}; " \
         f"stale entries: {sorted(EXEC_OK - users)}"
+
+
+#: modules that put an InputPacket together themselves rather than through its named
+#: constructors (InputPacket.capture/.stream/.json, in capture/inputs.py): only shrink
+INPUT_PACKET_BUILT_OK = {"cli/cmd_send.py"}  # keyword call: the cli lane moves it
+
+
+def input_packet_builds(path: Path) -> int:
+    """Calls that build an InputPacket by hand: ``InputPacket(...)`` or
+    ``tuple.__new__(InputPacket, ...)``-style calls taking the class itself."""
+    n = 0
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name == "InputPacket" or (node.args and isinstance(node.args[0], ast.Name)
+                                         and node.args[0].id == "InputPacket"):
+                n += 1
+    return n
+
+
+def test_input_packet_built_only_by_its_named_constructors():
+    users = {rel(p) for p in modules() if input_packet_builds(p)} - {"capture/inputs.py"}
+    assert users <= INPUT_PACKET_BUILT_OK, f"InputPacket built by hand in {sorted(users)}"
+    assert INPUT_PACKET_BUILT_OK <= users, f"stale entries: {sorted(INPUT_PACKET_BUILT_OK - users)}"
+
+
+def test_the_input_packet_checker_catches_them(tmp_path):
+    bad = tmp_path / "m.py"
+    bad.write_text("new = tuple.__new__\nnew(InputPacket, (1,))\ntuple.__new__(InputPacket, ())\n"
+                   "InputPacket(index=1)\nInputPacket.capture(1, 2, 'udp', 'a', 'b', (0, 0), b'')\n",
+                   encoding="utf-8")
+    assert input_packet_builds(bad) == 3

@@ -35,6 +35,7 @@ __all__ = [
     "LINKTYPE_NULL",
     "LINKTYPE_RAW",
     "Transport",
+    "eth_ip4_udp",
     "extract_transport",
 ]
 
@@ -84,6 +85,30 @@ _ip4_str = ip4_text
 _ip6_str = ip6_text
 
 
+#: Ethernet type; IPv4 version+IHL, total length, flags+fragment offset, protocol, source
+#: and destination (as numbers); UDP source port, destination port, length
+_ETH_IP4_UDP = struct.Struct(">12xHBxH2xHxB2xIIHHH").unpack_from
+
+
+def eth_ip4_udp(buf: bytes, off: int, caplen: int) -> tuple[int, int, int, int, int] | None:
+    """The common frame, read at fixed offsets: an Ethernet frame of ``caplen`` bytes at
+    ``buf[off:]`` carrying IPv4 without options, not fragmented, and UDP.
+
+    ``(source, destination, source port, destination port, end)``, the addresses as
+    32-bit numbers and the datagram's payload being ``buf[off + 42:end]``; ``None`` for
+    any other frame (read it with :func:`extract_transport`, whose fast path this is).
+    The one fixed-offset parser of it: the fused readers (:mod:`.hep`, :mod:`.fused_sip`,
+    :mod:`.fused_hep`) call it on their read buffers, no frame copied.
+    """
+    if caplen < 42:
+        return None
+    etype, vihl, total, frag, proto, src, dst, sport, dport, ulen = _ETH_IP4_UDP(buf, off)
+    if (etype == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
+            and 28 <= total <= caplen - 14 and 8 <= ulen <= total - 20):
+        return src, dst, sport, dport, off + 34 + ulen
+    return None
+
+
 def extract_transport(
     linktype: int, frame: bytes, reassembler: IPReassembler | None = None
 ) -> Transport | None:
@@ -91,33 +116,14 @@ def extract_transport(
     fragment: fragments go to ``reassembler``, which makes the datagram whole; the call
     that completes it returns the reassembled transport)."""
     # fast path: Ethernet, IPv4 without options, not fragmented, UDP
-    if (
-        linktype == 1
-        and len(frame) >= 42
-        and frame[12] == 8
-        and frame[13] == 0
-        and frame[14] == 0x45
-        and frame[23] == 17
-        and not (frame[20] & 0x3F or frame[21])
-    ):
-        end = 14 + ((frame[16] << 8) | frame[17])
-        if 42 <= end <= len(frame):
-            sport, dport, ulen = _udp_hdr(frame, 34)
-            if 8 <= ulen <= end - 34:
-                return _new_tuple(
-                    Transport,
-                    (
-                        4,
-                        _ip4_str(frame[26:30]),
-                        _ip4_str(frame[30:34]),
-                        17,
-                        sport,
-                        dport,
-                        frame[42 : 34 + ulen],
-                        None,
-                        None,
-                    ),
-                )
+    if linktype == 1:
+        h = eth_ip4_udp(frame, 0, len(frame))
+        if h is not None:
+            return _new_tuple(
+                Transport,
+                (4, _ip4_str(frame[26:30]), _ip4_str(frame[30:34]), 17, h[2], h[3],
+                 frame[42:h[4]], None, None),
+            )
     try:
         return _slow_path(linktype, frame, reassembler)
     except (struct.error, IndexError, ValueError, OSError):

@@ -18,18 +18,17 @@ from operator import itemgetter
 from typing import Any
 
 from ..core.addr import ip4_text, ip6_text
+from .dissect import eth_ip4_udp
 from .hep import endpoint4, is_hep_candidate, iter_hep_payloads
 from .hep_frames import TCP_PROTOS, HepFramer
 from .inputs import InputError, InputPacket
-from .pcapfile import MAX_CAPLEN, PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, read_exact
+from .pcapfile import PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, iter_records, read_exact
+from .source import Prefixed
 from .stats import CaptureStats
 from .writer import DST_MAC, SRC_MAC
 
 __all__ = ["hep3_to_pcap_records", "hep_pcap_to_records"]
 
-#: Ethernet type; IPv4 version+IHL, total length, flags+fragment offset, protocol, source
-#: and destination (as numbers); UDP source port, destination port, length
-_ETH_IP4_UDP4 = struct.Struct(">12xHBxH2xHxB2xIIHHH")
 #: Ethernet + IPv4 + UDP header of a frame FrameSynth.udp builds (UDP checksum 0)
 _IP4UDP_HEAD = struct.Struct(">16sHH4sHIIHHH2x")
 _CHUNK = struct.Struct(">HHH").pack
@@ -92,6 +91,44 @@ for _order in _HEP3_ORDERS:
 del _order
 
 
+def _tail_payload(data: bytes, off: int, end: int) -> bytes | None:
+    """The payload of the chunks ``data[off:end]`` that follow a fixed layout, when they
+    are the payload chunk once and at most the text chunks (:data:`_HEP3_TEXT`) once each
+    (what ``decode`` reads without a warning); ``None`` for anything else."""
+    payload = None
+    seen = 0
+    while off + 6 <= end:
+        vendor, ctype, clen = _CHUNK_HDR(data, off)
+        nxt = off + clen
+        if vendor or clen < 6 or nxt > end:
+            break
+        if ctype == 0x0F and payload is None:
+            payload = data[off + 6:nxt]
+        elif ctype not in _HEP3_TEXT or seen & (1 << (ctype & 0x7F)):
+            break
+        else:
+            seen |= 1 << (ctype & 0x7F)
+        off = nxt
+    return payload if off == end else None
+
+
+def _synth_frames(synth: Any, v6: bool, src: Any, sport: int, dst: Any, dport: int,
+                  payload: bytes, tcp: Any) -> list[bytes] | None:
+    """The frames :class:`~.frames.FrameSynth` makes of a packet that the one-struct UDP
+    write does not cover (TCP, IPv6; the addresses as the fixed layout reads them), or
+    ``None`` when it is too big for one datagram (the general path counts it)."""
+    if v6:
+        s_txt, d_txt = ip6_text(src), ip6_text(dst)
+    else:
+        s_txt, d_txt = ip4_text(src.to_bytes(4, "big")), ip4_text(dst.to_bytes(4, "big"))
+    try:
+        if tcp:
+            return synth.tcp(s_txt, sport, d_txt, dport, payload)  # type: ignore[no-any-return]
+        return [synth.udp(s_txt, sport, d_txt, dport, payload)]
+    except ValueError:
+        return None
+
+
 def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                         stats: CaptureStats | None = None) -> Iterator[Any]:
     """``hep3_to_pcap_records(iter_input(path), framer)`` for a classic little-endian
@@ -100,29 +137,27 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     :class:`~heptool.capture.inputs.InputPacket` unless one goes to the caller's general
     path (it is then the one ``iter_input`` would give).
 
-    Records are cut out of 256 KiB reads, and the frame every HEP capture is made of
-    (Ethernet, IPv4 without options, not fragmented, UDP) is read at fixed offsets with
-    :func:`~heptool.capture.pcap.iter_hep_payloads`' own checks; its HEP packet is
-    converted as :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the
-    first record that is anything else (TCP, VLAN, IPv6, fragments, another link type, a
-    damaged or truncated record) the rest of the file is read by ``iter_hep_payloads``
-    itself, from that record on, with frame numbers and byte offsets carried over (until
-    then that reader would have kept no state: no stream, no fragment), and converted by
-    :func:`hep3_to_pcap_records`.
+    Records are cut out of 256 KiB reads (:func:`~.pcapfile.iter_records`), and the
+    frame every HEP capture is made of (Ethernet, IPv4 without options, not fragmented,
+    UDP) is read at fixed offsets (:func:`~.dissect.eth_ip4_udp`, as
+    :func:`~.hep.iter_hep_payloads` reads it); its HEP packet is converted as
+    :func:`hep3_to_pcap_records` converts (same layouts, same rules).  At the first record
+    that is anything else (TCP, VLAN, IPv6, fragments, another link type, a record too
+    short for those headers) the rest of the file is read by ``iter_hep_payloads`` itself,
+    from that record on, with frame numbers and byte offsets carried over (until then that
+    reader would have kept no state: no stream, no fragment), and converted by
+    :func:`hep3_to_pcap_records`.  A damaged or truncated record raises the
+    :class:`~.pcapfile.CaptureError` that reader would raise, after every record before it.
     """
-    new = tuple.__new__
-    packet = InputPacket
-    unpack_rec = PCAP_LE_RECORD.unpack_from
-    unpack_head = _ETH_IP4_UDP4.unpack_from
+    make = InputPacket.capture
+    e4u = eth_ip4_udp
     candidate = is_hep_candidate
     magics = (b"HEP3", b"EEP1", b"EEP3")
     eps: dict[int, str] = {}
     synth = framer.synth
-    tcp = synth.tcp
-    udp = synth.udp
+    synth_frames = _synth_frames
+    tail_payload = _tail_payload
     by_third = _HEP3_BY_THIRD
-    texts = _HEP3_TEXT
-    hdr = _CHUNK_HDR
     pchunk = _PAYLOAD_CHUNK
     from_bytes = int.from_bytes
     rec = PCAP_LE_RECORD.pack
@@ -149,44 +184,22 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
             head = read_exact(f.read, 24)
             if len(head) < 24 or head[:4] != PCAP_LE_USEC:
                 raise ValueError(f"{path}: not a classic little-endian microsecond pcap")
-            read = f.read
-            buf = b""
-            pos = have = 0
-            base = 24  # file offset of buf[0]
-            want = _READ
             # at a record the fast loop does not read (any, when the link is not Ethernet)
             stopped = int.from_bytes(head[20:24], "little") & 0xFFFF != 1
-            while not stopped:
-                more = read(want)
-                if not more:
-                    break
-                buf = buf[pos:] + more if pos < have else more
-                base += pos
-                pos = 0
-                have = len(buf)
-                want = _READ
-                while pos + 16 <= have:
-                    sec, usec, caplen, _origlen = unpack_rec(buf, pos)
-                    f0 = pos + 16
-                    stop = f0 + caplen
-                    if caplen > MAX_CAPLEN or caplen < 42:
-                        stopped = True  # the general reader says what is wrong, or reads it
-                        break
-                    if stop > have:
-                        want = max(_READ, stop - have)
-                        break
-                    etype, vihl, total, frag, proto, sip, dip, sport, dport, ulen = unpack_head(
-                        buf, f0)
-                    if not (etype == 0x0800 and vihl == 0x45 and proto == 17
-                            and not frag & 0x3FFF and 28 <= total <= caplen - 14
-                            and 8 <= ulen <= total - 20):
+            resume_at = 24  # file offset of that record
+            if not stopped:
+                records = iter_records(f.read, block=_READ)
+                for buf, f0, z, sec, usec in records:
+                    h = e4u(buf, f0, z - f0)
+                    if h is None:
+                        # the general reader says what is wrong, or reads it, from here on
+                        resume_at = f.tell() - len(buf) + f0 - 16
                         stopped = True
                         break
-                    pos = stop
+                    sip, dip, sport, dport, z = h
                     frame += 1
                     a = f0 + 42  # the datagram's payload: buf[a:z]
-                    z = f0 + 34 + ulen
-                    if not ((ulen >= 24 and buf[a:a + 4] in magics) or candidate(buf[a:z])):
+                    if not ((z - a >= 16 and buf[a:a + 4] in magics) or candidate(buf[a:z])):
                         continue
                     # a HEP packet: the common case converted here (see hep3_to_pcap_records)
                     n = z - a
@@ -205,23 +218,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                                 and (buf[e + 4] << 8 | buf[e + 5]) == n - end):
                             payload = buf[e + 6:z]
                         else:
-                            payload = None
-                            off = e
-                            seen = 0
-                            while off + 6 <= z:
-                                vendor, ctype, clen = hdr(buf, off)
-                                nxt = off + clen
-                                if vendor or clen < 6 or nxt > z:
-                                    break
-                                if ctype == 0x0F and payload is None:
-                                    payload = buf[off + 6:nxt]
-                                elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
-                                    break
-                                else:
-                                    seen |= 1 << (ctype & 0x7F)
-                                off = nxt
-                            if off != z:
-                                payload = None
+                            payload = tail_payload(buf, e, z)
                         if (length == n and payload is not None
                                 and (pt != 1 or payload[:1] != b"{")):
                             plen = len(payload)
@@ -242,19 +239,9 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                                     yield b"".join(out)
                                     out.clear()
                                 continue
-                            if v6:
-                                s_txt, d_txt = ip6_text(src), ip6_text(dst)
-                            else:
-                                s_txt = ip4_text(src.to_bytes(4, "big"))
-                                d_txt = ip4_text(dst.to_bytes(4, "big"))
                             synth._ident = ident
-                            try:
-                                if pt == 1 and hproto in tcp_protos and plen:
-                                    frames = tcp(s_txt, hsport, d_txt, hdport, payload)
-                                else:
-                                    frames = [udp(s_txt, hsport, d_txt, hdport, payload)]
-                            except ValueError:
-                                frames = None  # too big: the general path counts it
+                            frames = synth_frames(synth, v6, src, hsport, dst, hdport, payload,
+                                                  pt == 1 and hproto in tcp_protos and plen)
                             ident = synth._ident
                             if frames is not None:
                                 last = (hsec, husec)
@@ -274,8 +261,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                         out.clear()
                     synth._ident = ident
                     framer.last = last
-                    yield new(packet, (index, frame, None, None, "udp", s_ep, d_ep, (sec, usec),
-                                       buf[a:z], None, None))
+                    yield make(index, frame, "udp", s_ep, d_ep, (sec, usec), buf[a:z])
                     ident = synth._ident
                     last = framer.last
                     index += 1
@@ -292,10 +278,10 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
             framer.last = last
             framer.n_msgs += n_msgs
             framer.n_frames += n_frames
-        if not stopped and pos == have:
+        if not stopped:
             return  # every record was read here
         # the rest of the file, from the first record not read here, the general way
-        yield from hep3_to_pcap_records(_hep_tail(f, head, base + pos, frame, index, stats),
+        yield from hep3_to_pcap_records(_hep_tail(f, head, resume_at, frame, index, stats),
                                         framer)
     finally:
         f.close()
@@ -307,16 +293,14 @@ def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
     ``frame + 1``, packet ``index``): ``iter_hep_payloads`` reading the file from there,
     its file header put back in front, its frame numbers and offsets shifted back.
     ``stats`` gets that reader's counts (its ``stream_garbage_frame`` shifted back too)."""
-    new = tuple.__new__
-    packet = InputPacket
+    make = InputPacket.capture
     f.seek(offset)
     delta = offset - 24
     st = CaptureStats()
     try:
-        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(_Resume(head, f),
+        for fr, sec, usec, transport, src, dst, data in iter_hep_payloads(Prefixed(head, f),
                                                                           stats=st):
-            yield new(packet, (index, fr + frame, None, None, transport, src, dst, (sec, usec),
-                               data, None, None))
+            yield make(index, fr + frame, transport, src, dst, (sec, usec), data)
             index += 1
     except CaptureError as e:
         raise CaptureError(e.message, frame=None if e.frame is None else e.frame + frame,
@@ -327,29 +311,6 @@ def _hep_tail(f: Any, head: bytes, offset: int, frame: int, index: int,
                 st.stream_garbage_frame += frame
             for k, v in st.as_dict().items():
                 setattr(stats, k, getattr(stats, k) + v)
-
-
-class _Resume:
-    """A pcap file read from a record onwards, its file header put back in front."""
-
-    __slots__ = ("_f", "_head")
-
-    def __init__(self, head: bytes, f: Any) -> None:
-        self._head = head
-        self._f = f
-
-    def read(self, n: int = -1) -> bytes:
-        head = self._head
-        if not head:
-            return self._f.read(n)  # type: ignore[no-any-return]
-        if n is None or n < 0:
-            self._head = b""
-            return head + self._f.read()  # type: ignore[no-any-return]
-        self._head = head[n:]
-        return head[:n] if n <= len(head) else head + self._f.read(n - len(head))
-
-    def read1(self, n: int = -1) -> bytes:
-        return self.read(n)
 
 
 def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[Any]:
@@ -369,11 +330,9 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     left to the general path.
     """
     synth = framer.synth
-    tcp = synth.tcp
-    udp = synth.udp
+    synth_frames = _synth_frames
+    tail_payload = _tail_payload
     by_third = _HEP3_BY_THIRD
-    texts = _HEP3_TEXT
-    hdr = _CHUNK_HDR
     pchunk = _PAYLOAD_CHUNK
     from_bytes = int.from_bytes
     rec = PCAP_LE_RECORD.pack
@@ -393,7 +352,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
     try:
         for p in packets:
-            data = p[8]  # InputPacket.data
+            data = p.data
             if data is None:
                 n = 0
             else:
@@ -412,23 +371,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
                         and (data[end + 4] << 8 | data[end + 5]) == n - end):
                     payload = data[end + 6:]  # the payload chunk right after, and last
                 else:
-                    payload = None
-                    off = end
-                    seen = 0
-                    while off + 6 <= n:  # the chunks after the fixed ones
-                        vendor, ctype, clen = hdr(data, off)
-                        nxt = off + clen
-                        if vendor or clen < 6 or nxt > n:
-                            break
-                        if ctype == 0x0F and payload is None:
-                            payload = data[off + 6:nxt]
-                        elif ctype not in texts or seen & (1 << (ctype & 0x7F)):
-                            break
-                        else:
-                            seen |= 1 << (ctype & 0x7F)
-                        off = nxt
-                    if off != n:
-                        payload = None
+                    payload = tail_payload(data, end, n)  # the chunks after the fixed ones
                 if length == n and payload is not None and (pt != 1 or payload[:1] != b"{"):
                     plen = len(payload)
                     if not v6 and plen <= max_udp and (pt != 1 or proto not in tcp_protos
@@ -450,19 +393,9 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
                             out.clear()
                         continue
                     # TCP, or IPv6: through FrameSynth with the addresses as text
-                    if v6:
-                        s_txt, d_txt = ip6_text(src), ip6_text(dst)
-                    else:
-                        s_txt, d_txt = ip4_text(src.to_bytes(4, "big")), ip4_text(
-                            dst.to_bytes(4, "big"))
                     synth._ident = ident
-                    try:
-                        if pt == 1 and proto in tcp_protos and plen:
-                            frames = tcp(s_txt, sport, d_txt, dport, payload)
-                        else:
-                            frames = [udp(s_txt, sport, d_txt, dport, payload)]
-                    except ValueError:
-                        frames = None  # too big for one datagram: the general path counts it
+                    frames = synth_frames(synth, v6, src, sport, dst, dport, payload,
+                                          pt == 1 and proto in tcp_protos and plen)
                     ident = synth._ident
                     if frames is not None:
                         last = (sec, usec)

@@ -12,7 +12,6 @@ extension is built; :data:`_c_udp4_hep` is looked up here, in this module, on ev
 from __future__ import annotations
 
 import os
-import struct
 from collections import deque
 from collections.abc import Iterator
 from typing import IO, NamedTuple
@@ -20,10 +19,9 @@ from typing import IO, NamedTuple
 from ..core.accel import c_function
 from ..core.addr import ip4_text
 from ..core.codec import V12_IPV6_FAMILIES
-from ..core.errors import HepDecodeError
 from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
-from .dissect import extract_transport
+from .dissect import eth_ip4_udp, extract_transport
 from .reassembly import TCP_SYN, ConnKey, IPReassembler, TcpReassembler
 from .source import open_capture
 from .stats import CaptureStats
@@ -37,7 +35,6 @@ __all__ = [
 ]
 
 _new_tuple = tuple.__new__  # builds NamedTuples without the Python-level __new__ (hot loop)
-_udp4_hdr = struct.Struct("!IIHHH").unpack_from  # IPv4 src, dst; UDP sport, dport, length
 _ip4_str = ip4_text
 
 # optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
@@ -137,7 +134,7 @@ def iter_hep_payloads(
         int, tuple[int, int]
     ] = {}  # frame -> (sec, usec) of TCP frames still referenced
     eps: dict[int, str] = {}  # outer "ip:port" text per (IPv4 address, port) of the fast path
-    udp4 = _udp4_hdr
+    e4u = eth_ip4_udp
     magics = _HEP3_MAGICS
     c_udp4 = _c_udp4_hep
     for frame_no, sec, usec, linktype, data in open_capture(source):
@@ -154,31 +151,21 @@ def iter_hep_payloads(
                 continue
         # fast path, fused: extract_transport's Ethernet/IPv4/UDP case and the UDP branch
         # below, with the endpoint text cached (same checks, same results)
-        if (
-            linktype == 1
-            and len(data) >= 42
-            and data[12] == 8
-            and data[13] == 0
-            and data[14] == 0x45
-            and data[23] == 17
-            and not (data[20] & 0x3F or data[21])
-        ):
-            end = 14 + ((data[16] << 8) | data[17])
-            if 42 <= end <= len(data):
-                sip, dip, sport, dport, ulen = udp4(data, 26)
-                if 8 <= ulen <= end - 34:
-                    if port is not None and sport != port and dport != port:
-                        st.not_port += 1
-                        continue
-                    payload = data[42 : 34 + ulen]
-                    if (ulen >= 24 and data[42:46] in magics) or candidate(payload):
-                        st.hep_packets += 1
-                        src = eps.get(sip << 16 | sport) or endpoint4(eps, data, 26, sport)
-                        dst = eps.get(dip << 16 | dport) or endpoint4(eps, data, 30, dport)
-                        yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
-                    else:
-                        st.not_hep_udp += 1
-                    continue
+        h = e4u(data, 0, len(data)) if linktype == 1 else None
+        if h is not None:
+            sip, dip, sport, dport, end = h
+            if port is not None and sport != port and dport != port:
+                st.not_port += 1
+                continue
+            payload = data[42:end]
+            if (end >= 58 and data[42:46] in magics) or candidate(payload):
+                st.hep_packets += 1
+                src = eps.get(sip << 16 | sport) or endpoint4(eps, data, 26, sport)
+                dst = eps.get(dip << 16 | dport) or endpoint4(eps, data, 30, dport)
+                yield new(HepPayload, (frame_no, sec, usec, "udp", src, dst, payload))
+            else:
+                st.not_hep_udp += 1
+            continue
         t = extract(linktype, data, frag)
         if t is None:
             st.not_ip += 1
@@ -254,13 +241,13 @@ class _StreamState:
 
     The framing is the core's :class:`~heptool.core.stream.StreamDecoder` (lenient:
     garbage is skipped up to the next magic and counted), so v3 length framing and
-    v1/v2-by-Content-Length framing follow one set of rules.  The decoder hands out
-    messages, not bytes, so a mirror of the unconsumed stream is kept to cut out each
-    packet's exact bytes: it starts where the decoder's offset stood plus what it
-    skipped, and ends at its new offset.
+    v1/v2-by-Content-Length framing follow one set of rules.  Its
+    :meth:`~heptool.core.stream.StreamDecoder.next_frame` hands out each packet's exact
+    bytes and stream offset without decoding it (a packet that would not decode is still
+    a HEP packet, for the caller to report).
     """
 
-    __slots__ = ("base", "dec", "dst", "end", "mirror", "mode", "src", "starts", "undecided")
+    __slots__ = ("base", "dec", "dst", "end", "mode", "src", "starts", "undecided")
 
     def __init__(self, family: int, key: ConnKey) -> None:
         self.src = _endpoint(family, key[0], key[1])
@@ -272,8 +259,7 @@ class _StreamState:
 
     def _restart(self, off: int) -> None:
         self.dec = StreamDecoder(strict=False)
-        self.mirror = bytearray()
-        self.base = off  # stream offset of the decoder's offset 0 (and of mirror[0])
+        self.base = off  # stream offset of the decoder's offset 0
         self.end = off  # stream offset just past the last byte fed
 
     def leftover(self) -> int:
@@ -316,26 +302,20 @@ class _StreamState:
         self.starts.append((off, frame))
         dec = self.dec
         dec.feed(data)
-        mirror = self.mirror
-        mirror += data
+        next_frame = dec.next_frame
         base = self.base
-        mbase = self.end - len(mirror)  # stream offset of mirror[0]
         starts = self.starts
         while True:
             before = dec.offset
             skipped = dec.skipped_bytes
-            try:
-                msg = dec.next_message()
-            except HepDecodeError:
-                msg = None  # framed but undecodable: still a HEP packet for the caller to report
+            got = next_frame()
             run = dec.skipped_bytes - skipped
             if run and self.mode == "hep":  # not HEP inside a HEP stream: damage, not a start
                 self._garbage(base + before, run, st)
-            if msg is NEED_DATA:
+            if got is NEED_DATA:
                 break
-            start = base + before + run
-            stop = base + dec.offset
-            pkt = bytes(mirror[start - mbase : stop - mbase])
+            at, pkt = got  # type: ignore[misc]
+            start = base + at
             if self.mode is None:
                 self.mode = "hep"
                 st.stream_skipped_bytes += self.undecided
@@ -345,9 +325,6 @@ class _StreamState:
             sec, usec = tcp_times.get(fr, (0, 0))
             st.hep_packets += 1
             yield _new_tuple(HepPayload, (fr, sec, usec, "tcp", self.src, self.dst, pkt))
-        consumed = base + dec.offset - mbase
-        if consumed:
-            del mirror[:consumed]
         new_skipped = dec.skipped_bytes
         dec.skipped_bytes = 0
         if self.mode is None:
@@ -361,7 +338,7 @@ class _StreamState:
                 return
         else:
             st.stream_skipped_bytes += new_skipped
-        if not mirror:
+        if not dec.buffered:
             starts.clear()
 
 

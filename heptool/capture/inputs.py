@@ -65,8 +65,15 @@ MAX_JSON = 256 << 20
 
 
 
+_new_tuple = tuple.__new__  # builds NamedTuples without the Python-level __new__ (hot loop)
+
+
 class InputPacket(NamedTuple):
-    """One HEP packet of an input, not decoded yet."""
+    """One HEP packet of an input, not decoded yet.
+
+    Built only by its named constructors (:meth:`capture`, :meth:`stream`, :meth:`json`)
+    and read by field name.
+    """
 
     index: int  # 0-based position of the packet in this input
     frame: int | None  # pcap: 1-based frame where it starts
@@ -79,6 +86,34 @@ class InputPacket(NamedTuple):
     data: bytes | None  # the HEP bytes (pcap, hep stream)
     record: Any  # jsonl: the parsed record (dict), or None
     error: str | None  # jsonl: why the line is not a record
+
+    # the named constructors: the only places an InputPacket is put together (by name, so
+    # that no caller depends on the field order)
+    @classmethod
+    def capture(cls, index: int, frame: int, transport: str, src: str, dst: str,
+                ts: tuple[int, int], data: bytes) -> InputPacket:
+        """A HEP packet found in a capture (:func:`~.hep.iter_hep_payloads`)."""
+        return _new_tuple(cls, (index, frame, None, None, transport, src, dst, ts, data, None,
+                                None))
+
+    @classmethod
+    def stream(cls, index: int, offset: int, data: bytes) -> InputPacket:
+        """A HEP packet framed out of a HEP byte stream at stream offset ``offset``."""
+        return _new_tuple(cls, (index, None, None, offset, None, None, None, None, data, None,
+                                None))
+
+    @classmethod
+    def json(cls, index: int, line: int | None, record: Any, error: str | None) -> InputPacket:
+        """A JSON record (``line``: its line in JSON Lines), or why it is not one."""
+        if isinstance(record, dict):
+            frame = record.get("frame")
+            if type(frame) is not int:  # it names the place in error messages: a number or nothing
+                frame = None
+            return _new_tuple(cls, (index, frame, line, None, record.get("hep_transport"),
+                                    record.get("hep_src"), record.get("hep_dst"), None, None,
+                                    record, error))
+        return _new_tuple(cls, (index, None, line, None, None, None, None, None, None, None,
+                                error or "a JSON record must be an object"))
 
     @property
     def where(self) -> str:
@@ -195,16 +230,15 @@ def _read_head(f: Any) -> bytes:
 
 
 def _from_capture(f: Any, port: int | None, st: InputStats) -> Iterator[InputPacket]:
-    new = tuple.__new__
+    make = InputPacket.capture
     for i, (frame, sec, usec, transport, src, dst, data) in enumerate(
             iter_hep_payloads(f, port, stats=st.capture)):
-        yield new(InputPacket, (i, frame, None, None, transport, src, dst, (sec, usec), data,
-                                None, None))
+        yield make(i, frame, transport, src, dst, (sec, usec), data)
 
 
 def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:
     dec = StreamDecoder(strict=strict)
-    new = tuple.__new__
+    make = InputPacket.stream
     i = 0
     read = _reader(f)
     while True:
@@ -216,7 +250,7 @@ def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:
             if fr is NEED_DATA:
                 break
             off, data = fr  # type: ignore[misc]
-            yield new(InputPacket, (i, None, None, off, None, None, None, None, data, None, None))
+            yield make(i, off, data)
             i += 1
         st.skipped_bytes = dec.skipped_bytes
         if not chunk:
@@ -225,7 +259,7 @@ def _from_stream(f: Any, st: InputStats, strict: bool) -> Iterator[InputPacket]:
 
 
 def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
-    new = tuple.__new__
+    make = InputPacket.json
     if kind == "json":
         text = f.read(MAX_JSON + 1)
         if len(text) > MAX_JSON:
@@ -238,7 +272,7 @@ def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
         if not isinstance(items, list):
             raise InputError(f"{name}: JSON input must be an array of records")
         for i, rec in enumerate(items):
-            yield _json_packet(new, i, None, rec, None)
+            yield make(i, None, rec, None)
         return
     line_no = 0
     index = 0
@@ -273,21 +307,10 @@ def _from_json(f: Any, kind: str, name: str) -> Iterator[InputPacket]:
                 err = None if isinstance(rec, dict) else "a JSON record must be an object"
             except _JSONError as e:
                 rec, err = None, f"not JSON ({str(e).splitlines()[0]})"
-            yield _json_packet(new, index, line_no, rec, err)
+            yield make(index, line_no, rec, err)
             index += 1
         if not chunk:
             return
-
-
-def _json_packet(new: Any, i: int, line: int | None, rec: Any, err: str | None) -> InputPacket:
-    if isinstance(rec, dict):
-        frame = rec.get("frame")
-        if type(frame) is not int:  # it names the place in error messages: a number or nothing
-            frame = None
-        return new(InputPacket, (i, frame, line, None, rec.get("hep_transport"),
-                                 rec.get("hep_src"), rec.get("hep_dst"), None, None, rec, err))
-    return new(InputPacket, (i, None, line, None, None, None, None, None, None, None,
-                             err or "a JSON record must be an object"))
 
 
 def to_message(p: InputPacket, strict: bool = False) -> HepMessage:

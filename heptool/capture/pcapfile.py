@@ -1,13 +1,15 @@
 """Classic pcap files: the :class:`Frame` tuple, :class:`CaptureError`, the file magics,
 and the record reader.
 
+:func:`iter_records` is the one pcap record loop: it cuts records out of read blocks and
+yields zero-copy spans of them, for :func:`iter_pcap` and for the fused convert loops.
 :func:`iter_pcap` reads either byte order, micro- or nanosecond timestamps and the
-"modified" 24-byte record headers.  It cuts records out of ``read1`` blocks when the file
-object has ``read1`` (one call per 64 KiB, not two per record) and falls back to plain
-``read`` calls otherwise.  A damaged file yields every complete frame and then raises
+"modified" 24-byte record headers, in ``read1`` blocks when the file object has ``read1``
+(one call per 64 KiB, not two per record) and with plain ``read`` calls of just what each
+record needs otherwise.  A damaged file yields every complete frame and then raises
 :class:`CaptureError` naming the frame number and byte offset (:func:`caplen_error`,
-:func:`truncated_record_error`, also used by the fused convert loops).  Telling the format
-and unwrapping gzip is :mod:`.source`'s job.
+:func:`truncated_record_error`).  Telling the format and unwrapping gzip is
+:mod:`.source`'s job.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Frame",
     "caplen_error",
     "iter_pcap",
+    "iter_records",
     "read_exact",
     "truncated_record_error",
 ]
@@ -142,73 +145,87 @@ def read_exact(read: Callable[[int], bytes], n: int) -> bytes:
 #: not two per record; ``read1`` returns what a pipe has without waiting for the rest).
 _BLOCK = 1 << 16
 
+_unpack_le_record = PCAP_LE_RECORD.unpack_from
+
+
+def iter_records(
+    read: Callable[[int], bytes],
+    unpack: Callable[[bytes, int], tuple[int, ...]] = _unpack_le_record,
+    rec_size: int = 16,
+    *,
+    block: int = _BLOCK,
+    offset: int = 24,
+) -> Iterator[tuple[bytes, int, int, int, int]]:
+    """The records of a classic pcap file, as zero-copy spans: ``(buf, start, stop, sec,
+    frac)`` for each, its captured bytes being ``buf[start:stop]`` (``buf[start - rec_size:
+    start]`` is its record header).  The one record loop: :func:`iter_pcap` and the fused
+    convert loops (:mod:`.fused_sip`, :mod:`.fused_hep`) read their records with it.
+
+    ``read(n)`` returns up to ``n`` bytes (``b""`` at the end); the file header is already
+    read and ``offset`` is where the first record starts.  ``unpack`` reads a record
+    header's seconds, fraction, captured and original length (the file's byte order).
+    Records are cut out of ``block``-byte reads (or more, for a record that does not fit);
+    ``block=0`` asks for just what the next record needs (a header, then its data), so
+    that a reader that fails mid-way (a damaged gzip stream) fails at the same record.
+    A damaged file yields every complete record and then raises :class:`CaptureError`
+    (:func:`caplen_error`, :func:`truncated_record_error`) naming the frame number and
+    byte offset of the record.
+    """
+    buf = b""
+    pos = have = frame = 0
+    base = offset  # file offset of buf[0]
+    want = block or rec_size
+    while True:
+        more = read(want)
+        if not more:
+            break
+        buf = buf[pos:] + more if pos < have else more
+        base += pos
+        pos = 0
+        have = len(buf)
+        want = block or rec_size
+        while pos + rec_size <= have:
+            sec, frac, caplen, _origlen = unpack(buf, pos)
+            if caplen > MAX_CAPLEN:
+                raise caplen_error(caplen, frame + 1, base + pos)
+            start = pos + rec_size
+            stop = start + caplen
+            if stop > have:
+                want = max(block, stop - have)
+                break
+            frame += 1
+            yield buf, start, stop, sec, frac
+            pos = stop
+        else:
+            if not block and pos < have:
+                want = rec_size - (have - pos)  # the rest of a header read short
+    left = have - pos
+    if left:
+        caplen = unpack(buf, pos)[2] if left >= rec_size else 0
+        raise truncated_record_error(left, rec_size, caplen, frame + 1, base + pos)
+
 
 def iter_pcap(f: IO[bytes], magic: bytes) -> Iterator[Frame]:
+    """The frames of a classic pcap file whose 4-byte ``magic`` was read already."""
     order, nano, rec_size = PCAP_MAGICS[magic]
     rest = read_exact(f.read, 20)
     if len(rest) < 20:
         raise CaptureError(f"truncated pcap file header ({4 + len(rest)} of 24 bytes)", offset=0)
     _vmaj, _vmin, _zone, _sigfigs, _snaplen, network = struct.unpack(order + "HHiIII", rest)
     linktype = network & 0xFFFF  # upper bits carry FCS information, not the link type
-    rec = struct.Struct(order + "IIII")
-    unpack = rec.unpack_from
+    unpack = struct.Struct(order + "IIII").unpack_from
     read1 = getattr(f, "read1", None)
     if read1 is not None:
-        # records cut out of blocks (one generator layer fewer than a helper would make)
-        new = _new_tuple
-        frame = 0
-        buf = b""
-        pos = 0
-        have = 0  # len(buf)
-        base = 24  # file offset of buf[0]
-        want = _BLOCK
-        while True:
-            more = read1(want)
-            if not more:
-                break
-            buf = buf[pos:] + more if pos < have else more
-            base += pos
-            pos = 0
-            have = len(buf)
-            want = _BLOCK
-            while pos + rec_size <= have:
-                sec, frac, caplen, _origlen = unpack(buf, pos)
-                if caplen > MAX_CAPLEN:
-                    raise caplen_error(caplen, frame + 1, base + pos)
-                stop = pos + rec_size + caplen
-                if stop > have:
-                    want = max(_BLOCK, stop - have)
-                    break
-                frame += 1
-                yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype,
-                                  buf[pos + rec_size : stop]))
-                pos = stop
-        left = have - pos
-        if not left:
-            return
-        caplen = unpack(buf, pos)[2] if left >= rec_size else 0
-        raise truncated_record_error(left, rec_size, caplen, frame + 1, base + pos)
-    read = f.read
-    offset = 24
-    frame = 0
+        records = iter_records(read1, unpack, rec_size)
+    else:  # plain read: just what each record needs (see iter_records)
+        records = iter_records(f.read, unpack, rec_size, block=0)
     new = _new_tuple
-    while True:
-        hdr = read(rec_size)
-        if len(hdr) < rec_size:
-            hdr += read_exact(read, rec_size - len(hdr)) if hdr else b""
-            if not hdr:
-                return
-            if len(hdr) < rec_size:
-                raise truncated_record_error(len(hdr), rec_size, 0, frame + 1, offset)
-        sec, frac, caplen, _origlen = unpack(hdr)
-        frame += 1
-        if caplen > MAX_CAPLEN:
-            raise caplen_error(caplen, frame, offset)
-        data = read(caplen)
-        if len(data) < caplen:
-            data += read_exact(read, caplen - len(data))
-            if len(data) < caplen:
-                raise truncated_record_error(rec_size + len(data), rec_size, caplen, frame,
-                                             offset)
-        yield new(Frame, (frame, sec, frac // 1000 if nano else frac, linktype, data))
-        offset += rec_size + caplen
+    frame = 0
+    if nano:
+        for buf, start, stop, sec, frac in records:
+            frame += 1
+            yield new(Frame, (frame, sec, frac // 1000, linktype, buf[start:stop]))
+    else:
+        for buf, start, stop, sec, frac in records:
+            frame += 1
+            yield new(Frame, (frame, sec, frac, linktype, buf[start:stop]))

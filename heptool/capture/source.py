@@ -3,8 +3,8 @@
 :func:`open_capture` / :func:`iter_frames` tell the format by its magic bytes (never by the
 file name) and hand the file to the classic pcap reader (:mod:`.pcapfile`) or the pcapng
 reader (:mod:`.pcapng`); a gzip file is unwrapped first.  Reading the magic consumes bytes,
-so :class:`Prefixed` puts them back in front of the file object (a push-back reader with
-``read`` and ``read1``), and :class:`GuardedReader` turns a damaged gzip stream into a
+so :class:`Prefixed` puts them back in front of the file object (the push-back reader, with
+``read``, ``read1`` and ``peek``), and :class:`GuardedReader` turns a damaged gzip stream into a
 short read, which the record readers report as a :class:`~.pcapfile.CaptureError`.
 """
 
@@ -101,13 +101,26 @@ class GuardedReader:
 
 
 class Prefixed:
-    """A file object with some bytes already read put back in front (for gzip sniffing)."""
+    """A file object with some bytes already read put back in front.
+
+    The one push-back reader: the magic read to tell a capture's format (gzip sniffing,
+    :mod:`.inputs`), the file header in front of a pcap read again from a record on
+    (:mod:`.fused_hep`).  :meth:`peek` looks further ahead without consuming anything.
+    """
 
     __slots__ = ("_f", "_head")
 
     def __init__(self, head: bytes, f: IO[bytes]) -> None:
         self._head = head
         self._f = f
+
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes (fewer only at end of file), left to be read again."""
+        head = self._head
+        if len(head) < n:
+            head += read_exact(self._f.read, n - len(head))
+            self._head = head
+        return head[:n]
 
     def read1(self, n: int = -1) -> bytes:
         """What is available now (the put-back bytes first), like BufferedReader.read1."""
