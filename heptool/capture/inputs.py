@@ -103,6 +103,12 @@ class InputPacket(NamedTuple):
                                 None))
 
     @classmethod
+    def built(cls, index: int, data: bytes) -> InputPacket:
+        """A HEP packet heptool built itself (send's SIP fallback): no place in an input."""
+        return _new_tuple(cls, (index, None, None, None, None, None, None, None, data, None,
+                                None))
+
+    @classmethod
     def json(cls, index: int, line: int | None, record: Any, error: str | None) -> InputPacket:
         """A JSON record (``line``: its line in JSON Lines), or why it is not one."""
         if isinstance(record, dict):

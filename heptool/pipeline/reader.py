@@ -291,9 +291,7 @@ class MessageReader:
                       "(as 'heptool convert' builds them)", "note", name)
         try:
             for i, m in enumerate(sip_to_hep(source)):
-                yield InputPacket(index=i, frame=None, line=None, offset=None,
-                                  hep_transport=None, hep_src=None, hep_dst=None,
-                                  outer_ts=None, data=encode(m), record=None, error=None)
+                yield InputPacket.built(i, encode(m))
         except CaptureError as e:
             self._problem(f"{name}: {e}", "error", name)
 
