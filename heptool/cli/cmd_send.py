@@ -59,10 +59,6 @@ Ctrl-C or SIGTERM (what was sent is still delivered and summed up first).
 _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compress", "chunks")
 
 
-class SendFailedError(click.ClickException):
-    exit_code = ExitStatus.ERROR
-
-
 @click.command("send", epilog=EPILOG, short_help="Send HEP over UDP, TCP or TLS to collectors.")
 @click.argument("inputs", nargs=-1, metavar="[INPUT]...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
@@ -156,7 +152,6 @@ def send_command(env: Environment, **opts: Any) -> None:
     The summary on standard error gives, per destination, the packets and bytes sent, the
     rate, errors and what could not be delivered (exit status 1 if anything was not).
     """
-    from heptool.core.errors import HepError
     from heptool.net.client import client_tls_context
     from heptool.pipeline.build import Rewrites
     from heptool.pipeline.replay import DeliveryError, Replay, open_senders, pacer_for
@@ -172,11 +167,9 @@ def send_command(env: Environment, **opts: Any) -> None:
                                      key=o["key"])
         except (OSError, ValueError) as e:
             raise click.ClickException(f"TLS setup: {e}") from None
-    try:
-        senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
-                               retry=o["retry"])
-    except DeliveryError as e:
-        raise SendFailedError(str(e)) from None
+    # DeliveryError (exit status 1) and bad input (HepError, 3) go to main(), the one boundary
+    senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
+                           retry=o["retry"])
     built = not o["inputs"] and not o["scenario"]
     loops = o["loops"]
     if built and o["count"] is not None and loops == 1:
@@ -198,9 +191,7 @@ def send_command(env: Environment, **opts: Any) -> None:
             summary = replay.run()
     except DeliveryError as e:
         _say(env, *e.summary.lines())  # type: ignore[union-attr]
-        raise SendFailedError(str(e)) from None
-    except HepError as e:
-        raise BadInputError(str(e)) from None
+        raise
     _say(env, *summary.lines())
     if interrupted:
         click.get_current_context().exit(ExitStatus.INTERRUPTED)

@@ -135,4 +135,12 @@ class InputError(HepError):
 
 
 class DeliveryError(HepError):
-    """packets could not be delivered to a target"""
+    """packets could not be delivered to a target
+
+    ``summary``: what the run that failed did (``heptool.pipeline.replay.ReplaySummary``), or
+    None when it never started (a destination that cannot be reached).
+    """
+
+    def __init__(self, message: str | None = None, summary: object = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.summary = summary

@@ -27,22 +27,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from heptool.core.errors import HepError
+from heptool.core.errors import DeliveryError, HepError
 from heptool.pipeline.build import Rewrites
 from heptool.pipeline.reader import MessageReader
 
 __all__ = ["DeliveryError", "Replay", "ReplaySummary", "open_senders", "pacer_for"]
-
-
-class DeliveryError(HepError):
-    """A destination could not be reached, or packets could not be delivered.
-
-    ``summary``: the run's :class:`ReplaySummary` when the run ended (None when the
-    senders could not be opened)."""
-
-    def __init__(self, message: str, summary: ReplaySummary | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: int = 100_000,
