@@ -16,7 +16,7 @@ from row import CAPTURES, PURE, TESTS, Row, outcome, vector_frames
 from strategies import eth_frames, hep_captures, sip_captures
 
 # -- the names under test (today's; remap here when they move) -------------------------------
-from heptool.capture import dissect, hep, reassembly
+from heptool.capture import dissect, hep, pcapfile, reassembly
 from heptool.core.accel import c_function
 
 C_UDP4 = c_function("udp4_hep")
@@ -24,6 +24,7 @@ extract_transport, slow_path = dissect.extract_transport, dissect._slow_path
 IPReassembler = reassembly.IPReassembler
 iter_hep_payloads, CaptureStats = hep.iter_hep_payloads, hep.CaptureStats
 HEP_MAGICS = (b"HEP3", b"EEP1", b"EEP3")
+iter_pcap = pcapfile.iter_pcap  # read1 blocks, else a read loop
 
 sys.path.insert(0, str(TESTS / "capture"))
 try:  # the fused and general convert pipelines, as that module's tests run them
@@ -100,6 +101,68 @@ def _capture_examples() -> list:
             for port in (None, 9060)]
 
 
+# -- pcap records: cut out of read1 blocks, or read one by one -----------------------------------
+class _Blocks:
+    """A file whose read1 returns at most ``step`` bytes (a pipe's short reads)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.f, self.step = io.BytesIO(data), step
+
+    def read(self, n: int = -1) -> bytes:
+        return self.f.read(n)
+
+    def read1(self, n: int = -1) -> bytes:
+        return self.f.read1(min(n, self.step) if n >= 0 else self.step)
+
+
+class _NoRead1:
+    def __init__(self, data: bytes) -> None:
+        self.read = io.BytesIO(data).read
+
+
+def _records(f: Any) -> tuple:
+    magic = f.read(4)
+    frames: list = []
+    try:
+        for fr in iter_pcap(f, magic):
+            frames.append(tuple(fr))
+    except Exception as e:  # noqa: BLE001 - both ways must fail alike
+        return frames, type(e).__name__, str(e)
+    return frames, None
+
+
+def pcap_blocks_fast(x: tuple) -> Any:
+    data, step = x
+    return _records(_Blocks(data, step) if step else io.BytesIO(data))
+
+
+def pcap_read_reference(x: tuple) -> Any:
+    return _records(_NoRead1(x[0]))
+
+
+@st.composite
+def pcap_files(draw) -> bytes:
+    """SIP and HEP captures, cut anywhere or with a byte changed past the file header."""
+    data = draw(sip_captures() | hep_captures())
+    how = draw(st.sampled_from(["as is", "as is", "cut", "byte"]))
+    if how == "cut":
+        return data[:draw(st.integers(0, len(data)))]
+    if how == "byte" and len(data) > 24:
+        i = draw(st.integers(24, len(data) - 1))
+        return data[:i] + bytes([draw(st.integers(0, 255))]) + data[i + 1:]
+    return data
+
+
+def _pcap_examples() -> list:
+    out = []
+    for p in CAPTURES:
+        data = p.read_bytes()
+        if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
+                        b"\xa1\xb2\x3c\x4d"):
+            out += [(data, 0), (data, 7), (data[:len(data) // 2], 100), (data[:-3], 0)]
+    return out
+
+
 # -- the fused convert loops ---------------------------------------------------------------------
 def _on_file(fn: Any, data: bytes, *args: Any, **kw: Any) -> Any:
     with tempfile.TemporaryDirectory() as d:
@@ -130,6 +193,8 @@ ROWS = [
         needs_c=True, examples=_capture_examples),
     Row("py.extract_transport", transport_fast, transport_reference, eth_frames(),
         examples=vector_frames),
+    Row("py.iter_pcap_read1", pcap_blocks_fast, pcap_read_reference,
+        st.tuples(pcap_files(), st.sampled_from([0, 1, 7, 100, 70000])), examples=_pcap_examples),
     Row("py.sip_to_hep3_pcap", lambda x: _on_file(fused, x[0], **_OPTS[x[1]]),
         lambda x: _on_file(reference, x[0], **_OPTS[x[1]]),
         st.tuples(sip_captures(), st.integers(0, len(_OPTS) - 1)), examples=_sip_examples),
