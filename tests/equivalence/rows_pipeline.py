@@ -19,12 +19,12 @@ from row import Row, outcome
 from strategies import hep_messages
 
 from heptool.capture.writer import udp_frame
-
-# -- the names under test (today's; remap here when they move) -------------------------------
-from heptool.cli.cmd_convert import _layout_cached_encoder as shape_cached_encoder
-from heptool.cli.cmd_listen import _frame_cache as listen_frame_cache
 from heptool.core.codec import encode
 from heptool.core.message import HepMessage
+
+# -- the names under test (today's; remap here when they move) -------------------------------
+from heptool.pipeline.convert import layout_cached_encoder as shape_cached_encoder
+from heptool.pipeline.sinks import frame_cache as listen_frame_cache
 
 
 def shape_cached_fast(ms: list) -> Any:
