@@ -7,7 +7,7 @@
 #
 # Steps, each timed, all run even when one fails:
 #   1. scripts/setup-fuzz.sh  atheris (PyPI) and clang (Debian) for native fuzz coverage
-#   2. scripts/sanitize.sh    tests/core/test_speedups.py + tests/fuzz/ on an ASan+UBSan build
+#   2. scripts/sanitize.sh    tests/equivalence/ + tests/fuzz/ on an ASan+UBSan build
 #   3. scripts/fuzz-c.sh N    atheris on each of the 6 C functions, N s each (default 30)
 # About 4-5 minutes on a 2-core machine (measured: 1 s + 69 s + 178 s with clang already
 # installed; on a fresh machine add the apt install of clang).

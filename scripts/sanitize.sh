@@ -2,7 +2,7 @@
 # Sanitizer job: build heptool/core/_speedups.c with AddressSanitizer + UndefinedBehaviorSanitizer
 # (gcc) and run the C extension's tests and the fuzz harness against that build.
 #
-#   bash scripts/sanitize.sh                 # tests/core/test_speedups.py and tests/fuzz/
+#   bash scripts/sanitize.sh                 # tests/equivalence/ and tests/fuzz/
 #   bash scripts/sanitize.sh -k sip_ids      # extra arguments go to pytest
 #   PYTHON=/path/to/python bash scripts/sanitize.sh
 #

@@ -51,7 +51,7 @@ reading, the label being the method of a request or the three status digits of a
 step is linear in the text.
 
 The ``*_py`` and ``*_ref`` functions never reach the C extension: they are what the C code
-is tested against (tests/core/test_speedups.py), and :func:`sip_text_info_py` is tested
+is tested against (tests/equivalence/), and :func:`sip_text_info_py` is tested
 against :func:`sip_text_info_ref` (tests/core/test_sip.py).
 """
 
@@ -232,7 +232,7 @@ def sip_text_info(text: str) -> dict[str, Any] | None:
     The hot path of ``heptool decode`` (its records carry the payload as text anyway).  With
     the optional C extension (``heptool.core._speedups``) the text is read in C when C can
     (it declines rare shapes), else by :func:`sip_text_info_py`; both equal
-    :func:`sip_text_info_ref` (tests/core/test_speedups.py, tests/core/test_sip.py).
+    :func:`sip_text_info_ref` (tests/equivalence/, tests/core/test_sip.py).
     """
     if _c_sip_summary is not None:
         info = _c_sip_summary(text)

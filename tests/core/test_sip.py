@@ -120,7 +120,7 @@ def test_printable():
 # ---------------------------------------------------------------------------------------
 # The definition (module docstring of heptool.core.sip): regressions, and the fast pure path
 # against the line-by-line reference.  These run in whichever build is selected
-# (HEPTOOL_PURE=1 or not); tests/core/test_speedups.py holds C against the reference.
+# (HEPTOOL_PURE=1 or not); tests/equivalence/ holds C against the reference.
 # ---------------------------------------------------------------------------------------
 PROPS = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 _REQ = "INVITE sip:b@x SIP/2.0\r\n"
