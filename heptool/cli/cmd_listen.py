@@ -19,6 +19,7 @@ from heptool.cli.options import (
     message_filter_options,
     output_options,
     resolve_format,
+    stopping_on_signals,
 )
 from heptool.cli.params import SizeParam, TargetParam
 
@@ -210,25 +211,8 @@ def _server_tls(binds: list[Any], o: dict[str, Any]) -> Any:
 
 def _serve(c: Any) -> None:
     """Run the collector with Ctrl-C and SIGTERM stopping it (then the outputs are complete)."""
-    import signal
-
-    def stop(_sig: int, _frame: Any) -> None:
-        c.stop()
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, stop)
-        except (ValueError, OSError):  # not the main thread (tests)
-            pass
-    try:
+    with stopping_on_signals(lambda _sig, _frame: c.stop()):
         c.run()
-    finally:
-        for sig, handler in previous.items():
-            try:
-                signal.signal(sig, handler)
-            except (ValueError, OSError):
-                pass
 
 
 class _Printer:

@@ -7,8 +7,6 @@ senders, inputs and codec are imported when the command runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -22,6 +20,7 @@ from heptool.cli.options import (
     given,
     message_filter_options,
     message_from_options,
+    stopping_on_signals,
 )
 from heptool.cli.params import (
     ChunkParam,
@@ -187,7 +186,7 @@ def send_command(env: Environment, **opts: Any) -> None:
         interrupted.append(_sig)
 
     try:
-        with _signals(interrupt):
+        with stopping_on_signals(interrupt):
             summary = replay.run()
     except DeliveryError as e:
         _say(env, *e.summary.lines())  # type: ignore[union-attr]
@@ -258,24 +257,3 @@ def _source(env: Environment, o: dict[str, Any]) -> Any:
     return MessageReader(list(o["inputs"]) or ["-"], stdin=env.stdin_binary,
                          on_problem=problem, warnings=False, name_errors=False,
                          sip_fallback=True)
-
-
-@contextmanager
-def _signals(handler: Any) -> Iterator[None]:
-    """``handler`` for SIGINT and SIGTERM while the block runs (where signals can be set)."""
-    import signal
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, OSError):
-                pass
