@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..core.addr import ip4_text, ip6_text
+from ..core.wire import MAGICS
 from .hep import endpoint4, is_hep_candidate, iter_hep_payloads
 from .hep_frames import TCP_PROTOS, HepFramer
 from .inputs import InputError, InputPacket
@@ -115,7 +116,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     unpack_rec = PCAP_LE_RECORD.unpack_from
     unpack_head = _ETH_IP4_UDP4.unpack_from
     candidate = is_hep_candidate
-    magics = (b"HEP3", b"EEP1", b"EEP3")
+    magics = MAGICS
     eps: dict[int, str] = {}
     synth = framer.synth
     tcp = synth.tcp

@@ -24,6 +24,7 @@ from .addr import ip4_text, ip6_text
 from .compression import inflate
 from .errors import HepDecodeError
 from .registry import CHUNKS, VENDORS, chunk_spec, proto_name
+from .wire import HEP3, MAGICS, V12_IPV6_FAMILIES
 
 __all__ = ["DAMAGE", "Annotation", "annotate", "quote"]
 
@@ -45,7 +46,6 @@ class Annotation(NamedTuple):
 
 _FAMILIES = {2: "IPv4", 10: "IPv6"}
 _IP_PROTOS = {6: "TCP", 17: "UDP", 132: "SCTP", 22: "fake: TLS", 50: "fake: WS/WSS"}
-_V12_V6 = frozenset((10, 16, 24, 28, 30))
 
 
 def quote(b: bytes, limit: int = TEXT_LIMIT) -> str:
@@ -161,7 +161,7 @@ def annotate(data: bytes | bytearray | memoryview) -> Iterator[Annotation]:
     """Every field of one HEP packet (v1, v2 or v3), in byte order; never raises."""
     data = bytes(data)
     try:
-        if data[:4] in (b"HEP3", b"EEP1", b"EEP3"):
+        if data[:4] in MAGICS:
             yield from _annotate_v3(data)
         elif data[:1] in (b"\x01", b"\x02"):
             yield from _annotate_v12(data)
@@ -182,7 +182,7 @@ def annotate(data: bytes | bytearray | memoryview) -> Iterator[Annotation]:
 def _annotate_v3(data: bytes) -> Iterator[Annotation]:
     n = len(data)
     magic = data[:4].decode("ascii")
-    note = "" if magic == "HEP3" else " (lenient: EEP magic, only some receivers accept it)"
+    note = "" if data[:4] == HEP3 else " (lenient: EEP magic, only some receivers accept it)"
     yield Annotation(0, 4, "magic", f'"{magic}"{note}')
     if n < 6:
         yield Annotation(4, n - 4, DAMAGE, f"HEP3 header needs 6 bytes, got {n}; decoding stopped")
@@ -257,9 +257,9 @@ def _annotate_v12(data: bytes) -> Iterator[Annotation]:
         )
         return
     hlen, family, ip_proto = data[1], data[2], data[3]
-    if family == 2 or (family not in _V12_V6 and hlen == 16):
+    if family == 2 or (family not in V12_IPV6_FAMILIES and hlen == 16):
         asz = 4
-    elif family in _V12_V6 or hlen == 40:
+    elif family in V12_IPV6_FAMILIES or hlen == 40:
         asz = 16
     else:
         asz = 0

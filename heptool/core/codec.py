@@ -40,10 +40,20 @@ from .errors import (
 )
 from .message import _BLANK_SLOTS, FIELDS, NOVALUE, HepMessage, _blank, mac_to_bytes, mac_to_text
 from .registry import CHUNKS, ChunkSpec
+from .wire import (
+    CHUNK_HDR,
+    HEP3,
+    MAGICS,
+    MAX_HEP3_SIZE,
+    V12_IPV6_FAMILIES,
+    sniff_version,
+    v12_header_size,
+)
 
 __all__ = [
     "MAGICS",
     "MAX_HEP3_SIZE",
+    "V12_IPV6_FAMILIES",
     "decode",
     "decode_v3",
     "decode_v12",
@@ -54,13 +64,7 @@ __all__ = [
     "sniff_version",
 ]
 
-MAGICS = (b"HEP3", b"EEP1", b"EEP3")
-MAX_HEP3_SIZE = 0xFFFF
-#: Address-family byte values meaning IPv6 in v1/v2 headers: Linux 10, BSDs 24/28, macOS 30,
-#: and 16 (hep-wireshark's reading).
-V12_IPV6_FAMILIES = frozenset((10, 16, 24, 28, 30))
-
-_HDR = struct.Struct(">HHH")
+_HDR = CHUNK_HDR
 _U16 = struct.Struct(">H")
 _MAIN = frozenset(FIELDS)
 _new = HepMessage.__new__
@@ -195,7 +199,7 @@ def decode_v3(data: bytes, strict: bool = False, max_inflate: int = DEFAULT_MAX_
     _blank(m)
     m.version = 3
     wire = None
-    if magic != b"HEP3":
+    if magic != HEP3:
         if magic not in MAGICS:
             raise BadMagicError(f"bad magic {magic!r}", offset=0)
         if strict:
@@ -347,24 +351,17 @@ def decode_v12(data: bytes, strict: bool = False) -> HepMessage:
     version, hlen, family, ip_proto, sport, dport = _V12.unpack_from(data)
     if version not in (1, 2):
         raise BadMagicError(f"version byte {version} is not 1 or 2", offset=0)
-    if family == 2:
-        asz = 4
-    elif family in V12_IPV6_FAMILIES:
-        asz = 16
-    elif hlen == 16:
-        asz = 4
-    elif hlen == 40:
-        asz = 16
-    else:
+    start = v12_header_size(version, hlen, family)
+    if not start:
         raise BadChunkValueError(f"HEPv{version} address family {family} and length byte {hlen} "
                                  "name no IP version", offset=2)
-    canon = 8 + 2 * asz
+    canon = start - 12 if version == 2 else start
+    asz = (canon - 8) // 2
     wire: dict[str, Any] | None = None
     if hlen != canon:
         if strict:
             raise LengthMismatchError(f"HEPv{version} length byte {hlen}, expected {canon}", offset=1)
         wire = {"v12_length": hlen}
-    start = canon + (12 if version == 2 else 0)
     if n < start:
         raise ShortHeaderError(f"HEPv{version} header needs {start} bytes, got {n}", offset=0)
     m = _new(HepMessage)
@@ -398,15 +395,6 @@ def decode_v12(data: bytes, strict: bool = False) -> HepMessage:
     m.wire = wire
     return m
 
-
-def sniff_version(data: bytes) -> int | None:
-    """3 for HEP3/EEP magic, 1 or 2 for a plausible v1/v2 header, else None."""
-    head = data[:4]
-    if head in MAGICS:
-        return 3
-    if len(data) >= 8 and data[0] in (1, 2) and (data[1] in (16, 40) or data[2] in (2, 10)):
-        return data[0]
-    return None
 
 # Variable-length generic chunks the fast path reads inline: type -> field.  Anything
 # else (vendor chunks, duplicates, odd sizes, bad UTF-8, compression) goes the full way.
@@ -484,7 +472,7 @@ def decode(data: bytes | bytearray | memoryview, strict: bool = False,
             raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
         data = bytes(data)
     try:
-        if data[:4] == b"HEP3":
+        if data[:4] == HEP3:
             m = _fast(data)  # only ever accepts strictly valid packets
             if m is not None:
                 return m
@@ -753,7 +741,7 @@ def encode_v3(m: HepMessage) -> bytes:
         parts.append(body)
         size += ln
     wire = m.wire
-    magic = b"HEP3"
+    magic = HEP3
     if wire:
         tail = wire.get("tail")
         if tail:

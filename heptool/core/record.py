@@ -31,6 +31,7 @@ from .registry import (
     family_from_text,
     proto_from_text,
 )
+from .wire import HEP3, MAGICS
 
 __all__ = [
     "extra_correlation_pairs",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+#: the ``magic`` values a record may give (the wire magics as text)
+_MAGIC_NAMES = tuple(mg.decode("ascii") for mg in MAGICS)
 
 
 _SECONDS: dict[int, str] = {}
@@ -311,7 +314,7 @@ def from_record(r: dict[str, Any]) -> HepMessage:
                 raise HepValueError(f"{k} must be an integer 0..{top}, not {v!r}")
             wire[k] = v
     if r.get("magic"):
-        if r["magic"] not in ("HEP3", "EEP1", "EEP3"):
+        if r["magic"] not in _MAGIC_NAMES:
             raise HepValueError(f"magic must be HEP3, EEP1 or EEP3, not {r['magic']!r}")
         wire["magic"] = r["magic"]
     m.wire = wire or None
@@ -556,14 +559,14 @@ def make_fast_record_py(head: str = "index") -> Any:
     src = (
         f"def fast(data, {params}):\n"
         "    n = len(data)\n"
-        "    if n < 24 or data[:4] != b'HEP3' or (data[4] << 8 | data[5]) != n:\n"
+        "    if n < 24 or data[:4] != _hep3 or (data[4] << 8 | data[5]) != n:\n"
         "        return None\n"
         "    for sig, mask, end, build in _get(data[23], ()):\n"
         "        if end <= n and int.from_bytes(data[6:end], 'big') & mask == sig:\n"
         f"            return build(data, n, {params})\n"
         "    return None\n"
     )
-    ns = {"_get": get}
+    ns = {"_get": get, "_hep3": HEP3}
     exec(compile(src, f"<heptool fast record dispatch {head}>", "exec"), ns)  # noqa: S102
     return ns["fast"]
 
