@@ -33,6 +33,7 @@ from heptool.core.sip import (
     sip_text_info_py,
     sip_text_info_ref,
 )
+from heptool.core.templates import HEADS
 from heptool.output.records import decode_record
 
 _speedups = c_module()  # None in the pure-Python build (no compiler, or HEPTOOL_PURE=1)
@@ -609,7 +610,7 @@ def test_fast_record_property_damaged_tail(factory, data):
         if r is not None:
             m = decode(data)
             assert not m.warnings
-            keys = record_mod.HEADS[head]
+            keys = HEADS[head]
             assert list(r.items()) == [*zip(keys, args), *record_mod.to_record(m).items()]
 
 
