@@ -43,6 +43,7 @@ __all__ = [
     "make_fast_record",
     "make_fast_record_py",
     "parse_time",
+    "py_fast_record",
     "to_record",
 ]
 
@@ -373,6 +374,9 @@ def _layout_from(chunks: Any, m: HepMessage) -> tuple:
 
 # ---------------------------------------------------------------------------
 # bytes -> record, without a HepMessage (the hot path of ``heptool decode -f jsonl``)
+# Their public path is heptool.output.records (issue 12, A2): the code moves there, with the
+# C configure() and its SIP view, once heptool.pipeline.reader imports that path (core may
+# not import output, so this module cannot forward to it).
 # ---------------------------------------------------------------------------
 def make_fast_record() -> Any:
     """``fast(data, index, frame, hep_transport, hep_src, hep_dst, sip=False) -> dict | None``:
@@ -384,7 +388,7 @@ def make_fast_record() -> Any:
     version when it is built (~4x faster), else :func:`make_fast_record_py`'s."""
     if _c_record is not None:
         return _c_record
-    return _py_fast_record()
+    return py_fast_record()
 
 
 def make_fast_jsonl() -> Any:
@@ -396,7 +400,9 @@ def make_fast_jsonl() -> Any:
     return _c_jsonl
 
 
-def _py_fast_record() -> Any:
+def py_fast_record() -> Any:
+    """:func:`make_fast_record`'s function in pure Python: the generated builder of the head
+    the call needs (``frame`` None: index only), plus the ``sip`` view."""
     from .sip import sip_of_text
 
     with_capture = make_fast_record_py("capture")

@@ -25,7 +25,6 @@ from heptool.core import record as record_mod
 from heptool.core.accel import PURE_REQUESTED, c_module
 from heptool.core.codec import decode
 from heptool.core.errors import HepDecodeError
-from heptool.core.record import make_fast_record, make_fast_record_py
 from heptool.core.sip import (
     sip_ids_py,
     sip_ids_ref,
@@ -34,7 +33,12 @@ from heptool.core.sip import (
     sip_text_info_ref,
 )
 from heptool.core.templates import HEADS
-from heptool.output.records import decode_record
+from heptool.output.records import (
+    decode_record,
+    make_fast_record,
+    make_fast_record_py,
+    py_fast_record,
+)
 
 _speedups = c_module()  # None in the pure-Python build (no compiler, or HEPTOOL_PURE=1)
 
@@ -100,7 +104,7 @@ if _speedups is not None:
 
 
 def _fast_of(factory):
-    return factory() if factory is make_fast_record else record_mod._py_fast_record()
+    return factory() if factory is make_fast_record else py_fast_record()
 
 
 @pytest.mark.parametrize("factory", FAST_IMPLS)

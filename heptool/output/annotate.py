@@ -5,11 +5,12 @@ magic and length) and per HEP3 chunk, in byte order, each with its offset, its l
 a label (``0x0000:0x0011 correlation_id``) and its decoded value as display text.  It
 reads the bytes itself rather than going through :func:`heptool.core.codec.decode`, so
 that it can show exactly what is on the wire, including what the decoder would keep raw
-or refuse.  It never raises: on damage (a chunk running past the end, a header cut short,
+or refuse; the chunks are walked by :func:`heptool.core.wire.iter_chunks`, the decoder's
+own bounded walk, so a dump stops where and why decoding stops.  It never raises: on damage (a chunk running past the end, a header cut short,
 bytes that are not HEP) it yields one last annotation labelled ``damage`` covering the
 bytes it could not read, whose value says why decoding stopped there.
 
-Pure and stdlib only: ``heptool.output.hexdump`` renders it.
+Pure and stdlib only: :mod:`heptool.output.hexdump` renders it.  (Was ``heptool.core.annotate``.)
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from .addr import ip4_text, ip6_text
-from .compression import inflate
-from .errors import HepDecodeError
-from .registry import CHUNKS, VENDORS, chunk_spec, proto_name
-from .wire import HEP3, MAGICS, V12_IPV6_FAMILIES
+from ..core.addr import ip4_text, ip6_text
+from ..core.compression import inflate
+from ..core.errors import HepDecodeError
+from ..core.registry import CHUNKS, VENDORS, chunk_spec, proto_name
+from ..core.wire import HEP3, MAGICS, V12_IPV6_FAMILIES, ChunkHeader, iter_chunks
 
 __all__ = ["DAMAGE", "Annotation", "annotate", "quote"]
 
@@ -200,35 +201,11 @@ def _annotate_v3(data: bytes) -> Iterator[Annotation]:
         yield Annotation(4, 2, "length", str(total))
     end = min(total, n)
     off = 6
-    hdr = struct.Struct(">HHH").unpack_from
-    while off < end:
-        if end - off < 6:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"{end - off} bytes left, a chunk header needs 6; decoding stopped",
-            )
+    for h in iter_chunks(data, 6, end):
+        if type(h) is not ChunkHeader:  # the walk stops: the rest is damage, said as decode says it
+            yield Annotation(off, end - off, DAMAGE, f"{h.message}; decoding stopped")  # type: ignore[union-attr]
             break
-        vendor, ctype, clen = hdr(data, off)
-        if clen < 6:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} is less than 6; "
-                "decoding stopped",
-            )
-            break
-        if off + clen > end:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} exceeds remaining "
-                f"{end - off} bytes; decoding stopped",
-            )
-            break
+        off, vendor, ctype, clen = h
         body = data[off + 6 : off + clen]
         if vendor == 0 and ctype in CHUNKS:
             value = _chunk_value(ctype, body)
