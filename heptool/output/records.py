@@ -3,11 +3,9 @@
 :func:`decode_record` is the reference: decode, then :func:`~heptool.core.record.to_record`,
 then the ``sip`` view.  :func:`make_fast_record` and :func:`make_fast_jsonl` are its fast
 paths for the common, strictly valid HEP3 packet, built straight from the bytes with no
-message: the C extension's ``hep3_record``/``hep3_jsonl`` when it is built, else the
-generated record builder (:func:`heptool.core.templates.record_builder`) wrapped by
-:func:`py_fast_record` for the capture head and the ``sip`` view.  Each returns None for a
-packet it does not take, never an error, and is byte for byte the reference
-(tests/core/test_speedups.py).  This is their public path; their code (with the C
+message by the C extension (``hep3_record``/``hep3_jsonl``; None in the pure-Python build).
+Each returns None for a packet it does not take, never an error, and is byte for byte the
+reference (tests/core/test_speedups.py).  This is their public path; their code (with the C
 extension's ``configure``) is still in :mod:`heptool.core.record` and moves here once
 ``heptool.pipeline.reader`` imports them from here (core may not import output).
 """
@@ -17,17 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.message import HepMessage
-from ..core.record import (
-    make_fast_jsonl,
-    make_fast_record,
-    make_fast_record_py,
-    py_fast_record,
-    to_record,
-)
+from ..core.record import make_fast_jsonl, make_fast_record, to_record
 from ..sip.info import sip_info, sip_of_text
 
-__all__ = ["decode_record", "make_fast_jsonl", "make_fast_record", "make_fast_record_py",
-           "py_fast_record"]
+__all__ = ["decode_record", "make_fast_jsonl", "make_fast_record"]
 
 
 def decode_record(m: HepMessage, index: int, frame: int | None = None,
