@@ -97,10 +97,12 @@ def _build_template(order: tuple[int, ...]) -> DecodeTemplate:
 
 #: one decode template per agent layout
 TEMPLATES = [_build_template(o) for o in AGENT_LAYOUTS]
-#: the templates by the type byte of their third chunk header (offset 6 + 7 + 7 + 3 = 23)
-BY_THIRD: dict[int, list[DecodeTemplate]] = {}
+#: the templates by the type byte of their third chunk header (offset 6 + 7 + 7 + 3 = 23), as
+#: plain tuples in DecodeTemplate's order: the decoder's hot loop unpacks them, and unpacking
+#: an exact tuple is faster than a NamedTuple's (~70 ns a packet in the pure build)
+BY_THIRD: dict[int, list[tuple]] = {}
 for _t in TEMPLATES:
-    BY_THIRD.setdefault(_t.order[2], []).append(_t)
+    BY_THIRD.setdefault(_t.order[2], []).append(tuple(_t))
 del _t
 
 
