@@ -1,6 +1,12 @@
 """Whole-process speed of ``heptool decode -f jsonl`` on a 200,000-packet HEP3-over-UDP pcap.
 
     python bench/bench_decode_cli.py [--packets N] [--rounds R] [--keep DIR]
+    python bench/bench_decode_cli.py --heptool BEFORE_DIR --heptool AFTER_DIR [--pure]
+
+With one or more ``--heptool DIR``, only compares those checkouts (each run as
+``python -m heptool`` with ``PYTHONPATH=DIR``; ``--pure`` sets ``HEPTOOL_PURE=1``) on
+``decode -f jsonl``, ``decode -f json`` and ``decode --summary -f jsonl``, the checkouts'
+runs interleaved round by round (a shared machine slows them alike), best and median of R.
 
 Builds the capture from bench/bench_codec.py's realistic SIP packets (Kamailio, OpenSIPS and
 hep-js chunk layouts; a third with a correlation id), each in an Ethernet/IPv4/UDP frame to
@@ -88,7 +94,13 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, int]:
         proc.stderr.close()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()[:300]}")
+    _CPU.append(usage.ru_utime + usage.ru_stime)
     return dt, proc.returncode, usage.ru_maxrss
+
+
+#: CPU seconds (user + system) of every process ``timed`` ran, in order: on a shared, loaded
+#: machine they vary far less than wall time
+_CPU: list[float] = []
 
 
 def best(cmd: list[str], rounds: int, env: dict | None = None) -> tuple[float, float, int]:
@@ -108,6 +120,9 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", type=Path, default=None, help="write the pcaps here and keep them")
+    ap.add_argument("--heptool", type=Path, action="append", default=[],
+                    help="compare this checkout (repeat: before, after); only the decode rows")
+    ap.add_argument("--pure", action="store_true", help="with --heptool: the pure-Python build")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="heptool-bench-")) if a.keep is None else a.keep
     tmp.mkdir(parents=True, exist_ok=True)
@@ -118,7 +133,45 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: the decode variants compared with --heptool (decode uses the sip view for every JSON format)
+VARIANTS = (("-f", "jsonl"), ("-f", "json"), ("--summary", "-f", "jsonl"))
+
+
+def compare(a: argparse.Namespace, tmp: Path) -> None:
+    """Each --heptool checkout on each decode variant, rounds interleaved."""
+    n = a.packets
+    pcap = tmp / f"hep3-{n}.pcap"
+    write_pcap(pcap, build(n))
+    dirs = [d.resolve() for d in a.heptool]
+    envs = []
+    for d in dirs:
+        env = dict(os.environ, PYTHONPATH=str(d))
+        if a.pure:
+            env["HEPTOOL_PURE"] = "1"
+        else:
+            env.pop("HEPTOOL_PURE", None)
+        envs.append(env)
+    print(f"capture: {n:,} HEP3/UDP packets; {'pure' if a.pure else 'C'} build; best/median of "
+          f"{a.rounds}, runs interleaved")
+    for variant in VARIANTS:
+        times: list[list[float]] = [[] for _ in dirs]
+        cpus: list[list[float]] = [[] for _ in dirs]
+        for _ in range(a.rounds):
+            for i, env in enumerate(envs):
+                cmd = [sys.executable, "-P", "-m", "heptool", "decode", *variant, str(pcap)]
+                times[i].append(timed(cmd, env)[0])
+                cpus[i].append(_CPU[-1])
+        first, first_cpu = min(times[0]), min(cpus[0])
+        for d, t, c in zip(dirs, times, cpus):
+            print(f"  decode {' '.join(variant):<20} {d!s:<24} wall {n / min(t):>8,.0f}/s best "
+                  f"{n / statistics.median(t):>8,.0f}/s median {first / min(t):5.2f}x | cpu "
+                  f"{n / min(c):>8,.0f}/s best {first_cpu / min(c):5.2f}x the first")
+
+
 def run(a: argparse.Namespace, tmp: Path) -> None:
+    if a.heptool:
+        compare(a, tmp)
+        return
     n = a.packets
     small = min(50_000, n)
     packets = build(n)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from heptool.capture.convert import _HEP3_ORDERS
 from heptool.capture.frames import FrameSynth
 from heptool.capture.pcapng_writer import PcapFrameWriter
 from heptool.core.codec import decode
 from heptool.core.errors import HepDecodeError
 from heptool.core.message import HepMessage
+from heptool.core.templates import AGENT_LAYOUTS
 
 # sip_texts and _CRASHERS stay defined in tests/core/test_sip.py (not this lane's file);
 # re-exported here so every other test takes them from one place.
@@ -338,7 +338,7 @@ def _chunk(t: int, body: bytes, vendor: int = 0) -> bytes:
 def agent_hep_packets(draw) -> bytes:
     """A HEP packet: mostly one of the fixed layouts agents send, often something else."""
     v6 = draw(st.booleans()) and draw(st.booleans())
-    order = list(draw(st.sampled_from(_HEP3_ORDERS)))
+    order = list(draw(st.sampled_from(AGENT_LAYOUTS)))
     if v6:
         order = [{0x03: 0x05, 0x04: 0x06}.get(t, t) for t in order]
     elif 0x05 in order:

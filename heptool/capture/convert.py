@@ -50,7 +50,6 @@ from __future__ import annotations
 
 from .bpf import FilterSyntaxError, compile_filter
 from .fused_hep import (
-    _HEP3_ORDERS,  # noqa: F401 - tests/capture/test_convert_fused.py reads it (until C4)
     hep3_to_pcap_records,
     hep_pcap_to_records,
 )

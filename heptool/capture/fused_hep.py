@@ -2,7 +2,8 @@
 
 :func:`hep3_to_pcap_records` converts the HEP bytes of each input packet with no message
 object when the packet has one of the fixed chunk layouts agents send
-(:data:`_HEP3_ORDERS`), and :func:`hep_pcap_to_records` goes one step further for a
+(:data:`heptool.core.templates.AGENT_LAYOUTS`), and :func:`hep_pcap_to_records` goes one
+step further for a
 classic little-endian microsecond pcap file, reading the HEP packets straight out of the
 read buffer.  Whatever they do not handle goes, in order, to the caller's general path
 (decode, then :class:`~.hep_frames.HepFramer`), which shares their state.  Byte for byte
@@ -18,6 +19,8 @@ from operator import itemgetter
 from typing import Any
 
 from ..core.addr import ip4_text, ip6_text
+from ..core.templates import AGENT_LAYOUTS
+from ..core.wire import MAGICS
 from .dissect import eth_ip4_udp
 from .hep import endpoint4, is_hep_candidate, iter_hep_payloads
 from .hep_frames import TCP_PROTOS, HepFramer
@@ -37,17 +40,6 @@ _READ = 1 << 18
 #: Output records gathered before one write.
 _BATCH = 512
 
-#: Fixed-chunk orders seen in the wild (HEP-SPEC section 10; the codec's decode templates
-#: list the same): a packet whose first ten chunk headers are exactly these is read with
-#: one struct call.
-_HEP3_ORDERS = (
-    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x03, 0x04),  # OpenSIPS, captagent, sngrep
-    (0x01, 0x02, 0x03, 0x04, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio, heplify, heptool
-    (0x01, 0x02, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x05, 0x06),
-    (0x01, 0x02, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C),
-    (0x01, 0x02, 0x03, 0x04, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),  # Kamailio hlog()
-    (0x01, 0x02, 0x05, 0x06, 0x08, 0x07, 0x09, 0x0A, 0x0B, 0x0C),
-)
 #: chunk type -> (struct code, body size): the values the frames need are read (IPv4
 #: addresses as numbers: the checksum wants them so), the others (family, capture id)
 #: skipped.
@@ -86,7 +78,7 @@ def _hep3_template(order: tuple[int, ...]) -> tuple:
 
 
 _HEP3_BY_THIRD: dict[int, list[tuple]] = {}
-for _order in _HEP3_ORDERS:
+for _order in AGENT_LAYOUTS:
     _HEP3_BY_THIRD.setdefault(_order[2], []).append(_hep3_template(_order))
 del _order
 
@@ -152,7 +144,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
     make = InputPacket.capture
     e4u = eth_ip4_udp
     candidate = is_hep_candidate
-    magics = (b"HEP3", b"EEP1", b"EEP3")
+    magics = MAGICS
     eps: dict[int, str] = {}
     synth = framer.synth
     synth_frames = _synth_frames
@@ -323,7 +315,8 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     the last time run on).
 
     The common packet: HEPv3, its length field equal to its size, the first ten chunks
-    one of the fixed layouts agents send (:data:`_HEP3_ORDERS`, exact headers and sizes),
+    one of the fixed layouts agents send (:data:`~heptool.core.templates.AGENT_LAYOUTS`,
+    exact headers and sizes),
     then the payload chunk once and at most the text chunks 0x0E/0x11/0x13/0x65 once each:
     a packet ``decode`` reads without a warning, into exactly the values used here.  SIP
     whose payload is JSON-wrapped (OpenSIPS), and payloads too big for one datagram, are

@@ -18,9 +18,9 @@ from typing import IO, NamedTuple
 
 from ..core.accel import c_function
 from ..core.addr import ip4_text
-from ..core.codec import V12_IPV6_FAMILIES
 from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
+from ..core.wire import EEP1, HEP3, MAGICS, v12_header_size
 from .dissect import eth_ip4_udp, extract_transport
 from .reassembly import TCP_SYN, ConnKey, IPReassembler, TcpReassembler
 from .source import open_capture
@@ -40,8 +40,6 @@ _ip4_str = ip4_text
 # optional C version of iter_hep_payloads' fused Ethernet/IPv4/UDP/HEP3 fast path
 _c_udp4_hep = c_function("udp4_hep")
 
-_HEP3_MAGICS = (b"HEP3", b"EEP1", b"EEP3")
-
 
 def is_hep_candidate(data: bytes) -> bool:
     """Does this datagram look like HEP (by its first bytes only)?
@@ -52,11 +50,11 @@ def is_hep_candidate(data: bytes) -> bool:
     (HEP-SPEC section 14, sngrep item 3).  This is a sniff, not a decode.
     """
     if len(data) < 16:
-        return len(data) >= 6 and data[:4] in _HEP3_MAGICS
+        return len(data) >= 6 and data[:4] in MAGICS
     b0 = data[0]
     if b0 == 1 or b0 == 2:
         return data[1] in (16, 40) or data[2] in (2, 10)
-    return data[:4] in _HEP3_MAGICS
+    return data[:4] in MAGICS
 
 
 def is_hep_stream_start(data: bytes) -> bool:
@@ -69,16 +67,13 @@ def is_hep_stream_start(data: bytes) -> bool:
     segment holding exactly the header (a sender that writes the header and the SIP
     separately) counts too.
     """
-    if data[:4] in (b"HEP3", b"EEP1"):
+    if data[:4] in (HEP3, EEP1):  # not EEP3: today's rule, kept (plan12 1.13 a)
         return True
     if not (data[:1] in (b"\x01", b"\x02") and is_hep_candidate(data)):
         return False
-    version, hlen, fam = data[0], data[1], data[2]
-    asz = (4 if fam == 2 else 16 if fam in V12_IPV6_FAMILIES else 4 if hlen == 16
-           else 16 if hlen == 40 else 0)
-    if not asz:
+    start = v12_header_size(data[0], data[1], data[2])
+    if not start:
         return False
-    start = 8 + 2 * asz + (12 if version == 2 else 0)
     return len(data) == start or looks_like_sip(data[start:])
 
 
@@ -135,7 +130,7 @@ def iter_hep_payloads(
     ] = {}  # frame -> (sec, usec) of TCP frames still referenced
     eps: dict[int, str] = {}  # outer "ip:port" text per (IPv4 address, port) of the fast path
     e4u = eth_ip4_udp
-    magics = _HEP3_MAGICS
+    magics = MAGICS
     c_udp4 = _c_udp4_hep
     for frame_no, sec, usec, linktype, data in open_capture(source):
         st.frames += 1

@@ -30,6 +30,7 @@ from ..core.errors import HepDecodeError, HepError, HepValueError, InputError
 from ..core.message import HepMessage
 from ..core.record import from_record
 from ..core.stream import NEED_DATA, StreamDecoder
+from ..core.wire import sniff_version
 from .hep import iter_hep_payloads
 from .pcapfile import CaptureError
 from .source import Prefixed
@@ -152,9 +153,7 @@ def sniff_kind(head: bytes) -> str | None:
         return "pcapng"
     if head[:2] == b"\x1f\x8b":
         return "gzip"
-    if head[:4] in (b"HEP3", b"EEP1", b"EEP3"):
-        return "hep"
-    if len(head) >= 8 and head[0] in (1, 2) and (head[1] in (16, 40) or head[2] in (2, 10)):
+    if sniff_version(head) is not None:  # a HEP3/EEP magic or a v1/v2 header
         return "hep"
     text = head.lstrip(b" \t\r\n\xef\xbb\xbf")
     if text[:1] == b"{":

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
-from ..core.message import HepMessage, _blank
+from ..core.message import HepMessage, blank
 from ..core.sip import call_id as sip_call_id
 from ..core.sipframe import SipSplitter, looks_like_sip
 from .dissect import extract_transport
@@ -252,7 +252,7 @@ def packet_message(p: SipPacket, version: int, proto_type: int, capture_id: int 
     """The HEP message a capture agent sends for one packet (a new object every time)."""
     fam, proto, src, sport, dst, dport, sec, usec, payload = p
     m = HepMessage.__new__(HepMessage)
-    _blank(m)
+    blank(m)
     m.version = version
     m.family = 10 if fam == 6 else 2
     m.ip_proto = proto

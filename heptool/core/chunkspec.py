@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from .errors import HepValueError
-from .message import FIELDS, NOVALUE, HepMessage, mac_to_bytes
+from .message import FIELDS, NOVALUE, HepMessage
 from .registry import (
     CHUNKS,
     ChunkSpec,
@@ -48,6 +48,7 @@ from .registry import (
     parse_int,
     proto_from_text,
 )
+from .values import decode_value, mac_to_bytes
 
 __all__ = [
     "SPEC_HELP",
@@ -221,10 +222,8 @@ def _field_value(setting: ChunkSetting) -> Any:
         return NOVALUE
     if setting.body is None:
         return setting.value
-    from .codec import _decode_value  # local: codec imports message, registry
-
     try:
-        value, canonical = _decode_value(spec, setting.body)
+        value, canonical = decode_value(spec, setting.body)
     except HepValueError:
         return NOVALUE
     if not canonical:

@@ -15,44 +15,12 @@ from typing import Any
 
 from .addr import canonical_ip
 from .errors import HepValueError
+from .fields import BLANK_SLOTS, EXTRA_FIELDS, FIELD_SET, FIELDS, NOVALUE
+from .layout import chunk_ids
 from .registry import CHUNKS, CHUNKS_BY_NAME, family_from_text, proto_from_text
+from .values import mac_to_bytes, mac_to_text
 
-__all__ = ["EXTRA_FIELDS", "FIELDS", "NOVALUE", "HepMessage"]
-
-#: Attributes that hold HEP values, in record order.
-FIELDS = (
-    "version",
-    "family",
-    "ip_proto",
-    "src_ip",
-    "dst_ip",
-    "src_port",
-    "dst_port",
-    "ts_sec",
-    "ts_usec",
-    "proto_type",
-    "capture_id",
-    "auth_key",
-    "node_name",
-    "correlation_id",
-    "extra_correlation",
-    "payload",
-    "compression",
-)
-_FIELD_SET = frozenset(FIELDS)
-#: Values of the rarer generic chunks live in ``HepMessage.extra`` under these names.
-EXTRA_FIELDS = tuple(s.field for s in CHUNKS.values() if s.field not in _FIELD_SET)
-
-
-class _NoValue:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOVALUE"
-
-
-#: Marks a raw layout entry that does not stand for the effective value of a field.
-NOVALUE: Any = _NoValue()
+__all__ = ["EXTRA_FIELDS", "FIELDS", "NOVALUE", "HepMessage", "blank", "mac_to_bytes", "mac_to_text"]
 
 _INT_LIMITS = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF, "u64": 0xFFFFFFFFFFFFFFFF}
 
@@ -96,11 +64,11 @@ class HepMessage:
     _zcache: tuple[bytes, bytes] | None
 
     def __init__(self, *, version: int = 3, **fields: Any) -> None:
-        _blank(self)
+        blank(self)
         self.version = version
         extra = fields.pop("extra", None) or {}
         for name, value in fields.items():
-            if name in _FIELD_SET:
+            if name in FIELD_SET:
                 setattr(self, name, value)
             elif name in _EXTRA_SET:
                 extra[name] = value
@@ -182,11 +150,7 @@ class HepMessage:
     # -- views ----------------------------------------------------------------
     def chunk_ids(self) -> list[tuple[int, int]]:
         """(vendor, type) of every chunk in wire order (v3; empty for v1/v2)."""
-        if self.version != 3:
-            return []
-        from .codec import plan_v3  # local: codec imports this module
-
-        return [(v, t) for v, t, _ in plan_v3(self)]
+        return chunk_ids(self)
 
     @property
     def time(self) -> float | None:
@@ -197,7 +161,7 @@ class HepMessage:
 
     def get(self, name: str, default: Any = None) -> Any:
         """Any field by name, attribute or extra."""
-        if name in _FIELD_SET:
+        if name in FIELD_SET:
             v = getattr(self, name)
             return default if v is None else v
         return self.extra.get(name, default)
@@ -243,12 +207,11 @@ for _s in CHUNKS.values():
     _SPEC_FOR_FIELD.setdefault(_s.field, _s)
 del _s
 
-_BLANK_SLOTS = FIELDS[1:] + ("layout", "wire", "_zcache", "_extra", "_warnings")
-_blank_src = "def _blank(m):\n    " + " = ".join(f"m.{n}" for n in _BLANK_SLOTS) + " = None\n"
+_blank_src = "def blank(m):\n    " + " = ".join(f"m.{n}" for n in BLANK_SLOTS) + " = None\n"
 _ns: dict[str, Any] = {}
-exec(compile(_blank_src, "<heptool _blank>", "exec"), _ns)  # noqa: S102 - fixed source from slot names
+exec(compile(_blank_src, "<heptool blank>", "exec"), _ns)  # noqa: S102 - fixed source from slot names
 #: Set every value slot of a fresh message to None (one generated statement: fast).
-_blank = _ns["_blank"]
+blank = _ns["blank"]
 del _ns, _blank_src
 
 
@@ -297,10 +260,3 @@ def _canonical_ip(value: Any, name: str) -> str:
     except HepValueError:
         raise HepValueError(f"{name} is not an IP address: {value!r}") from None
 
-
-def mac_to_bytes(value: str) -> bytes:
-    return bytes.fromhex(value.replace(":", "").replace("-", "").replace(".", ""))
-
-
-def mac_to_text(body: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in body)

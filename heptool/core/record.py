@@ -15,14 +15,13 @@ import binascii
 import datetime as _dt
 import json
 import math
-import struct
 from typing import Any
 
 from .accel import c_module
 from .addr import canonical_ip
 from .compression import ALGORITHMS
 from .errors import HepError, HepValueError
-from .message import EXTRA_FIELDS, NOVALUE, HepMessage, _blank
+from .message import EXTRA_FIELDS, NOVALUE, HepMessage, blank
 from .registry import (
     CHUNKS,
     CHUNKS_BY_NAME,
@@ -31,23 +30,29 @@ from .registry import (
     family_from_text,
     proto_from_text,
 )
+from .values import decode_value
+from .wire import MAGICS
 
 __all__ = [
+    "SECOND_PREFIXES",
     "extra_correlation_pairs",
     "format_extra_correlation",
     "format_time",
     "from_record",
     "make_fast_jsonl",
     "make_fast_record",
-    "make_fast_record_py",
     "parse_time",
     "to_record",
 ]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+#: the ``magic`` values a record may give (the wire magics as text)
+_MAGIC_NAMES = tuple(mg.decode("ascii") for mg in MAGICS)
 
 
-_SECONDS: dict[int, str] = {}
+#: ISO 8601 date-and-seconds prefix per second (``format_time``'s cache; the record builders
+#: read it too)
+SECOND_PREFIXES: dict[int, str] = {}
 
 
 def format_time(ts_sec: int | None, ts_usec: int | None) -> str | None:
@@ -60,11 +65,11 @@ def format_time(ts_sec: int | None, ts_usec: int | None) -> str | None:
         return None
     usec = ts_usec or 0
     if 0 <= usec < 1_000_000:
-        prefix = _SECONDS.get(ts_sec)
+        prefix = SECOND_PREFIXES.get(ts_sec)
         if prefix is None:
-            if len(_SECONDS) > 4096:
-                _SECONDS.clear()
-            prefix = _SECONDS[ts_sec] = (_EPOCH + _dt.timedelta(seconds=ts_sec)).strftime(
+            if len(SECOND_PREFIXES) > 4096:
+                SECOND_PREFIXES.clear()
+            prefix = SECOND_PREFIXES[ts_sec] = (_EPOCH + _dt.timedelta(seconds=ts_sec)).strftime(
                 "%Y-%m-%dT%H:%M:%S")
         return f"{prefix}.{usec:06d}Z"
     t = _EPOCH + _dt.timedelta(seconds=ts_sec, microseconds=usec)  # garbage usec: normalised
@@ -239,7 +244,7 @@ def from_record(r: dict[str, Any]) -> HepMessage:
     if not isinstance(r, dict):
         raise HepValueError(f"a HEP record is a JSON object, not {type(r).__name__}")
     m = HepMessage.__new__(HepMessage)
-    _blank(m)
+    blank(m)
     version = r.get("version", 3)
     if version not in (1, 2, 3):
         raise HepValueError(f"version must be 1, 2 or 3, not {version!r}")
@@ -311,7 +316,7 @@ def from_record(r: dict[str, Any]) -> HepMessage:
                 raise HepValueError(f"{k} must be an integer 0..{top}, not {v!r}")
             wire[k] = v
     if r.get("magic"):
-        if r["magic"] not in ("HEP3", "EEP1", "EEP3"):
+        if r["magic"] not in _MAGIC_NAMES:
             raise HepValueError(f"magic must be HEP3, EEP1 or EEP3, not {r['magic']!r}")
         wire["magic"] = r["magic"]
     m.wire = wire or None
@@ -325,8 +330,6 @@ def from_record(r: dict[str, Any]) -> HepMessage:
 
 
 def _layout_from(chunks: Any, m: HepMessage) -> tuple:
-    from .codec import _decode_value  # local: codec imports record's siblings only
-
     if not isinstance(chunks, list):
         raise HepValueError("chunks must be a list")
     lay: list = []
@@ -360,7 +363,7 @@ def _layout_from(chunks: Any, m: HepMessage) -> tuple:
         if any(type(e) is int and CHUNKS[e].field == field for e in lay[i + 1:]):
             continue
         try:
-            value, _canon = _decode_value(CHUNKS[ctype], body)
+            value, _canon = decode_value(CHUNKS[ctype], body)
         except HepError:  # a damaged raw chunk stands for no value
             continue
         lay[i] = (vendor, ctype, body, value)
@@ -369,136 +372,20 @@ def _layout_from(chunks: Any, m: HepMessage) -> tuple:
 
 # ---------------------------------------------------------------------------
 # bytes -> record, without a HepMessage (the hot path of ``heptool decode -f jsonl``)
+# Their public path is heptool.output.records (issue 12, A2): the code moves there, with the
+# C configure() and its SIP view, once heptool.pipeline.reader imports that path (core may
+# not import output, so this module cannot forward to it).
 # ---------------------------------------------------------------------------
-#: The keys a record can start with, before the message's own (``heptool decode`` adds where
-#: the message came from).  A fast record builder is generated per template and head.
-HEADS = {
-    "index": ("index",),
-    "capture": ("index", "frame", "hep_transport", "hep_src", "hep_dst"),
-}
-
-# chunk types the tail of a fast record may hold: type -> (record key, chunk name); all text
-_FAST_TAIL = {0x0F: "payload", 0x0E: "auth_key", 0x11: "correlation_id", 0x13: "node_name",
-              0x65: "extra_correlation"}
-
-
-def _fast_record_source(order: tuple[int, ...], head: tuple[str, ...]) -> str:
-    """Python source of ``_build(data, n, <head...>)`` for one template (never packet data:
-    the source comes from the registry).  Same values and key order as
-    ``to_record(decode(data))``; None whenever the full path is needed."""
-    from .codec import TEMPLATE_KINDS
-
-    specs = [CHUNKS[t] for t in order]
-    fmt = ">" + "".join("6x" + TEMPLATE_KINDS[s.kind] for s in specs)
-    names = tuple(s.name for s in specs)
-    targets = []
-    fields: dict[str, str] = {}
-    for i, s in enumerate(specs):
-        var = f"_v{i}"
-        targets.append(var)
-        if s.kind == "ip4":
-            fields[s.field] = f"_ip4({var})"
-        elif s.kind == "ip6":
-            fields[s.field] = f"_ip6({var})"
-        else:
-            fields[s.field] = var
-    for f in ("family", "ip_proto", "src_ip", "dst_ip", "src_port", "dst_port", "ts_sec",
-              "ts_usec", "proto_type", "capture_id"):
-        if f not in fields:
-            raise ValueError(f"template {order} does not set {f}")
-    size = struct.calcsize(fmt)
-    params = ", ".join(f"h_{k}" for k in head)
-    lines = [
-        f"def _build(data, n, {params}):",
-        f"    {', '.join(targets)}, = _unpack(data, 6)",
-        "    payload = auth = corr = node = ec = None",
-        f"    chunks = {list(names)!r}",
-        f"    off = {6 + size}",
-        "    try:",
-        "        while off < n:",
-        "            if n - off < 6:",  # 1-5 bytes left: no chunk header; full path warns
-        "                return None",
-        "            vendor, ctype, clen = _hdr(data, off)",
-        "            nxt = off + clen",
-        "            if vendor or clen < 6 or nxt > n:",
-        "                return None",
-        "            if ctype == 15:",
-        "                if payload is not None:",
-        "                    return None",
-        "                payload = data[off + 6:nxt].decode()",
-        "                chunks.append('payload')",
-        "            elif ctype == 0x11:",
-        "                if corr is not None:",
-        "                    return None",
-        "                corr = data[off + 6:nxt].decode()",
-        "                chunks.append('correlation_id')",
-        "            elif ctype == 0x13:",
-        "                if node is not None:",
-        "                    return None",
-        "                node = data[off + 6:nxt].decode()",
-        "                chunks.append('node_name')",
-        "            elif ctype == 0x0E:",
-        "                if auth is not None:",
-        "                    return None",
-        "                auth = data[off + 6:nxt].decode()",
-        "                chunks.append('auth_key')",
-        "            elif ctype == 0x65:",
-        "                if ec is not None:",
-        "                    return None",
-        "                ec = data[off + 6:nxt].decode()",
-        "                chunks.append('extra_correlation')",
-        "            else:",
-        "                return None",
-        "            off = nxt",
-        "    except UnicodeDecodeError:",
-        "        return None",
-        f"    ts = {fields['ts_sec']}",
-        f"    us = {fields['ts_usec']}",
-        "    pre = _seconds.get(ts)",
-        "    if pre is None or us >= 1000000:",
-        "        when = _format_time(ts, us)",
-        "    else:",
-        "        when = f'{pre}.{us:06d}Z'",
-        f"    fam = {fields['family']}",
-        f"    pt = {fields['proto_type']}",
-        "    return {",
-        *[f"        {k!r}: h_{k}," for k in head],
-        "        'version': 3,",
-        "        'ts_sec': ts,",
-        "        'ts_usec': us,",
-        "        'time': when,",
-        "        'family': _families.get(fam, fam),",
-        f"        'ip_proto': {fields['ip_proto']},",
-        f"        'src_ip': {fields['src_ip']},",
-        f"        'src_port': {fields['src_port']},",
-        f"        'dst_ip': {fields['dst_ip']},",
-        f"        'dst_port': {fields['dst_port']},",
-        "        'proto_type': pt,",
-        "        'proto': _protos.get(pt) or str(pt),",
-        f"        'capture_id': {fields['capture_id']},",
-        "        'node_name': node,",
-        "        'auth_key': auth,",
-        "        'correlation_id': corr,",
-        "        'extra_correlation': None if ec is None else _pairs(ec),",
-        "        'extra_correlation_text': ec,",
-        "        'payload': payload,",
-        "        'chunks': chunks,",
-        "    }",
-    ]
-    return "\n".join(lines) + "\n", fmt
-
-
 def make_fast_record() -> Any:
     """``fast(data, index, frame, hep_transport, hep_src, hep_dst, sip=False) -> dict | None``:
     the record ``heptool decode`` prints for a common, strictly valid HEP3 packet, built
-    straight from its bytes: ``index``, then (``frame`` not None: a capture) ``frame`` and the
-    ``hep_*`` keys, then ``to_record(decode(data))``, then with ``sip`` true the payload's
-    ``sip`` view (:func:`heptool.core.sip.sip_of_text`) when it has one.  None means "take the
-    full path" (decode, then :func:`to_record`), never an error.  The optional C extension's
-    version when it is built (~4x faster), else :func:`make_fast_record_py`'s."""
-    if _c_record is not None:
-        return _c_record
-    return _py_fast_record()
+    straight from its bytes by the C extension (``hep3_record``): ``index``, then (``frame``
+    not None: a capture) ``frame`` and the ``hep_*`` keys, then ``to_record(decode(data))``,
+    then with ``sip`` true the payload's ``sip`` view (:func:`heptool.core.sip.sip_of_text`)
+    when it has one.  None means "take the full path" (decode, then :func:`to_record`), never
+    an error.  None itself in the pure-Python build (no fast record there: the generated
+    builder it had was deleted, being 1.16x the full path, under the 1.25x rule)."""
+    return _c_record
 
 
 def make_fast_jsonl() -> Any:
@@ -510,64 +397,6 @@ def make_fast_jsonl() -> Any:
     return _c_jsonl
 
 
-def _py_fast_record() -> Any:
-    from .sip import sip_of_text
-
-    with_capture = make_fast_record_py("capture")
-    with_index = make_fast_record_py("index")
-
-    def fast(data: bytes, index: int, frame: int | None, hep_transport: str | None,
-             hep_src: str | None, hep_dst: str | None, sip: bool = False) -> dict[str, Any] | None:
-        if frame is not None:
-            r = with_capture(data, index, frame, hep_transport, hep_src, hep_dst)
-        else:
-            r = with_index(data, index)
-        if r is not None and sip and r["payload"]:
-            info = sip_of_text(r["payload"])
-            if info is not None:
-                r["sip"] = info
-        return r  # type: ignore[no-any-return]
-
-    return fast
-
-
-def make_fast_record_py(head: str = "index") -> Any:
-    """``fast(data, <head values...>) -> dict | None``: the record of a common, strictly valid
-    HEP3 packet (a known fixed-chunk layout, then only payload, auth key, correlation ids and
-    node name, each once, as UTF-8) built straight from the bytes, with the ``head`` keys
-    (:data:`HEADS`) first.  Equal to ``{**head, **to_record(decode(data))}``; None means
-    "take the full path" (decode, then :func:`to_record`), never an error."""
-    from .addr import ip4_text, ip6_text
-    from .codec import TEMPLATES
-
-    keys = HEADS[head]
-    by_third: dict[int, list] = {}
-    for sig, mask, end, _fast, order in TEMPLATES:
-        src, fmt = _fast_record_source(order, keys)
-        ns: dict[str, Any] = {
-            "_unpack": struct.Struct(fmt).unpack_from, "_hdr": struct.Struct(">HHH").unpack_from,
-            "_ip4": ip4_text, "_ip6": ip6_text, "_seconds": _SECONDS, "_format_time": format_time,
-            "_families": FAMILY_NAMES, "_protos": PROTO_TYPES, "_pairs": extra_correlation_pairs,
-        }
-        exec(compile(src, f"<heptool fast record {order}>", "exec"), ns)  # noqa: S102 - our own source
-        by_third.setdefault(order[2], []).append((sig, mask, end, ns["_build"]))
-    get = by_third.get
-    params = ", ".join(f"h_{k}" for k in keys)
-    src = (
-        f"def fast(data, {params}):\n"
-        "    n = len(data)\n"
-        "    if n < 24 or data[:4] != b'HEP3' or (data[4] << 8 | data[5]) != n:\n"
-        "        return None\n"
-        "    for sig, mask, end, build in _get(data[23], ()):\n"
-        "        if end <= n and int.from_bytes(data[6:end], 'big') & mask == sig:\n"
-        f"            return build(data, n, {params})\n"
-        "    return None\n"
-    )
-    ns = {"_get": get}
-    exec(compile(src, f"<heptool fast record dispatch {head}>", "exec"), ns)  # noqa: S102
-    return ns["fast"]
-
-
 _c = c_module()  # optional C version of make_fast_record's function (None: pure build)
 if _c is None:
     _c_record = _c_jsonl = None
@@ -575,7 +404,7 @@ else:
     from .addr import ip6_text as _ip6_text
     from .sip import sip_of_text as _sip_of_text
 
-    _c.configure(FAMILY_NAMES, PROTO_TYPES, _SECONDS, format_time, _ip6_text,
+    _c.configure(FAMILY_NAMES, PROTO_TYPES, SECOND_PREFIXES, format_time, _ip6_text,
                  extra_correlation_pairs, {t: spec.name for t, spec in CHUNKS.items()},
                  _sip_of_text)
     _c_record = _c.hep3_record

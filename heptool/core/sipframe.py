@@ -1,5 +1,5 @@
 """Moved to :mod:`heptool.sip.framing` (issue 12): this module only re-exports, until every
-caller imports the new path (``heptool.core.stream`` takes :func:`clen_value` from here)."""
+caller imports the new path (its Content-Length rule is :mod:`heptool.core.wire`'s)."""
 
 from __future__ import annotations
 

@@ -24,14 +24,13 @@ Memory is bounded: at most ``max_buffer`` bytes are held (a HEP3 packet is at mo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from .codec import V12_IPV6_FAMILIES, decode
+from .codec import decode
 from .compression import DEFAULT_MAX_INFLATE
 from .errors import HepDecodeError, StreamError
 from .message import HepMessage
-from .sipframe import clen_value
+from .wire import MAGIC_RE, MAGICS, V12_CLEN_RE, V12_FAMILIES, V12_RE, clen_value, v12_header_size
 
 __all__ = ["NEED_DATA", "StreamDecoder"]
 
@@ -49,12 +48,7 @@ class _NeedData:
 #: Returned by :meth:`StreamDecoder.next_message` when more bytes are needed.
 NEED_DATA = _NeedData()
 
-_MAGICS = (b"HEP3", b"EEP1", b"EEP3")
-_MAGIC_RE = re.compile(rb"HEP3|EEP[13]")
-_V12_RE = re.compile(rb"[\x01\x02][\x10\x28][\x02\x0a\x10\x18\x1c\x1e][\x06\x11\x16\x32\x84]")
-_CLEN_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 _SIP_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_V12_FAMILIES = frozenset((2,)) | V12_IPV6_FAMILIES
 
 
 class StreamDecoder:
@@ -151,7 +145,7 @@ class StreamDecoder:
                     self._pos = 0
                 return NEED_DATA
             head = bytes(buf[pos:pos + 4])
-            if head in _MAGICS:
+            if head in MAGICS:
                 if avail < 6:
                     return NEED_DATA
                 total = buf[pos + 4] << 8 | buf[pos + 5]
@@ -161,7 +155,7 @@ class StreamDecoder:
                     return self._take(pos, total)
                 self._garbage(f"HEP3 length {total} is less than 6")
                 continue
-            if avail < 4 and any(m.startswith(head) for m in _MAGICS):
+            if avail < 4 and any(m.startswith(head) for m in MAGICS):
                 return NEED_DATA
             if self.allow_v12 and head[:1] in (b"\x01", b"\x02"):
                 r = self._frame_v12(pos, avail)
@@ -181,11 +175,9 @@ class StreamDecoder:
         buf = self._buf
         if avail < 8:
             return NEED_DATA
-        version, hlen, fam = buf[pos], buf[pos + 1], buf[pos + 2]
-        asz = 4 if fam == 2 else 16 if fam in V12_IPV6_FAMILIES else 4 if hlen == 16 else 16 if hlen == 40 else 0
-        if not asz:
+        start = v12_header_size(buf[pos], buf[pos + 1], buf[pos + 2])
+        if not start:
             return None
-        start = 8 + 2 * asz + (12 if version == 2 else 0)
         if avail < start + 1:
             return NEED_DATA
         if buf[pos + start] not in _SIP_START:
@@ -195,7 +187,7 @@ class StreamDecoder:
             if avail >= start + self.max_message:
                 return None
             return NEED_DATA
-        m = _CLEN_RE.search(buf, pos + start - 2 if start >= 2 else pos, end_hdr + 2)
+        m = V12_CLEN_RE.search(buf, pos + start - 2 if start >= 2 else pos, end_hdr + 2)
         body = clen_value(m.group(1)) if m else 0
         if body < 0:  # more than 9 digits: not a frame we can trust (garbage / StreamError)
             return None
@@ -212,10 +204,10 @@ class StreamDecoder:
             self._failed = StreamError(why, offset=self._base + pos)
             raise self._failed
         buf = self._buf
-        nxt = _MAGIC_RE.search(buf, pos + 1)
+        nxt = MAGIC_RE.search(buf, pos + 1)
         stop = nxt.start() if nxt else len(buf)
         if self._seen_v12:
-            v = _V12_RE.search(buf, pos + 1, stop)
+            v = V12_RE.search(buf, pos + 1, stop)
             if v:
                 stop = v.start()
         if nxt is None and stop == len(buf):
@@ -232,11 +224,11 @@ class StreamDecoder:
         self._pos = stop
 
     def _may_start_packet(self, tail: bytes) -> bool:
-        if any(mg.startswith(tail) for mg in _MAGICS):
+        if any(mg.startswith(tail) for mg in MAGICS):
             return True
         if not self._seen_v12 or tail[0] not in (1, 2):
             return False
-        return (len(tail) < 2 or tail[1] in (16, 40)) and (len(tail) < 3 or tail[2] in _V12_FAMILIES)
+        return (len(tail) < 2 or tail[1] in (16, 40)) and (len(tail) < 3 or tail[2] in V12_FAMILIES)
 
     # -- end of stream --------------------------------------------------------------
     def close(self) -> int:

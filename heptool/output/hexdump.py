@@ -10,13 +10,14 @@
 
 A field longer than 16 bytes continues on more lines, each showing its bytes as text after
 ``|``.  Offsets are decimal, as in HEP-SPEC and in heptool's error messages.  Damage is
-marked with ``!!`` where decoding stopped.  The walking is :mod:`heptool.core.annotate`.
+marked with ``!!`` where decoding stopped.  The walking is :mod:`heptool.output.annotate`.
 """
 
 from __future__ import annotations
 
-from heptool.core.annotate import DAMAGE, annotate
 from heptool.core.sip import printable
+
+from .annotate import DAMAGE, annotate
 
 __all__ = ["WIDTH", "render"]
 

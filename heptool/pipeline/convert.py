@@ -29,8 +29,8 @@ from typing import IO, Any
 
 from heptool.pipeline.reader import MessageReader, Problem
 
-__all__ = ["SNIFF_BYTES", "Conversion", "PeekedFile", "PeekedStream", "layout_cached_encoder",
-           "open_input", "sniff_direction"]
+__all__ = ["SNIFF_BYTES", "Conversion", "PeekedFile", "PeekedStream", "open_input",
+           "sniff_direction"]
 
 #: Bytes of the input looked at to tell a SIP capture from a HEP capture.
 SNIFF_BYTES = 1 << 20
@@ -144,35 +144,6 @@ def sniff_direction(source: PeekedFile | PeekedStream) -> str:
     except CaptureError:
         pass  # the sniffed head ends inside a record
     return "sip"
-
-
-def layout_cached_encoder(encode: Any) -> Any:
-    """``encode`` for HEPv3 messages built from fields, faster: the codec generates one
-    packing function per chunk layout, and the messages of one conversion have a handful
-    of shapes (IPv6 or not, which optional fields are set), so the function is looked up
-    by shape instead of the layout being worked out per message.  Anything the generated
-    function does not handle goes through ``encode`` itself (same bytes, or its error)."""
-    import struct
-
-    # TODO(issue 12, A1): heptool.core.encode.shape_cached_encoder replaces this copy
-    from heptool.core.codec import _build_encoder, _canonical_layout
-    from heptool.core.errors import HepValueError
-
-    fns: dict[tuple, Any] = {}
-    errors = (struct.error, HepValueError, AttributeError, TypeError, ValueError)
-
-    def enc(m: Any) -> bytes:
-        key = (":" in (m.src_ip or ""), m.correlation_id is None, m.auth_key is None,
-               m.node_name is None, m.capture_id is None, m.payload is None)
-        f = fns.get(key)
-        if f is None:
-            f = fns[key] = _build_encoder(tuple(_canonical_layout(m))) or encode
-        try:
-            return f(m)  # type: ignore[no-any-return]
-        except errors:
-            return encode(m)  # type: ignore[no-any-return]
-
-    return enc
 
 
 class Conversion:
@@ -365,9 +336,9 @@ class Conversion:
                  hep_dst: tuple[str, int]) -> tuple[Any, Any, Any]:
         """(writer, emit(message), synth) for the output format."""
         from heptool.capture.convert import hep_comment
-        from heptool.core.codec import encode
+        from heptool.core.encode import encode, shape_cached_encoder
 
-        enc = layout_cached_encoder(encode) if hep_version == 3 else encode
+        enc = shape_cached_encoder(encode) if hep_version == 3 else encode
         synth = None
         writer: Any
         if fmt in ("pcap", "pcapng"):

@@ -26,20 +26,21 @@ Rules:
   (``heptool.capture.pcap.TcpReassembler``) hands out each stream byte once.
 
 :func:`looks_like_sip` is the cheap test used to recognise SIP in a UDP datagram or at the
-start of a TCP stream.  :func:`clen_value` is also the digit rule of the HEP stream framing
-(``heptool.core.stream``), which reaches it through ``heptool.core.sipframe``.
+start of a TCP stream.  The ``Content-Length`` rule (:func:`content_length`, :func:`clen_value`,
+:data:`CLEN_MAX_DIGITS`, :data:`INVALID`) is defined in :mod:`heptool.core.wire`, next to the
+HEP stream framing's, and re-exported here.
 """
 
 from __future__ import annotations
 
 import re
 
+from ..core.wire import CLEN_MAX_DIGITS, INVALID, clen_value, content_length
 from .headers import TOKEN
 
 __all__ = ["CLEN_MAX_DIGITS", "INVALID", "SipSplitter", "clen_value", "content_length",
            "looks_like_sip"]
 
-_CLEN_RE = re.compile(rb"\n[ \t]*(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 _TOKEN = TOKEN.encode("ascii")  # the token rule, as bytes
 _REQUEST_RE = re.compile(_TOKEN + rb" [^ \r\n]+ SIP/2\.0\r?\n")
 _STATUS_RE = re.compile(rb"SIP/2\.0 [1-6][0-9][0-9][^\r\n]*\r?\n")
@@ -61,32 +62,6 @@ def looks_like_sip(data: bytes) -> bool:
     if data[end - 8 : end] != b" SIP/2.0":
         return False
     return _REQUEST_RE.match(data) is not None
-
-
-#: Most digits a ``Content-Length`` may have: 9 digits is up to 999,999,999 bytes, far more
-#: than any stream buffer here holds.  More is invalid framing, never an ``int()`` of
-#: thousands of digits (Python refuses more than 4,300 with ValueError).
-CLEN_MAX_DIGITS = 9
-#: What :func:`content_length` and :func:`clen_value` return for a value that is present but
-#: not 1-9 ASCII digits.
-INVALID = -1
-
-
-def clen_value(digits: bytes) -> int:
-    """A Content-Length value: 1-9 ASCII digits -> its int, anything else -> :data:`INVALID`.
-
-    Packet text is never given to ``str.isdigit``/``int`` unchecked: ``isdigit`` accepts
-    ``'²'`` and ``int`` accepts ``'1_0'``, ``' 1'`` and other digit scripts."""
-    if not 0 < len(digits) <= CLEN_MAX_DIGITS or digits.strip(b"0123456789"):
-        return INVALID
-    return int(digits)
-
-
-def content_length(head: bytes) -> int | None:
-    """The ``Content-Length`` (or ``l:``) value of a header block, None when absent, or
-    :data:`INVALID` (-1) when it has more than :data:`CLEN_MAX_DIGITS` digits."""
-    mo = _CLEN_RE.search(head)
-    return clen_value(mo.group(1)) if mo else None
 
 
 class SipSplitter:

@@ -24,7 +24,6 @@ from strategies import hep_captures  # tests/strategies.py (tests/ is on sys.pat
 from strategies import sip_captures as captures
 
 from heptool.capture.convert import (
-    _HEP3_ORDERS,
     PCAP_LE_USEC,
     ConvertStats,
     HepFramer,
@@ -40,6 +39,7 @@ from heptool.capture.pcap import CaptureError
 from heptool.capture.pcapng_writer import PcapFrameWriter
 from heptool.core.codec import decode, encode
 from heptool.core.errors import HepError
+from heptool.core.templates import AGENT_LAYOUTS
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 ALL_PCAPS = sorted(VECTORS.rglob("*.pcap"))
@@ -227,10 +227,12 @@ def test_hep_generated_captures_give_the_same_bytes(tmp_path_factory, data, mtu)
 
 
 def test_hep_templates_are_the_layouts_the_codec_reads_fast() -> None:
-    """The fused path's layouts are the codec's decode templates (kept in step by hand)."""
-    from heptool.core import codec
+    """The fused path reads the codec's one table of agent layouts (no copy of its own)."""
+    from heptool.capture import fused_hep
+    from heptool.core import templates
 
-    assert set(_HEP3_ORDERS) == set(getattr(codec, "_TEMPLATE_ORDERS", _HEP3_ORDERS))
+    assert fused_hep.AGENT_LAYOUTS is templates.AGENT_LAYOUTS
+    assert [t.order for t in templates.TEMPLATES] == list(AGENT_LAYOUTS)
 
 
 # ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from heptool.core.codec import encode
 from heptool.core.message import HepMessage
 
 # -- the names under test (today's; remap here when they move) -------------------------------
-from heptool.pipeline.convert import layout_cached_encoder as shape_cached_encoder
+from heptool.core.encode import shape_cached_encoder
 from heptool.pipeline.sinks import frame_cache as listen_frame_cache
 
 

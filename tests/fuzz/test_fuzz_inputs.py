@@ -149,7 +149,7 @@ def check_fast_paths(p, m) -> None:
     for frame in (p.frame, None):
         head = (p.index, frame, p.hep_transport if frame is not None else None, p.hep_src,
                 p.hep_dst)
-        r = _FAST_RECORD(p.data, *head, True)
+        r = _FAST_RECORD(p.data, *head, True) if _FAST_RECORD is not None else None
         if r is None:
             continue
         assert not m.warnings

@@ -5,11 +5,12 @@ magic and length) and per HEP3 chunk, in byte order, each with its offset, its l
 a label (``0x0000:0x0011 correlation_id``) and its decoded value as display text.  It
 reads the bytes itself rather than going through :func:`heptool.core.codec.decode`, so
 that it can show exactly what is on the wire, including what the decoder would keep raw
-or refuse.  It never raises: on damage (a chunk running past the end, a header cut short,
+or refuse; the chunks are walked by :func:`heptool.core.wire.iter_chunks`, the decoder's
+own bounded walk, so a dump stops where and why decoding stops.  It never raises: on damage (a chunk running past the end, a header cut short,
 bytes that are not HEP) it yields one last annotation labelled ``damage`` covering the
 bytes it could not read, whose value says why decoding stopped there.
 
-Pure and stdlib only: ``heptool.output.hexdump`` renders it.
+Pure and stdlib only: :mod:`heptool.output.hexdump` renders it.  (Was ``heptool.core.annotate``.)
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from .addr import ip4_text, ip6_text
-from .compression import inflate
-from .errors import HepDecodeError
-from .registry import CHUNKS, VENDORS, chunk_spec, proto_name
+from ..core.addr import ip4_text, ip6_text
+from ..core.compression import inflate
+from ..core.errors import HepDecodeError
+from ..core.registry import CHUNKS, VENDORS, chunk_spec, proto_name
+from ..core.wire import HEP3, MAGICS, V12_IPV6_FAMILIES, ChunkHeader, iter_chunks
 
 __all__ = ["DAMAGE", "Annotation", "annotate", "quote"]
 
@@ -45,7 +47,6 @@ class Annotation(NamedTuple):
 
 _FAMILIES = {2: "IPv4", 10: "IPv6"}
 _IP_PROTOS = {6: "TCP", 17: "UDP", 132: "SCTP", 22: "fake: TLS", 50: "fake: WS/WSS"}
-_V12_V6 = frozenset((10, 16, 24, 28, 30))
 
 
 def quote(b: bytes, limit: int = TEXT_LIMIT) -> str:
@@ -161,7 +162,7 @@ def annotate(data: bytes | bytearray | memoryview) -> Iterator[Annotation]:
     """Every field of one HEP packet (v1, v2 or v3), in byte order; never raises."""
     data = bytes(data)
     try:
-        if data[:4] in (b"HEP3", b"EEP1", b"EEP3"):
+        if data[:4] in MAGICS:
             yield from _annotate_v3(data)
         elif data[:1] in (b"\x01", b"\x02"):
             yield from _annotate_v12(data)
@@ -182,7 +183,7 @@ def annotate(data: bytes | bytearray | memoryview) -> Iterator[Annotation]:
 def _annotate_v3(data: bytes) -> Iterator[Annotation]:
     n = len(data)
     magic = data[:4].decode("ascii")
-    note = "" if magic == "HEP3" else " (lenient: EEP magic, only some receivers accept it)"
+    note = "" if data[:4] == HEP3 else " (lenient: EEP magic, only some receivers accept it)"
     yield Annotation(0, 4, "magic", f'"{magic}"{note}')
     if n < 6:
         yield Annotation(4, n - 4, DAMAGE, f"HEP3 header needs 6 bytes, got {n}; decoding stopped")
@@ -200,35 +201,11 @@ def _annotate_v3(data: bytes) -> Iterator[Annotation]:
         yield Annotation(4, 2, "length", str(total))
     end = min(total, n)
     off = 6
-    hdr = struct.Struct(">HHH").unpack_from
-    while off < end:
-        if end - off < 6:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"{end - off} bytes left, a chunk header needs 6; decoding stopped",
-            )
+    for h in iter_chunks(data, 6, end):
+        if type(h) is not ChunkHeader:  # the walk stops: the rest is damage, said as decode says it
+            yield Annotation(off, end - off, DAMAGE, f"{h.message}; decoding stopped")  # type: ignore[union-attr]
             break
-        vendor, ctype, clen = hdr(data, off)
-        if clen < 6:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} is less than 6; "
-                "decoding stopped",
-            )
-            break
-        if off + clen > end:
-            yield Annotation(
-                off,
-                end - off,
-                DAMAGE,
-                f"chunk 0x{vendor:04x}:0x{ctype:04x} length {clen} exceeds remaining "
-                f"{end - off} bytes; decoding stopped",
-            )
-            break
+        off, vendor, ctype, clen = h
         body = data[off + 6 : off + clen]
         if vendor == 0 and ctype in CHUNKS:
             value = _chunk_value(ctype, body)
@@ -257,9 +234,9 @@ def _annotate_v12(data: bytes) -> Iterator[Annotation]:
         )
         return
     hlen, family, ip_proto = data[1], data[2], data[3]
-    if family == 2 or (family not in _V12_V6 and hlen == 16):
+    if family == 2 or (family not in V12_IPV6_FAMILIES and hlen == 16):
         asz = 4
-    elif family in _V12_V6 or hlen == 40:
+    elif family in V12_IPV6_FAMILIES or hlen == 40:
         asz = 16
     else:
         asz = 0

@@ -1,4 +1,4 @@
-"""heptool.core.annotate and its renderer heptool.output.hexdump."""
+"""heptool.output.annotate and its renderer heptool.output.hexdump."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from heptool import HepMessage, encode
-from heptool.core.annotate import DAMAGE, annotate
+from heptool.output.annotate import DAMAGE, annotate
 from heptool.output.hexdump import render
 
 ROOT = Path(__file__).resolve().parents[2]
