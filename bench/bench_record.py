@@ -42,9 +42,9 @@ def load(heptool_dir: Path) -> dict:
     from heptool.output.records import decode_record
 
     try:  # the exec record builder (and its sip wrapper), wherever this tree keeps it
+        from heptool.core.templates import record_builder as builder
         from heptool.output import records as where
-        builder = where.make_fast_record_py
-    except AttributeError:
+    except ImportError:
         try:
             from heptool.core import record as where
             builder = where.make_fast_record_py

@@ -17,7 +17,6 @@ import json
 import math
 from typing import Any
 
-from .accel import c_module
 from .addr import canonical_ip
 from .compression import ALGORITHMS
 from .errors import HepError, HepValueError
@@ -39,8 +38,6 @@ __all__ = [
     "format_extra_correlation",
     "format_time",
     "from_record",
-    "make_fast_jsonl",
-    "make_fast_record",
     "parse_time",
     "to_record",
 ]
@@ -368,44 +365,3 @@ def _layout_from(chunks: Any, m: HepMessage) -> tuple:
             continue
         lay[i] = (vendor, ctype, body, value)
     return tuple(lay)
-
-
-# ---------------------------------------------------------------------------
-# bytes -> record, without a HepMessage (the hot path of ``heptool decode -f jsonl``)
-# Their public path is heptool.output.records (issue 12, A2): the code moves there, with the
-# C configure() and its SIP view, once heptool.pipeline.reader imports that path (core may
-# not import output, so this module cannot forward to it).
-# ---------------------------------------------------------------------------
-def make_fast_record() -> Any:
-    """``fast(data, index, frame, hep_transport, hep_src, hep_dst, sip=False) -> dict | None``:
-    the record ``heptool decode`` prints for a common, strictly valid HEP3 packet, built
-    straight from its bytes by the C extension (``hep3_record``): ``index``, then (``frame``
-    not None: a capture) ``frame`` and the ``hep_*`` keys, then ``to_record(decode(data))``,
-    then with ``sip`` true the payload's ``sip`` view (:func:`heptool.core.sip.sip_of_text`)
-    when it has one.  None means "take the full path" (decode, then :func:`to_record`), never
-    an error.  None itself in the pure-Python build (no fast record there: the generated
-    builder it had was deleted, being 1.16x the full path, under the 1.25x rule)."""
-    return _c_record
-
-
-def make_fast_jsonl() -> Any:
-    """``fast(data, index, frame, hep_transport, hep_src, hep_dst, sip) -> bytes | None``: the
-    JSON line (orjson's bytes, newline included) of :func:`make_fast_record`'s record, written
-    straight from the packet by the C extension; None without it, and the function returns
-    None for any packet whose record has to be built as a dict (0x0065 pairs, a payload the
-    Python SIP code must read)."""
-    return _c_jsonl
-
-
-_c = c_module()  # optional C version of make_fast_record's function (None: pure build)
-if _c is None:
-    _c_record = _c_jsonl = None
-else:
-    from .addr import ip6_text as _ip6_text
-    from .sip import sip_of_text as _sip_of_text
-
-    _c.configure(FAMILY_NAMES, PROTO_TYPES, SECOND_PREFIXES, format_time, _ip6_text,
-                 extra_correlation_pairs, {t: spec.name for t, spec in CHUNKS.items()},
-                 _sip_of_text)
-    _c_record = _c.hep3_record
-    _c_jsonl = _c.hep3_jsonl

@@ -4,15 +4,13 @@ The only generated code of the codec lives here, and it is generated from the re
 (:mod:`.registry`), never from packet data:
 
 * :data:`AGENT_LAYOUTS`: the fixed-chunk prefixes real agents send (HEP-SPEC section 10),
-  read by the decoder's templates and the fused HEP -> pcap loops of
+  read by the decoder's templates, the record builder and the fused HEP -> pcap loops of
   :mod:`heptool.capture.fused_hep`;
 * decode templates (:data:`TEMPLATES`, :data:`BY_THIRD`): a packet whose first chunk headers
   are exactly one layout's is read with one struct call;
 * :func:`build_encoder`: one packing function per layout of plain chunks (the encoder's
-  fast path, :mod:`.encode`).
-
-(A generated record builder, bytes -> decode record for the pure-Python build, was deleted
-by issue 12's fast-path verdicts: 1.16x decode + to_record in process, under the 1.25x rule.)
+  fast path, :mod:`.encode`);
+* :func:`record_builder`: bytes -> the decode record of a common packet, with no message.
 
 :data:`GENERATED` names each kind (the equivalence table has a row per name).
 """
@@ -25,14 +23,15 @@ from typing import Any, NamedTuple
 from .addr import ip4_text, ip6_text, ip_pack
 from .errors import HepValueError
 from .fields import BLANK_SLOTS, FIELDS
-from .registry import CHUNKS
+from .record import SECOND_PREFIXES, extra_correlation_pairs, format_time
+from .registry import CHUNKS, FAMILY_NAMES, PROTO_TYPES
 from .wire import CHUNK_HDR, HEP3
 
-__all__ = ["AGENT_LAYOUTS", "BY_THIRD", "GENERATED", "TEMPLATES", "TEMPLATE_KINDS",
-           "DecodeTemplate", "build_encoder"]
+__all__ = ["AGENT_LAYOUTS", "BY_THIRD", "GENERATED", "HEADS", "TEMPLATES", "TEMPLATE_KINDS",
+           "DecodeTemplate", "build_encoder", "record_builder"]
 
 #: the kinds of generated code (one equivalence row each)
-GENERATED = ("decode_template", "encoder")
+GENERATED = ("decode_templates", "encoder", "record_builder")
 
 #: Fixed-chunk prefixes seen in the wild (HEP-SPEC section 10): a packet whose first ten chunk
 #: headers are exactly one of these is read with one struct call.
@@ -142,7 +141,7 @@ def build_encoder(layout: tuple) -> Any:
     guard += [f"m.{f} is not None" for f in _CHUNK_FIELDS if f not in covered]
     lines.append(f"    if {' or '.join(guard)}: return None")
     fmt = ">4sH"
-    args = [repr(HEP3), "_total"]
+    args = ["b'HEP3'", "_total"]
     fixed = 6
     var_lines = []
     for i, t in enumerate(layout):
@@ -171,7 +170,7 @@ def build_encoder(layout: tuple) -> Any:
     # every fixed chunk precedes every variable one, else interleave in order
     pieces = []
     fixed_fmt = ">4sH"
-    fixed_args = [repr(HEP3), "_total"]
+    fixed_args = ["b'HEP3'", "_total"]
     structs: dict[str, struct.Struct] = {}
     run_fmt, run_args = fixed_fmt, fixed_args
     for i, t in enumerate(layout):
@@ -199,3 +198,157 @@ def build_encoder(layout: tuple) -> Any:
     ns.update({k: v.pack for k, v in structs.items()})
     exec(compile(src, "<heptool encoder>", "exec"), ns)  # noqa: S102 - from the registry, never packet data
     return ns["_enc"]
+
+
+
+# ---------------------------------------------------------------------------
+# record builder: bytes -> the decode record, without a HepMessage
+# ---------------------------------------------------------------------------
+#: The keys a record can start with, before the message's own (``heptool decode`` adds where
+#: the message came from).  A fast record builder is generated per template and head.
+HEADS = {
+    "index": ("index",),
+    "capture": ("index", "frame", "hep_transport", "hep_src", "hep_dst"),
+}
+
+# chunk types the tail of a fast record may hold: type -> (record key, chunk name); all text
+_FAST_TAIL = {0x0F: "payload", 0x0E: "auth_key", 0x11: "correlation_id", 0x13: "node_name",
+              0x65: "extra_correlation"}
+
+
+def _fast_record_source(order: tuple[int, ...], head: tuple[str, ...]) -> tuple[str, str]:
+    """Python source of ``_build(data, n, <head...>)`` for one template (never packet data:
+    the source comes from the registry).  Same values and key order as
+    ``to_record(decode(data))``; None whenever the full path is needed."""
+    specs = [CHUNKS[t] for t in order]
+    fmt = ">" + "".join("6x" + TEMPLATE_KINDS[s.kind] for s in specs)
+    names = tuple(s.name for s in specs)
+    targets = []
+    fields: dict[str, str] = {}
+    for i, s in enumerate(specs):
+        var = f"_v{i}"
+        targets.append(var)
+        if s.kind == "ip4":
+            fields[s.field] = f"_ip4({var})"
+        elif s.kind == "ip6":
+            fields[s.field] = f"_ip6({var})"
+        else:
+            fields[s.field] = var
+    for f in ("family", "ip_proto", "src_ip", "dst_ip", "src_port", "dst_port", "ts_sec",
+              "ts_usec", "proto_type", "capture_id"):
+        if f not in fields:
+            raise ValueError(f"template {order} does not set {f}")
+    size = struct.calcsize(fmt)
+    params = ", ".join(f"h_{k}" for k in head)
+    lines = [
+        f"def _build(data, n, {params}):",
+        f"    {', '.join(targets)}, = _unpack(data, 6)",
+        "    payload = auth = corr = node = ec = None",
+        f"    chunks = {list(names)!r}",
+        f"    off = {6 + size}",
+        "    try:",
+        "        while off < n:",
+        "            if n - off < 6:",  # 1-5 bytes left: no chunk header; full path warns
+        "                return None",
+        "            vendor, ctype, clen = _hdr(data, off)",
+        "            nxt = off + clen",
+        "            if vendor or clen < 6 or nxt > n:",
+        "                return None",
+        "            if ctype == 15:",
+        "                if payload is not None:",
+        "                    return None",
+        "                payload = data[off + 6:nxt].decode()",
+        "                chunks.append('payload')",
+        "            elif ctype == 0x11:",
+        "                if corr is not None:",
+        "                    return None",
+        "                corr = data[off + 6:nxt].decode()",
+        "                chunks.append('correlation_id')",
+        "            elif ctype == 0x13:",
+        "                if node is not None:",
+        "                    return None",
+        "                node = data[off + 6:nxt].decode()",
+        "                chunks.append('node_name')",
+        "            elif ctype == 0x0E:",
+        "                if auth is not None:",
+        "                    return None",
+        "                auth = data[off + 6:nxt].decode()",
+        "                chunks.append('auth_key')",
+        "            elif ctype == 0x65:",
+        "                if ec is not None:",
+        "                    return None",
+        "                ec = data[off + 6:nxt].decode()",
+        "                chunks.append('extra_correlation')",
+        "            else:",
+        "                return None",
+        "            off = nxt",
+        "    except UnicodeDecodeError:",
+        "        return None",
+        f"    ts = {fields['ts_sec']}",
+        f"    us = {fields['ts_usec']}",
+        "    pre = _seconds.get(ts)",
+        "    if pre is None or us >= 1000000:",
+        "        when = _format_time(ts, us)",
+        "    else:",
+        "        when = f'{pre}.{us:06d}Z'",
+        f"    fam = {fields['family']}",
+        f"    pt = {fields['proto_type']}",
+        "    return {",
+        *[f"        {k!r}: h_{k}," for k in head],
+        "        'version': 3,",
+        "        'ts_sec': ts,",
+        "        'ts_usec': us,",
+        "        'time': when,",
+        "        'family': _families.get(fam, fam),",
+        f"        'ip_proto': {fields['ip_proto']},",
+        f"        'src_ip': {fields['src_ip']},",
+        f"        'src_port': {fields['src_port']},",
+        f"        'dst_ip': {fields['dst_ip']},",
+        f"        'dst_port': {fields['dst_port']},",
+        "        'proto_type': pt,",
+        "        'proto': _protos.get(pt) or str(pt),",
+        f"        'capture_id': {fields['capture_id']},",
+        "        'node_name': node,",
+        "        'auth_key': auth,",
+        "        'correlation_id': corr,",
+        "        'extra_correlation': None if ec is None else _pairs(ec),",
+        "        'extra_correlation_text': ec,",
+        "        'payload': payload,",
+        "        'chunks': chunks,",
+        "    }",
+    ]
+    return "\n".join(lines) + "\n", fmt
+
+
+def record_builder(head: str = "index") -> Any:
+    """``fast(data, <head values...>) -> dict | None``: the record of a common, strictly valid
+    HEP3 packet (a known fixed-chunk layout, then only payload, auth key, correlation ids and
+    node name, each once, as UTF-8) built straight from the bytes, with the ``head`` keys
+    (:data:`HEADS`) first.  Equal to ``{**head, **to_record(decode(data))}``; None means
+    "take the full path" (decode, then :func:`to_record`), never an error."""
+    keys = HEADS[head]
+    by_third: dict[int, list] = {}
+    for sig, mask, end, _fast, order in TEMPLATES:
+        src, fmt = _fast_record_source(order, keys)
+        ns: dict[str, Any] = {
+            "_unpack": struct.Struct(fmt).unpack_from, "_hdr": CHUNK_HDR.unpack_from,
+            "_ip4": ip4_text, "_ip6": ip6_text, "_seconds": SECOND_PREFIXES, "_format_time": format_time,
+            "_families": FAMILY_NAMES, "_protos": PROTO_TYPES, "_pairs": extra_correlation_pairs,
+        }
+        exec(compile(src, f"<heptool fast record {order}>", "exec"), ns)  # noqa: S102 - our own source
+        by_third.setdefault(order[2], []).append((sig, mask, end, ns["_build"]))
+    get = by_third.get
+    params = ", ".join(f"h_{k}" for k in keys)
+    src = (
+        f"def fast(data, {params}):\n"
+        "    n = len(data)\n"
+        "    if n < 24 or data[:4] != _hep3 or (data[4] << 8 | data[5]) != n:\n"
+        "        return None\n"
+        "    for sig, mask, end, build in _get(data[23], ()):\n"
+        "        if end <= n and int.from_bytes(data[6:end], 'big') & mask == sig:\n"
+        f"            return build(data, n, {params})\n"
+        "    return None\n"
+    )
+    ns = {"_get": get, "_hep3": HEP3}
+    exec(compile(src, f"<heptool fast record dispatch {head}>", "exec"), ns)  # noqa: S102
+    return ns["fast"]

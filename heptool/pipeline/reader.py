@@ -320,8 +320,7 @@ class MessageReader:
         from heptool.capture.inputs import InputError, InputStats, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
-        from heptool.core.record import make_fast_jsonl, make_fast_record
-        from heptool.output.records import decode_record
+        from heptool.output.records import decode_record, make_fast_jsonl, make_fast_record
 
         name = self._name(source)
         prefix = self._prefix(name)

@@ -1,17 +1,17 @@
 """The fast paths heptool exports, each of which needs a row (test_every_fast_path_has_a_row).
 
-``C_FUNCTIONS`` is :data:`heptool.core.accel.C_FUNCTIONS`.  ``GENERATED`` names the code
-heptool generates with ``exec`` (heptool/core/codec.py ``_build_template`` and
-``_build_encoder``, heptool/core/record.py ``make_fast_record_py``, heptool/core/message.py
-``_blank``); it belongs next to those generators, and lives here until the codec split
-(plan12 step A1) gives it a home in heptool.core.templates.
+``C_FUNCTIONS`` is :data:`heptool.core.accel.C_FUNCTIONS` (the C extension's surface);
+``GENERATED`` is :data:`heptool.core.templates.GENERATED` (decode templates, encoders, the
+record builder: the code generated with ``exec``) plus ``blank``, the other exec site
+(:func:`heptool.core.message.blank`).
 """
 
 from __future__ import annotations
 
 from heptool.core.accel import C_FUNCTIONS
+from heptool.core.templates import GENERATED as TEMPLATE_GENERATED
 
-GENERATED = ("decode_templates", "encoder", "record_builder", "blank")
+GENERATED = (*TEMPLATE_GENERATED, "blank")
 
 
 def exported_names() -> set[str]:

@@ -5,6 +5,7 @@ builder and ``_blank``; the Python decode fast path (tail walker)."""
 from __future__ import annotations
 
 import functools
+import importlib
 import struct
 from typing import Any
 
@@ -23,29 +24,26 @@ from strategies import (
 )
 
 # -- the names under test (today's; remap here when they move) -------------------------------
-from heptool.core import codec, message, record
+from heptool.core import codec, message, record, templates
 from heptool.core.accel import c_function
 from heptool.core.errors import HepDecodeError
+from heptool.output import records as output_records
 from heptool.output.records import decode_record
 
+# heptool.core exports the functions decode/encode, which shadow the module names there
+decode_mod = importlib.import_module("heptool.core.decode")
+encode_mod = importlib.import_module("heptool.core.encode")
+
 decode, decode_v3, encode, encode_v3 = codec.decode, codec.decode_v3, codec.encode, codec.encode_v3
-decode_fast_c = codec._decode_fast_c  # C hep3_fields as a HepMessage
-decode_fast_py = codec._decode_fast  # templates + Python tail walker
-encode_fast = codec._encode_fast  # the exec encoder, per layout
-to_record, HEADS = record.to_record, record.HEADS
+decode_fast_c = decode_mod.decode_fast_c  # C hep3_fields as a HepMessage
+decode_fast_py = decode_mod.decode_fast  # templates + Python tail walker
+encode_fast = encode_mod._encode_fast  # the exec encoder, per layout
+to_record, HEADS = record.to_record, templates.HEADS
 # the exec record builder, per head; with the sip view (decode's pure fast record); built once
-make_fast_record_py = functools.cache(record.make_fast_record_py)
-py_fast_record = functools.cache(record._py_fast_record)
-blank, HepMessage = message._blank, message.HepMessage
+make_fast_record_py = functools.cache(templates.record_builder)
+py_fast_record = functools.cache(output_records.py_fast_record)
+blank, HepMessage = message.blank, message.HepMessage
 C_FIELDS, C_RECORD, C_JSONL = (c_function(n) for n in ("hep3_fields", "hep3_record", "hep3_jsonl"))
-
-
-def template_dispatch() -> dict:
-    return codec._TEMPLATE_BY_THIRD
-
-
-def set_template_dispatch(value: dict) -> None:
-    codec._TEMPLATE_BY_THIRD = value
 
 
 # -- decode ------------------------------------------------------------------------------------
@@ -85,7 +83,7 @@ def _template_matches(data: bytes) -> bool:
         return False
     total = min(n, data[4] << 8 | data[5])
     return any(end <= total and int.from_bytes(data[6:end], "big") & mask == sig
-               for sig, mask, end, _f, _o in template_dispatch().get(data[23], ()))
+               for sig, mask, end, _f, _o in templates.BY_THIRD.get(data[23], ()))
 
 
 def _decode_outcome(data: bytes) -> tuple:
@@ -100,12 +98,8 @@ def templates_fast(data: bytes) -> Any:
 
 def templates_reference(data: bytes) -> Any:
     """decode_v3 with no templates: the chunk walker reads every chunk."""
-    saved = template_dispatch()
-    set_template_dispatch({})
-    try:
-        return _decode_outcome(data)
-    finally:
-        set_template_dispatch(saved)
+    r = outcome(lambda d: decode_v3(d, templates=False), data)
+    return (r[0], message_view(r[1])) if r[0] == "ok" else r
 
 
 _PACKETS = st.one_of(hep3_packets(), agent_hep_packets(), hep3_damaged_tail(),

@@ -20,10 +20,10 @@ from strategies import hep_messages
 
 from heptool.capture.writer import udp_frame
 from heptool.core.codec import encode
-from heptool.core.message import HepMessage
 
 # -- the names under test (today's; remap here when they move) -------------------------------
 from heptool.core.encode import shape_cached_encoder
+from heptool.core.message import HepMessage
 from heptool.pipeline.sinks import frame_cache as listen_frame_cache
 
 

@@ -29,7 +29,8 @@ from heptool.capture.pcap import CaptureError, iter_frames
 from heptool.capture.pcapng_writer import PcapngWriter
 from heptool.core.errors import HepError
 from heptool.core.extract import extract
-from heptool.core.record import make_fast_jsonl, make_fast_record, to_record
+from heptool.core.record import to_record
+from heptool.output.records import make_fast_jsonl, make_fast_record
 from heptool.core.sip import sip_ids, sip_ids_py, summary
 from heptool.output.records import decode_record
 
@@ -149,7 +150,7 @@ def check_fast_paths(p, m) -> None:
     for frame in (p.frame, None):
         head = (p.index, frame, p.hep_transport if frame is not None else None, p.hep_src,
                 p.hep_dst)
-        r = _FAST_RECORD(p.data, *head, True) if _FAST_RECORD is not None else None
+        r = _FAST_RECORD(p.data, *head, True)
         if r is None:
             continue
         assert not m.warnings

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heptool.core import record as _record  # noqa: F401  (configures the C tables)
+from heptool.output import records as _records  # noqa: F401  (configures the C tables)
 from heptool.core.accel import C_FUNCTIONS, c_module
 
 _TESTS = Path(__file__).resolve().parents[2]
