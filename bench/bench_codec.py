@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import heptool  # noqa: E402
+import heptool
 
 METHODS = ["INVITE", "ACK", "BYE", "OPTIONS", "REGISTER", "CANCEL"]
 
@@ -35,7 +35,7 @@ def sip_message(rng: random.Random, call: int) -> bytes:
     else:
         first = f"SIP/2.0 {rng.choice([100, 180, 200, 404, 486])} Reason"
     body = ""
-    if first.startswith("INVITE") or first.startswith("SIP/2.0 200"):
+    if first.startswith(("INVITE", "SIP/2.0 200")):
         body = ("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
                 "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
                 "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")

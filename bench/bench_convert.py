@@ -39,9 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from heptool.analysis.scenarios import call_scenario
 from heptool.capture.frames import FrameSynth
 from heptool.capture.pcapng_writer import PcapFrameWriter
-from heptool.core.scenario import call_scenario
 
 
 def build(path: Path, n: int) -> int:

@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from heptool.analysis.scenarios import call_scenario, opensips_scenario
 from heptool.capture.writer import PcapWriter
 from heptool.core.codec import encode
-from heptool.core.scenario import call_scenario, opensips_scenario
 
 T0 = 1_795_683_600
 

@@ -70,4 +70,6 @@ fi
 
 echo "test.sh: checking import layers (lint-imports)"
 "$PY" -c 'import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())'
+echo "test.sh: checking the rules import-linter cannot see (ruff: private attributes, the C loader, heavy imports)"
+"$PY" -m ruff check heptool tests bench scripts
 echo "test.sh: OK"

@@ -80,7 +80,7 @@ class FrameSynth:
         self.mtu = mtu
         self.max_flows = max_flows
         self.ttl = ttl
-        self._ident = 0
+        self.ip_ident = 0
         self._flows: OrderedDict[tuple, _Flow] = OrderedDict()
         self._pairs: dict[tuple[str, str], tuple] = {}
         self.flows_opened = 0
@@ -135,7 +135,7 @@ class FrameSynth:
         total = 20 + ulen
         if total > 0xFFFF:
             raise ValueError(f"a {n}-byte payload does not fit in one UDP datagram")
-        self._ident = ident = (self._ident + 1) & 0xFFFF
+        self.ip_ident = ident = (self.ip_ident + 1) & 0xFFFF
         h = (0x8500 + (ttl << 8 | 17) + words + total + ident) % 0xFFFF
         return _ETH4 + _IP4UDP(0x4500, total, ident, 0x4000, ttl, 17, ~h & 0xFFFF if h else 0,
                                s, d, sport, dport, ulen, 0) + payload
@@ -173,7 +173,7 @@ class FrameSynth:
         total = 20 + tlen
         if total > 0xFFFF:
             raise ValueError(f"{n} bytes do not fit in one IPv4 packet")
-        self._ident = ident = (self._ident + 1) & 0xFFFF
+        self.ip_ident = ident = (self.ip_ident + 1) & 0xFFFF
         c = (0x8500 + (ttl << 8 | 6) + words + total + ident) % 0xFFFF
         return _ETH4_IP4TCP(_ETH4, 0x4500, total, ident, 0x4000, ttl, 6, ~c & 0xFFFF if c else 0,
                             s, d, sport, dport, seq, ack, 0x50, flags, 0xFFFF, tc) + payload

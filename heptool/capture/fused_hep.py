@@ -170,7 +170,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
         raise InputError(f"{path}: {e.strerror or e}") from None
     try:
         last = framer.last
-        ident = synth._ident
+        ident = synth.ip_ident
         sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
         try:
             head = read_exact(f.read, 24)
@@ -231,10 +231,10 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                                     yield b"".join(out)
                                     out.clear()
                                 continue
-                            synth._ident = ident
+                            synth.ip_ident = ident
                             frames = synth_frames(synth, v6, src, hsport, dst, hdport, payload,
                                                   pt == 1 and hproto in tcp_protos and plen)
-                            ident = synth._ident
+                            ident = synth.ip_ident
                             if frames is not None:
                                 last = (hsec, husec)
                                 n_msgs += 1
@@ -251,10 +251,10 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                     if out:
                         yield b"".join(out)
                         out.clear()
-                    synth._ident = ident
+                    synth.ip_ident = ident
                     framer.last = last
                     yield make(index, frame, "udp", s_ep, d_ep, (sec, usec), buf[a:z])
-                    ident = synth._ident
+                    ident = synth.ip_ident
                     last = framer.last
                     index += 1
             if out:
@@ -266,7 +266,7 @@ def hep_pcap_to_records(path: str | os.PathLike[str], framer: HepFramer, *,
                 out.clear()
             raise
         finally:
-            synth._ident = ident
+            synth.ip_ident = ident
             framer.last = last
             framer.n_msgs += n_msgs
             framer.n_frames += n_frames
@@ -340,7 +340,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
     put = out.append
     n_msgs = n_frames = 0
     last = framer.last
-    ident = synth._ident
+    ident = synth.ip_ident
     # the template of the previous packet is tried first (a capture has few layouts)
     sig, mask, end, unpack, pick, v6 = by_third[0x03][0]
     try:
@@ -386,10 +386,10 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
                             out.clear()
                         continue
                     # TCP, or IPv6: through FrameSynth with the addresses as text
-                    synth._ident = ident
+                    synth.ip_ident = ident
                     frames = synth_frames(synth, v6, src, sport, dst, dport, payload,
                                           pt == 1 and proto in tcp_protos and plen)
-                    ident = synth._ident
+                    ident = synth.ip_ident
                     if frames is not None:
                         last = (sec, usec)
                         n_msgs += 1
@@ -402,10 +402,10 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
             if out:
                 yield b"".join(out)
                 out.clear()
-            synth._ident = ident
+            synth.ip_ident = ident
             framer.last = last
             yield p
-            ident = synth._ident
+            ident = synth.ip_ident
             last = framer.last
         if out:
             yield b"".join(out)
@@ -416,7 +416,7 @@ def hep3_to_pcap_records(packets: Iterable[Any], framer: HepFramer) -> Iterator[
             out.clear()
         raise
     finally:
-        synth._ident = ident
+        synth.ip_ident = ident
         framer.last = last
         framer.n_msgs += n_msgs
         framer.n_frames += n_frames

@@ -15,9 +15,10 @@ import os
 import struct
 from collections.abc import Iterable, Iterator
 
+from heptool.sip.framing import looks_like_sip
+
 from ..core.addr import ip4_text, ip_pack
 from ..core.message import HepMessage
-from ..core.sipframe import looks_like_sip
 from .dissect import eth_ip4_udp
 from .frames import FrameSynth
 from .pcapfile import PCAP_LE_RECORD, PCAP_LE_USEC, CaptureError, iter_records, read_exact
@@ -121,7 +122,7 @@ def sip_to_hep3_pcap(
     out: list[bytes] = []
     put = out.append
     f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in finally
-    ident = synth._ident
+    ident = synth.ip_ident
     try:
         head = read_exact(f.read, 24)
         if len(head) < 24 or head[:4] != PCAP_LE_USEC:
@@ -216,15 +217,15 @@ def sip_to_hep3_pcap(
                     if out:
                         yield b"".join(out)
                         out.clear()
-                    synth._ident = ident
+                    synth.ip_ident = ident
                     yield to_message(p, 3, 1, capture_id, auth_key, node_name, False)
-                    ident = synth._ident
+                    ident = synth.ip_ident
         except CaptureError:
             if out:  # every record before the damage is written before the error
                 yield b"".join(out)
                 out.clear()
             raise
-        synth._ident = ident
+        synth.ip_ident = ident
         if out:
             yield b"".join(out)
             out.clear()

@@ -16,9 +16,10 @@ from collections import deque
 from collections.abc import Iterator
 from typing import IO, NamedTuple
 
+from heptool.sip.framing import looks_like_sip
+
 from ..core.accel import c_function
 from ..core.addr import ip4_text
-from ..core.sipframe import looks_like_sip
 from ..core.stream import NEED_DATA, StreamDecoder
 from ..core.wire import EEP1, HEP3, MAGICS, v12_header_size
 from .dissect import eth_ip4_udp, extract_transport

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from heptool.sip.payload import sip_payload
+
 from ..core.message import HepMessage
 from ..core.registry import proto_name
-from ..core.sip import sip_payload
 from .frames import FrameSynth
 from .stats import ConvertStats
 

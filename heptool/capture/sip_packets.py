@@ -15,9 +15,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
+from heptool.sip.framing import SipSplitter, looks_like_sip
+from heptool.sip.ids import call_id as sip_call_id
+
 from ..core.message import HepMessage, blank
-from ..core.sip import call_id as sip_call_id
-from ..core.sipframe import SipSplitter, looks_like_sip
 from .dissect import extract_transport
 from .pcapfile import Frame
 from .reassembly import IPReassembler, TcpReassembler
@@ -216,7 +217,7 @@ def sip_to_hep(
     * UDP: a datagram whose payload starts with a SIP request or status line is one
       message.  TCP: each direction is reassembled (:class:`TcpReassembler`: out-of-order
       segments waited for, retransmissions dropped) and split by ``Content-Length``
-      (:class:`heptool.core.sipframe.SipSplitter`); a stream that does not start with SIP
+      (:class:`heptool.sip.framing.SipSplitter`); a stream that does not start with SIP
       (TLS, HEP, HTTP...) is ignored.  IP fragments are reassembled.
     * ``ports``: only traffic with a source or destination port in the set (default: any
       port; SIP is recognised by content); ``packet_filter``: only packets it accepts

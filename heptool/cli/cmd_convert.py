@@ -127,7 +127,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     The direction is told from the input (--from). Filters (--call-id, --src, ...) work
     as in 'heptool decode' and combine with AND.
     """
-    from heptool.core.filters import build_filter
+    from heptool.analysis.filters import build_filter
     from heptool.pipeline.convert import Conversion, open_input, sniff_direction
 
     env.verbosity = max(env.verbosity, verbose)

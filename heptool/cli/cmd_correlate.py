@@ -117,7 +117,7 @@ def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],
         return
     from heptool.output.graph import render_tree
 
-    console = env.console if out is env.stdout else env._make_console(out, False)
+    console = env.console if out is env.stdout else env.make_console(out, False)
     if not groups:
         env.stderr.write("no groups" + ("" if len(graph) else " (no HEP messages)") + "\n")
         return

@@ -105,7 +105,7 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     Filters combine with AND. A corrupt packet is reported on stderr (frame and offset)
     and decoding goes on; the exit status is then 3.
     """
-    from heptool.core.filters import build_filter
+    from heptool.analysis.filters import build_filter
 
     env.verbosity = max(env.verbosity, verbose)
     try:
@@ -159,7 +159,7 @@ class _Summary:
         }
 
     def lines(self) -> list[str]:
-        from heptool.core.sip import printable
+        from heptool.sip.summary import printable
 
         def fmt(c: dict[str, int]) -> str:
             return ", ".join(f"{printable(k)} {v}" for k, v in c.items()) or "-"
@@ -288,7 +288,7 @@ class _Run:
             from heptool.output.table import TableWriter
 
             console = self.env.console if out is self.env.stdout else \
-                self.env._make_console(out, False)
+                self.env.make_console(out, False)
             tw = TableWriter(console, verbose=self.verbose, batch=1 if live else 100)
             twrite = tw.write
             return tw, lambda rec, m, p: twrite(rec, m)
@@ -299,8 +299,8 @@ class _Run:
             return rw, lambda rec, m, p: rw.write(_packet_bytes(m, p))
         # hex
         try:
-            from heptool.core.sip import printable
             from heptool.output.hexdump import render
+            from heptool.sip.summary import printable
         except ImportError:
             raise click.ClickException("-f hex is not available in this build "
                                        "(heptool.output.hexdump is missing)") from None

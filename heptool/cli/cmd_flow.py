@@ -151,7 +151,7 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
         else:
             from heptool.output.flow import render_text
 
-            console = env.console if out is env.stdout else env._make_console(out, False)
+            console = env.console if out is env.stdout else env.make_console(out, False)
             render_text(flow, console)
     if status != ExitStatus.OK:
         click.get_current_context().exit(status)

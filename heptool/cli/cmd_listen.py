@@ -248,7 +248,7 @@ class _Printer:
         elif fmt == "table":
             from heptool.output.table import TableWriter
 
-            console = env.console if stream is None else env._make_console(stream, False)
+            console = env.console if stream is None else env.make_console(stream, False)
             tw = self.writer = TableWriter(console, batch=1)
             self.emit = lambda rec, m, data: tw.write(rec, m)
         else:  # raw

@@ -74,14 +74,14 @@ class Environment:
     @cached_property
     def console(self) -> Console:
         """A rich Console on stdout (data: tables, trees). Built, and rich imported, on first use."""
-        return self._make_console(self.stdout, bool(self.stdout_isatty))
+        return self.make_console(self.stdout, bool(self.stdout_isatty))
 
     @cached_property
     def error_console(self) -> Console:
         """A rich Console on stderr (diagnostics, progress, the ``listen`` banner)."""
-        return self._make_console(self.stderr, bool(self.stderr_isatty))
+        return self.make_console(self.stderr, bool(self.stderr_isatty))
 
-    def _make_console(self, file: IO[str], isatty: bool) -> Console:
+    def make_console(self, file: IO[str], isatty: bool) -> Console:
         from rich.console import Console
 
         if self.color == "always":

@@ -178,7 +178,7 @@ def complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str
     return [CompletionItem(head + sep + n) for n in names if n.startswith(last.lower())]
 
 
-#: decode's message filters, in option order (heptool.core.filters.build_filter's arguments).
+#: decode's message filters, in option order (heptool.analysis.filters.build_filter's arguments).
 FILTERS = ("proto", "call_id", "grep", "src", "dst", "capture_id", "node", "since", "until")
 
 _FILTER_HELP = {
@@ -236,7 +236,7 @@ def build_filter(opts: dict[str, Any], *, pop: bool = False,
                  capture_id_dest: str = "capture_id") -> Any:
     """The predicate for :func:`filter_options` values in ``opts`` (None: no selection); a
     bad value is a usage error.  ``pop`` removes them from ``opts``."""
-    from heptool.core.filters import build_filter as core_filter
+    from heptool.analysis.filters import build_filter as core_filter
 
     get = opts.pop if pop else opts.get
     values = {}
@@ -334,7 +334,7 @@ def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_rules(opts: dict[str, Any]) -> Any:
     """The linking rules of :func:`rule_options` values; a bad one is a usage error."""
-    from heptool.core.extract import Rules
+    from heptool.analysis.extract import Rules
 
     try:
         return Rules(headers=opts["link_header"], b2b=opts["b2b_pattern"])

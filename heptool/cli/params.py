@@ -237,7 +237,7 @@ def parse_proto_type(text: str) -> int:
 
 
 def parse_hep_endpoint(text: str, option: str, default_port: int) -> tuple[str, int]:
-    from heptool.core.filters import parse_address
+    from heptool.analysis.filters import parse_address
 
     t = text.strip()
     try:

@@ -14,12 +14,8 @@ This module only re-exports.  The codec is split by concern:
 from __future__ import annotations
 
 from .decode import decode, decode_generic, decode_v3, decode_v12
-from .decode import decode_fast as _decode_fast  # noqa: F401 - tests/core/test_speedups.py (until Z)
-from .decode import decode_fast_c as _decode_fast_c  # noqa: F401 - tests/fuzz/cfuzz (until Z)
 from .encode import encode, encode_v3, encode_v12
-from .layout import canonical_layout as _canonical_layout  # noqa: F401 - cli/cmd_convert.py (until D6)
 from .layout import plan_v3
-from .templates import build_encoder as _build_encoder  # noqa: F401 - cli/cmd_convert.py (until D6)
 from .values import decode_value, encode_value
 from .wire import MAGICS, MAX_HEP3_SIZE, V12_IPV6_FAMILIES, sniff_version
 

@@ -147,6 +147,11 @@ class HepMessage:
     def warnings(self, value: list) -> None:
         self._warnings = list(value)
 
+    @property
+    def has_warnings(self) -> bool:
+        """True if a lenient decode noted problems (without creating an empty list)."""
+        return bool(self._warnings)
+
     # -- views ----------------------------------------------------------------
     def chunk_ids(self) -> list[tuple[int, int]]:
         """(vendor, type) of every chunk in wire order (v3; empty for v1/v2)."""

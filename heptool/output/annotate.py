@@ -10,7 +10,7 @@ own bounded walk, so a dump stops where and why decoding stops.  It never raises
 bytes that are not HEP) it yields one last annotation labelled ``damage`` covering the
 bytes it could not read, whose value says why decoding stopped there.
 
-Pure and stdlib only: :mod:`heptool.output.hexdump` renders it.  (Was ``heptool.core.annotate``.)
+Pure and stdlib only: :mod:`heptool.output.hexdump` renders it.
 """
 
 from __future__ import annotations

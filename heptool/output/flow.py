@@ -8,7 +8,7 @@ order; each row has its time and the delta from the row before.
 
 :func:`build_flow` makes the model (pure); :func:`render_text` draws it with rich,
 :func:`render_svg` and :func:`render_html` write self-contained files (hand-written SVG,
-no dependency).  Payload-derived text goes through :func:`heptool.core.sip.printable`
+no dependency).  Payload-derived text goes through :func:`heptool.sip.summary.printable`
 (terminal) and is XML-escaped (SVG/HTML).
 """
 
@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from heptool.sip.summary import printable, summary
+
 from ..core.record import format_time
-from ..core.sip import printable, summary
 
 __all__ = ["Flow", "FlowRow", "build_flow", "hidden", "render_html", "render_svg", "render_text"]
 

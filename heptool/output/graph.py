@@ -1,9 +1,9 @@
 """Renderings of a correlation graph (``heptool correlate``): a rich tree per group, Graphviz
 dot and Mermaid.
 
-The JSON document is :meth:`heptool.core.correlate.CorrelationGraph.to_dict`; this module
+The JSON document is :meth:`heptool.analysis.correlate.CorrelationGraph.to_dict`; this module
 draws the same facts for people.  Every payload-derived text goes through
-:func:`heptool.core.sip.printable` (rich ``Text``, never markup), so a Call-ID cannot style
+:func:`heptool.sip.summary.printable` (rich ``Text``, never markup), so a Call-ID cannot style
 or rewrite the terminal; dot and Mermaid labels are escaped for their own syntax.
 rich is imported inside the functions that use it.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..core.correlate import CorrelationGraph, Group
+from heptool.analysis.correlate import CorrelationGraph, Group
+from heptool.sip.summary import printable
+
 from ..core.record import format_time
-from ..core.sip import printable
 
 __all__ = ["render_dot", "render_mermaid", "render_tree", "span_text", "write_json"]
 

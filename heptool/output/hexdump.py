@@ -15,7 +15,7 @@ marked with ``!!`` where decoding stopped.  The walking is :mod:`heptool.output.
 
 from __future__ import annotations
 
-from heptool.core.sip import printable
+from heptool.sip.summary import printable
 
 from .annotate import DAMAGE, annotate
 

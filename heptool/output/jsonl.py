@@ -140,7 +140,7 @@ class JsonArrayWriter:
 #: Characters JSON may leave raw but a terminal must not get from packet data: DEL, the C1
 #: controls (0x9b is an 8-bit CSI), format characters (BiDi overrides and isolates, zero
 #: width), line/paragraph separators, private use, surrogates: the categories the table
-#: renderers escape (heptool.core.sip.printable).
+#: renderers escape (heptool.sip.summary.printable).
 _TERMINAL_UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp", "Co"))
 
 

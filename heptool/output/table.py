@@ -9,7 +9,7 @@ batches of one row so each message shows as it arrives; ``-v`` also prints each 
 on its own, followed by all its chunks.
 
 Every text cell is a ``rich.text.Text`` (never markup), and payload-derived text is
-escaped by :func:`heptool.core.sip.printable`, so a payload cannot style or rewrite the
+escaped by :func:`heptool.sip.summary.printable`, so a payload cannot style or rewrite the
 terminal.
 """
 
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from heptool.sip.summary import printable, summary
+
 from ..core.registry import CHUNKS, chunk_name
-from ..core.sip import printable, summary
 
 __all__ = ["TableWriter", "column_widths"]
 

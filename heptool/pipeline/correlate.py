@@ -14,8 +14,8 @@ def build_graph(reader: Iterable[Any], rules: Any, *, infer: bool, match: Any = 
                 keep: Callable[[int, Any], None] | None = None) -> tuple[Any, list[int]]:
     """(the graph of every message the reader yields, positions of the messages ``match``
     selects).  ``keep(position, message)`` is called for each message when given."""
-    from heptool.core.correlate import CorrelationGraph
-    from heptool.core.extract import extract
+    from heptool.analysis.correlate import CorrelationGraph
+    from heptool.analysis.extract import extract
 
     graph = CorrelationGraph(rules, infer=infer)
     add = graph.add_extract

@@ -194,8 +194,8 @@ class MessageReader:
             self._problem(prefix + str(e if data is None else e.with_context(p.where)),
                           "error", name, **_where(p))
             return None
-        if m._warnings and self.warnings:
-            for w in m._warnings:
+        if self.warnings and m.has_warnings:
+            for w in m.warnings:
                 self._problem(prefix + str(w.with_context(p.where)), "warning", name,
                               **_where(p))
         return m

@@ -1,7 +1,5 @@
 """SIP over a byte stream (TCP): split the stream into SIP messages (pure, stdlib only).
 
-(Was ``heptool.core.sipframe``, which still re-exports it.)
-
 RFC 3261 section 18.3: on a stream transport every message must carry ``Content-Length``
 (compact form ``l:``); a message is its start line and headers up to the empty line,
 then exactly ``Content-Length`` bytes of body.  :class:`SipSplitter` is sans-IO::

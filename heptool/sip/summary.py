@@ -6,8 +6,8 @@ log line (OpenSIPS xlog JSON ``{"Event", "text"}`` too), an OpenSIPS net event
 preview of the payload.  Control characters are escaped there (:func:`printable`) so
 that a payload cannot move the cursor or rewrite the terminal.
 
-It lives in the sip layer (not in ``heptool.output``) because ``heptool.core.sip`` still
-re-exports it and core may not import output; every renderer imports it from here.
+It lives in the sip layer, below every renderer that imports it (output/, cli/), because it
+reads SIP text; it renders nothing itself.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from heptool.capture.frames import FrameSynth, checksum
 from heptool.capture.pcap import TcpReassembler, extract_transport
-from heptool.core.sipframe import SipSplitter
+from heptool.sip.framing import SipSplitter
 
 ports = st.integers(0, 65535)
 ip4 = st.binary(min_size=4, max_size=4).map(lambda b: ipaddress.IPv4Address(b).compressed)

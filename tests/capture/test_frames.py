@@ -166,7 +166,7 @@ def test_same_bytes_as_writer_py():
     fs = FrameSynth()
     for src, dst in (("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "::1")):
         mine = fs.udp(src, 5060, dst, 9060, b"payload")
-        ref = udp_frame(b"payload", (src, 5060), (dst, 9060), ident=fs._ident)
+        ref = udp_frame(b"payload", (src, 5060), (dst, 9060), ident=fs.ip_ident)
         assert mine == ref
 
 
@@ -188,7 +188,7 @@ class _PreviousSynth(FrameSynth):
         total = 20 + n
         if total > 0xFFFF:
             raise ValueError("too big")
-        self._ident = ident = (self._ident + 1) & 0xFFFF
+        self.ip_ident = ident = (self.ip_ident + 1) & 0xFFFF
         c = (0x4500 + 0x4000 + (self.ttl << 8 | proto) + _w + total + ident) % 0xFFFF
         return (DST_MAC + SRC_MAC + b"\x08\x00"
                 + struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, ident, 0x4000, self.ttl, proto,
@@ -282,7 +282,7 @@ def test_tcp_same_bytes_as_the_previous_implementation(calls, mtu, max_flows):
         for synth in (new, old):
             try:
                 got = (getattr(synth, kind)(src, sport, dst, dport, payload), synth.last_handshake,
-                       synth.flows_opened, synth._ident)
+                       synth.flows_opened, synth.ip_ident)
             except ValueError as e:
                 got = ("error", str(e)[:0])
             if synth is new:

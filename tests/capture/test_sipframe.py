@@ -1,4 +1,4 @@
-"""heptool.core.sipframe: SIP over a byte stream split into messages, under every split."""
+"""heptool.sip.framing: SIP over a byte stream split into messages, under every split."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from heptool.core.sipframe import SipSplitter, content_length, looks_like_sip
+from heptool.sip.framing import SipSplitter, content_length, looks_like_sip
 
 INVITE = (b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
           b"Call-ID: a@h\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n"
@@ -101,7 +101,7 @@ def test_bounded_body():
 def test_content_length_is_nine_ascii_digits_at_most():
     """More digits was int() of up to any number of digits: past 4,300 a ValueError out of
     convert ("internal error"); now invalid framing, skipped like an oversized body."""
-    from heptool.core.sipframe import INVALID, clen_value
+    from heptool.sip.framing import INVALID, clen_value
 
     assert content_length(b"X sip:a SIP/2.0\r\nContent-Length: 999999999\r\n") == 999999999
     assert content_length(b"X sip:a SIP/2.0\r\nContent-Length: 0000000001\r\n") == INVALID

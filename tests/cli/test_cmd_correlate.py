@@ -254,8 +254,8 @@ def test_output_file(tmp_path):
 
 
 def test_streamed_json_equals_the_core_document():
+    from heptool.analysis.correlate import correlate
     from heptool.capture.inputs import iter_input, to_message
-    from heptool.core.correlate import correlate
 
     g = correlate(to_message(p) for p in iter_input(str(CAPTURE)))
     assert invoke(["correlate", CAPTURE, "-f", "json"]).json() == g.to_dict()

@@ -18,11 +18,11 @@ import pytest
 
 import heptool
 from heptool import decode, encode, to_record
+from heptool.analysis.scenarios import scenario
 from heptool.capture.inputs import iter_input
 from heptool.capture.writer import PcapWriter, ip_checksum, parse_endpoint, udp_frame
 from heptool.cli import COMMANDS, main
 from heptool.cli.env import Environment
-from heptool.core.scenario import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"

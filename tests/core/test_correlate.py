@@ -1,4 +1,4 @@
-"""heptool.core.correlate: the graph against OpenSIPS's real capture and its truth file, the
+"""heptool.analysis.correlate: the graph against OpenSIPS's real capture and its truth file, the
 homer5-mode and HEP-over-TCP variants of the same traffic, and the rules one by one."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from heptool.analysis.correlate import CorrelationGraph, correlate
+from heptool.analysis.extract import Rules, opensips_fields
+from heptool.analysis.scenarios import opensips_scenario
 from heptool.core.codec import encode
-from heptool.core.correlate import CorrelationGraph, correlate
-from heptool.core.extract import Rules, opensips_fields
 from heptool.core.message import HepMessage
 from heptool.core.record import extra_correlation_pairs
-from heptool.core.scenario import opensips_scenario
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "opensips"
 CAPTURE = VECTORS / "opensips-3.4.15-hep3-udp.pcap"

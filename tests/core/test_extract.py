@@ -1,4 +1,4 @@
-"""heptool.core.extract: kinds and ids of every message type, in both OpenSIPS encodings."""
+"""heptool.analysis.extract: kinds and ids of every message type, in both OpenSIPS encodings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heptool.core.extract import (
+from heptool.analysis.extract import (
     Rules,
     extract,
     header_values,
@@ -211,15 +211,15 @@ def test_fast_paths_agree_with_the_general_path(monkeypatch):
     """The plain-SIP and JSON-wrapped-SIP shortcuts give what the general path gives, on
     every real capture (and both shapes of the scenario messages)."""
     import heptool.analysis.extract as ex
-    from heptool.core import sip
-    from heptool.core.scenario import call_scenario, opensips_scenario
+    from heptool.analysis.scenarios import call_scenario, opensips_scenario
+    from heptool.sip import ids, payload
 
     msgs = list(all_vector_messages()) + call_scenario(seed=1) + opensips_scenario(seed=2)
     fast = [ex.extract(m) for m in msgs]
 
-    def general(payload):
-        p = sip.sip_payload(payload)
-        return sip.sip_ids_general(p) if p is not None else (None, None, None)
+    def general(data):
+        p = payload.sip_payload(data)
+        return ids.sip_ids_general(p) if p is not None else (None, None, None)
 
     monkeypatch.setattr(ex, "sip_ids", general)
     assert [ex.extract(m) for m in msgs] == fast
@@ -228,7 +228,7 @@ def test_fast_paths_agree_with_the_general_path(monkeypatch):
 
 def test_unusual_sip_reads_as_the_reference():
     """sip_ids (C or the pure fast path) reads unusual shapes as the line-by-line reference."""
-    from heptool.core import sip
+    from heptool.sip import ids as sip
 
     assert sip.sip_ids(SIP) == sip.sip_ids_ref(SIP) == ("abc@host", "INVITE", None)
     body_only = SIP.replace(b"Call-ID: abc@host\r\n", b"") + b"Call-ID: fake\r\n"
@@ -239,7 +239,7 @@ def test_unusual_sip_reads_as_the_reference():
 
 
 def test_wrapped_fast_path_reads_only_the_header_block():
-    import heptool.core.sip as sipmod
+    import heptool.sip.ids as sipmod
 
     sip = SIP.replace(b"Call-ID: abc@host", b"i: abc@host") + b"Call-ID: in-the-body\r\n"
     wrapped = b'{\n\t"payload":\t' + json.dumps(sip.decode()).encode() + b"\n}"

@@ -1,4 +1,4 @@
-"""heptool.core.filters: every selection, alone and combined, and its errors."""
+"""heptool.analysis.filters: every selection, alone and combined, and its errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 import heptool
-from heptool.core.filters import build_filter, parse_address, parse_protos
+from heptool.analysis.filters import build_filter, parse_address, parse_protos
 
 SIP = (b"INVITE sip:b@x SIP/2.0\r\nCall-ID: call-1@host\r\nCSeq: 1 INVITE\r\nFrom: a\r\n"
        b"To: b\r\n\r\n")

@@ -1,4 +1,4 @@
-"""heptool.core.scenario: deterministic, realistic, correlated scenarios.
+"""heptool.analysis.scenarios: deterministic, realistic, correlated scenarios.
 
 The opensips scenario is checked against the real OpenSIPS 3.4.15 capture in
 tests/vectors/opensips/: chunk orders per packet kind, payload shapes, and the correlation
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from heptool import decode, encode
+from heptool.analysis.scenarios import SCENARIOS, call_scenario, opensips_scenario, scenario
 from heptool.core.errors import HepValueError
 from heptool.core.record import extra_correlation_pairs
-from heptool.core.scenario import SCENARIOS, call_scenario, opensips_scenario, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUTH = ROOT / "tests" / "vectors" / "opensips" / "opensips-3.4.15-hep3-udp.truth.json"

@@ -1,4 +1,4 @@
-"""heptool.core.sip: the SIP summary of a payload and the one-line summary of a message."""
+"""heptool.sip: the SIP summary of a payload and the one-line summary of a message."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import heptool
-from heptool.core import sip as sipmod
-from heptool.core.sip import call_id, printable, sip_info, sip_payload, summary
+from heptool.sip.ids import call_id, sip_ids, sip_ids_py, sip_ids_ref
+from heptool.sip.info import sip_info, sip_text_info, sip_text_info_py, sip_text_info_ref
+from heptool.sip.payload import sip_payload, sip_text
+from heptool.sip.summary import printable, summary
 
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"
@@ -118,7 +120,7 @@ def test_printable():
 
 
 # ---------------------------------------------------------------------------------------
-# The definition (module docstring of heptool.core.sip): regressions, and the fast pure path
+# The definition (module docstring of heptool.sip): regressions, and the fast pure path
 # against the line-by-line reference.  These run in whichever build is selected
 # (HEPTOOL_PURE=1 or not); tests/equivalence/ holds C against the reference.
 # ---------------------------------------------------------------------------------------
@@ -129,14 +131,14 @@ _REQ = "INVITE sip:b@x SIP/2.0\r\n"
 def _all_readings(text):
     """sip_text_info in the running build, the fast pure path and the reference: all equal,
     same key order; and sip_info / sip_ids / call_id of the bytes agree with them."""
-    ref = sipmod.sip_text_info_ref(text)
-    for got in (sipmod.sip_text_info(text), sipmod.sip_text_info_py(text)):
+    ref = sip_text_info_ref(text)
+    for got in (sip_text_info(text), sip_text_info_py(text)):
         assert got == ref and (got is None or list(got) == list(ref)), (text[:200], got, ref)
     b = text.encode("utf-8", "surrogatepass")
     if text.isascii() or not any("\ud800" <= c <= "\udfff" for c in text):
         assert sip_info(b) == ref
-        ids = sipmod.sip_ids_ref(b)
-        assert sipmod.sip_ids(b) == sipmod.sip_ids_py(b) == ids
+        ids = sip_ids_ref(b)
+        assert sip_ids(b) == sip_ids_py(b) == ids
         assert call_id(b) == ids[0]
     return ref
 
@@ -148,7 +150,7 @@ def _all_readings(text):
 ])
 def test_status_needs_ascii_digits(text):
     assert _all_readings(text) is None
-    assert sipmod.sip_ids(text.encode()) == (None, None, None)
+    assert sip_ids(text.encode()) == (None, None, None)
 
 
 @pytest.mark.parametrize("cseq,num,method", [
@@ -201,7 +203,7 @@ def test_lone_lf_ends_the_first_line():
 def test_first_occurrence_wins(headers, expected):
     info = _all_readings(_REQ + headers + "\r\n")
     assert info.get("call_id") == expected
-    assert sipmod.sip_ids((_REQ + headers + "\r\n").encode())[0] == expected
+    assert sip_ids((_REQ + headers + "\r\n").encode())[0] == expected
 
 
 def test_first_occurrence_of_every_header():
@@ -243,7 +245,7 @@ def test_header_block_ends_at_the_first_empty_line():
 def test_opensips_wrapping_with_a_lone_surrogate():
     p = b'{"payload": "INVITE sip:x SIP/2.0\\r\\nCall-ID: \\ud800\\r\\n\\r\\n"}'
     assert sip_info(p)["call_id"] == "\ufffd"
-    assert sipmod.sip_ids(p) == sipmod.sip_ids_py(p) == ("\ufffd", "INVITE", None)
+    assert sip_ids(p) == sip_ids_py(p) == ("\ufffd", "INVITE", None)
     assert sip_payload(p) == b"INVITE sip:x SIP/2.0\r\nCall-ID: \xef\xbf\xbd\r\n\r\n"
 
 
@@ -258,8 +260,8 @@ def test_the_py_and_ref_functions_never_reach_c(monkeypatch):
     p = (_REQ + "X-CID: x\r\ni: c\r\n\r\n").encode()
     wrapped = json.dumps({"payload": p.decode()}).encode()
     for payload in (p, wrapped):
-        assert sipmod.sip_ids_py(payload) == sipmod.sip_ids_ref(payload) == ("c", "INVITE", "x")
-        assert sipmod.sip_text_info_py(p.decode()) == sipmod.sip_text_info_ref(p.decode())
+        assert sip_ids_py(payload) == sip_ids_ref(payload) == ("c", "INVITE", "x")
+        assert sip_text_info_py(p.decode()) == sip_text_info_ref(p.decode())
 
 
 _CRASHERS = [
@@ -350,7 +352,7 @@ def test_fast_path_equals_the_reference_on_any_text(text):
 def test_wrapped_ids_equal_the_reference(text, indent):
     for p in (json.dumps({"payload": text}, indent=indent or None).encode(),
               json.dumps({"payload": text}, ensure_ascii=False).encode("utf-8", "surrogatepass")):
-        ids = sipmod.sip_ids_ref(p)
-        assert sipmod.sip_ids(p) == sipmod.sip_ids_py(p) == ids
-        assert sip_info(p) == (None if sipmod.sip_text(p) is None else
-                               sipmod.sip_text_info_ref(sipmod.sip_text(p)))
+        ids = sip_ids_ref(p)
+        assert sip_ids(p) == sip_ids_py(p) == ids
+        assert sip_info(p) == (None if sip_text(p) is None else
+                               sip_text_info_ref(sip_text(p)))

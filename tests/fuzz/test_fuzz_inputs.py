@@ -23,16 +23,16 @@ import orjson
 import pytest
 from hypothesis import strategies as st
 
+from heptool.analysis.extract import extract
 from heptool.capture.convert import sip_to_hep
 from heptool.capture.inputs import InputError, InputStats, iter_input, to_message
 from heptool.capture.pcap import CaptureError, iter_frames
 from heptool.capture.pcapng_writer import PcapngWriter
 from heptool.core.errors import HepError
-from heptool.core.extract import extract
 from heptool.core.record import to_record
-from heptool.output.records import make_fast_jsonl, make_fast_record
-from heptool.core.sip import sip_ids, sip_ids_py, summary
-from heptool.output.records import decode_record
+from heptool.output.records import decode_record, make_fast_jsonl, make_fast_record
+from heptool.sip.ids import sip_ids, sip_ids_py
+from heptool.sip.summary import summary
 
 OWN_ERRORS = (InputError, CaptureError, HepError)
 

@@ -1,6 +1,6 @@
-"""Fuzz the payload parsers: SIP (heptool.core.sip), the SIP-over-TCP splitter
-(heptool.core.sipframe), the OpenSIPS and log/RTCP payload parsers and the correlation graph
-(heptool.core.extract / correlate), plus what the decoder's output goes through next (the JSON
+"""Fuzz the payload parsers: SIP (heptool.sip), the SIP-over-TCP splitter
+(heptool.sip.framing), the OpenSIPS and log/RTCP payload parsers and the correlation graph
+(heptool.analysis.extract / correlate), plus what the decoder's output goes through next (the JSON
 record, the table summary, the flow and graph renderers' text) and the HEP stream decoder on
 v1/v2 packets (test_properties covers v3 splits).
 
@@ -22,12 +22,15 @@ import pytest
 from hypothesis import strategies as st
 
 from heptool import NEED_DATA, HepDecodeError, HepError, HepMessage, StreamDecoder, encode
+from heptool.analysis.correlate import CorrelationGraph
+from heptool.analysis.extract import Rules, extract, opensips_fields
 from heptool.capture.inputs import iter_input, to_message
-from heptool.core.correlate import CorrelationGraph
-from heptool.core.extract import Rules, extract, opensips_fields
 from heptool.core.record import to_record
-from heptool.core.sip import call_id, printable, sip_info, sip_payload, summary
-from heptool.core.sipframe import SipSplitter, content_length, looks_like_sip
+from heptool.sip.framing import SipSplitter, content_length, looks_like_sip
+from heptool.sip.ids import call_id
+from heptool.sip.info import sip_info
+from heptool.sip.payload import sip_payload
+from heptool.sip.summary import printable, summary
 
 
 @functools.cache

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from heptool.analysis.scenarios import scenario
 from heptool.capture.inputs import iter_input
 from heptool.cli import main
 from heptool.cli.env import Environment
-from heptool.core.scenario import scenario
 
 pytestmark = pytest.mark.interop
 

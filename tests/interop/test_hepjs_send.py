@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
-from nethelpers import run_heptool  # noqa: E402
-from test_hepjs import HEPJS, START, T0, _missing, compare, expected  # noqa: E402
+from nethelpers import run_heptool
+from test_hepjs import HEPJS, START, T0, _missing, compare, expected
 
-from heptool.core.scenario import scenario
+from heptool.analysis.scenarios import scenario
 
 pytestmark = pytest.mark.interop
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
-from nethelpers import VECTORS, ListenProcess  # noqa: E402
+from nethelpers import VECTORS, ListenProcess
 
 pytestmark = pytest.mark.interop
 
@@ -59,7 +59,7 @@ def _config(sip_port: int, hep_uri: str, version: int) -> str:
     text = MODEL.read_text()
     out = []
     for line in text.splitlines():
-        if line.startswith("listen=") or line.startswith("alias="):
+        if line.startswith(("listen=", "alias=")):
             continue
         if '"duplicate_uri"' in line:
             line = f'modparam("siptrace", "duplicate_uri", "{hep_uri}")'

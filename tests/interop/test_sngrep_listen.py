@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
-from nethelpers import VECTORS, ListenProcess, hep_packets, run_heptool  # noqa: E402
+from nethelpers import VECTORS, ListenProcess, hep_packets, run_heptool
 
 pytestmark = pytest.mark.interop
 

@@ -132,7 +132,7 @@ def test_unreadable_input_and_continuous_index(tmp_path: Path):
 
 
 def _rules():
-    from heptool.core.extract import Rules
+    from heptool.analysis.extract import Rules
 
     return Rules(headers=(), b2b=())
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heptool.output import records as _records  # noqa: F401  (configures the C tables)
 from heptool.core.accel import C_FUNCTIONS, c_module
+from heptool.output import records as _records  # noqa: F401  (configures the C tables)
 
 _TESTS = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(_TESTS), str(_TESTS / "equivalence")]  # the rows and their strategies
