@@ -395,6 +395,12 @@ def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
             )
         if version == 1 and given(opts, "capture_id"):
             raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+        if opts["proto"] not in (None, 1):
+            from heptool.core.registry import PROTO_TYPES
+
+            name = PROTO_TYPES.get(opts["proto"], str(opts["proto"]))
+            raise click.UsageError(f"--proto {name}: HEPv{version} carries SIP only (it has no "
+                                   "protocol type); use --version 3")
     src = opts["src"] or ("127.0.0.1", 5060)
     dst = opts["dst"] or (loopback_like(src[0]), 5060)
     if (":" in src[0]) != (":" in dst[0]):
