@@ -13,7 +13,7 @@ CAPTURE = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.hep.pcap"
 
 def _pipeline_example() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
     (block,) = [b for b in blocks if "from heptool.pipeline import" in b]
     return block
 
