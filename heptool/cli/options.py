@@ -69,9 +69,9 @@ FORMAT_HELP = {
 class BinaryToTerminalError(click.UsageError):
     """Binary output asked for while stdout is a terminal."""
 
-    def __init__(self, what: str = "binary HEP") -> None:
+    def __init__(self, what: str = "binary HEP", look: str = "or -f hex to look at it") -> None:
         super().__init__(f"refusing to write {what} to a terminal; use -o FILE or a pipe "
-                         "(or -f hex to look at it)")
+                         f"({look})")
 
 
 def _set_color(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
