@@ -315,8 +315,14 @@ class CorrelationGraph:
         cats = [_category(r) for r in reasons]
         call_code = self._rcode.get("call_id", -1)
         for value, atts in self._att.items():
+            owners = None  # computed for values that have references
             for a in atts:
                 p = a >> _SHIFT
+                if a & 1:
+                    if owners is None:
+                        owners = {x >> _SHIFT for x in atts if not x & 1}
+                    if not owners - {p}:
+                        continue  # dangling (see dangling()): reported there, not an id here
                 c = (a >> 1) & (_MAX_REASONS - 1)
                 g = gids[p]
                 s = sets[g]

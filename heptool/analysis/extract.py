@@ -48,6 +48,7 @@ from ..sip.ids import sip_ids, sip_ids_general
 from ..sip.payload import sip_payload
 
 __all__ = [
+    "KINDS",
     "NULL_IDS",
     "TCP_FAMILY",
     "Extract",
@@ -75,6 +76,14 @@ _XLOG_LEVELS = frozenset({"ALERT", "CRITICAL", "CRIT", "ERROR", "ERR", "WARNING"
 _NET_PROTOCOLS = frozenset({"TCP", "TLS", "WS", "WSS", "BINS", "MSRP", "SCTP", "UDP"})
 
 _SIP, _XLOG_OLD, _MI, _REST, _NET, _CONTROL, _LOG = 1, 0x56, 0x57, 0x58, 0x59, 0x60, 100
+
+#: Every kind :func:`extract` gives a message a name for (an unregistered protocol type
+#: is its number, written in decimal).
+KINDS = frozenset({"sip", "xlog", "log", "control", "unknown", "rest", "rest_request",
+                   "rest_reply", "net", *(f"net_{p.lower()}" for p in _NET_PROTOCOLS), "mi",
+                   "mi_request", "mi_reply",
+                   *(n for t, n in PROTO_TYPES.items() if t not in (_XLOG_OLD, _MI, _REST,
+                                                                      _NET, _CONTROL, _LOG))})
 
 
 class Extract:

@@ -161,7 +161,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if fmt == "auto":
         fmt = "pcapng" if output is not None and output.lower().endswith(".pcapng") else "pcap"
     if fmt != "jsonl" and to_terminal:
-        raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP")
+        raise BinaryToTerminalError("pcap" if fmt.startswith("pcap") else "binary HEP",
+                                    "to look at it: --to jsonl for a SIP capture, "
+                                    "'heptool decode' for HEP")
 
     conv = Conversion(on_problem=ProblemPrinter(env, False), verbose=bool(verbose),
                       count=count, match=match,

@@ -243,7 +243,7 @@ def encode_command(
     """
     fmt = resolve_format(fmt, env, output)
     source = _pick_source(ctx, env, opts)
-    messages = _messages(ctx, env, source, opts)
+    messages = _messages(ctx, env, source, opts, fmt)
     _write(env, fmt, output, messages, opts)
 
 
@@ -336,7 +336,7 @@ def _from_scenario(opts: dict[str, Any]) -> Iterator[Any]:
 
 
 def _messages(
-    ctx: click.Context, env: Environment, source: str, opts: dict[str, Any]
+    ctx: click.Context, env: Environment, source: str, opts: dict[str, Any], fmt: str
 ) -> Iterator[Any]:
     if source == "scenario":
         return _from_scenario(opts)
@@ -345,7 +345,34 @@ def _messages(
             raise click.UsageError("--count applies to packets built from options or --scenario")
         return _from_records(env, opts)
     m = message_from_options(env, opts)
+    if fmt == "raw" and m.version in (1, 2):
+        _check_v12_stream(m)
     return iter([(m, "the packet")] * opts["count"])
+
+
+def _check_v12_stream(m: Any) -> None:
+    """HEPv1/v2 have no length: written back to back, a packet ends where its SIP message
+    ends (headers, blank line, Content-Length body), as 'heptool decode' frames it.  A
+    payload that is not such a message could never be read back: a usage error."""
+    from heptool.core.codec import encode
+    from heptool.core.errors import HepError
+    from heptool.core.stream import NEED_DATA, StreamDecoder
+
+    try:
+        data = encode(m)
+    except HepError:
+        return  # reported with the packet, as before
+    dec = StreamDecoder(strict=True)
+    try:
+        dec.feed(data)
+        ok = dec.next_message() is not NEED_DATA and dec.close() == 0
+    except HepError:
+        ok = False
+    if not ok:
+        raise click.UsageError(
+            f"--payload: HEPv{m.version} written raw (no length field) ends where its SIP "
+            "message ends (headers, blank line, Content-Length body); this payload is not one, "
+            "so 'heptool decode' could not read it back: use -f pcap or --version 3")
 
 
 def _encoded(messages: Iterator[Any]) -> Iterator[tuple[Any, bytes]]:

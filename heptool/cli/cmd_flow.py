@@ -58,6 +58,18 @@ def _regular(path: str) -> bool:
         return False
 
 
+def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse --hide entries that name no kind (exit 2), listing the known ones."""
+    from heptool.output.flow import HIDE_KINDS, unknown_kinds
+
+    bad = unknown_kinds(value.split(","))
+    if bad:
+        what = "unknown kind" + ("s " if len(bad) > 1 else " ") + ", ".join(map(repr, bad))
+        raise click.BadParameter(f"{what}; known: {', '.join(sorted(HIDE_KINDS))}.",
+                                 ctx=ctx, param=param)
+    return value
+
+
 @click.command("flow", epilog=EPILOG,
                short_help="Draw the call flow of one group: SIP ladder plus logs, REST, net, MI.")
 @click.argument("inputs", nargs=-1, metavar="[INPUT]...",
@@ -71,7 +83,7 @@ def _regular(path: str) -> bool:
               help="Name a column: 10.0.0.1=Edge (any port) or 10.0.0.1:5060=Proxy. "
                    "Repeatable. Without it, a capture agent's node name (chunk 0x0013) names "
                    "its own address, else the column is address:port.")
-@click.option("--hide", "hide", default="", metavar="KINDS",
+@click.option("--hide", "hide", default="", metavar="KINDS", callback=_check_hide,
               help="Kinds to leave out, comma-separated: log (xlog and log lines), rest, net, "
                    "mi, control, rtcp, qos, sip, or a precise kind (rest_reply).")
 @output_options(*FORMATS, help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "

@@ -13,6 +13,9 @@ only imported by commands that actually render something with it.
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,13 +87,29 @@ class Environment:
     def make_console(self, file: IO[str], isatty: bool) -> Console:
         from rich.console import Console
 
+        # rich meets a reader gone away (``| head``) with its own exit 1; on stdout, let the
+        # EPIPE reach heptool.cli.main instead, which exits 141 as for every other output
+        make = _stdout_console_class() if file is self.stdout else Console
         if self.color == "always":
-            return Console(file=file, force_terminal=True)
+            return make(file=file, force_terminal=True)
         if self.color == "never":
-            return Console(file=file, no_color=True, color_system=None)
+            return make(file=file, no_color=True, color_system=None)
         # auto: trust our (possibly injected) isatty flag when it says "terminal"; otherwise let
         # rich decide, which keeps FORCE_COLOR working for pipes.
-        return Console(file=file, force_terminal=True if isatty else None)
+        return make(file=file, force_terminal=True if isatty else None)
+
+
+@functools.cache
+def _stdout_console_class() -> type[Console]:
+    """A rich Console whose broken pipe is an ``OSError(EPIPE)`` (rich's default: exit 1)."""
+    from rich.console import Console
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write (rich's default does the same)
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return StdoutConsole
 
 
 #: Decorator passing the current Environment as the first argument of a command callback,

@@ -69,9 +69,9 @@ FORMAT_HELP = {
 class BinaryToTerminalError(click.UsageError):
     """Binary output asked for while stdout is a terminal."""
 
-    def __init__(self, what: str = "binary HEP") -> None:
+    def __init__(self, what: str = "binary HEP", look: str = "or -f hex to look at it") -> None:
         super().__init__(f"refusing to write {what} to a terminal; use -o FILE or a pipe "
-                         "(or -f hex to look at it)")
+                         f"({look})")
 
 
 def _set_color(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -395,6 +395,12 @@ def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
             )
         if version == 1 and given(opts, "capture_id"):
             raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+        if opts["proto"] not in (None, 1):
+            from heptool.core.registry import PROTO_TYPES
+
+            name = PROTO_TYPES.get(opts["proto"], str(opts["proto"]))
+            raise click.UsageError(f"--proto {name}: HEPv{version} carries SIP only (it has no "
+                                   "protocol type); use --version 3")
     src = opts["src"] or ("127.0.0.1", 5060)
     dst = opts["dst"] or (loopback_like(src[0]), 5060)
     if (":" in src[0]) != (":" in dst[0]):

@@ -18,11 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from heptool.analysis.extract import KINDS
 from heptool.sip.summary import printable, summary
 
 from ..core.record import format_time
 
-__all__ = ["Flow", "FlowRow", "build_flow", "hidden", "render_html", "render_svg", "render_text"]
+__all__ = ["HIDE_KINDS", "Flow", "FlowRow", "build_flow", "hidden", "render_html", "render_svg",
+           "render_text", "unknown_kinds"]
 
 _KIND_STYLE = {"sip": "cyan", "xlog": "yellow", "log": "yellow", "rest": "blue", "net": "green",
                "mi": "magenta", "control": "bright_black", "rtcp": "bright_magenta",
@@ -46,6 +48,16 @@ def hidden(kind: str, hide: Iterable[str]) -> bool:
         if h in (kind, fam) or (h == "log" and fam in ("xlog", "log")):
             return True
     return False
+
+
+#: What ``--hide`` knows: every kind, every family (``rest``, ``net``) and ``log``.
+HIDE_KINDS = frozenset(KINDS | {family(k) for k in KINDS} | {"log"})
+
+
+def unknown_kinds(hide: Iterable[str]) -> list[str]:
+    """The ``--hide`` entries that name no kind (numbers, unregistered types, are kinds)."""
+    return [h.strip() for h in hide
+            if h.strip() and not h.strip().isdigit() and h.strip().lower() not in HIDE_KINDS]
 
 
 class FlowRow:

@@ -187,7 +187,7 @@ class Conversion:
         stream = not isinstance(source, str)
         return MessageReader(["-" if stream else source],
                              stdin=source if stream else None,
-                             on_problem=self._reported, name_errors=False)
+                             on_problem=self._reported)
 
     def _reported(self, problem: Problem) -> None:
         if problem.bad or problem.level == "unreadable":
@@ -266,8 +266,8 @@ class Conversion:
                     write(sec, usec, frame, comment)
                     if live:
                         out.flush()
-        except CaptureError as e:  # the classic pcap reader's
-            self._say(str(e), "error")
+        except CaptureError as e:  # the classic pcap reader's; named as decode names it
+            self._say(f"{self.name}: {e}", "error")
         finally:
             w.close()
         for report in reader.reports:
@@ -427,8 +427,8 @@ class Conversion:
                     out.flush()
                 if count is not None and self.written >= count:
                     break
-        except CaptureError as e:
-            self._say(str(e), "error")
+        except CaptureError as e:  # named as decode names a damaged capture
+            self._say(f"{self.name}: {e}", "error")
         finally:
             writer.close()
             if fused:

@@ -16,7 +16,7 @@ raises :class:`ReadError`.  No click and no rich: a library user reads captures 
 Settings per command (issue 12's plan): decode reports and keeps the index a record
 gives; correlate and flow count the index on across inputs (``continuous_index``) and take
 a record's index only from a single input, when it is an int; convert reports (one input,
-its capture errors in the capture reader's words: ``name_errors=False``); send and encode
+named in its errors as decode names it); send and encode
 raise on the first problem and leave a message's warnings alone (``warnings=False``); send
 reads :meth:`MessageReader.packets` (the HEP bytes as they are, a capture without HEP read
 as its SIP messages: ``sip_fallback``), encode gives hand-written records their defaults
@@ -96,7 +96,7 @@ class MessageReader:
       ``update(bytes_read)`` and ``stop()`` (or None).
     * ``name_errors``: problems name their input (a damaged capture always, a bad packet
       when there are several inputs); False: the decoder's and capture reader's words
-      only (convert, send, encode).
+      only (send, encode).
     * ``prepare_record(record)``: a JSON record is replaced by what this returns before it
       is decoded (encode's defaults for hand-written records).
     * ``sip_fallback``: a pcap/pcapng file with no HEP at all is read as its SIP messages,

@@ -66,6 +66,11 @@ def test_json_groups_equal_the_truth():
     expected = [{"from": x["from"], "via": f"extra:{x['via']}", "value": x["value"]}
                 for x in truth()["links"] if not x["to"]]
     assert doc["dangling"] == expected
+    # dangling values are kept apart from a group's ids (issue 14 #10)
+    values = {d["value"] for d in expected}
+    for g in doc["groups"]:
+        assert not values & {*g["call_ids"], *(v for vs in g["ids"].values() for v in vs)}
+    assert doc["groups"][4]["call_ids"] == ["hc-tcp-call-c7ba77@heptool.test"]
 
 
 def test_json_is_the_default_in_a_pipe_and_indices_match_decode():

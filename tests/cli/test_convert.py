@@ -415,3 +415,48 @@ def test_garbage_in_a_hep_stream_is_a_warning(tmp_path):
     r = run([src, "-o", tmp_path / "x.pcap"])
     assert r.exit_code == ExitStatus.BAD_INPUT
     assert r.stderr.splitlines() == [f"Warning: {src}: skipped {len(_BAD)} bytes that are not HEP"]
+
+
+# -- errors name the input, as decode's do (issue 14 #11) ---------------------------------
+
+def _decode_errors(args, stdin=None) -> list[str]:
+    runner = CliRunner()
+    with runner.isolation(input=stdin) as streams:
+        env = Environment(stdout_isatty=False, stderr_isatty=False, stdin_isatty=False)
+        main(["decode", "-f", "jsonl", *map(str, args)], env=env)
+        sys.stderr.flush()
+        err = streams[1].getvalue().decode()
+    return [line for line in err.splitlines() if line.startswith("Error:")]
+
+
+@pytest.mark.parametrize("case", ["hep", "hep-filtered", "hep-pcapng-out", "sip", "header",
+                                  "stdin"])
+def test_errors_name_the_input_as_decode_does(tmp_path, case):
+    src = {"sip": KAM / "kamailio-hep2-udp.sip.pcap"}.get(case, OPENSIPS)
+    data = src.read_bytes()
+    bad = tmp_path / "damaged.pcap"
+    bad.write_bytes(data[:24 + 4] if case == "header" else data[:3000])
+    extra = {"hep-filtered": ["--call-id", "hc-tcp-call-c7ba77@heptool.test"],
+             "hep-pcapng-out": ["-f", "pcapng"]}.get(case, [])
+    if case == "stdin":
+        r = run(["-", "-o", tmp_path / "o.pcap"], stdin=bad.read_bytes())
+        expected = _decode_errors(["-"], stdin=bad.read_bytes())
+        name = "<stdin>"
+    else:
+        r = run([bad, "-o", tmp_path / "o.pcap", *extra])
+        expected = _decode_errors([bad])
+        name = str(bad)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+    assert r.exit_code == ExitStatus.BAD_INPUT
+    assert errors and all(e.startswith(f"Error: {name}: ") for e in errors), r.stderr
+    assert errors == expected
+
+
+def test_terminal_refusal_suggests_what_convert_offers():
+    for args in ([KAM / "kamailio-hep3-udp.hep.pcap"], [KAM / "kamailio-hep3-udp.sip.pcap"]):
+        r = run(args, tty=True)
+        assert r.exit_code == ExitStatus.USAGE and r.stdout == ""
+        (line,) = [x for x in r.stderr.splitlines() if x.startswith("Error:")]
+        assert "-f hex" not in line
+        assert "use -o FILE or a pipe" in line and "--to jsonl" in line
+        assert "heptool decode" in line

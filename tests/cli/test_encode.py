@@ -196,14 +196,15 @@ def test_count_repeats():
 
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_v1_v2(version):
+    sip = "OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
     r = run(
-        ["encode", *OPTS, "--version", version, "--payload", "OPTIONS", "--capture-id", "7"]
+        ["encode", *OPTS, "--version", version, "--payload", sip, "--capture-id", "7"]
         if version == "2"
-        else ["encode", *OPTS, "--version", version, "--payload", "OPTIONS"]
+        else ["encode", *OPTS, "--version", version, "--payload", sip]
     )
-    data = r.out  # one v1/v2 packet (not framed: its payload is no complete SIP message)
+    data = r.out  # one v1/v2 packet, framed by its SIP message (issue 14 #6)
     m = decode(data, strict=True)
-    assert m.version == int(version) and m.payload == b"OPTIONS" and data[1] == 16
+    assert m.version == int(version) and m.payload == sip.encode() and data[1] == 16
     if version == "2":
         assert (m.ts_sec, m.ts_usec, m.capture_id) == (1700000000, 123456, 7)
 
@@ -300,6 +301,12 @@ def test_chunk_overrides_option():
         (["--version", "1", "--chunk", "vlan=1"], "HEPv1 has no chunks: --chunk"),
         (["--version", "1", "--capture-id", "3"], "HEPv1 has no capture id"),
         (["--version", "2", "--capture-id", "70000"], "16 bits"),
+        (["--version", "2", "--payload", "x"], "--payload: HEPv2 written raw"),
+        (["--version", "1"], "--payload: HEPv1 written raw"),
+        (["--version", "2", "--proto", "log", "--payload", "x", "-f", "pcap"],
+         "--proto log: HEPv2 carries SIP only"),
+        (["--version", "1", "--proto", "0x58", "--payload", "x", "-f", "jsonl"],
+         "--proto rest: HEPv1 carries SIP only"),
         (["--scenario", "call", "--src", "10.0.0.1:1"], "--src cannot be used with --scenario"),
         (["--scenario", "call", "--payload", "x"], "--payload cannot be used with --scenario"),
         (["--scenario", "call", "--opensips-mode", "json"], "--opensips-mode needs --scenario"),
@@ -315,6 +322,23 @@ def test_usage_errors_are_one_line(args, message, capsys):
     lines = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and message in lines[0], err
     assert r.out == b"" and "Traceback" not in err
+
+
+def test_v1_v2_write_what_decode_reads_back(tmp_path):
+    """issue 14 #6: what v1/v2 can carry is written (and read back); the rest is refused."""
+    sip = "OPTIONS sip:a@b SIP/2.0\r\nCall-ID: c1\r\nContent-Length: 2\r\n\r\nhi"
+    for version in ("1", "2"):
+        r = run(["encode", "--version", version, "--proto", "sip", "--payload", sip,
+                 "--count", "2"])
+        assert r.code == 0
+        got = [decode(p) for p in r.packets()]
+        assert [(m.version, m.payload) for m in got] == [(int(version), sip.encode())] * 2
+        # a datagram carries any payload: pcap output is unchanged
+        out = tmp_path / f"v{version}.pcap"
+        r = run(["encode", "--version", version, "--payload", "x", "-f", "pcap",
+                 "-o", str(out)])
+        assert r.code == 0
+        assert [p.payload for p in map(decode, (x.data for x in iter_input(str(out))))] == [b"x"]
 
 
 def test_binary_refused_on_a_terminal(capsys):

@@ -69,6 +69,21 @@ def test_group_number_is_correlates_and_hide():
     assert not any("[" in line for line in body)
 
 
+def test_hide_refuses_unknown_kinds_and_lists_the_known():
+    """issue 14 #9: ``--hide logs`` was accepted silently and hid nothing."""
+    r = invoke(["flow", CAPTURE, "--group", "4", "--hide", "log,logs", "--color", "never"])
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "'logs'" in r.stderr and "--hide" in r.stderr
+    for known in ("log", "xlog", "rest", "rest_reply", "net", "net_tls", "mi", "control",
+                  "rtcp", "qos", "sip"):
+        assert f" {known}," in r.stderr or f" {known}\n" in r.stderr or f" {known}." in r.stderr
+    # every family and precise kind still accepted, whatever the case and spacing
+    ok = invoke(["flow", CAPTURE, "--group", "4", "--hide", " LOG, rest_reply,net_tcp,mi,,",
+                 "--color", "never"])
+    assert ok.exit_code == 0, ok.stderr
+
+
 def test_aliases_name_columns():
     r = invoke(["flow", CAPTURE, "--group", "4", "--alias", "127.0.0.1:5060=OpenSIPS",
                 "--alias", "127.0.0.1:5090=UAS", "--color", "never"])

@@ -400,3 +400,30 @@ def test_epipe_not_from_stdout_is_a_real_error(fake_commands):
     assert proc.returncode == ExitStatus.ERROR
     assert proc.stdout == b""
     assert proc.stderr.decode() == "Error: Broken pipe\n"
+
+
+OPENSIPS = ROOT / "tests" / "vectors" / "opensips" / "opensips-3.4.15-hep3-udp.pcap"
+RICH_VIEWS = {
+    "decode-table": ["decode", "-f", "table"],
+    "flow": ["flow", "--call-id", "hc-tcp-call-c7ba77@heptool.test"],
+    "correlate-tree": ["correlate", "-f", "table"],
+}
+
+
+@pytest.mark.parametrize("view", sorted(RICH_VIEWS))
+def test_head_on_rich_views_exits_141(view):
+    """issue 14 #8: `heptool decode -f table | head -1` (and flow, correlate's tree) exited 1:
+    rich's own broken-pipe handling exits 1; it must be 141 like the JSON Lines path."""
+    argv = [sys.executable, "-m", "heptool", *RICH_VIEWS[view], *[str(OPENSIPS)] * 60]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    writer = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    head = subprocess.Popen(["head", "-1"], stdin=writer.stdout, stdout=subprocess.PIPE)
+    writer.stdout.close()  # head is the pipe's only reader
+    line, _ = head.communicate(timeout=60)
+    err = writer.stderr.read()
+    writer.stderr.close()
+    assert writer.wait(timeout=60) == ExitStatus.BROKEN_PIPE == 141, err
+    assert err == b"" and line.strip()
+    # a reader gone before the first write: the same status, nothing on stderr
+    proc = _run_into_closed_pipe(["-m", "heptool", *RICH_VIEWS[view], str(OPENSIPS)])
+    assert (proc.returncode, proc.stderr) == (141, b"")

@@ -73,13 +73,35 @@ def test_links_equal_the_truth_including_dangling_ones():
 
 
 def test_group_summaries_match_the_truth():
+    """The truth file lists a group's dangling values among its ids; heptool keeps them apart
+    (issue 14 #10): they are in ``dangling`` only."""
     g = correlate(capture())
+    dangling = {x["value"] for x in truth()["links"] if not x["to"]}
+    assert dangling == {"0", *(f"b2b-hc-{k}-call-c7ba77@heptool.test"
+                               for k in ("udp", "tcp", "tls", "ws", "wss"))}
     for grp, t in zip(g.groups(), truth()["groups"]):
         assert grp.label == t["label"]
         assert grp.kinds == t["kinds"]
-        assert grp.call_ids == t["call_ids"]
-        assert grp.ids.get("net", []) == t["net_ids"]
+        assert grp.call_ids == [v for v in t["call_ids"] if v not in dangling]
+        assert grp.ids.get("net", []) == [v for v in t["net_ids"] if v not in dangling]
         assert grp.ids.get("internal", []) == t["internal_ids"]
+
+
+def test_dangling_values_are_not_a_groups_ids():
+    """issue 14 #10: ``b2b-...`` (a correlate() packet's "sip") and net "0" are dangling, not
+    ids of the group; a value its own message owns, or another message owns, stays."""
+    doc = correlate(capture()).to_dict()
+    tcp = doc["groups"][4]
+    assert tcp["call_ids"] == ["hc-tcp-call-c7ba77@heptool.test"]
+    assert tcp["ids"]["net"] == ["10882936439586164051", "5478616886741568852"]
+    listed = {v for grp in doc["groups"] for v in
+              [*grp["call_ids"], *(x for vs in grp["ids"].values() for x in vs)]}
+    assert not listed & {d["value"] for d in doc["dangling"]}
+    # a reference another message owns is listed: chunk 0x0065 "sip" on the xlog lines
+    g = correlate(capture())
+    refs = {v for v, p, reason, owns in g.attachments(set(g.groups()[4].members))
+            if reason == "extra:sip" and not owns}
+    assert "hc-tcp-call-c7ba77@heptool.test" in refs
 
 
 def test_to_dict_schema():

@@ -85,14 +85,16 @@ def test_problems_arrive_through_the_callback(tmp_path: Path):
     assert status == 3 and printed == out.getvalue()
     assert err.splitlines() == [("Warning: " if p.level == "warning" else "") + p.text
                                 for p in problems]
-    # a truncated capture: an error in the capture reader's words, what came before written
+    # a truncated capture: an error naming the input as decode's do (issue 14 #11), what
+    # came before written
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(HEP_TCP.read_bytes()[:3000])
     problems.clear()
     conv = Conversion(on_problem=problems.append, name=str(cut))
     conv.hep_to_packets(open_input(str(cut)), io.BytesIO(), "pcapng", 1500)
     assert conv.status == 3 and problems[0].level == "error"
-    assert problems[0].text.startswith("frame ") and "truncated record" in problems[0].text
+    assert problems[0].text.startswith(f"{cut}: frame ")
+    assert "truncated record" in problems[0].text
     # nothing matched: a note, status 0
     problems.clear()
     conv = Conversion(on_problem=problems.append, name="x", match=lambda m: False)
