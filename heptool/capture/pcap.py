@@ -50,11 +50,8 @@ from .pcapfile import (
     truncated_record_error,
 )
 from .reassembly import TCP_FIN, TCP_RST, TCP_SYN, ConnKey, IPReassembler, TcpReassembler
-from .source import Prefixed, iter_frames, open_capture
+from .source import iter_frames, open_capture
 from .stats import CaptureStats, Counters
-
-#: the push-back reader's name before the split (heptool.capture.source.Prefixed now)
-_Prefixed = Prefixed
 
 __all__ = [
     "LINKTYPE_ETHERNET",

@@ -530,11 +530,3 @@ class Pacer:
         delay = due - now
         if delay > 0.001:
             self.sleep(delay)
-
-
-def now_ts() -> tuple[int, int]:
-    """The wall clock as (seconds, microseconds)."""
-    ns = time.time_ns()
-    return ns // 1_000_000_000, (ns // 1000) % 1_000_000
-
-
