@@ -55,6 +55,10 @@ class Environment:
     color: ColorMode = "auto"
     #: Number of ``-v`` flags; commands print extra diagnostics to stderr when > 0.
     verbosity: int = 0
+    #: ``--width N``: the width of text views (tables, trees, the flow ladder); see :attr:`text_width`.
+    width: int | None = None
+    #: ``--localtime``: text views show clock times in the local zone instead of UTC.
+    localtime: bool = False
 
     def __post_init__(self) -> None:
         if self.stdin_isatty is None:
@@ -63,6 +67,26 @@ class Environment:
             self.stdout_isatty = _isatty(self.stdout)
         if self.stderr_isatty is None:
             self.stderr_isatty = _isatty(self.stderr)
+
+    @property
+    def text_width(self) -> int | None:
+        """How wide text views may be, in columns; None: no limit (never cut, never wrap).
+
+        ``--width N`` first, then the ``COLUMNS`` environment variable, then the terminal's
+        width when stdout is a terminal. Outside a terminal (a pipe, a file, ``-o``) there is
+        no limit: lines are as long as their contents, so no address or port is ever cut.
+        """
+        if self.width:
+            return self.width
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        if self.stdout_isatty:
+            try:
+                return os.get_terminal_size(self.stdout.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                return 80
+        return None
 
     @property
     def stdin_binary(self) -> IO[bytes]:

@@ -81,6 +81,29 @@ def _set_color(ctx: click.Context, _param: click.Parameter, value: str | None) -
     return value
 
 
+def _set_view(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if not ctx.resilient_parsing and value is not None:
+        setattr(ctx.ensure_object(Environment), param.name or "", value)
+    return value
+
+
+def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--width N`` and ``--localtime`` for commands with text views (stored on the
+    :class:`~heptool.cli.env.Environment`: ``env.text_width``, ``env.localtime``)."""
+    f = click.option(
+        "--localtime", "localtime", is_flag=True, default=None, callback=_set_view,
+        expose_value=False,
+        help="Show clock times in text views in the local zone (default: UTC, marked as such).",
+    )(f)
+    f = click.option(
+        "--width", "width", type=click.IntRange(min=40), default=None, callback=_set_view,
+        expose_value=False, metavar="N",
+        help="Width of text views in columns (default: the terminal's, or $COLUMNS; "
+             "outside a terminal, unlimited: addresses and ports are never cut).",
+    )(f)
+    return f
+
+
 def output_options(*formats: str, default: str = "auto",
                    help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add ``-f/--format`` (one of ``formats``; ``help`` replaces the generated help text),
