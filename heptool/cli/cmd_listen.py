@@ -21,7 +21,7 @@ from heptool.cli.options import (
     resolve_format,
     stopping_on_signals,
 )
-from heptool.cli.params import SizeParam, TargetParam
+from heptool.cli.params import EndpointParam, SizeParam, TargetParam
 
 __all__ = ["listen_command"]
 
@@ -38,6 +38,7 @@ Examples:
   heptool listen --bind tls://0.0.0.0:9061 --cert srv.pem --key srv.key
   heptool listen --proto sip --forward udp://10.0.0.9:9060 -q   # a filtering HEP proxy
   heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
+  heptool listen -q --forward tcp://10.0.0.9:9061 --metrics 127.0.0.1:9096 --dedup 0.5
 
 \b
 Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration (every output is
@@ -109,6 +110,17 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
               metavar="SECONDS",
               help="Every SECONDS print a line on stderr: packets/s per transport, per protocol "
                    "type, drops by reason, kernel receive-buffer drops.")
+@click.option("--metrics", "metrics", type=EndpointParam(), default=None, metavar="ADDR:PORT",
+              help="Serve Prometheus metrics at http://ADDR:PORT/metrics (text format 0.0.4): "
+                   "packets and bytes received per transport, per capture id and protocol "
+                   "type, drops by reason, each --forward's state. Port 0 picks a free port, "
+                   "printed on stderr. Keep it on 127.0.0.1 or a management network.")
+@click.option("--dedup", "dedup", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="Drop (and count as 'duplicate') a packet identical to one accepted less "
+                   "than SECONDS before: same payload, addresses, ports and protocol type, "
+                   "whatever its HEP timestamp or capture id (heplify -dd). A byte-identical "
+                   "SIP retransmission within SECONDS is dropped too.")
 @click.option("-v", "--verbose", count=True,
               help="Report connections and every dropped packet on stderr.")
 @pass_env
@@ -170,6 +182,8 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
             raise click.ClickException(f"--forward {e}") from None
         for t in c.bound:
             say(f"listening on {t}")
+        if c.metrics_url is not None:
+            say(f"metrics on {c.metrics_url}")
         _serve(c)
     finally:
         error = None
@@ -189,7 +203,8 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
 #: options given to the Collector as they are
 _COLLECTOR_OPTIONS = ("max_connections", "stall_timeout", "reuse_port", "auth_key", "count",
                       "duration", "stats_every", "write_hep", "write_sip", "write_jsonl",
-                      "rotate_size", "rotate_time", "forwards", "forward_ca", "forward_insecure")
+                      "rotate_size", "rotate_time", "forwards", "forward_ca", "forward_insecure",
+                      "metrics", "dedup")
 
 
 def _server_tls(binds: list[Any], o: dict[str, Any]) -> Any:

@@ -81,6 +81,10 @@ class Collector:
     (decode's records), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
     seconds; ``forwards`` (targets the packets are relayed to, bytes unchanged;
     ``forward_ca``/``forward_insecure`` for ``tls://``); ``emit``, see :meth:`open_outputs`.
+    Watching: ``metrics`` (host, port): a Prometheus endpoint served from :meth:`open` to
+    :meth:`close` (:mod:`heptool.net.metrics`; ``metrics_url`` says where).  ``dedup``
+    (seconds): a packet identical to one accepted within it is dropped as "duplicate"
+    (:mod:`heptool.pipeline.dedup`).
     Callbacks: ``on_event(text)`` connection events and undecodable packets (None: not
     told); ``on_line(text)`` the stats line every ``stats_every`` seconds.
 
@@ -98,6 +102,7 @@ class Collector:
                  write_jsonl: str | None = None, rotate_size: int | None = None,
                  rotate_time: float | None = None, forwards: Sequence[Target | str] = (),
                  forward_ca: str | None = None, forward_insecure: bool = False,
+                 metrics: tuple[str, int] | None = None, dedup: float | None = None,
                  on_event: Callable[[str], None] | None = None,
                  on_line: Callable[[str], None] | None = None) -> None:
         self.binds = [parse_target(b) if isinstance(b, str) else b for b in binds]
@@ -121,6 +126,14 @@ class Collector:
         self.forward_insecure = forward_insecure
         self.on_event = on_event
         self.on_line = on_line
+        self.metrics = metrics
+        self.metrics_server: Any = None
+        self.hep_counts: Any = None
+        self.dedup: Any = None
+        if dedup is not None:
+            from heptool.pipeline.dedup import Dedup
+
+            self.dedup = Dedup(dedup)
         self.stats = ServerStats()
         self.tally = Tally()
         self.server: Server | None = None
@@ -147,7 +160,38 @@ class Collector:
                              stall_timeout=self.stall_timeout, stats=self.stats,
                              reuse_port=self.reuse_port)
         self.server.open()
+        if self.metrics is not None:
+            try:
+                self._start_metrics(self.metrics)
+            except BaseException:
+                self.server.close()
+                raise
         return self.server.bound
+
+    def _start_metrics(self, address: tuple[str, int]) -> None:
+        from heptool.net.metrics import HepCounts, MetricsServer, listen_families
+
+        server = self.server
+        assert server is not None
+        hc = self.hep_counts = HepCounts()
+        started = time.time()
+
+        def collect() -> list:
+            try:
+                kd = server.kernel_drops()
+            except (OSError, ValueError):
+                kd = None
+            return listen_families(self.stats, accepted=self.accepted, hep_counts=hc,
+                                   forwards=list(self.forwarders), kernel_drops=kd,
+                                   start_time=started)
+
+        self.metrics_server = MetricsServer(address, collect)
+        self.metrics_server.start()
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where the metrics are served (None without ``metrics``)."""
+        return self.metrics_server.url if self.metrics_server is not None else None
 
     @property
     def bound(self) -> list[Target]:
@@ -213,7 +257,8 @@ class Collector:
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
                         or self.jsonl_out is not None or self.sip_out is not None
-                        or self.stats_every is not None)
+                        or self.stats_every is not None or self.hep_counts is not None
+                        or self.dedup is not None)
         server = self.server
         drops = self.stats.drops
         if (self.hep_out is not None and frame is not None and not need_message and emit is None
@@ -231,7 +276,8 @@ class Collector:
                 need_record=want_record or self.jsonl_out is not None,
                 jsonl_out=self.jsonl_out, hep_out=self.hep_out, frame=frame,
                 sip_out=self.sip_out, forwards=self.forwarders, count=self.count,
-                stop=server.stop, on_error=self.on_event)
+                stop=server.stop, on_error=self.on_event, hep_counts=self.hep_counts,
+                dedup=self.dedup)
         server.on_event = self.on_event
 
     # -- running ------------------------------------------------------------------------
@@ -295,6 +341,8 @@ class Collector:
         ``on_close`` and the files; the files written.  Every output is closed even when
         one fails; then :exc:`CloseError` says which failed."""
         errors: list[str] = []
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         if self.server is not None:
             try:
                 self.kernel_drops = self.server.kernel_drops()

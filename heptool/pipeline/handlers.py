@@ -22,10 +22,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from heptool.net.metrics import HepCounts
     from heptool.output.files import RotatingFile
+    from heptool.pipeline.dedup import Dedup
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["Handler", "PcapOnly", "Tally", "make_handler", "pcap_only_handlers", "proto_name"]
+__all__ = ["DUPLICATE", "Handler", "PcapOnly", "Tally", "make_handler", "pcap_only_handlers", "proto_name"]
 
 #: ``handler(data, transport, peer, local, received)``
 Handler = Callable[[bytes, str, tuple, tuple, float], None]
@@ -33,6 +35,8 @@ Handler = Callable[[bytes, str, tuple, tuple, float], None]
 ViewHandler = Callable[[memoryview, int, Any, tuple, float], None]
 
 TOO_BIG = "too big for a --write-hep UDP frame"
+#: the drop reason of --dedup
+DUPLICATE = "duplicate"
 
 
 class Tally:
@@ -64,7 +68,8 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                  frame: Callable[[bytes, tuple, tuple], bytes] | None = None,
                  sip_out: SipSink | None = None, forwards: list[Any] | tuple = (),
                  count: int | None = None, stop: Callable[[], None] = lambda: None,
-                 on_error: Callable[[str], None] | None = None) -> Handler:
+                 on_error: Callable[[str], None] | None = None,
+                 hep_counts: HepCounts | None = None, dedup: Dedup | None = None) -> Handler:
     """The general per-packet function.
 
     ``need_message``: decode every packet (``auth_key``, ``match`` and ``need_record`` need
@@ -73,7 +78,10 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
     ``need_record``, else None. ``hep_out`` (with ``frame``, see
     :func:`heptool.pipeline.sinks.frame_cache`) and ``jsonl_out`` are rotating files,
     ``sip_out`` a :class:`heptool.pipeline.sinks.SipSink`, ``forwards`` senders of
-    :mod:`heptool.net.client`.
+    :mod:`heptool.net.client`.  ``hep_counts`` (:class:`heptool.net.metrics.HepCounts`)
+    counts every packet that decoded by capture id and protocol type; ``dedup``
+    (:class:`heptool.pipeline.dedup.Dedup`) drops, as "duplicate", a packet identical to one
+    accepted within its window (checked after the auth key and the filter).
     """
     import hmac
 
@@ -92,6 +100,10 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
     forwarders = list(forwards)
     compare = hmac.compare_digest
     addr_cache: dict[tuple, str] = {}
+    hc_get = hep_counts.counts.get if hep_counts is not None else None
+    hc_new = hep_counts.entry if hep_counts is not None else None
+    dup = dedup.duplicate if dedup is not None else None
+    dup_key = dedup.key if dedup is not None else None
 
     def addr(a: tuple) -> str:
         t = addr_cache.get(a)
@@ -112,6 +124,11 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 if on_error is not None:
                     on_error(f"Error: {transport} from {format_addr(peer[0], peer[1])}: {e}")
                 return
+            if hc_get is not None:
+                key = (m.capture_id, proto_name(m.proto_type))
+                e = hc_get(key) or hc_new(key)  # type: ignore[misc]
+                e[0] += 1
+                e[1] += len(data)
             if auth is not None:
                 got = m.auth_key
                 if got is None or not compare(got.encode("utf-8"), auth):
@@ -119,6 +136,9 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                     return
             if match is not None and not match(m):
                 drops["filtered out"] += 1
+                return
+            if dup is not None and dup(dup_key(m), received):  # type: ignore[misc]
+                drops[DUPLICATE] += 1
                 return
             protos[proto_name(m.proto_type)] += 1
         index = tally.index
