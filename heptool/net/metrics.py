@@ -156,8 +156,8 @@ class MetricsServer:
 
 
 class HepCounts:
-    """Packets and bytes per (capture id, protocol type) in ``counts``:
-    ``{(capture_id, proto): [packets, bytes]}``.  The packet path does
+    """Packets and bytes per (capture id, protocol type number) in ``counts``:
+    ``{(capture_id, proto_type): [packets, bytes]}`` (the names are given at scrape time).  The packet path does
     ``e = counts.get(key) or hc.entry(key); e[0] += 1; e[1] += n``; :meth:`entry` puts a new
     capture id under "other" once ``max_ids`` have their own series (memory and label
     cardinality stay bounded whatever the senders put in the packets)."""
@@ -165,11 +165,11 @@ class HepCounts:
     __slots__ = ("counts", "ids", "max_ids")
 
     def __init__(self, max_ids: int = MAX_CAPTURE_IDS) -> None:
-        self.counts: dict[tuple[Any, str], list[int]] = {}
+        self.counts: dict[tuple[Any, Any], list[int]] = {}
         self.ids: set[Any] = set()
         self.max_ids = max_ids
 
-    def entry(self, key: tuple[Any, str]) -> list[int]:
+    def entry(self, key: tuple[Any, Any]) -> list[int]:
         """The [packets, bytes] entry of ``key`` (created; "other" when too many ids)."""
         cid, proto = key
         if cid not in self.ids:
@@ -227,16 +227,21 @@ def listen_families(stats: Any, *, accepted: int, hep_counts: HepCounts | None =
                [({"transport": k}, v) for k, v in sorted(nbytes.items())]),
     ]
     if hep_counts is not None:
-        rows = sorted(dict(hep_counts.counts).items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+        merged: dict[tuple[str, str], list[int]] = {}
+        for (c, p), e in dict(hep_counts.counts).items():
+            m = merged.setdefault((_cid(c), _proto(p)), [0, 0])
+            m[0] += e[0]
+            m[1] += e[1]
+        rows = sorted(merged.items())
         out.append(Family(
             "heptool_hep_packets_total", "counter",
             "HEP packets that decoded, per capture id (at most "
             f"{hep_counts.max_ids}, the rest under \"other\") and protocol type.",
-            [({"capture_id": _cid(c), "proto": p}, e[0]) for (c, p), e in rows]))
+            [({"capture_id": c, "proto": p}, e[0]) for (c, p), e in rows]))
         out.append(Family(
             "heptool_hep_bytes_total", "counter",
             "Bytes of the HEP packets that decoded, per capture id and protocol type.",
-            [({"capture_id": _cid(c), "proto": p}, e[1]) for (c, p), e in rows]))
+            [({"capture_id": c, "proto": p}, e[1]) for (c, p), e in rows]))
     out.append(Family("heptool_accepted_packets_total", "counter",
                       "Packets accepted (auth key, filters and dedup passed) and handed to the "
                       "outputs.", [({}, accepted)]))
@@ -291,3 +296,12 @@ _FORWARD_FAMILIES = (
 
 def _cid(c: Any) -> str:
     return "none" if c is None else str(c)
+
+
+def _proto(p: Any) -> str:
+    """A protocol type's label: its name ("sip", "rtcp"...), "none", or the number."""
+    if p is None:
+        return "none"
+    from heptool.core.registry import PROTO_TYPES
+
+    return PROTO_TYPES.get(p) or str(p)

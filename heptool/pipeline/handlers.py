@@ -125,7 +125,7 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                     on_error(f"Error: {transport} from {format_addr(peer[0], peer[1])}: {e}")
                 return
             if hc_get is not None:
-                key = (m.capture_id, proto_name(m.proto_type))
+                key = (m.capture_id, m.proto_type)
                 e = hc_get(key) or hc_new(key)  # type: ignore[misc]
                 e[0] += 1
                 e[1] += len(data)

@@ -54,7 +54,7 @@ def test_capture_ids_beyond_the_cap_go_under_other():
     hc = HepCounts(max_ids=3)
     for cid in range(10):
         for _ in range(cid + 1):
-            e = hc.counts.get((cid, "sip")) or hc.entry((cid, "sip"))
+            e = hc.counts.get((cid, 1)) or hc.entry((cid, 1))
             e[0] += 1
             e[1] += 100
     assert len(hc.counts) == 4
