@@ -23,8 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["CONTENT_TYPE", "Family", "HepCounts", "MetricsServer", "forward_status",
-           "listen_families", "render"]
+__all__ = ["CONTENT_TYPE", "Family", "HepCounts", "MetricsServer", "listen_families", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: the most capture ids with their own series; the rest go under capture_id="other"
@@ -184,36 +183,13 @@ class HepCounts:
         return e
 
 
-class ForwardState(NamedTuple):
-    """A forward's state for the metrics (the send lane's TargetStatus has these fields)."""
-
-    target: str
-    connected: bool
-    queued: int
-    sent: int
-    undelivered: int
-    reconnects: int
-
-
-def forward_status(sender: Any) -> Any:
-    """``sender.status()`` (a :class:`heptool.net.client.TargetStatus`) when the sender has
-    one, else the same fields read from its ``stats``, socket and queue."""
-    status = getattr(sender, "status", None)
-    if callable(status):
-        return status()
-    st = sender.stats
-    sock = getattr(sender, "sock", None)
-    return ForwardState(str(sender.target), sock is not None and sock.fileno() >= 0,
-                        len(getattr(sender, "queue", ())), st.packets, st.undelivered,
-                        st.reconnects)
-
-
 def listen_families(stats: Any, *, accepted: int, hep_counts: HepCounts | None = None,
                     forwards: Sequence[Any] = (), kernel_drops: int | None = None,
                     start_time: float | None = None) -> list[Family]:
     """What ``heptool listen --metrics`` serves, from a
     :class:`heptool.net.stats.ServerStats` (``stats``), the accepted count, the per capture
-    id/protocol counts, the forwards' senders and the kernel's receive-buffer drops."""
+    id/protocol counts, the forwards' senders (their ``status()``) and the kernel's
+    receive-buffer drops."""
     packets = dict(stats.packets)
     nbytes = dict(stats.bytes)
     drops = dict(stats.drops)
@@ -265,8 +241,8 @@ def listen_families(stats: Any, *, accepted: int, hep_counts: HepCounts | None =
         states = []
         for fw in forwards:
             try:
-                states.append(forward_status(fw))
-            except (OSError, ValueError, AttributeError):
+                states.append(fw.status())  # a heptool.net.client.TargetStatus
+            except (OSError, ValueError):
                 continue
         for name, kind, field, text in _FORWARD_FAMILIES:
             out.append(Family(name, kind, text,

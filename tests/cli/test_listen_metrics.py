@@ -183,3 +183,31 @@ def test_metrics_and_dedup_usage_errors():
     assert r.returncode == 2 and "--metrics" in r.stderr.decode()
     r = run_heptool("listen", "--dedup", "0")
     assert r.returncode == 2 and "--dedup" in r.stderr.decode()
+
+
+def test_metrics_show_a_forward_that_went_down():
+    first = [packet(i, 9) for i in range(5)]
+    later = [packet(100 + i, 9) for i in range(5)]
+    with ListenProcess("--bind", "tcp://127.0.0.1:0", "-q", "--count", str(len(first))) as sink:
+        target = sink.url("tcp")
+        with ListenProcess("--bind", "udp://127.0.0.1:0", "-q", "--metrics", "127.0.0.1:0",
+                           "--forward", target) as lp:
+            url = metrics_url(lp)
+            host, port = lp.url("udp").rsplit("/", 1)[1].rsplit(":", 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                for p in first:
+                    s.sendto(p, (host, int(port)))
+                m = scrape_until(url, lambda m: get(
+                    m, "heptool_forward_sent_packets_total", target=target) >= len(first))
+                assert get(m, "heptool_forward_connected", target=target) == 1
+                assert sink.wait() == 0  # the sink got its 5 and is gone
+                for p in later:  # written into a dead connection, then queued for a retry
+                    s.sendto(p, (host, int(port)))
+                    time.sleep(0.05)
+                m = scrape_until(url, lambda m: get(
+                    m, "heptool_forward_connected", target=target) == 0 and get(
+                    m, "heptool_forward_queued_packets", target=target) > 0)
+            assert lp.stop() == 0
+    assert get(m, "heptool_forward_connected", target=target) == 0
+    assert get(m, "heptool_forward_queued_packets", target=target) > 0
+    assert get(m, "heptool_accepted_packets_total") == len(first) + len(later)

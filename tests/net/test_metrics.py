@@ -8,12 +8,12 @@ import urllib.request
 
 import pytest
 
+from heptool.net.client import TargetStatus
 from heptool.net.metrics import (
     CONTENT_TYPE,
     Family,
     HepCounts,
     MetricsServer,
-    forward_status,
     listen_families,
     render,
 )
@@ -78,13 +78,9 @@ def test_listen_families_from_the_counters():
     st.connection_closed("garbage")
     st.connections = 1
 
-    class Sender:  # what the senders of heptool.net.client look like (no status() yet)
-        class stats:
-            packets, undelivered, reconnects = 6, 1, 2
-
-        target = "tcp://127.0.0.1:9"
-        sock = None
-        queue = (b"x", b"y")
+    class Sender:
+        def status(self):
+            return TargetStatus("tcp://127.0.0.1:9", False, 2, 6, 1, 2)
 
     fams = parse(render(listen_families(st, accepted=4, forwards=[Sender()], kernel_drops=7,
                                         start_time=1234.5)))
@@ -102,14 +98,6 @@ def test_listen_families_from_the_counters():
     assert value(fams, "heptool_forward_undelivered_packets_total", target=t) == 1
     assert value(fams, "heptool_forward_reconnects_total", target=t) == 2
     assert value(fams, "process_start_time_seconds") == 1234.5
-
-
-def test_forward_status_prefers_the_senders_own():
-    class Sender:
-        def status(self):
-            return ("said by the sender",)
-
-    assert forward_status(Sender()) == ("said by the sender",)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
