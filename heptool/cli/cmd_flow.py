@@ -105,7 +105,8 @@ def _parse_alias(ctx: click.Context, param: click.Parameter, values: tuple[str, 
                 "[2001:db8::1]:5060), the name not an address", ctx=ctx, param=param)
         name, eps = (right, eps_left) if eps_left is not None else (left, eps_right)
         if "," in name:
-            raise click.BadParameter(f"{v!r}: a name cannot hold ','", ctx=ctx, param=param)
+            raise click.BadParameter(f"{v!r}: a name cannot hold ',' (NAME=ENDPOINT[,ENDPOINT...])",
+                                     ctx=ctx, param=param)
         for ep in eps or ():
             out[ep] = name
     return out

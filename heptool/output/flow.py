@@ -254,7 +254,7 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
                           _sip_text(m), True)
             row.marker = _marker(sip_payload(payload))
         else:
-            text = summary(m if payload is m.payload else _Redacted(m, payload), 300)
+            text = summary(m if payload is m.payload else _Redacted(m, payload), 4096)
             while text.endswith(("\\n", "\\r")):  # a log line's own line break, escaped
                 text = text[:-2]
             row = FlowRow(index, t, kind, column(src_ep, False), column(dst_ep, False),
@@ -343,9 +343,10 @@ def render_text(flow: Flow, console: Any, *, width: int | None = None, local: bo
         style = _KIND_STYLE.get(family(row.kind), "white")
         if row.arrow and row.src is not None and row.dst is not None:
             a, b = centers[row.src], centers[row.dst]
-            label = printable(row.text, 60) + (f" {row.marker}" if row.marker else "")
+            label = printable(row.text, 60)
+            marker = f" {row.marker}" if row.marker else ""
             if a == b:
-                seg = f"↺ {label}"
+                seg = f"↺ {label}{marker}"
                 cells.extend(" " * max(0, a + 1 + len(seg) - span))
                 for i, ch in enumerate(seg):
                     cells[a + 1 + i] = ch
@@ -357,7 +358,10 @@ def render_text(flow: Flow, console: Any, *, width: int | None = None, local: bo
                 cells[hi if b > a else lo] = "▶" if b > a else "◀"
                 room = hi - lo - 3
                 if room > 0:
-                    text = f" {_fit(label, room)} "
+                    if len(label + marker) <= room or len(label) > room > len(marker) + 4:
+                        text = f" {_fit(label, room - len(marker))}{marker} "
+                    else:  # the method or status first, the marker when it fits
+                        text = f" {_fit(label, room)} "
                     start = lo + 1 + (hi - lo - 1 - len(text)) // 2
                     for i, ch in enumerate(text):
                         cells[start + i] = ch
@@ -378,5 +382,5 @@ def render_text(flow: Flow, console: Any, *, width: int | None = None, local: bo
         if full is True or (full is not False and full == row.index):
             pad = " " * (iw + 1)
             for text in (row.body or "").split("\n"):
-                text = text[:-1] if text.endswith("\r") else text
+                text = text.removesuffix("\r")
                 emit(Text(pad + "    " + printable(text.expandtabs(4)), style="dim"))

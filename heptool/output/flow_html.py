@@ -154,7 +154,7 @@ def render_html(flow: Flow, *, local: bool = False) -> str:
     whole message opens on a click."""
     rows = []
     for row in flow.rows:
-        body = "\n".join(_x((line[:-1] if line.endswith("\r") else line).expandtabs(4), None)
+        body = "\n".join(_x((line.removesuffix("\r")).expandtabs(4), None)
                          for line in row.body.split("\n"))
         rows.append(
             f'<tr class="msg {escape(family(row.kind))}" id="m{row.index}">'
