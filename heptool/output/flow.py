@@ -113,6 +113,15 @@ def _endpoint(ip: Any, port: Any) -> str | None:
     return text if port is None else f"{text}:{port}"
 
 
+def _split(ep: str) -> tuple[str, str]:
+    """(address, port) of an :func:`_endpoint` text (port ``""`` when it has none)."""
+    if ep.startswith("["):
+        ip, _, rest = ep[1:].partition("]")
+        return ip, rest[1:]
+    ip, _, port = ep.partition(":")
+    return ip, port
+
+
 def _sip_text(m: Any) -> str:
     line = summary(m, 200)
     if line.startswith("SIP/2.0 "):
@@ -213,9 +222,8 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
     def host_name(ep: str, several: bool) -> str | None:
         """The name of ``ep``'s address (--alias ip=NAME, or the node name), with the port
         when the address has several columns."""
-        ip, _, port = ep.rpartition(":") if ep[-1:] != "]" and "." in ep or "]:" in ep \
-            else (ep, "", "")
-        name = aliases.get(ip.strip("[]")) or names.get(ip.strip("[]"))
+        ip, port = _split(ep)
+        name = aliases.get(ip) or names.get(ip)
         if name is None:
             return None
         return f"{name}:{port}" if several and port else name
@@ -225,8 +233,8 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
         if k in named:
             labels.append(k)
             continue
-        ip = k.rpartition(":")[0]
-        several = sum(1 for c in columns if c not in named and c.rpartition(":")[0] == ip) > 1
+        ip = _split(k)[0]
+        several = sum(1 for c in columns if c not in named and _split(c)[0] == ip) > 1
         labels.append(host_name(k, several) or k)
     label_of = dict(zip(columns, labels))
 
