@@ -164,7 +164,8 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "[redacted].")
 @view_options
 @output_options(*FORMATS, help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "
-                   "opens (hand-written SVG; the HTML page adds a table of every message).")
+                   "opens, self-contained (hand-written SVG; the HTML page adds a table of every "
+                   "message: a click on a row shows the whole message).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any).")
 @rule_options
