@@ -342,6 +342,7 @@ def render_text(flow: Flow, console: Any, *, width: int | None = None, local: bo
                     if n == 0 else " " * left, style="dim")
         for p in pieces:
             head.append((p[n] if n < len(p) else "").center(col_width), style="bold")
+        head.rstrip()
         emit(head)
     for row in flow.rows:
         line = Text(f"{row.index:>{iw}} {clock(row.time, local=local):>15} "
