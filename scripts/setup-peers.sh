@@ -105,7 +105,18 @@ peer_shells() {  # zsh and fish (Debian): tests/test_docs.py loads completions/ 
     command -v zsh >/dev/null 2>&1 && command -v fish >/dev/null 2>&1
 }
 
-ALL_PEERS=(hepjs tshark sngrep kamailio graphviz shells)
+peer_chromium() {  # chromium + chromedriver (Debian): tests/output/test_flow_browser.py renders
+    # `heptool flow -f html` in headless Chromium (through selenium, a test extra)
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+        log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+        return 0
+    fi
+    log "installing chromium, chromium-driver (apt)"
+    apt_install chromium chromium-driver || return 1
+    [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]
+}
+
+ALL_PEERS=(hepjs tshark sngrep kamailio graphviz shells chromium)
 
 main() {
     local failed=() peer

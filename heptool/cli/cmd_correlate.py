@@ -29,7 +29,7 @@ from heptool.cli.options import (
 
 __all__ = ["correlate_command"]
 
-FORMATS = ("auto", "table", "json", "dot", "mermaid")
+FORMATS = ("auto", "table", "json", "dot", "mermaid", "calls", "calls-jsonl")
 
 EPILOG = """\
 \b
@@ -40,6 +40,8 @@ Examples:
   heptool correlate --b2b-pattern '*_b2b-1' --link-header P-Charging-Vector x.pcap
   heptool correlate --group 3 -f dot x.pcap | dot -Tsvg -o group3.svg
   heptool correlate -f mermaid --proto mi x.pcap
+  heptool correlate -f calls x.pcap                 # one line per call, as sngrep lists them
+  heptool correlate -f calls-jsonl x.pcap | jq 'select(.status >= 400)'
   heptool encode --scenario opensips --opensips-mode homer5 | heptool correlate -f json
 
 \b
@@ -55,7 +57,11 @@ read.
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @output_options(*FORMATS, help="Output format: auto (table on a terminal, json otherwise); table: a tree "
                    "per group; json: one document {groups, edges, dangling}; dot: Graphviz; "
-                   "mermaid: a Mermaid flowchart (dot and mermaid draw the id graph).")
+                   "mermaid: a Mermaid flowchart (dot and mermaid draw the id graph); calls: one line "
+                   "per call (group with SIP): group, start (UTC unless --localtime), "
+                   "duration, first request, final status, From, To, messages, kinds linked, "
+                   "Call-IDs, as plain text never cut (on a terminal too narrow, whole "
+                   "columns are left out); calls-jsonl: the same as JSON Lines.")
 @click.option("--group", "group_ids", multiple=True, type=click.IntRange(min=0), metavar="N",
               help="Only group N (the ids correlate gives, from 0 in input order). Repeatable.")
 @group_filter_options
@@ -88,13 +94,44 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
     reader = MessageReader(list(inputs) or ["-"], stdin=env.stdin_binary, port=opts["port"],
                            strict=opts["strict"], on_problem=ProblemPrinter(env, opts["strict"]),
                            continuous_index=True)
-    graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match)
+    facts = None
+    if fmt in ("calls", "calls-jsonl"):
+        from heptool.analysis.calls import SipFacts
+
+        facts = SipFacts()
+    graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match,
+                                 keep=facts)
     groups = select_groups(graph, match, matched, group_ids)
-    with open_output(env, output, binary=fmt == "json", is_json=fmt == "json") as out:
-        _write(env, graph, groups, fmt, out, output)
+    binary = fmt in ("json", "calls-jsonl")
+    with open_output(env, output, binary=binary, is_json=binary) as out:
+        if facts is not None:
+            _write_calls(env, graph, groups, facts, fmt, out, output)
+        else:
+            _write(env, graph, groups, fmt, out, output)
     status = reader_status(reader)
     if status != ExitStatus.OK:
         click.get_current_context().exit(status)
+
+
+def _write_calls(env: Environment, graph: Any, groups: list, facts: Any, fmt: str,
+                 out: IO[Any], output: str | None) -> None:
+    from heptool.analysis.calls import call_summaries
+
+    calls = call_summaries(graph, groups, facts)
+    if len(calls) < len(groups):
+        n = len(groups) - len(calls)
+        env.stderr.write(f"{n} group{'s' if n != 1 else ''} without SIP left out of the call "
+                         "list ('heptool correlate' shows them)\n")
+    if fmt == "calls-jsonl":
+        from heptool.output.calls import write_calls_jsonl
+
+        write_calls_jsonl(calls, out)
+        return
+    from heptool.output.calls import render_calls_table
+
+    to_stdout = output is None or output == "-"
+    render_calls_table(calls, out, width=env.text_width if to_stdout else None,
+                       local=env.localtime)
 
 
 def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],

@@ -22,8 +22,8 @@ from heptool.cli.options import (
     output_options,
     reader_status,
     rule_options,
+    view_options,
 )
-from heptool.cli.params import parse_alias
 
 __all__ = ["flow_command"]
 
@@ -34,7 +34,10 @@ EPILOG = """\
 Examples:
   heptool flow capture.pcap --call-id a84b4c76e66710@pc33
   heptool flow capture.pcap --group 4 --hide log,mi
+  heptool flow capture.pcap --group 4 --full          # every message under its arrow
+  heptool flow capture.pcap --group 4 --full 33       # only message 33 (the # column)
   heptool flow capture.pcap --group 4 --alias 127.0.0.1:5060=OpenSIPS --alias 10.0.0.1=Edge
+  heptool flow capture.pcap --group 4 --alias Proxy=127.0.0.1:5060,127.0.0.1:37115
   heptool flow capture.pcap --call-id abc@host -f svg -o call.svg
   heptool flow capture.pcap --call-id abc@host -f html -o call.html
   heptool correlate capture.pcap               # to find the group numbers
@@ -42,6 +45,12 @@ Examples:
 \b
 Exit status: 0 the flow was drawn; 1 no group has that id or number; 2 bad command line;
 3 some input was not valid HEP (reported on stderr).
+
+\b
+Times are UTC (the header says so) unless --localtime. Text goes as wide as it needs outside
+a terminal (a pipe, a file, -o), so no address or port is ever cut; on a terminal column
+labels wrap instead. TLS key material that OpenSIPS puts in its net events (master-key) is
+shown as [redacted] in every format, unless --show-secrets.
 """
 
 
@@ -56,6 +65,62 @@ def _regular(path: str) -> bool:
         return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _endpoints(text: str) -> list[str] | None:
+    """``text`` as a comma-separated list of endpoints (``ip``, ``ip:port``,
+    ``[v6]:port``) in the form the flow's columns use, or None when it is not one."""
+    import ipaddress
+
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        host, colon, port = part.rpartition(":")
+        if colon and port.isascii() and port.isdigit() and int(port) <= 65535 \
+                and (":" not in host or host.startswith("[")):
+            ip, with_port = host, True
+        else:
+            ip, with_port = part, False
+        ip = ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        text_ip = str(addr) if addr.version == 4 else f"[{addr}]"
+        out.append(f"{text_ip}:{int(port)}" if with_port else str(addr))
+    return out
+
+
+def _parse_alias(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    """``NAME=ENDPOINT[,ENDPOINT...]`` or ``ENDPOINT[,ENDPOINT...]=NAME`` -> {endpoint: name}
+    (an endpoint without a port is an address: any of its ports)."""
+    out: dict[str, str] = {}
+    for v in values:
+        left, sep, right = (x.strip() for x in v.partition("="))
+        eps_left, eps_right = _endpoints(left), _endpoints(right)
+        if not sep or not left or not right or (eps_left is None) == (eps_right is None):
+            raise click.BadParameter(
+                f"{v!r}: use NAME=ENDPOINT[,ENDPOINT...] (or ENDPOINT=NAME), an endpoint being "
+                "an address (10.0.0.1, 2001:db8::1) or address:port (10.0.0.1:5060, "
+                "[2001:db8::1]:5060), the name not an address", ctx=ctx, param=param)
+        name, eps = (right, eps_left) if eps_left is not None else (left, eps_right)
+        if "," in name:
+            raise click.BadParameter(f"{v!r}: a name cannot hold ',' (NAME=ENDPOINT[,ENDPOINT...])",
+                                     ctx=ctx, param=param)
+        for ep in eps or ():
+            out[ep] = name
+    return out
+
+
+def _parse_full(ctx: click.Context, param: click.Parameter, value: str | None) -> bool | int:
+    if value is None:
+        return False
+    if value == "all":
+        return True
+    if value.isascii() and value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r} is not a message index (the # column); give --full "
+                             "alone for every message, after INPUT", ctx=ctx, param=param)
 
 
 def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -79,29 +144,45 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "or a chunk 0x0065 value.")
 @click.option("--group", "group_id", type=click.IntRange(min=0), default=None, metavar="N",
               help="Group N, as 'heptool correlate' numbers them (same options, same numbers).")
-@click.option("--alias", "aliases", multiple=True, metavar="ADDR=NAME", callback=parse_alias,
-              help="Name a column: 10.0.0.1=Edge (any port) or 10.0.0.1:5060=Proxy. "
+@click.option("--alias", "aliases", multiple=True, metavar="NAME=ENDPOINT[,ENDPOINT...]",
+              callback=_parse_alias,
+              help="Name endpoints: Proxy=10.0.0.1:5060,10.0.0.1:5080 gives both one name and "
+                   "one column (as sngrep's alias); Edge=10.0.0.1 names an address (any port: "
+                   "Edge:5060, Edge:5061 when it has several). ENDPOINT=NAME works too. "
                    "Repeatable. Without it, a capture agent's node name (chunk 0x0013) names "
                    "its own address, else the column is address:port.")
 @click.option("--hide", "hide", default="", metavar="KINDS", callback=_check_hide,
               help="Kinds to leave out, comma-separated: log (xlog and log lines), rest, net, "
                    "mi, control, rtcp, qos, sip, or a precise kind (rest_reply).")
+@click.option("--full", "full", is_flag=False, flag_value="all", default=None, metavar="[N]",
+              callback=_parse_full,
+              help="Text: show each message in full (headers and SDP) under its row; --full N "
+                   "only message N (the # column). The HTML page always has them (click a "
+                   "row).")
+@click.option("--show-secrets", "show_secrets", is_flag=True,
+              help="Show the TLS key material of OpenSIPS net events (master-key) instead of "
+                   "[redacted].")
+@view_options
 @output_options(*FORMATS, help="auto: text (rich, coloured on a terminal); svg or html: a file a browser "
-                   "opens (hand-written SVG; the HTML page adds a table of every message).")
+                   "opens, self-contained (hand-written SVG; the HTML page adds a table of every "
+                   "message: a click on a row shows the whole message).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any).")
 @rule_options
 @pass_env
 def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
-                 group_id: int | None, aliases: dict, hide: str, fmt: str, output: str | None,
-                 port: int | None, **opts: Any) -> None:
+                 group_id: int | None, aliases: dict, hide: str, full: bool | int,
+                 show_secrets: bool, fmt: str, output: str | None, port: int | None,
+                 **opts: Any) -> None:
     """Draw the call flow of one group: everything that happened, in time order.
 
     Like sngrep and HOMER draw a call, but with everything correlate links to it: one
     column per endpoint, SIP messages as arrows with their method or status, and OpenSIPS
     xlog lines, REST queries and replies, connection events, MI commands, correlate()
-    packets, logs and RTCP reports as marked rows. Each row shows its time and the delta
-    from the row before. Choose the group with --call-id or --group.
+    packets, logs and RTCP reports as marked rows with their endpoints. Each row shows the
+    message's index (decode's), its time and the delta from the row before; SIP messages
+    with a body are marked (SDP). --full shows the messages themselves. Choose the group
+    with --call-id or --group.
     """
     if (call_id is None) == (group_id is None):
         raise click.UsageError("give exactly one of --call-id ID or --group N")
@@ -146,25 +227,28 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     from heptool.output.flow import build_flow
 
     title = " + ".join(f"group {g.id}: {g.label}" for g in groups)
-    if call_id is not None:
+    if call_id is not None and call_id not in title:
         title = f"{what} - {title}"
-    flow = build_flow(title, messages, aliases=aliases, hide=hide.split(","))
+    flow = build_flow(title, messages, aliases=aliases, hide=hide.split(","),
+                      show_secrets=show_secrets)
     if fmt == "auto":
         fmt = "text"
     with open_output(env, output, binary=False) as out:
         if fmt == "svg":
-            from heptool.output.flow import render_svg
+            from heptool.output.flow_html import render_svg
 
-            out.write(render_svg(flow))
+            out.write(render_svg(flow, local=env.localtime))
         elif fmt == "html":
-            from heptool.output.flow import render_html
+            from heptool.output.flow_html import render_html
 
-            out.write(render_html(flow))
+            out.write(render_html(flow, local=env.localtime))
         else:
             from heptool.output.flow import render_text
 
-            console = env.console if out is env.stdout else env.make_console(out, False)
-            render_text(flow, console)
+            to_stdout = out is env.stdout
+            console = env.console if to_stdout else env.make_console(out, False)
+            render_text(flow, console, width=env.text_width if to_stdout else None,
+                        local=env.localtime, full=full)
     if status != ExitStatus.OK:
         click.get_current_context().exit(status)
 

@@ -1,37 +1,41 @@
-"""The call flow of one correlation group as a ladder: rich text, SVG and HTML.
+"""The call flow of one correlation group as a ladder: the model and the terminal text.
 
 One column per endpoint (``address:port``, or a name: ``--alias`` or the capture agent's
-node name), SIP messages as arrows labelled with their method or status, and every other
-kind of message (xlog and log lines, REST queries and replies, connection events, MI
-commands and replies, correlate() packets, RTCP and QoS reports) as a marked row in time
-order; each row has its time and the delta from the row before.
+node name; endpoints given one name share one column), SIP messages as arrows labelled
+with their method or status (and ``(SDP)`` when they carry a body), and every other kind of
+message (xlog and log lines, REST queries and replies, connection events, MI commands and
+replies, correlate() packets, RTCP and QoS reports) as a marked row in time order, with its
+endpoints.  Each row has the message's index (decode's), its time and the delta from the row
+before, in separate columns; each row keeps its whole message (:attr:`FlowRow.body`) for
+``--full`` and the HTML page.  TLS key material of OpenSIPS net events is replaced by
+``[redacted]`` unless ``show_secrets`` (:mod:`heptool.analysis.redact`).
 
-:func:`build_flow` makes the model (pure); :func:`render_text` draws it with rich,
-:func:`render_svg` and :func:`render_html` write self-contained files (hand-written SVG,
-no dependency).  Payload-derived text goes through :func:`heptool.sip.summary.printable`
-(terminal) and is XML-escaped (SVG/HTML).
+:func:`build_flow` makes the model (pure); :func:`render_text` draws it on a rich console
+(:mod:`heptool.output.flow_html` writes SVG and HTML).  Payload-derived text goes through
+:func:`heptool.sip.summary.printable` on a terminal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
 from typing import Any
 
 from heptool.analysis.extract import KINDS
+from heptool.analysis.redact import redact_secrets
+from heptool.sip.headers import header_values
+from heptool.sip.payload import decode_text, sip_payload
 from heptool.sip.summary import printable, summary
 
-from ..core.record import format_time
+from .timefmt import clock, zone_label
 
-__all__ = ["HIDE_KINDS", "Flow", "FlowRow", "build_flow", "hidden", "render_html", "render_svg",
-           "render_text", "unknown_kinds"]
+__all__ = ["HIDE_KINDS", "Flow", "FlowRow", "build_flow", "family", "hidden", "render_text",
+           "row_endpoints", "unknown_kinds"]
 
 _KIND_STYLE = {"sip": "cyan", "xlog": "yellow", "log": "yellow", "rest": "blue", "net": "green",
                "mi": "magenta", "control": "bright_black", "rtcp": "bright_magenta",
                "qos": "bright_magenta"}
-_KIND_COLOR = {"sip": "#0b6e99", "xlog": "#9a6700", "log": "#9a6700", "rest": "#1f4fbf",
-               "net": "#1a7f37", "mi": "#8250df", "control": "#57606a", "rtcp": "#bf3989",
-               "qos": "#bf3989"}
+#: OpenSIPS's "no socket" endpoint (MI over the FIFO, CLOSED events: HEP-SPEC 6)
+_NO_SOCKET = "127.0.0.2:0"
 
 
 def family(kind: str) -> str:
@@ -63,7 +67,8 @@ def unknown_kinds(hide: Iterable[str]) -> list[str]:
 class FlowRow:
     """One message of the flow."""
 
-    __slots__ = ("arrow", "delta", "dst", "index", "kind", "src", "text", "time")
+    __slots__ = ("arrow", "body", "delta", "dst", "dst_name", "index", "kind", "marker",
+                 "src", "src_name", "text", "time")
 
     def __init__(self, index: int, time: int | None, kind: str, src: int | None,
                  dst: int | None, text: str, arrow: bool) -> None:
@@ -75,6 +80,10 @@ class FlowRow:
         self.dst = dst
         self.text = text
         self.arrow = arrow
+        self.marker = ""  # "(SDP)" or "(body)" on a SIP message with a body
+        self.body = ""  # the whole message as text (key material redacted)
+        self.src_name: str | None = None  # the endpoints' names (alias or address:port)
+        self.dst_name: str | None = None
 
 
 class Flow:
@@ -86,11 +95,31 @@ class Flow:
         self.rows = rows
 
 
+class _Redacted:
+    """A message with its payload replaced (what :func:`summary` reads)."""
+
+    __slots__ = ("extra_correlation", "payload", "proto_type")
+
+    def __init__(self, m: Any, payload: bytes | None) -> None:
+        self.payload = payload
+        self.proto_type = m.proto_type
+        self.extra_correlation = m.extra_correlation
+
+
 def _endpoint(ip: Any, port: Any) -> str | None:
     if ip is None:
         return None
     text = f"[{ip}]" if ":" in str(ip) else str(ip)
     return text if port is None else f"{text}:{port}"
+
+
+def _split(ep: str) -> tuple[str, str]:
+    """(address, port) of an :func:`_endpoint` text (port ``""`` when it has none)."""
+    if ep.startswith("["):
+        ip, _, rest = ep[1:].partition("]")
+        return ip, rest[1:]
+    ip, _, port = ep.partition(":")
+    return ip, port
 
 
 def _sip_text(m: Any) -> str:
@@ -101,6 +130,32 @@ def _sip_text(m: Any) -> str:
     if len(parts) == 3 and parts[2] == "SIP/2.0":
         return parts[0]
     return line
+
+
+def _marker(sip: bytes | None) -> str:
+    """``(SDP)`` when a SIP message carries an SDP body, ``(body)`` for any other body."""
+    if not sip:
+        return ""
+    cut = sip.find(b"\r\n\r\n")
+    body = sip[cut + 4:] if cut >= 0 else sip[sip.find(b"\n\n") + 2:] if b"\n\n" in sip else b""
+    if not body.strip():
+        return ""
+    ctype = " ".join(header_values(decode_text(sip[:cut if cut >= 0 else len(sip)]),
+                                   "content-type")).lower()
+    return "(SDP)" if "sdp" in ctype or body.lstrip()[:4] == b"v=0\n" \
+        or body.lstrip()[:5] == b"v=0\r\n" else "(body)"
+
+
+def _body(m: Any, payload: bytes | None, kind: str) -> str:
+    """The whole message as text: SIP unwrapped from OpenSIPS's JSON, else the payload."""
+    if kind == "sip":
+        sip = sip_payload(payload)
+        if sip is not None:
+            return decode_text(sip)
+    if not payload:
+        ec = m.extra_correlation
+        return f"correlate {ec}" if ec else ""
+    return decode_text(payload)
 
 
 def _node_addresses(messages: Sequence[tuple[int, Any, str]]) -> dict[str, str]:
@@ -122,25 +177,37 @@ def _node_addresses(messages: Sequence[tuple[int, Any, str]]) -> dict[str, str]:
 
 
 def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
-               aliases: Mapping[str, str] | None = None, hide: Iterable[str] = ()) -> Flow:
+               aliases: Mapping[str, str] | None = None, hide: Iterable[str] = (),
+               show_secrets: bool = False) -> Flow:
     """The flow of ``messages`` — ``(index, HepMessage, kind)`` — in time order (input order
-    for equal or missing times).  ``aliases``: ``ip`` or ``ip:port`` -> name."""
+    for equal or missing times).  ``aliases``: ``ip`` or ``ip:port`` -> name; endpoints
+    given the same name share one column (``ip:port`` names), an ``ip`` name is the
+    address's (``name:port`` when the address has several ports).  ``show_secrets``: keep
+    TLS key material of net events (redacted otherwise)."""
     aliases = dict(aliases or {})
     hide = [h for h in hide if h.strip()]
     names = _node_addresses(messages)
     shown = [(i, m, k) for i, m, k in messages if not hidden(k, hide)]
     order = sorted(range(len(shown)), key=lambda n: (
         shown[n][1].ts_sec is None, shown[n][1].ts_sec or 0, shown[n][1].ts_usec or 0, n))
-    columns: list[str] = []
+    columns: list[str] = []  # column keys: an endpoint, or the name of aliased endpoints
     col_of: dict[str, int] = {}
+    named: set[str] = set()  # the column keys that are names
+
+    def key(ep: str | None) -> str | None:
+        if ep is None or ep not in aliases:
+            return ep
+        named.add(aliases[ep])
+        return aliases[ep]
 
     def column(ep: str | None, create: bool) -> int | None:
-        if ep is None:
+        k = key(ep)
+        if k is None:
             return None
-        c = col_of.get(ep)
+        c = col_of.get(k)
         if c is None and create:
-            c = col_of[ep] = len(columns)
-            columns.append(ep)
+            c = col_of[k] = len(columns)
+            columns.append(k)
         return c
 
     for n in order:  # columns first, in the order the SIP arrows use them
@@ -151,6 +218,35 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
             if src_ep and dst_ep:
                 column(src_ep, True)
                 column(dst_ep, True)
+
+    def host_name(ep: str, several: bool) -> str | None:
+        """The name of ``ep``'s address (--alias ip=NAME, or the node name), with the port
+        when the address has several columns."""
+        ip, port = _split(ep)
+        name = aliases.get(ip) or names.get(ip)
+        if name is None:
+            return None
+        return f"{name}:{port}" if several and port else name
+
+    labels = []
+    for k in columns:
+        if k in named:
+            labels.append(k)
+            continue
+        ip = _split(k)[0]
+        several = sum(1 for c in columns if c not in named and _split(c)[0] == ip) > 1
+        labels.append(host_name(k, several) or k)
+    label_of = dict(zip(columns, labels))
+
+    def name_of(ep: str | None) -> str | None:
+        """What a row shows for an endpoint: its column's label, its name, or itself."""
+        k = key(ep)
+        if k is None or k == _NO_SOCKET:
+            return None
+        if k in label_of:
+            return label_of[k]
+        return k if k in named else host_name(k, True) or k
+
     rows: list[FlowRow] = []
     prev_t = None
     for n in order:
@@ -158,90 +254,112 @@ def build_flow(title: str, messages: Sequence[tuple[int, Any, str]], *,
         t = None if m.ts_sec is None else m.ts_sec * 1_000_000 + (m.ts_usec or 0)
         src_ep = _endpoint(m.src_ip, m.src_port)
         dst_ep = _endpoint(m.dst_ip, m.dst_port)
+        payload = m.payload
+        if not show_secrets and family(kind) == "net":
+            payload = redact_secrets(payload)
         if kind == "sip" and src_ep and dst_ep:
             row = FlowRow(index, t, kind, column(src_ep, True), column(dst_ep, True),
                           _sip_text(m), True)
+            row.marker = _marker(sip_payload(payload))
         else:
-            text = summary(m, 300)
+            text = summary(m if payload is m.payload else _Redacted(m, payload), 4096)
             while text.endswith(("\\n", "\\r")):  # a log line's own line break, escaped
                 text = text[:-2]
             row = FlowRow(index, t, kind, column(src_ep, False), column(dst_ep, False),
                           text, False)
+        row.body = _body(m, payload, kind)
+        row.src_name, row.dst_name = name_of(src_ep), name_of(dst_ep)
         if t is not None and prev_t is not None:
             row.delta = t - prev_t
         if t is not None:
             prev_t = t
         rows.append(row)
-    labels = []
-    for ep in columns:
-        ip, _, port = ep.rpartition(":")
-        ip_plain = ip.strip("[]")
-        name = aliases.get(ep) or aliases.get(ip_plain)
-        if name is None:
-            name = names.get(ip_plain)
-        if name is not None and ep not in aliases:
-            same_ip = [c for c in columns if c.rpartition(":")[0] == ip]
-            if len(same_ip) > 1:
-                name = f"{name}:{port}"
-        labels.append(name or ep)
     return Flow(title, labels, rows)
 
 
-def _hms(us: int | None) -> str:
-    if us is None:
-        return "-".rjust(15)
-    t = format_time(us // 1_000_000, us % 1_000_000) or "-"
-    return t[11:-1]
-
-
-def _delta(us: int | None) -> str:
-    if us is None:
+def row_endpoints(row: FlowRow) -> str:
+    """``from -> to`` of a row (either side may be missing), or ``""``."""
+    if row.src_name == row.dst_name:  # none known, or a log line's own address twice
         return ""
-    return f"+{us / 1e6:.6f}"
+    return f"{row.src_name or '?'} -> {row.dst_name or '?'}"
 
 
-# ---------------------------------------------------------------------------------------
-# rich text
-# ---------------------------------------------------------------------------------------
+def _wrap(label: str, width: int) -> list[str]:
+    """``label`` in pieces of at most ``width`` characters (never cut: the rest goes on the
+    next line), broken after a ``:`` or ``.`` when one is near the end of a piece."""
+    out = []
+    while len(label) > width:
+        cut = max(label.rfind(":", 0, width), label.rfind(".", 0, width))
+        cut = cut + 1 if cut >= width // 2 else width
+        out.append(label[:cut])
+        label = label[cut:]
+    out.append(label)
+    return out
 
-def render_text(flow: Flow, console: Any, *, col_width: int | None = None) -> None:
-    """The ladder on a rich Console (colour when the console has it)."""
+
+def _fit(text: str, room: int | None) -> str:
+    if room is None or len(text) <= room:
+        return text
+    return text[:max(0, room - 1)] + "…"
+
+
+def render_text(flow: Flow, console: Any, *, width: int | None = None, local: bool = False,
+                full: bool | int = False) -> None:
+    """The ladder on a rich console (colour when the console has it).
+
+    ``width``: the text width (None: unlimited, nothing is ever cut); column labels are never
+    cut: on a narrow width they wrap over several header lines.  ``local``: clock times in
+    the local zone (else UTC; the header names the zone).  ``full``: True, every message in
+    full under its row; an int, only the message with that index."""
     from rich.text import Text
 
+    def emit(line: Any) -> None:
+        console.print(line, soft_wrap=True)
+
     ncol = max(1, len(flow.columns))
-    left = 15 + 1 + 10 + 2  # time, delta
-    if col_width is None:
-        room = max(40, console.width - left - 2)
-        col_width = max(14, min(28, room // ncol))
-    width = col_width * ncol
+    iw = max([1, *(len(str(r.index)) for r in flow.rows)])
+    left = iw + 1 + 15 + 1 + 10 + 2  # index, time, delta
+    labels = [printable(c) for c in flow.columns]
+    need = max([0, *map(len, labels)]) + 2  # every label on one line
+    if width is None:
+        col_width = max(24, need)
+    else:
+        col_width = max(14, min(max(28, need), (width - left) // ncol))
+    span = col_width * ncol
     centers = [col_width * c + col_width // 2 for c in range(ncol)]
+    first = next((r.time for r in flow.rows if r.time is not None), None)
 
     def lifelines() -> list[str]:
-        cells = [" "] * width
+        cells = [" "] * span
         for x in centers:
             cells[x] = "│"
         return cells
 
-    console.print(Text(printable(flow.title, 200), style="bold"))
-    head = Text(" " * left)
-    for label in flow.columns:
-        head.append(printable(label, col_width - 1)[:col_width - 1].center(col_width),
-                    style="bold")
-    console.print(head, no_wrap=True, overflow="crop")
+    emit(Text(printable(flow.title), style="bold"))
+    pieces = [_wrap(label, col_width - 1) for label in labels]
+    for n in range(max(map(len, pieces), default=1)):
+        head = Text(f"{'#':>{iw}} {'time ' + zone_label(local, first):>15} {'delta':>10}  "
+                    if n == 0 else " " * left, style="dim")
+        for p in pieces:
+            head.append((p[n] if n < len(p) else "").center(col_width), style="bold")
+        head.rstrip()
+        emit(head)
     for row in flow.rows:
-        line = Text(f"{_hms(row.time):>15} {_delta(row.delta):>10}  ", style="dim")
+        line = Text(f"{row.index:>{iw}} {clock(row.time, local=local):>15} "
+                    f"{'' if row.delta is None else f'+{row.delta / 1e6:.6f}':>10}  ",
+                    style="dim")
         cells = lifelines()
-        fam = family(row.kind)
-        style = _KIND_STYLE.get(fam, "white")
+        style = _KIND_STYLE.get(family(row.kind), "white")
         if row.arrow and row.src is not None and row.dst is not None:
             a, b = centers[row.src], centers[row.dst]
             label = printable(row.text, 60)
+            marker = f" {row.marker}" if row.marker else ""
             if a == b:
-                seg = f"↺ {label}"
-                start = a + 1
-                for i, ch in enumerate(seg[:width - start]):
-                    cells[start + i] = ch
-                lo = hi = a
+                seg = f"↺ {label}{marker}"
+                cells.extend(" " * max(0, a + 1 + len(seg) - span))
+                for i, ch in enumerate(seg):
+                    cells[a + 1 + i] = ch
+                lo, hi = a, len(cells) - 1
             else:
                 lo, hi = min(a, b), max(a, b)
                 for x in range(lo + 1, hi):
@@ -249,119 +367,29 @@ def render_text(flow: Flow, console: Any, *, col_width: int | None = None) -> No
                 cells[hi if b > a else lo] = "▶" if b > a else "◀"
                 room = hi - lo - 3
                 if room > 0:
-                    text = f" {label[:room]} "
+                    if len(label + marker) <= room or len(label) > room > len(marker) + 4:
+                        text = f" {_fit(label, room - len(marker))}{marker} "
+                    else:  # the method or status first, the marker when it fits
+                        text = f" {_fit(label, room)} "
                     start = lo + 1 + (hi - lo - 1 - len(text)) // 2
                     for i, ch in enumerate(text):
                         cells[start + i] = ch
             line.append("".join(cells[:lo]))
             line.append("".join(cells[lo:hi + 1]), style=style)
-            line.append("".join(cells[hi + 1:]))
+            line.append("".join(cells[hi + 1:]).rstrip())
         else:
-            start = centers[row.src] + 2 if row.src is not None else 0
-            tag = f"[{row.kind}] {printable(row.text, 200)}"
-            start = min(start, max(0, width - 20))
+            col = row.src if row.src is not None else row.dst
+            start = centers[col] + 2 if col is not None else 0
+            if width is not None:
+                start = min(start, max(0, span - 30))
+            ends = row_endpoints(row)
+            tag = f"[{row.kind}] " + (f"{printable(ends)}  " if ends else "")
+            room = None if width is None else max(10, width - left - start - len(tag))
             line.append("".join(cells[:start]))
-            line.append(tag, style=style)  # may run past the ladder: the console crops it
-        console.print(line, no_wrap=True, overflow="crop")
-
-
-# ---------------------------------------------------------------------------------------
-# SVG and HTML
-# ---------------------------------------------------------------------------------------
-
-_ROW_H = 24
-_COL_W = 190
-_LEFT = 190
-_TOP = 56
-
-
-def _x(text: str) -> str:
-    return escape(printable(text, 300), quote=True)
-
-
-def render_svg(flow: Flow) -> str:
-    """A standalone SVG document of the ladder (opens in any browser)."""
-    ncol = max(1, len(flow.columns))
-    width = _LEFT + ncol * _COL_W + 40
-    for row in flow.rows:  # room for the longest marked row (monospace 12 px: ~7.3 px/char)
-        if not row.arrow:
-            x = (_LEFT + row.src * _COL_W + _COL_W // 2 + 10) if row.src is not None else _LEFT + 10
-            width = max(width, int(x + 7.3 * (len(printable(row.text, 300)) + len(row.kind) + 3))
-                        + 20)
-    width = max(width, int(10 + 8.5 * len(printable(flow.title, 300))))
-    height = _TOP + (len(flow.rows) + 1) * _ROW_H + 20
-    cx = [_LEFT + c * _COL_W + _COL_W // 2 for c in range(ncol)]
-    out = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">'),
-        f"<title>{_x(flow.title)}</title>",
-        "<defs>",
-    ]
-    for fam, color in _KIND_COLOR.items():
-        out.append(f'<marker id="arrow-{fam}" viewBox="0 0 10 10" refX="10" refY="5" '
-                   f'markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
-                   f'<path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
-    out.append("</defs>")
-    out.append('<rect width="100%" height="100%" fill="#ffffff"/>')
-    out.append(f'<text x="10" y="20" font-size="14" font-weight="bold">{_x(flow.title)}</text>')
-    bottom = height - 10
-    for c, label in enumerate(flow.columns):
-        x = cx[c]
-        out.append(f'<rect x="{x - _COL_W // 2 + 8}" y="{_TOP - 24}" width="{_COL_W - 16}" '
-                   f'height="20" rx="4" fill="#f6f8fa" stroke="#8c959f"/>')
-        out.append(f'<text x="{x}" y="{_TOP - 10}" text-anchor="middle" '
-                   f'font-weight="bold">{_x(label)}</text>')
-        out.append(f'<line x1="{x}" y1="{_TOP - 4}" x2="{x}" y2="{bottom}" stroke="#d0d7de" '
-                   f'stroke-dasharray="4,3"/>')
-    for n, row in enumerate(flow.rows):
-        y = _TOP + (n + 1) * _ROW_H
-        fam = family(row.kind)
-        color = _KIND_COLOR.get(fam, "#24292f")
-        out.append(f'<g class="row {escape(fam)}" data-index="{row.index}">')
-        out.append(f'<text x="10" y="{y + 4}" fill="#57606a">{_hms(row.time)}</text>')
-        out.append(f'<text x="{_LEFT - 8}" y="{y + 4}" text-anchor="end" fill="#8c959f">'
-                   f"{_delta(row.delta)}</text>")
-        if row.arrow and row.src is not None and row.dst is not None:
-            a, b = cx[row.src], cx[row.dst]
-            if a == b:
-                out.append(f'<path d="M{a},{y - 6} h30 v10 h-30" fill="none" stroke="{color}" '
-                           f'marker-end="url(#arrow-{fam if fam in _KIND_COLOR else "sip"})"/>')
-                out.append(f'<text x="{a + 36}" y="{y + 2}" fill="{color}">{_x(row.text)}</text>')
-            else:
-                out.append(f'<line x1="{a}" y1="{y}" x2="{b}" y2="{y}" stroke="{color}" '
-                           f'stroke-width="1.5" marker-end="url(#arrow-sip)"/>')
-                out.append(f'<text x="{(a + b) // 2}" y="{y - 4}" text-anchor="middle" '
-                           f'fill="{color}">{_x(row.text)}</text>')
-        else:
-            x = cx[row.src] + 6 if row.src is not None else _LEFT + 12
-            tag = f"[{row.kind}]"
-            out.append(f'<circle cx="{x - 6}" cy="{y}" r="3" fill="{color}"/>')
-            out.append(f'<text x="{x + 4}" y="{y + 4}" fill="{color}">'
-                       f'<tspan font-weight="bold">{_x(tag)}</tspan> {_x(row.text)}</text>')
-        out.append("</g>")
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def render_html(flow: Flow) -> str:
-    """A standalone HTML page: the SVG ladder, then a table of every row."""
-    rows = []
-    for row in flow.rows:
-        src = flow.columns[row.src] if row.src is not None else ""
-        dst = flow.columns[row.dst] if row.dst is not None else ""
-        rows.append(
-            f'<tr class="{escape(family(row.kind))}"><td>{row.index}</td><td>{_hms(row.time)}</td>'
-            f"<td>{_delta(row.delta)}</td><td>{escape(row.kind)}</td><td>{_x(src)}</td>"
-            f"<td>{_x(dst)}</td><td>{_x(row.text)}</td></tr>")
-    style = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
-             "font-family:monospace;font-size:12px}td,th{border-bottom:1px solid #d0d7de;"
-             "padding:2px 8px;text-align:left}th{background:#f6f8fa}"
-             + "".join(f"tr.{k} td:nth-child(4){{color:{c}}}" for k, c in _KIND_COLOR.items()))
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{_x(flow.title)}</title>\n<style>{style}</style>\n</head>\n<body>\n"
-        f"<h1>{_x(flow.title)}</h1>\n<div class=\"ladder\">\n{render_svg(flow)}</div>\n"
-        "<table>\n<thead><tr><th>#</th><th>time</th><th>delta</th><th>kind</th><th>from</th>"
-        "<th>to</th><th>message</th></tr></thead>\n<tbody>\n" + "\n".join(rows)
-        + "\n</tbody>\n</table>\n"
-        "<p>Made by heptool flow.</p>\n</body>\n</html>\n")
+            line.append(tag + _fit(printable(row.text), room), style=style)
+        emit(line)
+        if full is True or (full is not False and full == row.index):
+            pad = " " * (iw + 1)
+            for text in (row.body or "").split("\n"):
+                text = text.removesuffix("\r")
+                emit(Text(pad + "    " + printable(text.expandtabs(4)), style="dim"))

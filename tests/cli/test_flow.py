@@ -15,7 +15,8 @@ import heptool
 from heptool.cli import main
 from heptool.cli.env import Environment
 from heptool.cli.exit import ExitStatus
-from heptool.output.flow import build_flow, hidden, render_svg
+from heptool.output.flow import build_flow, hidden
+from heptool.output.flow_html import render_svg
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "tests" / "vectors" / "opensips" / "opensips-3.4.15-hep3-udp.pcap"
@@ -44,18 +45,21 @@ def test_text_ladder_of_the_tcp_call():
     r = invoke(["flow", CAPTURE, "--call-id", TCP_CALL, "--color", "never"])
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == f"id {TCP_CALL} - group 4: SIP INVITE, Call-ID {TCP_CALL}"
+    # one title: the id is not repeated when the group's label already names it
+    assert lines[0] == f"group 4: SIP INVITE, Call-ID {TCP_CALL}"
     header = lines[1]
     for col in ("127.0.0.1:52736", "127.0.0.1:5060", "127.0.0.1:37115", "127.0.0.1:5090"):
         assert col in header
     body = "\n".join(lines[2:])
     assert len(lines) == 2 + 26  # every message of the group, one row each
-    assert "─ INVITE ─" in body and "100 Giving it a try" in body and "▶" in body and "◀" in body
-    for tag in ("[net_tcp] TCP ACCEPTED", "[xlog] INFO:", "[rest_request] GET /hep.json",
-                "[rest_reply] HTTP/1.0 200 OK", "[control] correlate"):
+    assert "─ INVITE (SDP) ─" in body and "─ ACK ─" in body and "100 Giving it a try" in body and "▶" in body and "◀" in body
+    for tag in ("[net_tcp] 127.0.0.1:52736 -> 127.0.0.1:5060  TCP ACCEPTED", "[xlog] INFO:",
+                "[rest_request] 127.0.0.1:4232 -> 127.0.0.1:15650  GET /hep.json",
+                "[rest_reply] 127.0.0.1:15650 -> 127.0.0.1:4232  HTTP/1.0 200 OK",
+                "[control] correlate"):
         assert tag in body
     assert "+0.0" in body  # deltas
-    assert lines[2].startswith("08:59:54.649697")
+    assert lines[2].startswith("32 08:59:54.649697")
 
 
 def test_group_number_is_correlates_and_hide():
