@@ -24,6 +24,7 @@ from heptool.cli.options import (
     rule_options,
     view_options,
 )
+from heptool.cli.params import parse_alias
 
 __all__ = ["flow_command"]
 
@@ -67,51 +68,6 @@ def _regular(path: str) -> bool:
         return False
 
 
-def _endpoints(text: str) -> list[str] | None:
-    """``text`` as a comma-separated list of endpoints (``ip``, ``ip:port``,
-    ``[v6]:port``) in the form the flow's columns use, or None when it is not one."""
-    import ipaddress
-
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        host, colon, port = part.rpartition(":")
-        if colon and port.isascii() and port.isdigit() and int(port) <= 65535 \
-                and (":" not in host or host.startswith("[")):
-            ip, with_port = host, True
-        else:
-            ip, with_port = part, False
-        ip = ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return None
-        text_ip = str(addr) if addr.version == 4 else f"[{addr}]"
-        out.append(f"{text_ip}:{int(port)}" if with_port else str(addr))
-    return out
-
-
-def _parse_alias(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
-    """``NAME=ENDPOINT[,ENDPOINT...]`` or ``ENDPOINT[,ENDPOINT...]=NAME`` -> {endpoint: name}
-    (an endpoint without a port is an address: any of its ports)."""
-    out: dict[str, str] = {}
-    for v in values:
-        left, sep, right = (x.strip() for x in v.partition("="))
-        eps_left, eps_right = _endpoints(left), _endpoints(right)
-        if not sep or not left or not right or (eps_left is None) == (eps_right is None):
-            raise click.BadParameter(
-                f"{v!r}: use NAME=ENDPOINT[,ENDPOINT...] (or ENDPOINT=NAME), an endpoint being "
-                "an address (10.0.0.1, 2001:db8::1) or address:port (10.0.0.1:5060, "
-                "[2001:db8::1]:5060), the name not an address", ctx=ctx, param=param)
-        name, eps = (right, eps_left) if eps_left is not None else (left, eps_right)
-        if "," in name:
-            raise click.BadParameter(f"{v!r}: a name cannot hold ',' (NAME=ENDPOINT[,ENDPOINT...])",
-                                     ctx=ctx, param=param)
-        for ep in eps or ():
-            out[ep] = name
-    return out
-
-
 def _parse_full(ctx: click.Context, param: click.Parameter, value: str | None) -> bool | int:
     if value is None:
         return False
@@ -145,7 +101,7 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--group", "group_id", type=click.IntRange(min=0), default=None, metavar="N",
               help="Group N, as 'heptool correlate' numbers them (same options, same numbers).")
 @click.option("--alias", "aliases", multiple=True, metavar="NAME=ENDPOINT[,ENDPOINT...]",
-              callback=_parse_alias,
+              callback=parse_alias,
               help="Name endpoints: Proxy=10.0.0.1:5060,10.0.0.1:5080 gives both one name and "
                    "one column (as sngrep's alias); Edge=10.0.0.1 names an address (any port: "
                    "Edge:5060, Edge:5061 when it has several). ENDPOINT=NAME works too. "

@@ -253,16 +253,46 @@ def parse_hep_endpoint(text: str, option: str, default_port: int) -> tuple[str, 
     return f.host, default_port if f.port is None else f.port
 
 
-def parse_alias(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict:
+def _endpoints(text: str) -> list[str] | None:
+    """``text`` as a comma-separated list of endpoints (``ip``, ``ip:port``,
+    ``[v6]:port``) in the form the flow's columns use, or None when it is not one."""
+    import ipaddress
+
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        host, colon, port = part.rpartition(":")
+        if colon and port.isascii() and port.isdigit() and int(port) <= 65535 \
+                and (":" not in host or host.startswith("[")):
+            ip, with_port = host, True
+        else:
+            ip, with_port = part, False
+        ip = ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        text_ip = str(addr) if addr.version == 4 else f"[{addr}]"
+        out.append(f"{text_ip}:{int(port)}" if with_port else str(addr))
+    return out
+
+
+def parse_alias(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict:
+    """``NAME=ENDPOINT[,ENDPOINT...]`` or ``ENDPOINT[,ENDPOINT...]=NAME`` -> {endpoint: name}
+    (an endpoint without a port is an address: any of its ports)."""
     out: dict[str, str] = {}
     for v in values:
-        addr, sep, name = v.partition("=")
-        addr, name = addr.strip(), name.strip()
-        if not sep or not addr or not name:
-            raise click.BadParameter(f"{v!r}: use ADDR=NAME or ADDR:PORT=NAME")
-        host, colon, port = addr.rpartition(":")
-        if colon and port.isascii() and port.isdigit() and (host.count(":") == 0 or host.startswith("[")):
-            out[addr] = name  # ip:port or [v6]:port
-        else:
-            out[addr.strip("[]")] = name
+        left, sep, right = (x.strip() for x in v.partition("="))
+        eps_left, eps_right = _endpoints(left), _endpoints(right)
+        if not sep or not left or not right or (eps_left is None) == (eps_right is None):
+            raise click.BadParameter(
+                f"{v!r}: use NAME=ENDPOINT[,ENDPOINT...] (or ENDPOINT=NAME), an endpoint being "
+                "an address (10.0.0.1, 2001:db8::1) or address:port (10.0.0.1:5060, "
+                "[2001:db8::1]:5060), the name not an address", ctx=ctx, param=param)
+        name, eps = (right, eps_left) if eps_left is not None else (left, eps_right)
+        if "," in name:
+            raise click.BadParameter(f"{v!r}: a name cannot hold ',' (NAME=ENDPOINT[,ENDPOINT...])",
+                                     ctx=ctx, param=param)
+        for ep in eps or ():
+            out[ep] = name
     return out
