@@ -36,7 +36,7 @@ Examples:
   heptool flow capture.pcap --call-id a84b4c76e66710@pc33
   heptool flow capture.pcap --group 4 --hide log,mi
   heptool flow capture.pcap --group 4 --full          # every message under its arrow
-  heptool flow capture.pcap --group 4 --full 33       # only message 33 (the # column)
+  heptool flow capture.pcap --group 4 --message 33   # only message 33 (the # column), in full
   heptool flow capture.pcap --group 4 --alias 127.0.0.1:5060=OpenSIPS --alias 10.0.0.1=Edge
   heptool flow capture.pcap --group 4 --alias Proxy=127.0.0.1:5060,127.0.0.1:37115
   heptool flow capture.pcap --call-id abc@host -f svg -o call.svg
@@ -66,17 +66,6 @@ def _regular(path: str) -> bool:
         return path != "-" and stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-def _parse_full(ctx: click.Context, param: click.Parameter, value: str | None) -> bool | int:
-    if value is None:
-        return False
-    if value == "all":
-        return True
-    if value.isascii() and value.isdigit():
-        return int(value)
-    raise click.BadParameter(f"{value!r} is not a message index (the # column); give --full "
-                             "alone for every message, after INPUT", ctx=ctx, param=param)
 
 
 def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -110,11 +99,11 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--hide", "hide", default="", metavar="KINDS", callback=_check_hide,
               help="Kinds to leave out, comma-separated: log (xlog and log lines), rest, net, "
                    "mi, control, rtcp, qos, sip, or a precise kind (rest_reply).")
-@click.option("--full", "full", is_flag=False, flag_value="all", default=None, metavar="[N]",
-              callback=_parse_full,
-              help="Text: show each message in full (headers and SDP) under its row; --full N "
-                   "only message N (the # column). The HTML page always has them (click a "
-                   "row).")
+@click.option("--full", "full", is_flag=True,
+              help="Text: show each message in full (headers and SDP) under its row. The HTML "
+                   "page always has them (click a row).")
+@click.option("--message", "message", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Text: show only message N (the # column) in full under its row.")
 @click.option("--show-secrets", "show_secrets", is_flag=True,
               help="Show the TLS key material of OpenSIPS net events (master-key) instead of "
                    "[redacted].")
@@ -127,7 +116,7 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @rule_options
 @pass_env
 def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
-                 group_id: int | None, aliases: dict, hide: str, full: bool | int,
+                 group_id: int | None, aliases: dict, hide: str, full: bool, message: int | None,
                  show_secrets: bool, fmt: str, output: str | None, port: int | None,
                  **opts: Any) -> None:
     """Draw the call flow of one group: everything that happened, in time order.
@@ -204,7 +193,7 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
             to_stdout = out is env.stdout
             console = env.console if to_stdout else env.make_console(out, False)
             render_text(flow, console, width=env.text_width if to_stdout else None,
-                        local=env.localtime, full=full)
+                        local=env.localtime, full=message if message is not None else full)
     if status != ExitStatus.OK:
         click.get_current_context().exit(status)
 

@@ -76,12 +76,17 @@ def test_full_shows_every_message_under_its_row_escaped_and_indented():
     assert any("HTTP/1.0 200 OK" in x for x in rows[36][1:])  # a REST reply in full too
 
 
-def test_full_n_shows_one_message_and_refuses_what_is_not_an_index():
-    rows = rows_of(flow_text("--group", "4", "--full", "45"))
+def test_message_n_shows_one_message_and_refuses_what_is_not_an_index():
+    rows = rows_of(flow_text("--group", "4", "--message", "45"))
     assert [i for i, lines in rows.items() if len(lines) > 1] == [45]
     assert rows[45][1].strip() == "SIP/2.0 200 OK"
-    status, _out, err = run(["flow", CAPTURE, "--group", "4", "--full", "x"])
-    assert status == 2 and "not a message index" in err
+    status, _out, err = run(["flow", CAPTURE, "--group", "4", "--message", "x"])
+    assert status == 2 and "--message" in err
+
+
+def test_full_before_the_input_is_a_flag_not_a_value():
+    status, out, _err = run(["flow", "--full", "--group", "4", CAPTURE, "--color", "never"])
+    assert status == 0 and "Call-ID: hc-tcp-call-c7ba77@heptool.test" in out
 
 
 def test_full_escapes_control_characters():
