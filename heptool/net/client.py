@@ -35,7 +35,7 @@ import ssl
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .target import Target
 from .tls import client_tls_context  # re-exported: README documents it here
@@ -46,6 +46,7 @@ __all__ = [
     "SendError",
     "SendStats",
     "StreamSender",
+    "TargetStatus",
     "UdpSender",
     "client_tls_context",
     "open_sender",
@@ -106,6 +107,21 @@ class SendStats:
         return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
+class TargetStatus(NamedTuple):
+    """One destination's state at a glance (``sender.status()``), for stats lines and
+    metrics: ``connected`` (UDP: no ICMP refusal seen on the last send), packets
+    ``queued`` (waiting for a connection or a writable socket), ``sent`` (handed to the
+    kernel; TCP/TLS: not known lost), ``undelivered`` so far (final after ``close``),
+    ``reconnects``."""
+
+    target: str
+    connected: bool
+    queued: int
+    sent: int
+    undelivered: int
+    reconnects: int
+
+
 def _resolve(target: Target, kind: int) -> tuple[int, Any]:
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=kind)
@@ -164,6 +180,11 @@ class UdpSender:
 
     def poll(self) -> None:
         """Nothing to do for UDP (streams retry here)."""
+
+    def status(self) -> TargetStatus:
+        st = self.stats
+        return TargetStatus(str(self.target), True, 0, st.packets, st.undelivered,
+                            st.reconnects)
 
     def close(self, timeout: float = 0.0) -> None:
         self.stats.ended = time.monotonic()
@@ -350,6 +371,13 @@ class StreamSender:
             self.poll()
             return False
         return self._write(data)
+
+    def status(self) -> TargetStatus:
+        st = self.stats
+        # while running, what is known lost is what a full queue dropped; close() fixes it
+        lost = st.undelivered if st.ended is not None else st.dropped
+        return TargetStatus(str(self.target), self.sock is not None, len(self.queue),
+                            st.packets, lost, st.reconnects)
 
     def poll(self) -> None:
         """Reconnect when it is time, and drain the queue while the connection holds."""
