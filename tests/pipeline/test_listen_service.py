@@ -276,3 +276,44 @@ def test_ctrl_c_ends_listen_with_status_0_as_documented(tmp_path):
     assert "exit status 0 (not 130)" in man.replace("\\-", "-").replace("\n", " ")
     readme = (root / "README.md").read_text()
     assert "Ctrl-C (SIGINT) and SIGTERM end the run normally" in readme.replace("\n", " ")
+
+
+# -- issue 13: a TLS client certificate for --forward tls:// (mTLS to the collector) ---------
+
+def test_forward_tls_with_a_client_certificate(tmp_path):
+    from nethelpers import load_ca, make_cert
+
+    ca_cert, ca_key = make_cert(tmp_path, "ca")
+    srv_cert, srv_key = make_cert(tmp_path, "srv", ca=load_ca(ca_cert, ca_key))
+    cli_cert, cli_key = make_cert(tmp_path, "cli", ca=load_ca(ca_cert, ca_key))
+    n = 20
+    sent = packets(n)
+    y = tmp_path / "mtls.pcap"
+    with ListenProcess("--bind", "tls://127.0.0.1:0", "--cert", str(srv_cert), "--key",
+                       str(srv_key), "--client-ca", str(ca_cert), "--write-hep", str(y), "-q",
+                       "--count", str(n)) as collector, \
+         ListenProcess("--bind", "udp://127.0.0.1:0", "-q", "--forward", collector.url("tls"),
+                       "--forward-ca", str(ca_cert), "--forward-cert", str(cli_cert),
+                       "--forward-key", str(cli_key), "--count", str(n)) as proxy:
+        udp_port = int(proxy.url("udp").rsplit(":", 1)[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for p in sent:
+                s.sendto(p, ("127.0.0.1", udp_port))
+                time.sleep(0.001)
+        assert proxy.wait(30) == 0, proxy.stderr_lines
+        assert collector.wait(30) == 0, collector.stderr_lines
+    assert hep_packets(y) == sent
+    time.sleep(0.05)
+    assert any(x.startswith(f"  forward {collector.url('tls')}: {n} sent, 0 undelivered")
+               for x in proxy.stderr_lines), proxy.stderr_lines
+
+
+def test_forward_cert_needs_a_tls_forward(tmp_path):
+    pem = tmp_path / "c.pem"
+    pem.write_text("x")
+    r = run_heptool("listen", "--bind", "udp://127.0.0.1:0", "--forward", "udp://127.0.0.1:9",
+                    "--forward-cert", str(pem), "--duration", "0.1")
+    assert r.returncode == 2 and b"--forward-cert/--forward-key need a tls:// --forward" in r.stderr
+    r = run_heptool("listen", "--bind", "udp://127.0.0.1:0", "--forward", "tls://127.0.0.1:9",
+                    "--forward-cert", str(pem), "--duration", "0.1")
+    assert r.returncode == 1 and b"cannot load the TLS client certificate" in r.stderr, r.stderr
