@@ -199,7 +199,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
             if e.exists:
                 flag = next((f"--{k.replace('_', '-')} " for k in ("write_hep", "write_sip",
                              "write_jsonl") if o[k] == e.path), "")
-                raise _Refused(f"{flag}{e.hint}: refusing to overwrite it; give another name, "
+                raise _Refused(f"{flag}{e.path} {e.hint}: refusing to overwrite it; give another name, "
                                "--rotate-size/--rotate-time (numbering goes on after the "
                                "files there) or --overwrite") from None
             raise click.FileError(e.path, hint=e.hint) from None

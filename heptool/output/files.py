@@ -30,7 +30,7 @@ class OutputExistsError(FileExistsError):
     not given."""
 
     def __init__(self, path: str, size: int) -> None:
-        super().__init__(errno.EEXIST, f"{path} already holds {size:,} bytes", path)
+        super().__init__(errno.EEXIST, f"already holds {size:,} bytes", path)
         self.path = path
         self.size = size
 
