@@ -133,9 +133,10 @@ be opened, or an output failed; 2 bad command line, or an output file that alrea
                    "and each --forward's state (up or DOWN, queued, sent, undelivered, "
                    "reconnects).")
 @click.option("-v", "--verbose", count=True,
-              help="Report connections and every dropped packet on stderr (auth key, --allow, "
-                   "not HEP...; the filters' choices are not drops): up to 10 lines a second "
-                   "per reason, the rest counted in one line.")
+              help="Report connections, each --forward's (connected, lost, reconnected) and "
+                   "every dropped packet on stderr (auth key, --allow, not HEP...; the filters' "
+                   "choices are not drops): up to 10 lines a second per reason, the rest "
+                   "counted in one line.")
 @pass_env
 def listen_command(env: Environment, **opts: Any) -> None:
     """Receive HEP and print one record per packet as it arrives.

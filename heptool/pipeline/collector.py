@@ -240,8 +240,14 @@ class Collector:
                 except OSError as e:  # ssl.SSLError too
                     raise SendError(f"cannot load the TLS client certificate or CA: "
                                     f"{e.strerror or e}") from None
+            say = self.on_event
+            hook = (None if say is None else
+                    lambda fw, _kind, text: say(f"forward {fw.target}: {text}"))
             for t in self.forwards:
-                self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0))
+                # write_timeout: the receive loop is one thread; a forward that stops reading
+                # may hold it that long before its connection is given up (packets requeued)
+                self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0,
+                                                   write_timeout=1.0, on_event=hook))
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
                         or self.jsonl_out is not None or self.sip_out is not None

@@ -180,7 +180,7 @@ def test_forward_down_at_start_is_served_later_and_the_others_meanwhile(tmp_path
     with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "raw", "--count", str(n),
                        "-o", str(tmp_path / "other.hep")) as other, \
          ListenProcess("--bind", "udp://127.0.0.1:0", "-q", "--forward", down, "--forward",
-                       other.url("udp"), "--stats", "0.2") as proxy:
+                       other.url("udp"), "--stats", "0.2", "-v") as proxy:
         udp_port = int(proxy.url("udp").rsplit(":", 1)[1])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for p in sent:
@@ -210,6 +210,10 @@ def test_forward_down_at_start_is_served_later_and_the_others_meanwhile(tmp_path
     assert re.search(r"^listen: 50 packets received \(udp 50\); 50 accepted; drops: none$",
                      summary, re.MULTILINE), summary
     assert f"  forward {down}: {n} sent, 0 undelivered" in summary
+    # -v tells the forward's connection events
+    events = [x for x in proxy.stderr_lines if x.startswith(f"forward {down}: ")]
+    failed = next(i for i, x in enumerate(events) if "retrying in the background" in x)
+    assert any(x.endswith("connected") or "connected (" in x for x in events[failed:]), events
 
 
 def test_undelivered_forward_packets_are_drops_in_the_summary():
