@@ -300,8 +300,9 @@ def main() -> None:
         bench_udp("listen -f jsonl >/dev/null", ["-f", "jsonl"], rates, a.duration)
     if "udp-pcap" in only:
         with tempfile.TemporaryDirectory() as d:
+            # --overwrite: one listen per rate, each on the same file
             bench_udp("listen --write-hep f.pcap -q", ["--write-hep", str(Path(d) / "f.pcap"),
-                                                        "-q"], rates, a.duration)
+                                                        "-q", "--overwrite"], rates, a.duration)
     if "tcp" in only:
         bench_tcp(a.tcp_packets, "listen -f jsonl >/dev/null", ["-f", "jsonl"])
         with tempfile.TemporaryDirectory() as d:

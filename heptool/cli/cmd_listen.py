@@ -39,10 +39,17 @@ Examples:
   heptool listen --proto sip --forward udp://10.0.0.9:9060 -q   # a filtering HEP proxy
   heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
   heptool listen -q --forward tcp://10.0.0.9:9061 --metrics 127.0.0.1:9096 --dedup 0.5
+  heptool listen --forward tls://hep.example:9061 --forward-cert me.pem --forward-key me.key
 
 \b
-Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration (every output is
-flushed and complete); 1 a socket could not be opened; 2 bad command line.
+Signals: Ctrl-C (SIGINT) and SIGTERM end the run normally: every output is flushed and
+complete, the summary is printed, exit status 0 (not 130). SIGHUP starts new output files
+(after logrotate moved them away; rotated ones take the next number) and goes on.
+
+\b
+Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration; 1 a socket could not
+be opened, or an output failed; 2 bad command line, or an output file that already holds data
+(see --overwrite).
 """
 
 
@@ -75,19 +82,33 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
                    "FILE.pcapng adds each packet's HEP metadata as a comment.")
 @click.option("--write-jsonl", "write_jsonl", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Save the records as JSON Lines in FILE.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a --write-hep/--write-sip/--write-jsonl file that already holds "
+                   "data (without it listen refuses to start, exit status 2). Rotated files "
+                   "are never replaced: their numbering goes on after the highest there.")
 @click.option("--rotate-size", "rotate_size", type=SizeParam(), default=None, metavar="SIZE",
               help="Start a new --write-hep/--write-sip/--write-jsonl file when it reaches SIZE "
-                   "(100M, 2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ...")
+                   "(100M, 2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ..., "
+                   "numbered on after the highest already there (a restart never overwrites).")
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
               metavar="SECONDS",
               help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS.")
 @click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
               help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
-                   "Repeatable.")
+                   "Repeatable. A TCP/TLS target that is down (at the start too) is "
+                   "reconnected in the background with backoff, its packets queued; the "
+                   "others are served meanwhile (--stats shows each one's state).")
 @click.option("--forward-ca", "forward_ca", type=click.Path(exists=True, dir_okay=False),
               default=None, metavar="FILE", help="tls:// --forward: CA to verify the server with.")
 @click.option("--forward-insecure", "forward_insecure", is_flag=True,
               help="tls:// --forward: do not verify the server's certificate.")
+@click.option("--forward-cert", "forward_cert", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE",
+              help="tls:// --forward: a client certificate (PEM; may hold the key too), for "
+                   "collectors that require one (mTLS).")
+@click.option("--forward-key", "forward_key", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FILE",
+              help="tls:// --forward: the client certificate's private key (PEM).")
 @click.option("--auth-key", "auth_key", default=None, metavar="KEY",
               help="Drop (and count) packets whose auth key (chunk 0x000e) is not KEY.")
 @click.option("--allow", "allow", multiple=True, metavar="CIDR",
@@ -108,8 +129,10 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
               help="Stop after SECONDS.")
 @click.option("--stats", "stats_every", type=click.FloatRange(min=0.1), default=None,
               metavar="SECONDS",
-              help="Every SECONDS print a line on stderr: packets/s per transport, per protocol "
-                   "type, drops by reason, kernel receive-buffer drops.")
+              help="Every SECONDS print a line on stderr: the time (UTC), packets/s per "
+                   "transport, per protocol type, drops by reason, kernel receive-buffer drops, "
+                   "and each --forward's state (up or DOWN, queued, sent, undelivered, "
+                   "reconnects).")
 @click.option("--metrics", "metrics", type=EndpointParam(), default=None, metavar="ADDR:PORT",
               help="Serve Prometheus metrics at http://ADDR:PORT/metrics (text format 0.0.4): "
                    "packets and bytes received per transport, per capture id and protocol "
@@ -122,7 +145,10 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
                    "whatever its HEP timestamp or capture id (heplify -dd). A byte-identical "
                    "SIP retransmission within SECONDS is dropped too.")
 @click.option("-v", "--verbose", count=True,
-              help="Report connections and every dropped packet on stderr.")
+              help="Report connections, each --forward's (connected, lost, reconnected) and "
+                   "every dropped packet on stderr (auth key, --allow, not HEP...; the filters' "
+                   "choices are not drops): up to 10 lines a second per reason, the rest "
+                   "counted in one line.")
 @pass_env
 def listen_command(env: Environment, **opts: Any) -> None:
     """Receive HEP and print one record per packet as it arrives.
@@ -139,7 +165,9 @@ def listen_command(env: Environment, **opts: Any) -> None:
 
     Ctrl-C or SIGTERM stops it: outputs are flushed (every --write-hep pcap is complete and
     valid; one being written stays readable up to its last record even after SIGKILL), the
-    summary is printed and the exit status is 0.
+    summary (every file written included) is printed and the exit status is 0. SIGHUP
+    reopens the output files (logrotate) and goes on. An output file that already holds data
+    is never overwritten without --overwrite.
     """
     _run(env, opts)
 
@@ -166,17 +194,27 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
         env.stderr.write(line + "\n")
         env.stderr.flush()
 
+    if (o["forward_cert"] or o["forward_key"]) and not any(
+            t.scheme == "tls" for t in o["forwards"]):
+        raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
     c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
-                  on_event=say if o["verbose"] else None, on_line=say,
+                  on_event=say if o["verbose"] else None, on_line=say, on_notice=say,
                   **{k: o[k] for k in _COLLECTOR_OPTIONS})
     c.open()
     printer = None
+    served = False
     try:
         printer = _Printer(env, "none" if o["quiet"] else fmt, o["output"])
         try:
             c.open_outputs(printer.emit, need_record=printer.need_record,
                            flush=printer.flush, on_close=printer.close)
         except OutputError as e:
+            if e.exists:
+                flag = next((f"--{k.replace('_', '-')} " for k in ("write_hep", "write_sip",
+                             "write_jsonl") if o[k] == e.path), "")
+                raise _Refused(f"{flag}{e.path} {e.hint}: refusing to overwrite it; give another name, "
+                               "--rotate-size/--rotate-time (numbering goes on after the "
+                               "files there) or --overwrite") from None
             raise click.FileError(e.path, hint=e.hint) from None
         except SendError as e:
             raise click.ClickException(f"--forward {e}") from None
@@ -184,6 +222,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
             say(f"listening on {t}")
         if c.metrics_url is not None:
             say(f"metrics on {c.metrics_url}")
+        served = True
         _serve(c)
     finally:
         error = None
@@ -194,8 +233,9 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
         if printer is not None and printer.file is not None:
             with contextlib.suppress(OSError):
                 printer.file.close()
-        for line in c.summary_lines():
-            say(line)
+        if served:  # (a refused start has nothing to sum up)
+            for line in c.summary_lines():
+                say(line)
         if error is not None:
             raise click.ClickException(error)
 
@@ -204,7 +244,13 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
 _COLLECTOR_OPTIONS = ("max_connections", "stall_timeout", "reuse_port", "auth_key", "count",
                       "duration", "stats_every", "write_hep", "write_sip", "write_jsonl",
                       "rotate_size", "rotate_time", "forwards", "forward_ca", "forward_insecure",
-                      "metrics", "dedup")
+                      "forward_cert", "forward_key", "overwrite", "metrics", "dedup")
+
+
+class _Refused(click.ClickException):
+    """A one-line refusal of the command line as given (exit status 2, no usage text)."""
+
+    exit_code = 2
 
 
 def _server_tls(binds: list[Any], o: dict[str, Any]) -> Any:
@@ -225,9 +271,23 @@ def _server_tls(binds: list[Any], o: dict[str, Any]) -> Any:
 
 
 def _serve(c: Any) -> None:
-    """Run the collector with Ctrl-C and SIGTERM stopping it (then the outputs are complete)."""
-    with stopping_on_signals(lambda _sig, _frame: c.stop()):
-        c.run()
+    """Run the collector with Ctrl-C and SIGTERM stopping it (then the outputs are complete)
+    and SIGHUP reopening the output files."""
+    import signal
+
+    hup = getattr(signal, "SIGHUP", None)
+    previous = None
+    if hup is not None:
+        try:
+            previous = signal.signal(hup, lambda _sig, _frame: c.reopen())
+        except (ValueError, OSError):  # not in the main thread (tests)
+            hup = None
+    try:
+        with stopping_on_signals(lambda _sig, _frame: c.stop()):
+            c.run()
+    finally:
+        if hup is not None:
+            signal.signal(hup, previous)
 
 
 class _Printer:

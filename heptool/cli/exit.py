@@ -31,7 +31,10 @@ _DESCRIPTIONS: dict[ExitStatus, str] = {
     ExitStatus.ERROR: ("Operating system, file or network error, or an unexpected internal error."),
     ExitStatus.USAGE: "Bad command line: unknown option, invalid value, missing argument.",
     ExitStatus.BAD_INPUT: "The input was not valid HEP (or pcap) data.",
-    ExitStatus.INTERRUPTED: "Interrupted by Ctrl-C (SIGINT).",
+    ExitStatus.INTERRUPTED: (
+        "Interrupted by Ctrl-C (SIGINT); not for listen, whose normal end is Ctrl-C or "
+        "SIGTERM (status 0, every output complete, the summary printed)."
+    ),
     ExitStatus.BROKEN_PIPE: (
         "Standard output was closed early by its reader (for example, piped into head); "
         "nothing is printed, as with a process killed by SIGPIPE."

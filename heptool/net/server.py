@@ -161,6 +161,9 @@ class Server:
         self.udp_view_handler: Callable[[memoryview, int, Any, tuple, float], None] | None = None
         #: Optional ``f(text)`` told about connections opened, refused and closed (one line).
         self.on_event: Callable[[str], None] | None = None
+        #: Optional ``f(reason, transport, peer)`` told about every datagram dropped here
+        #: (outside ``allow``), after it is counted.
+        self.on_drop: Callable[[str, str, tuple], None] | None = None
         self._buf = bytearray(_BUF_SIZE)
         self._view = memoryview(self._buf)
 
@@ -306,6 +309,8 @@ class Server:
                     continue
                 if allow is not None and not allow(peer[0]):
                     stats.drops["not allowed"] += 1
+                    if self.on_drop is not None:
+                        self.on_drop("not allowed", "udp", _addr(peer))
                     continue
                 n_ok += 1
                 nbytes += n

@@ -18,6 +18,11 @@ summary is text lines the caller prints.  No click, no rich::
         files = c.close()    # outputs flushed and closed: the files written
     print("\\n".join(c.summary_lines()))
 
+Captured data is never destroyed: a rotated output numbers on after the files already there;
+an unrotated one that already holds data is refused (:exc:`OutputError` with ``exists``)
+unless ``overwrite``.  :meth:`Collector.reopen` (listen's SIGHUP, for logrotate) starts new
+output files at the next chance between packets.
+
 The steps, in the order listen takes them: :meth:`Collector.open` binds (an OSError leaves
 nothing open); :meth:`Collector.open_outputs` opens the files and forwards and builds the
 handler (:exc:`OutputError` when a file cannot be opened; :meth:`run` calls it when it was
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from heptool.net.stats import ServerStats
 from heptool.net.target import Target, parse_target
-from heptool.pipeline.handlers import Tally, make_handler, pcap_only_handlers
+from heptool.pipeline.handlers import DropReporter, Tally, make_handler, pcap_only_handlers
 
 if TYPE_CHECKING:
     import ssl
@@ -45,16 +50,19 @@ if TYPE_CHECKING:
     from heptool.output.files import RotatingFile
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["CloseError", "Collector", "OutputError", "drops_text", "streams_text"]
+__all__ = ["CloseError", "Collector", "OutputError", "drops_text", "status_text",
+           "streams_text"]
 
 
 class OutputError(OSError):
-    """An output file could not be opened: its ``path`` and why (``hint``)."""
+    """An output file could not be opened: its ``path`` and why (``hint``); ``exists``: it
+    already holds data and ``overwrite`` was not given."""
 
-    def __init__(self, path: str, hint: str) -> None:
+    def __init__(self, path: str, hint: str, exists: bool = False) -> None:
         super().__init__(f"{path}: {hint}")
         self.path = path
         self.hint = hint
+        self.exists = exists
 
 
 class CloseError(OSError):
@@ -79,14 +87,18 @@ class Collector:
     Outputs: ``write_hep`` (the HEP packets in UDP frames, classic pcap), ``write_sip`` (the
     packets the HEP carried, decapsulated; ``.pcapng`` adds comments), ``write_jsonl``
     (decode's records), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
-    seconds; ``forwards`` (targets the packets are relayed to, bytes unchanged;
-    ``forward_ca``/``forward_insecure`` for ``tls://``); ``emit``, see :meth:`open_outputs`.
+    seconds (numbered on after the files already there), else refused when the file holds
+    data, unless ``overwrite``; ``forwards`` (targets the packets are relayed to, bytes
+    unchanged; ``forward_ca``/``forward_insecure``, and ``forward_cert``/``forward_key`` a
+    client certificate, for ``tls://``); ``emit``, see :meth:`open_outputs`.
+    Callbacks: ``on_event(text)`` connection events and every dropped packet (rate-limited,
+    see :class:`heptool.pipeline.handlers.DropReporter`; None: not told); ``on_line(text)``
+    the stats line every ``stats_every`` seconds; ``on_notice(text)`` what an operator must
+    always see: output files reopened, a file that could not be.
     Watching: ``metrics`` (host, port): a Prometheus endpoint served from :meth:`open` to
     :meth:`close` (:mod:`heptool.net.metrics`; ``metrics_url`` says where).  ``dedup``
     (seconds): a packet identical to one accepted within it is dropped as "duplicate"
     (:mod:`heptool.pipeline.dedup`).
-    Callbacks: ``on_event(text)`` connection events and undecodable packets (None: not
-    told); ``on_line(text)`` the stats line every ``stats_every`` seconds.
 
     Counts: ``stats`` (:class:`heptool.net.stats.ServerStats`: received, drops by reason),
     ``tally.protos`` (accepted per protocol), :attr:`accepted`.
@@ -103,8 +115,10 @@ class Collector:
                  rotate_time: float | None = None, forwards: Sequence[Target | str] = (),
                  forward_ca: str | None = None, forward_insecure: bool = False,
                  metrics: tuple[str, int] | None = None, dedup: float | None = None,
-                 on_event: Callable[[str], None] | None = None,
-                 on_line: Callable[[str], None] | None = None) -> None:
+                 forward_cert: str | None = None, forward_key: str | None = None,
+                 overwrite: bool = False, on_event: Callable[[str], None] | None = None,
+                 on_line: Callable[[str], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None) -> None:
         self.binds = [parse_target(b) if isinstance(b, str) else b for b in binds]
         self.tls_context = tls_context
         self.allow = tuple(allow)
@@ -124,6 +138,9 @@ class Collector:
         self.forwards = [parse_target(f) if isinstance(f, str) else f for f in forwards]
         self.forward_ca = forward_ca
         self.forward_insecure = forward_insecure
+        self.forward_cert = forward_cert
+        self.forward_key = forward_key
+        self.overwrite = overwrite
         self.on_event = on_event
         self.on_line = on_line
         self.metrics = metrics
@@ -134,6 +151,8 @@ class Collector:
             from heptool.pipeline.dedup import Dedup
 
             self.dedup = Dedup(dedup)
+        self.on_notice = on_notice
+        self.drop_reporter = DropReporter(on_event) if on_event is not None else None
         self.stats = ServerStats()
         self.tally = Tally()
         self.server: Server | None = None
@@ -148,6 +167,8 @@ class Collector:
         self.kernel_drops: int | None = None
         self._accepted_fn: Callable[[], int] | None = None
         self._outputs_open = False
+        self._reopen_due = False
+        self._closed = False
 
     # -- setup --------------------------------------------------------------------------
     def open(self) -> list[Target]:
@@ -211,7 +232,7 @@ class Collector:
         the files (the caller closes its own output there).  :exc:`OutputError` when a file
         cannot be opened; :class:`heptool.net.client.SendError` when a forward cannot.
         """
-        from heptool.output.files import RotatingFile
+        from heptool.output.files import OutputExistsError, RotatingFile
 
         assert self.server is not None, "open() first"
         self._outputs_open = True
@@ -220,7 +241,10 @@ class Collector:
 
         def rotating(path: str, make: Any) -> RotatingFile:
             try:
-                r = RotatingFile(path, make, size=self.rotate_size, every=self.rotate_time)
+                r = RotatingFile(path, make, size=self.rotate_size, every=self.rotate_time,
+                                 overwrite=self.overwrite)
+            except OutputExistsError as e:
+                raise OutputError(path, e.strerror, exists=True) from None
             except OSError as e:
                 raise OutputError(path, e.strerror or str(e)) from None
             self.rotating.append(r)
@@ -238,7 +262,10 @@ class Collector:
 
             try:
                 self.sip_out = SipSink(self.write_sip, size=self.rotate_size,
-                                       every=self.rotate_time)
+                                       every=self.rotate_time, overwrite=self.overwrite,
+                                       on_warning=self.on_notice)
+            except OutputExistsError as e:
+                raise OutputError(self.write_sip, e.strerror, exists=True) from None
             except OSError as e:
                 raise OutputError(self.write_sip, e.strerror or str(e)) from None
         if self.write_jsonl:
@@ -246,14 +273,25 @@ class Collector:
 
             self.jsonl_out = rotating(self.write_jsonl, JsonlWriter)
         if self.forwards:
-            from heptool.net.client import open_sender
+            from heptool.net.client import SendError, open_sender
             from heptool.net.tls import client_tls_context
 
             ctx = None
             if any(t.scheme == "tls" for t in self.forwards):
-                ctx = client_tls_context(ca=self.forward_ca, insecure=self.forward_insecure)
+                try:
+                    ctx = client_tls_context(ca=self.forward_ca, insecure=self.forward_insecure,
+                                             cert=self.forward_cert, key=self.forward_key)
+                except OSError as e:  # ssl.SSLError too
+                    raise SendError(f"cannot load the TLS client certificate or CA: "
+                                    f"{e.strerror or e}") from None
+            say = self.on_event
+            hook = (None if say is None else
+                    lambda fw, _kind, text: say(f"forward {fw.target}: {text}"))
             for t in self.forwards:
-                self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0))
+                # write_timeout: the receive loop is one thread; a forward that stops reading
+                # may hold it that long before its connection is given up (packets requeued)
+                self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0,
+                                                   write_timeout=1.0, on_event=hook))
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
                         or self.jsonl_out is not None or self.sip_out is not None
@@ -264,7 +302,7 @@ class Collector:
         if (self.hep_out is not None and frame is not None and not need_message and emit is None
                 and self.jsonl_out is None and self.sip_out is None and not self.forwarders):
             fast = pcap_only_handlers(self.hep_out, frame, drops, count=self.count,
-                                      stop=server.stop)
+                                      stop=server.stop, on_drop=self.drop_reporter)
             server.handler = fast.handle
             server.udp_view_handler = fast.handle_view
             self._accepted_fn = fast.accepted
@@ -276,9 +314,12 @@ class Collector:
                 need_record=want_record or self.jsonl_out is not None,
                 jsonl_out=self.jsonl_out, hep_out=self.hep_out, frame=frame,
                 sip_out=self.sip_out, forwards=self.forwarders, count=self.count,
-                stop=server.stop, on_error=self.on_event, hep_counts=self.hep_counts,
+                stop=server.stop, on_drop=self.drop_reporter, hep_counts=self.hep_counts,
                 dedup=self.dedup)
         server.on_event = self.on_event
+        if self.drop_reporter is not None:
+            reporter = self.drop_reporter
+            server.on_drop = lambda reason, transport, peer: reporter(reason, transport, peer)
 
     # -- running ------------------------------------------------------------------------
     def run(self) -> None:
@@ -302,10 +343,15 @@ class Collector:
         def tick() -> None:
             nonlocal next_stats
             now = time.monotonic()
+            if self._reopen_due:
+                self._reopen_due = False
+                self._reopen_outputs()
             for r in self.rotating:
                 r.tick(now)
             for fw in self.forwarders:
                 fw.poll()
+            if self.drop_reporter is not None:
+                self.drop_reporter.tick()
             if next_stats is not None and now >= next_stats:
                 next_stats = now + stats_every  # type: ignore[operator]
                 line = self.stats_line(now)
@@ -326,15 +372,35 @@ class Collector:
         if self.server is not None:
             self.server.stop()
 
+    def reopen(self) -> None:
+        """Start new output files soon, between packets (safe from a signal handler: listen's
+        SIGHUP, after logrotate moved the files away): see
+        :meth:`heptool.output.files.RotatingFile.reopen`."""
+        self._reopen_due = True
+
+    def _reopen_outputs(self) -> None:
+        for r in self.rotating:
+            warning = r.reopen()
+            if warning is not None and self.on_notice is not None:
+                self.on_notice(warning)
+        if self.sip_out is not None:
+            self.sip_out.reopen()  # in its thread, after what is queued
+        if self.on_notice is not None:
+            names = [o.files[-1] for o in (self.hep_out, self.jsonl_out) if o is not None]
+            if self.sip_out is not None:
+                names.append(f"{self.write_sip} (rotated: its next number)")
+            self.on_notice("output files reopened: " + (", ".join(names) or "none"))
+
     # -- ending -------------------------------------------------------------------------
     @property
     def files(self) -> list[str]:
-        """Every file written so far (--write-hep, --write-sip, --write-jsonl order)."""
+        """Every file written so far (--write-hep, --write-sip, --write-jsonl order; a name
+        reopened after SIGHUP once)."""
         out: list[str] = []
         for o in (self.hep_out, self.sip_out, self.jsonl_out):
             if o is not None:
                 out += o.files
-        return out
+        return list(dict.fromkeys(out))
 
     def close(self) -> list[str]:
         """Close the listeners, the forwards (waiting up to 1 s each for delivery),
@@ -343,6 +409,9 @@ class Collector:
         errors: list[str] = []
         if self.metrics_server is not None:
             self.metrics_server.close()
+        self._closed = True
+        if self.drop_reporter is not None:
+            self.drop_reporter.flush()
         if self.server is not None:
             try:
                 self.kernel_drops = self.server.kernel_drops()
@@ -386,8 +455,24 @@ class Collector:
         """Packets accepted (passed the auth key and the filter) so far."""
         return self._accepted_fn() if self._accepted_fn is not None else self.tally.accepted
 
+    def forward_status(self) -> list[Any]:
+        """Each forward's :class:`heptool.net.client.TargetStatus`, in --forward order."""
+        return [fw.status() for fw in self.forwarders]
+
+    def drops_line(self) -> str:
+        """Every drop by reason, then what the forwards did not deliver and what waits for a
+        forward that is down: ``none`` only when nothing was lost and nothing waits."""
+        parts = [f"{k} {v}" for k, v in self.stats.drops.most_common()]
+        for st in self.forward_status():
+            if st.undelivered:
+                parts.append(f"forward {st.target} undelivered {st.undelivered}")
+            if not st.connected and not self._closed:
+                parts.append(f"forward {st.target} down ({st.queued} queued)")
+        return ", ".join(parts) or "none"
+
     def stats_line(self, now: float) -> str:
-        """The periodic stats line: rates per transport since the last one, totals, drops."""
+        """The periodic stats line: the time (UTC), rates per transport since the last one,
+        totals, drops, and each forward's state."""
         t0, before = self._last_stats
         dt = max(now - t0, 1e-6)
         cur = Counter(self.stats.packets)
@@ -397,18 +482,21 @@ class Collector:
         protos = ", ".join(f"{k} {v}" for k, v in self.tally.protos.most_common()) or "-"
         kd = self.server.kernel_drops() if self.server is not None else None
         streams = streams_text(self.stats)
-        return (f"stats: {rates}; total {self.stats.total}; protocols: {protos}; "
-                f"drops: {drops_text(self.stats)}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return (f"stats: {stamp} {rates}; total {self.stats.total}; protocols: {protos}; "
+                f"drops: {self.drops_line()}"
                 + (f"; streams: {streams}" if streams else "")
-                + (f"; kernel receive-buffer drops {kd}" if kd is not None else ""))
+                + (f"; kernel receive-buffer drops {kd}" if kd is not None else "")
+                + "".join(f"; forward {st.target} {status_text(st)}"
+                          for st in self.forward_status()))
 
     def summary_lines(self) -> list[str]:
         """The summary of the run, after :meth:`close`: received, accepted, drops,
-        connections, protocols, kernel drops, rotated files, forwards."""
+        connections, protocols, kernel drops, the files written, forwards."""
         st = self.stats
         per = ", ".join(f"{k} {v}" for k, v in sorted(st.packets.items())) or "none"
         lines = [(f"listen: {st.total} packets received ({per}); {self.accepted} accepted; "
-                  f"drops: {drops_text(st)}")]
+                  f"drops: {self.drops_line()}")]
         if st.connections or st.closed:
             closed = ", ".join(f"{k} {v}" for k, v in st.closed.most_common())
             lines.append(f"  connections: {st.connections} accepted"
@@ -421,19 +509,26 @@ class Collector:
             lines.append("  protocols: " + ", ".join(f"{k} {v}" for k, v in protos.most_common()))
         if self.kernel_drops is not None:
             lines.append(f"  kernel receive-buffer drops: {self.kernel_drops}")
-        for r in self.rotating:
-            if len(r.files) > 1:
-                lines.append(f"  {r.base}: {len(r.files)} files ({r.files[0]} .. {r.files[-1]})")
-        for fw in self.forwarders:
-            s = fw.stats
-            lines.append(f"  forward {fw.target}: {s.packets} sent, {s.undelivered} undelivered"
-                         + (f" ({s.last_error})" if s.last_error else ""))
+        files = self.files
+        if files:
+            lines.append(f"  {len(files)} file{'s' if len(files) != 1 else ''} written: "
+                         + ", ".join(files))
+        for fw, fs in zip(self.forwarders, self.forward_status()):
+            last = fw.stats.last_error
+            lines.append(f"  forward {fs.target}: {fs.sent} sent, {fs.undelivered} undelivered, "
+                         f"{fs.reconnects} reconnects" + (f" ({last})" if last else ""))
         return lines
 
 
+def status_text(st: Any) -> str:
+    """A forward's state for the stats line: ``up``/``DOWN``, queue depth, counts."""
+    return (f"{'up' if st.connected else 'DOWN'}, queued {st.queued}, sent {st.sent}, "
+            f"undelivered {st.undelivered}, reconnects {st.reconnects}")
+
+
 def drops_text(st: ServerStats) -> str:
-    """``reason N, reason N`` (most first) of every drop: the same text in the periodic
-    stats line and in the summary (ServerStats.drops is where all are counted)."""
+    """``reason N, reason N`` (most first) of every drop on the way in (ServerStats.drops is
+    where all are counted); :meth:`Collector.drops_line` adds the forwards'."""
     return ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
 
 

@@ -27,12 +27,15 @@ if TYPE_CHECKING:
     from heptool.pipeline.dedup import Dedup
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["DUPLICATE", "Handler", "PcapOnly", "Tally", "make_handler", "pcap_only_handlers", "proto_name"]
+__all__ = ["DUPLICATE", "DropReport", "DropReporter", "Handler", "PcapOnly", "Tally",
+           "make_handler", "pcap_only_handlers", "proto_name"]
 
 #: ``handler(data, transport, peer, local, received)``
 Handler = Callable[[bytes, str, tuple, tuple, float], None]
 #: ``handler(view, n, peer, local, received)``: a UDP datagram in the server's reused buffer
 ViewHandler = Callable[[memoryview, int, Any, tuple, float], None]
+#: ``on_drop(reason, transport, peer, detail)``: a packet was dropped (and counted)
+DropReport = Callable[[str, str, tuple, str], None]
 
 TOO_BIG = "too big for a --write-hep UDP frame"
 #: the drop reason of --dedup
@@ -68,12 +71,13 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                  frame: Callable[[bytes, tuple, tuple], bytes] | None = None,
                  sip_out: SipSink | None = None, forwards: list[Any] | tuple = (),
                  count: int | None = None, stop: Callable[[], None] = lambda: None,
-                 on_error: Callable[[str], None] | None = None,
+                 on_drop: DropReport | None = None,
                  hep_counts: HepCounts | None = None, dedup: Dedup | None = None) -> Handler:
     """The general per-packet function.
 
     ``need_message``: decode every packet (``auth_key``, ``match`` and ``need_record`` need
-    it; a packet that does not decode is dropped as "not HEP", told to ``on_error``).
+    it; a packet that does not decode is dropped as "not HEP").  Every packet dropped
+    (other than by ``match``) is counted in ``drops`` and told to ``on_drop``.
     ``emit(record, message, data)`` gets every accepted packet: the record (decode's) when
     ``need_record``, else None. ``hep_out`` (with ``frame``, see
     :func:`heptool.pipeline.sinks.frame_cache`) and ``jsonl_out`` are rotating files,
@@ -121,8 +125,8 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 m = decode(data)
             except HepError as e:
                 drops["not HEP"] += 1
-                if on_error is not None:
-                    on_error(f"Error: {transport} from {format_addr(peer[0], peer[1])}: {e}")
+                if on_drop is not None:
+                    on_drop("not HEP", transport, peer, str(e))
                 return
             if hc_get is not None:
                 key = (m.capture_id, m.proto_type)
@@ -133,6 +137,9 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 got = m.auth_key
                 if got is None or not compare(got.encode("utf-8"), auth):
                     drops["auth key"] += 1
+                    if on_drop is not None:
+                        on_drop("auth key", transport, peer,
+                                "no auth key" if got is None else "another auth key")
                     return
             if match is not None and not match(m):
                 drops["filtered out"] += 1
@@ -158,6 +165,8 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 f = frame(data, peer, local)  # type: ignore[misc]
             except ValueError:  # a >65,507-byte HEP3 packet from TCP fits no UDP frame
                 drops[TOO_BIG] += 1
+                if on_drop is not None:
+                    on_drop(TOO_BIG, transport, peer, f"{len(data)} bytes")
             else:
                 ho.writer.write_frame(f, (sec, int((received - sec) * 1e6)))
                 ho.after_record()
@@ -174,7 +183,8 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
 
 def pcap_only_handlers(hep_out: RotatingFile, frame: Callable[[bytes, tuple, tuple], bytes],
                        drops: Counter[str], *, count: int | None = None,
-                       stop: Callable[[], None] = lambda: None) -> PcapOnly:
+                       stop: Callable[[], None] = lambda: None,
+                       on_drop: DropReport | None = None) -> PcapOnly:
     """``--write-hep`` alone (-q, no filter, nothing else): the record is packed here in
     one append (the classic pcap record header of heptool.capture.writer.PcapWriter) to
     keep the per-packet work small enough for 200,000 packets/s."""
@@ -190,6 +200,8 @@ def pcap_only_handlers(hep_out: RotatingFile, frame: Callable[[bytes, tuple, tup
             f = frame(data, peer, local)
         except ValueError:  # a >65,507-byte HEP3 packet from TCP fits no UDP frame
             drops[TOO_BIG] += 1
+            if on_drop is not None:
+                on_drop(TOO_BIG, transport, peer, f"{len(data)} bytes")
         else:
             sec = int(received)
             n = len(f)
@@ -219,6 +231,8 @@ def pcap_only_handlers(hep_out: RotatingFile, frame: Callable[[bytes, tuple, tup
                 f = frame(data, peer, local)
             except ValueError:
                 drops[TOO_BIG] += 1
+                if on_drop is not None:
+                    on_drop(TOO_BIG, "udp", (peer[0], peer[1]), f"{n} bytes")
                 state[0] += 1
                 return
             if len(heads) > 65536:
@@ -253,3 +267,47 @@ def proto_name(pt: Any) -> str:
 
         name = _PROTO_NAMES[pt] = "none" if pt is None else PROTO_TYPES.get(pt) or str(pt)
     return name
+
+
+class DropReporter:
+    """``listen -v``: one line per dropped packet to ``say`` (a :data:`DropReport`), at most
+    ``limit`` per reason each second; the packets over it are told in one line per reason
+    when the second is over (:meth:`tick`, on the collector's timer) or at the end
+    (:meth:`flush`), so a flood of bad packets cannot flood the terminal but none goes
+    untold."""
+
+    def __init__(self, say: Callable[[str], None], *, limit: int = 10,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.say = say
+        self.limit = limit
+        self.clock = clock or time.monotonic
+        self.window = int(self.clock())
+        self.shown: Counter[str] = Counter()
+        self.held: Counter[str] = Counter()
+
+    def __call__(self, reason: str, transport: str, peer: tuple, detail: str = "") -> None:
+        self.tick()
+        if self.shown[reason] < self.limit:
+            self.shown[reason] += 1
+            from heptool.net.target import format_addr
+
+            self.say(f"dropped a {transport} packet from {format_addr(peer[0], peer[1])}: "
+                     f"{reason}" + (f" ({detail})" if detail else ""))
+        else:
+            self.held[reason] += 1
+
+    def tick(self) -> None:
+        """At a new second: tell the packets held back in the last one."""
+        if int(self.clock()) != self.window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Tell the packets held back, and start a new second."""
+        for reason, n in self.held.items():
+            self.say(f"dropped {n} more packet{'s' if n != 1 else ''}: {reason} (over "
+                     f"{self.limit} a second, not shown one by one)")
+        self.held.clear()
+        self.shown.clear()
+        self.window = int(self.clock())

@@ -15,6 +15,8 @@ from heptool.output.files import RotatingFile
 
 __all__ = ["SipSink", "frame_cache"]
 
+_REOPEN = object()
+
 
 class SipSink:
     """``--write-sip``: :func:`heptool.capture.convert.hep_to_frames` (which keeps TCP flow
@@ -23,7 +25,9 @@ class SipSink:
     The file is committed whenever the converter waits for the next message, i.e. between
     whole records. :meth:`close` raises OSError when the thread failed."""
 
-    def __init__(self, path: str, *, size: int | None = None, every: float | None = None) -> None:
+    def __init__(self, path: str, *, size: int | None = None, every: float | None = None,
+                 overwrite: bool = False,
+                 on_warning: Callable[[str], None] | None = None) -> None:
         import queue
         import threading
 
@@ -33,7 +37,8 @@ class SipSink:
         self.path = path
         pcapng = path.lower().endswith(".pcapng")
         self.out = RotatingFile(path, PcapngWriter if pcapng else PcapFrameWriter, size=size,
-                                every=every)
+                                every=every, overwrite=overwrite)
+        self.on_warning = on_warning
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=100_000)
         self.stats = ConvertStats()
         self.error: BaseException | None = None
@@ -56,6 +61,11 @@ class SipSink:
                 continue
             if item is None:
                 return
+            if item is _REOPEN:  # here the converter waits for a message: between records
+                warning = self.out.reopen()
+                if warning is not None and self.on_warning is not None:
+                    self.on_warning(warning)
+                continue
             yield item
 
     def _run(self) -> None:
@@ -70,6 +80,11 @@ class SipSink:
     def put(self, m: Any, received: float) -> None:
         sec = int(received)
         self.queue.put((m, (sec, int((received - sec) * 1e6))))
+
+    def reopen(self) -> None:
+        """Start the next file (SIGHUP: see :meth:`RotatingFile.reopen`), in the writing
+        thread, after the messages already queued."""
+        self.queue.put(_REOPEN)
 
     def close(self) -> None:
         self.queue.put(None)

@@ -70,7 +70,8 @@ def test_tcp_byte_for_byte(tmp_path, source):
 
 def test_udp_and_tcp_many_packets_in_order(tmp_path, scenario_stream):
     for scheme in ("udp", "tcp"):
-        expected, got, _ = _roundtrip(tmp_path, scenario_stream, scheme)
+        (tmp_path / scheme).mkdir()  # (listen refuses to overwrite the first run's capture)
+        expected, got, _ = _roundtrip(tmp_path / scheme, scenario_stream, scheme)
         assert len(expected) > 1500
         assert got == expected, scheme
 
@@ -261,9 +262,10 @@ def test_udp_oversize_is_reported_not_truncated(tmp_path):
 
 
 def test_send_errors():
-    r = run_heptool("send", "--payload", "x", "--to", "tcp://127.0.0.1:9")
-    assert r.returncode == 1
-    assert r.stderr.decode().startswith("Error: tcp://127.0.0.1:9: Connection refused")
+    r = run_heptool("send", "--payload", "x", "--to", "tcp://127.0.0.1:9", "--retry", "0.3")
+    assert r.returncode == 1  # down at the start: retried in the background, then counted
+    assert r.stderr.decode().startswith("send tcp://127.0.0.1:9: 0 packets")
+    assert b"1 NOT delivered" in r.stderr and b"connect: Connection refused" in r.stderr
     r = run_heptool("send", "--payload", "x", "--to", "udp://127.0.0.1")
     assert r.returncode == 2 and b"missing :PORT" in r.stderr
     r = run_heptool("send", "--payload", "x", "--to", "udp://127.0.0.1:9", "--rate", "5",
@@ -441,7 +443,7 @@ def test_send_a_sip_capture_as_convert_would(tmp_path):
     y = tmp_path / "y.pcap"
     for extra in ((), ("--rate", "100000")):  # the fast path and the general one
         with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-hep", str(y), "-q",
-                           "--count", str(len(expected))) as lp:
+                           "--overwrite", "--count", str(len(expected))) as lp:
             r = run_heptool("send", str(source), "--to", lp.url("udp"), *extra)
             assert r.returncode == 0, r.stderr
             assert b"no HEP in this capture" in r.stderr

@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nethelpers import ListenProcess, hep_packets, heptool_cmd, run_heptool
 
 from heptool.net.client import StreamSender, TargetStatus, UdpSender
 from heptool.net.target import Target
@@ -36,3 +46,260 @@ def test_status_of_udp_and_tcp_senders():
     s.close(1.0)
     c.close()
     ls.close()
+
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z send ")
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class _BlackHole:
+    """A TCP peer that accepts every connection and never reads (small receive buffer)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.conns.append(c)
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def _popen_send(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(heptool_cmd("send", *args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _finish(p: subprocess.Popen, timeout: float) -> tuple[int, str, float]:
+    """Wait for ``p`` (bounded); its status, stderr and how long it took."""
+    t0 = time.monotonic()
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate(timeout=5)
+        raise AssertionError(f"send did not end within {timeout} s") from None
+    return p.returncode, err.decode(), time.monotonic() - t0
+
+
+# -- defect 1: every write has a deadline; signals end the run with its summary ----------
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_ends_a_send_into_a_black_hole_with_the_summary(tmp_path, sig):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 60_000)
+    hole = _BlackHole()
+    try:
+        p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
+                        f"tcp://127.0.0.1:{hole.port}", "--write-timeout", "1", "--retry", "1")
+        time.sleep(1.5)  # the socket buffers are full by now: the send is stuck
+        assert p.poll() is None
+        os.kill(p.pid, sig)
+        rc, err, took = _finish(p, 20)
+    finally:
+        hole.close()
+    assert rc == 1, err  # stopped, and packets were not delivered: 1 (documented)
+    line = err.splitlines()[0]
+    assert line.startswith(f"send tcp://127.0.0.1:{hole.port}: ")
+    assert "NOT delivered" in line
+    sent = int(line.split(": ")[1].split(" packets")[0])
+    undelivered = int(re.search(r"(\d+) NOT delivered", line).group(1))
+    assert sent + undelivered < 2000 and undelivered > 0
+    assert took < 15
+
+
+def test_a_second_signal_gives_up_at_once(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 60_000)
+    hole = _BlackHole()
+    try:
+        p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
+                        f"tcp://127.0.0.1:{hole.port}")  # default deadlines: 5 s each
+        time.sleep(1.5)
+        os.kill(p.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        os.kill(p.pid, signal.SIGTERM)
+        rc, err, took = _finish(p, 20)
+    finally:
+        hole.close()
+    assert rc == 1 and "NOT delivered" in err, err
+    assert took < 3
+
+
+# -- defect 3: a destination down at the start does not hold the others back -------------
+
+def test_udp_up_and_tcp_down_udp_gets_everything():
+    down = _free_port()
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-q", "--count", "20") as lp:
+        r = run_heptool("send", "--payload", "x", "--count", "20", "--to", lp.url("udp"),
+                        "--to", f"tcp://127.0.0.1:{down}", "--retry", "0.5", timeout=30)
+        assert lp.wait(10) == 0, lp.stderr_lines
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert f"send {lp.url('udp')}: 20 packets" in err
+    assert f"send tcp://127.0.0.1:{down}: 0 packets" in err and "20 NOT delivered" in err
+
+
+def test_tcp_down_at_start_comes_up_and_gets_every_packet_in_order_with_v(tmp_path):
+    port = _free_port()
+    p = _popen_send("--payload", "x", "--count", "40", "--rate", "20", "--chunk",
+                    "node_name=n", "-v", "--to", f"tcp://127.0.0.1:{port}")
+    try:
+        time.sleep(0.7)  # down for the first ~14 packets
+        with ListenProcess("--bind", f"tcp://127.0.0.1:{port}", "-f", "jsonl",
+                           "--count", "40") as lp:
+            records = lp.read_records(40, timeout=20)
+            rc, err, _ = _finish(p, 20)
+            assert lp.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    assert rc == 0, err
+    assert len(records) == 40
+    times = [json.loads(x)["time"] for x in records]
+    assert times == sorted(times)  # in order
+    lines = err.splitlines()
+    events = [x for x in lines if STAMP.match(x)]
+    assert any("Connection refused; retrying in the background" in x for x in events), err
+    assert any(re.search(r": connected \(\d+ attempts, \d+ queued\)", x) for x in events), err
+    assert any(x.startswith(f"send tcp://127.0.0.1:{port}: 40 packets") for x in lines)
+
+
+class _Restarting:
+    """A TCP collector (thread) that reads ``first`` bytes on its first connection, closes
+    it, and reads the second connection to its end."""
+
+    def __init__(self, first: int) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.first = first
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for n in range(2):
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(10)
+            got = bytearray()
+            while n or len(got) < self.first:
+                try:
+                    d = c.recv(65536 if n else self.first - len(got))
+                except OSError:
+                    break
+                if not d:
+                    break
+                got += d
+            self.received.append(bytes(got))
+            c.close()
+
+
+def test_v_reports_a_reconnection_with_its_time():
+    from heptool.core.codec import encode
+    from heptool.core.message import HepMessage
+
+    one = len(encode(HepMessage(src_ip="127.0.0.1", src_port=5060, dst_ip="127.0.0.1",
+                                dst_port=5060, ts_sec=1, ts_usec=0, proto_type=1,
+                                capture_id=1, payload=b"x")))
+    srv = _Restarting(first=10 * one)
+    r = run_heptool("send", "--payload", "x", "--time", "1", "--count", "30", "--rate", "30",
+                    "-v", "--to", f"tcp://127.0.0.1:{srv.port}", timeout=30)
+    srv.thread.join(10)
+    srv.sock.close()
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    events = [x for x in err.splitlines() if STAMP.match(x)]
+    assert any("connection lost" in x for x in events), err
+    assert any(re.search(r": reconnected after \d+\.\d s", x) for x in events), err
+    assert "1 reconnects" in err
+
+
+# -- defect 8: UDP counts do not depend on the pacing --------------------------------------
+
+def test_udp_to_nothing_listening_is_the_same_at_any_pace():
+    port = _free_port(socket.SOCK_DGRAM)
+    outcomes = []
+    for pace in ((), ("--rate", "100")):
+        r = run_heptool("send", "--payload", "x", "--count", "30", *pace,
+                        "--to", f"udp://127.0.0.1:{port}", timeout=30)
+        line = r.stderr.decode().splitlines()[0]
+        outcomes.append((r.returncode, line.split(" bytes")[0], "NOT delivered" in line))
+        if pace:
+            assert "ICMP port unreachable" in line
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 0 and not outcomes[0][2]
+    assert outcomes[0][1].startswith(f"send udp://127.0.0.1:{port}: 30 packets, ")
+
+
+# -- defect 7: scenarios repeat with fresh ids and continuing time --------------------------
+
+def _scenario_len(seeds: range) -> int:
+    from heptool.analysis.scenarios import scenario
+
+    return sum(len(scenario("call", seed=s)) for s in seeds)
+
+
+@pytest.mark.parametrize("args,seeds", [(("--count", "12"), range(12)),
+                                        (("--loop", "3"), range(3)),
+                                        (("--count", "2", "--loop", "2"), range(4))])
+def test_scenario_count_and_loop_give_fresh_calls_in_time_order(args, seeds):
+    n = _scenario_len(seeds)
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl", "--count", str(n)) as lp:
+        r = run_heptool("send", "--scenario", "call", *args, "--rate", "2000",
+                        "--to", lp.url("udp"), timeout=60)
+        assert r.returncode == 0, r.stderr
+        records = [json.loads(x) for x in lp.read_records(n)]
+        assert lp.wait(10) == 0
+    assert len(records) == n
+    call_ids = {x["sip"]["call_id"] for x in records if x.get("sip")}
+    assert len(call_ids) == len(seeds)
+    times = [x["time"] for x in records]
+    assert times == sorted(times)
+
+
+# -- defect 10: --chunk before the payload -------------------------------------------------
+
+def test_send_chunk_goes_before_the_payload(tmp_path):
+    from heptool.core.codec import decode
+
+    y = tmp_path / "y.pcap"
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-hep", str(y), "-q",
+                       "--count", "1") as lp:
+        r = run_heptool("send", "--payload", "INVITE", "--chunk", "0x0003:0x0020=kam",
+                        "--to", lp.url("udp"))
+        assert r.returncode == 0, r.stderr
+        assert lp.wait(10) == 0
+    ids = decode(hep_packets(y)[0]).chunk_ids()
+    assert ids[-2:] == [(3, 0x20), (0, 0x0F)]

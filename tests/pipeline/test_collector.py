@@ -119,7 +119,11 @@ def test_filters_and_auth_key_count_drops():
         t.join(5)
     assert dict(c.stats.drops) == {"auth key": 1, "filtered out": 1, "not HEP": 1}
     assert c.accepted == 2 and c.tally.protos == {"sip": 2}
-    assert len(events) == 1 and events[0].startswith("Error: udp from 127.0.0.1:")
+    # every drop but the filter's is told (issue 13 #9: the auth key's too)
+    assert len(events) == 2, events
+    assert events[0].startswith("dropped a udp packet from 127.0.0.1:")
+    assert events[0].endswith(": auth key (no auth key)")
+    assert ": not HEP (" in events[1]
 
 
 def test_output_that_cannot_be_opened(tmp_path):
