@@ -22,6 +22,7 @@ from heptool.cli.options import (
     open_output,
     output_options,
     resolve_format,
+    view_options,
 )
 
 __all__ = ["decode_command"]
@@ -67,6 +68,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @click.argument("inputs", nargs=-1, metavar="[INPUT]...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @output_options(*FORMATS)
+@view_options
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any port; HEP is "
                    "recognised by its bytes).")
@@ -287,10 +289,15 @@ class _Run:
         if fmt == "table":
             from heptool.output.table import TableWriter
 
-            console = self.env.console if out is self.env.stdout else \
-                self.env.make_console(out, False)
-            tw = TableWriter(console, verbose=self.verbose, batch=1 if live else 100)
+            env = self.env
+            to_stdout = out is env.stdout
+            tw = TableWriter(out, width=env.text_width if to_stdout else env.width,
+                             color=use_color(env, to_stdout and bool(env.stdout_isatty)),
+                             localtime=env.localtime, verbose=self.verbose,
+                             batch=1 if live else 100)
             twrite = tw.write
+            if not self.verbose:
+                self._write_record = twrite  # the fast path's emit: record only
             return tw, lambda rec, m, p: twrite(rec, m)
         if fmt == "raw":
             from heptool.output.raw import RawWriter
@@ -322,6 +329,19 @@ class _Run:
     def _progress(self, name: str, size: int) -> Any:
         """A progress bar for an input file of ``size`` bytes, if it is a big one."""
         return _Progress(self.env, name, size) if size >= PROGRESS_MIN_BYTES else None
+
+
+def use_color(env: Environment, terminal: bool) -> bool:
+    """Whether a plain-text view colours its output: ``--color always``/``never``; with
+    auto, NO_COLOR (set, not empty) says no, then FORCE_COLOR says yes, then only a
+    terminal (not TERM=dumb) gets colour: rich's rules, for views that do not use rich."""
+    if env.color == "always":
+        return True
+    if env.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return terminal and os.environ.get("TERM", "") not in ("dumb", "unknown")
 
 
 def _packet_bytes(m: Any, p: Any) -> bytes:
