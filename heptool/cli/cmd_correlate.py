@@ -25,6 +25,7 @@ from heptool.cli.options import (
     reader_status,
     resolve_format,
     rule_options,
+    view_options,
 )
 
 __all__ = ["correlate_command"]
@@ -60,6 +61,7 @@ read.
               help="Only group N (the ids correlate gives, from 0 in input order). Repeatable.")
 @group_filter_options
 @rule_options
+@view_options
 @pass_env
 def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                       group_ids: tuple[int, ...], **opts: Any) -> None:
@@ -116,12 +118,15 @@ def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],
         out.write(render_mermaid(graph, groups))
         return
     from heptool.output.graph import render_tree
+    from heptool.output.text import paint
 
-    console = env.console if out is env.stdout else env.make_console(out, False)
     if not groups:
         env.stderr.write("no groups" + ("" if len(graph) else " (no HEP messages)") + "\n")
         return
-    render_tree(graph, groups, console)
+    to_stdout = out is env.stdout
+    color = env.use_color(to_stdout and bool(env.stdout_isatty))
+    render_tree(graph, groups, out, width=env.text_width if to_stdout else env.width,
+                color=color, local=env.localtime)
     n = len(graph)
-    console.print(f"[dim]{len(groups)} of {len(graph.groups())} groups, {n} message"
-                  f"{'s' if n != 1 else ''}[/dim]")
+    out.write(paint(f"{len(groups)} of {len(graph.groups())} groups, {n} message"
+                    f"{'s' if n != 1 else ''}", "dim", color) + "\n")

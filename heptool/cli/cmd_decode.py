@@ -292,7 +292,7 @@ class _Run:
             env = self.env
             to_stdout = out is env.stdout
             tw = TableWriter(out, width=env.text_width if to_stdout else env.width,
-                             color=use_color(env, to_stdout and bool(env.stdout_isatty)),
+                             color=env.use_color(to_stdout and bool(env.stdout_isatty)),
                              localtime=env.localtime, verbose=self.verbose,
                              batch=1 if live else 100)
             twrite = tw.write
@@ -329,19 +329,6 @@ class _Run:
     def _progress(self, name: str, size: int) -> Any:
         """A progress bar for an input file of ``size`` bytes, if it is a big one."""
         return _Progress(self.env, name, size) if size >= PROGRESS_MIN_BYTES else None
-
-
-def use_color(env: Environment, terminal: bool) -> bool:
-    """Whether a plain-text view colours its output: ``--color always``/``never``; with
-    auto, NO_COLOR (set, not empty) says no, then FORCE_COLOR says yes, then only a
-    terminal (not TERM=dumb) gets colour: rich's rules, for views that do not use rich."""
-    if env.color == "always":
-        return True
-    if env.color == "never" or os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return terminal and os.environ.get("TERM", "") not in ("dumb", "unknown")
 
 
 def _packet_bytes(m: Any, p: Any) -> bytes:
