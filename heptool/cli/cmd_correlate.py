@@ -36,6 +36,7 @@ EPILOG = """\
 \b
 Examples:
   heptool correlate capture.pcap                   # a tree per group on a terminal
+  heptool correlate -f table --localtime x.pcap -o groups.txt
   heptool correlate capture.pcap -f json | jq '.groups[] | {id, label, kinds}'
   heptool correlate --call-id abc@host capture.pcap   # only the group(s) of that call
   heptool correlate --b2b-pattern '*_b2b-1' --link-header P-Charging-Vector x.pcap
@@ -80,6 +81,11 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
     are linked. INPUT is what 'heptool decode' reads (pcap, pcapng, HEP stream, JSON
     Lines; gzip'd too; '-' or nothing = stdin). Indices are decode's. The filters select
     the groups that have a matching message.
+
+    The tree (-f table, the default on a terminal) gives each group's time span in UTC,
+    marked so, or in the local zone with --localtime. Its width is --width N, else
+    $COLUMNS, else the terminal's; to a pipe or a file (-o) lines are as long as their
+    contents. Long lines wrap at spaces: no id, address or port is ever cut.
     """
     match = build_filter(opts)
     rules = build_rules(opts)

@@ -10,13 +10,13 @@
   input and ``-v``), so memory stays flat and a live capture shows each message at once.
 * Each column is as wide as its widest cell so far (from a starting width, up to a cap: a
   longer cell, an IPv6 pair or a long id, pushes the rest of its own row): nothing is cut.
-* With a width (``--width N``, ``$COLUMNS``, the terminal's) the capture column is left
-  out below :data:`DROP_CAPTURE` columns, the correlation column below
-  :data:`DROP_CORRELATION`, and either (capture first) when the first rows leave the
-  summary less than :data:`WANT_SUMMARY` columns; the summary wraps at spaces within what
-  is left, or goes on lines of its own under the row when less than :data:`MIN_SUMMARY`
-  is left. An address or a port is never cut: a line is longer than the width rather than
-  that. Without a width (a pipe, a file) lines are as long as their contents.
+* With a width (``--width N``, ``$COLUMNS``, the terminal's) the capture column, then the
+  correlation column, are left out when the first rows leave the summary less than
+  :data:`WANT_SUMMARY` columns, then the protocol column below :data:`WANT_SUMMARY_PROTO`;
+  the summary wraps at spaces within what is left, or goes on lines of its own under the
+  row when less than :data:`MIN_SUMMARY` is left. An address or a port is never cut: a
+  line is longer than the width rather than that. Without a width (a pipe, a file) lines
+  are as long as their contents.
 * Times are clock times in UTC, or the local zone with ``--localtime``; the time column's
   header says which. A message without a HEP time (HEPv1) shows its capture frame's time
   (the record's ``frame_time``) marked with a trailing :data:`FRAME_TIME_MARK`.
@@ -37,41 +37,30 @@ from ..core.registry import CHUNKS, chunk_name
 from .text import paint, wrap
 from .timefmt import clock_of_record, zone_label
 
-__all__ = ["DROP_CAPTURE", "DROP_CORRELATION", "FRAME_TIME_MARK", "MIN_SUMMARY", "WANT_SUMMARY",
-           "TableWriter", "columns_for"]
+__all__ = ["FRAME_TIME_MARK", "MIN_SUMMARY", "WANT_SUMMARY", "WANT_SUMMARY_PROTO", "TableWriter"]
 
 #: Ends the time of a message that has no HEP time, shown with its capture frame's time.
 FRAME_TIME_MARK = "~"
-#: Below this width (columns) the capture column is left out ...
-DROP_CAPTURE = 100
-#: ... and below this one the correlation column too.
-DROP_CORRELATION = 80
-#: ... and either, then both, when the first rows leave the summary less room than this.
+#: With a width, the capture column, then the correlation column, are left out while the
+#: first rows leave the summary less room than this ...
 WANT_SUMMARY = 40
+#: ... and then the protocol column while they leave it less than this.
+WANT_SUMMARY_PROTO = 30
 #: Less room than this for the summary at the end of a row: it goes on lines of its own.
 MIN_SUMMARY = 20
+#: A summary (a payload's first line) is cut after this many characters, with "...".
+SUMMARY_LIMIT = 1000
 #: The payload lines ``-v`` shows at most per message.
 MAX_PAYLOAD_LINES = 500
 
 _GAP = "  "
 #: Starting widths; each column grows to its longest cell so far, up to its cap in _CAP: a
 #: longer cell (an IPv6 pair, a long id) is not cut but pushes the rest of its own row.
-_START = {"#": 5, "time": 16, "proto": 5, "src -> dst": 31, "capture": 7, "correlation": 11}
+_START = {"#": 1, "time": 15, "proto": 5, "src -> dst": 31, "capture": 7, "correlation": 11}
 _CAP = {"#": 12, "time": 24, "proto": 8, "src -> dst": 47, "capture": 16, "correlation": 36}
 _PROTO_STYLE = {"sip": "cyan", "log": "yellow", "rtcp": "magenta", "rest": "blue", "mi": "blue",
                 "net": "green", "control": "green"}
 _ALL = ("#", "time", "proto", "src -> dst", "capture", "correlation", "summary")
-
-
-def columns_for(width: int | None) -> list[str]:
-    """The columns of a table ``width`` columns wide (None: no limit, every column)."""
-    cols = list(_ALL)
-    if width is not None:
-        if width < DROP_CAPTURE:
-            cols.remove("capture")
-        if width < DROP_CORRELATION:
-            cols.remove("correlation")
-    return cols
 
 
 def _addr(ip: Any, port: Any) -> str:
@@ -103,7 +92,7 @@ class TableWriter:
         self.localtime = localtime
         self.verbose = verbose
         self.batch = 1 if verbose else max(1, batch)
-        self.columns = columns_for(width)
+        self.columns = list(_ALL)
         self.widths = {name: _START[name] for name in self.columns if name != "summary"}
         self.count = 0
         #: rows not written yet: (cells, summary, -v lines or None)
@@ -120,14 +109,12 @@ class TableWriter:
         else:
             time = record.get("frame_time")
             tcell = clock_of_record(time, local=local) + FRAME_TIME_MARK if time else "-"
-        cells = {
-            "#": str(record.get("index", self.count)),
-            "time": tcell,
-            "proto": printable(str(record.get("proto") or "-")),
-            "src -> dst": printable(
-                f"{_addr(record.get('src_ip'), record.get('src_port'))} -> "
-                f"{_addr(record.get('dst_ip'), record.get('dst_port'))}"),
-        }
+        cells = {"#": str(record.get("index", self.count)), "time": tcell}
+        if "proto" in self.widths:
+            cells["proto"] = printable(str(record.get("proto") or "-"))
+        cells["src -> dst"] = printable(
+            f"{_addr(record.get('src_ip'), record.get('src_port'))} -> "
+            f"{_addr(record.get('dst_ip'), record.get('dst_port'))}")
         if "capture" in self.widths:
             cap = record.get("capture_id")
             node = record.get("node_name")
@@ -143,28 +130,31 @@ class TableWriter:
         if self._first is None:
             self._first = time or ""
         details = self._details(record, message) if self.verbose else None
-        self.pending.append((cells, summary(message) if message is not None
-                             else record_summary(record), details))
+        self.pending.append((cells, summary(message, SUMMARY_LIMIT) if message is not None
+                             else record_summary(record, SUMMARY_LIMIT), details))
         self.count += 1
         if len(self.pending) >= self.batch:
             self.flush()
 
     def _fit(self) -> None:
         """With a width: leave out the capture column, then the correlation column, while the
-        first rows leave less than :data:`WANT_SUMMARY` columns to the summary."""
+        first rows leave the summary less than :data:`WANT_SUMMARY` columns, then the
+        protocol column while they leave it less than :data:`WANT_SUMMARY_PROTO`."""
         if self.width is None:
             return
         widths = self.widths
-        for name in ("capture", "correlation"):
+        for name, want in (("capture", WANT_SUMMARY), ("correlation", WANT_SUMMARY),
+                           ("proto", WANT_SUMMARY_PROTO)):
             used = sum(widths.values()) + len(_GAP) * len(widths)
-            if self.width - used >= WANT_SUMMARY or name not in widths:
-                continue
+            if self.width - used >= want:
+                break
             del widths[name]
             self.columns.remove(name)
             for cells, _s, _d in self.pending:
                 cells.pop(name, None)
 
-    def _head(self, time: str | None) -> list[str]:
+    def _head(self, time: str | None) -> dict[str, str]:
+        """The header's cells (the time column's says the zone, at the first row's time)."""
         at = None
         if self.localtime and time:
             import datetime as dt
@@ -176,7 +166,7 @@ class TableWriter:
                 at = None
         names = {name: name for name in self.columns if name != "summary"}
         names["time"] = f"time ({zone_label(self.localtime, at)})"
-        return self._row(names, "summary", style="bold")
+        return names
 
     def _row(self, cells: dict[str, str], summ: str, style: str | None = None) -> list[str]:
         """The line(s) of one row: cells padded to the column widths, then the summary."""
@@ -223,7 +213,10 @@ class TableWriter:
         if self._header:
             self._header = False
             self._fit()
-            lines.extend(self._head(self._first))
+            names = self._head(self._first)
+            for name, cell in names.items():
+                widths[name] = max(widths[name], len(cell))
+            lines.extend(self._row(names, "summary", style="bold"))
         row = self._row
         for cells, summ, details in self.pending:
             lines.extend(row(cells, summ))
