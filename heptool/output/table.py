@@ -14,7 +14,7 @@
   correlation column, are left out when the first rows leave the summary less than
   :data:`WANT_SUMMARY` columns, then the protocol column below :data:`WANT_SUMMARY_PROTO`;
   the summary wraps at spaces within what is left, or goes on lines of its own under the
-  row when less than :data:`MIN_SUMMARY` is left. An address or a port is never cut: a
+  row when less than :data:`MIN_SUMMARY` is left or one of its words is wider than that. An address or a port is never cut: a
   line is longer than the width rather than that. Without a width (a pipe, a file) lines
   are as long as their contents.
 * Times are clock times in UTC, or the local zone with ``--localtime``; the time column's
@@ -187,6 +187,7 @@ class TableWriter:
             else:
                 parts.append(cell.rjust(room) if name == "#" else cell.ljust(room))
         head = _GAP.join(parts)
+        summ = summ.rstrip(" ")
         shown = paint(summ, style, color)
         width = self.width
         if width is None or not summ:
@@ -195,7 +196,9 @@ class TableWriter:
         room = width - col
         if room >= MIN_SUMMARY:
             lines = wrap(summ, room) if style is None else [shown]
-            return [head + _GAP + lines[0], *(" " * col + line for line in lines[1:])]
+            if style is not None or max(map(len, lines)) <= room:
+                return [head + _GAP + lines[0], *(" " * col + line for line in lines[1:])]
+            # a word (a long URI) wider than the column: the summary goes under the row
         indent = widths["#"] + len(_GAP)
         lines = wrap(summ, max(width - indent, 1)) if style is None else [shown]
         return [head.rstrip(), *(" " * indent + line for line in lines)]
