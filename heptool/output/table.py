@@ -94,6 +94,8 @@ class TableWriter:
         self.batch = 1 if verbose else max(1, batch)
         self.columns = list(_ALL)
         self.widths = {name: _START[name] for name in self.columns if name != "summary"}
+        if width is None:  # room to spare: indices up to 99999 keep the columns in place
+            self.widths["#"] = 5
         self.count = 0
         #: rows not written yet: (cells, summary, -v lines or None)
         self.pending: list[tuple[dict[str, str], str, list[str] | None]] = []
