@@ -4,7 +4,8 @@ The real CLI (``python -m heptool``) runs as a subprocess twice per case, once w
 extension and once with ``HEPTOOL_PURE=1``, and the two runs must give the same stdout,
 stderr, exit status and output file, for
 
-* ``decode -f jsonl``, ``decode -f json``, ``correlate -f json`` and ``convert -o out.pcap``,
+* ``decode -f jsonl``, ``decode -f json``, ``correlate -f json``, ``convert -o out.pcap``
+  and the text views (``decode -f table`` with and without ``-v``, ``correlate -f table``),
 * on every capture in tests/vectors, every capture among the fuzz seeds (tests/fuzz/), and a
   few deterministically mutated captures (flipped bytes, truncation, a duplicated record).
 
@@ -32,6 +33,9 @@ COMMANDS = {
     "decode-jsonl": ["decode", "-f", "jsonl"],
     "decode-json": ["decode", "-f", "json"],
     "correlate-json": ["correlate", "-f", "json"],
+    "decode-table": ["decode", "-f", "table"],
+    "decode-table-v": ["decode", "-f", "table", "-v"],
+    "correlate-table": ["correlate", "-f", "table"],
     "convert-pcap": ["convert", "-o", "out.pcap"],
 }
 WORKERS = 2  # the CI machines have 2 cores

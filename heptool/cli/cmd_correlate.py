@@ -25,6 +25,7 @@ from heptool.cli.options import (
     reader_status,
     resolve_format,
     rule_options,
+    view_options,
 )
 
 __all__ = ["correlate_command"]
@@ -35,6 +36,7 @@ EPILOG = """\
 \b
 Examples:
   heptool correlate capture.pcap                   # a tree per group on a terminal
+  heptool correlate -f table --localtime x.pcap -o groups.txt
   heptool correlate capture.pcap -f json | jq '.groups[] | {id, label, kinds}'
   heptool correlate --call-id abc@host capture.pcap   # only the group(s) of that call
   heptool correlate --b2b-pattern '*_b2b-1' --link-header P-Charging-Vector x.pcap
@@ -66,6 +68,7 @@ read.
               help="Only group N (the ids correlate gives, from 0 in input order). Repeatable.")
 @group_filter_options
 @rule_options
+@view_options
 @pass_env
 def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                       group_ids: tuple[int, ...], **opts: Any) -> None:
@@ -84,6 +87,11 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
     are linked. INPUT is what 'heptool decode' reads (pcap, pcapng, HEP stream, JSON
     Lines; gzip'd too; '-' or nothing = stdin). Indices are decode's. The filters select
     the groups that have a matching message.
+
+    The tree (-f table, the default on a terminal) gives each group's time span in UTC,
+    marked so, or in the local zone with --localtime. Its width is --width N, else
+    $COLUMNS, else the terminal's; to a pipe or a file (-o) lines are as long as their
+    contents. Long lines wrap at spaces: no id, address or port is ever cut.
     """
     match = build_filter(opts)
     rules = build_rules(opts)
@@ -153,12 +161,15 @@ def _write(env: Environment, graph: Any, groups: list, fmt: str, out: IO[Any],
         out.write(render_mermaid(graph, groups))
         return
     from heptool.output.graph import render_tree
+    from heptool.output.text import paint
 
-    console = env.console if out is env.stdout else env.make_console(out, False)
     if not groups:
         env.stderr.write("no groups" + ("" if len(graph) else " (no HEP messages)") + "\n")
         return
-    render_tree(graph, groups, console)
+    to_stdout = out is env.stdout
+    color = env.use_color(to_stdout and bool(env.stdout_isatty))
+    render_tree(graph, groups, out, width=env.text_width if to_stdout else env.width,
+                color=color, local=env.localtime)
     n = len(graph)
-    console.print(f"[dim]{len(groups)} of {len(graph.groups())} groups, {n} message"
-                  f"{'s' if n != 1 else ''}[/dim]")
+    out.write(paint(f"{len(groups)} of {len(graph.groups())} groups, {n} message"
+                    f"{'s' if n != 1 else ''}", "dim", color) + "\n")

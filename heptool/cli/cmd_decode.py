@@ -22,6 +22,7 @@ from heptool.cli.options import (
     open_output,
     output_options,
     resolve_format,
+    view_options,
 )
 
 __all__ = ["decode_command"]
@@ -34,6 +35,8 @@ EPILOG = """\
 \b
 Examples:
   heptool decode capture.pcap                     # a table on a terminal
+  heptool decode -f table --localtime x.pcap | less -S   # full lines, local times
+  heptool decode -f table --width 100 -o table.txt x.pcap
   heptool decode capture.pcap.gz -f jsonl | jq .sip.call_id
   heptool decode --proto sip --call-id abc@host capture.pcap
   heptool decode --src 10.0.0.0/8 --dst [::1]:9060 --since 2026-11-26T09:00:00Z x.pcap
@@ -67,6 +70,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @click.argument("inputs", nargs=-1, metavar="[INPUT]...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @output_options(*FORMATS)
+@view_options
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any port; HEP is "
                    "recognised by its bytes).")
@@ -80,8 +84,8 @@ def _is_live(path: str, env: Environment) -> bool:
               help="Stop at the first bad packet (exit status 3); also refuse the quirks only "
                    "some receivers accept.")
 @click.option("-v", "--verbose", count=True,
-              help="Table: show every chunk of each message. Also report what the inputs held "
-                   "besides HEP on stderr.")
+              help="Table: show every chunk of each message, a text payload line by line. "
+                   "Also report what the inputs held besides HEP on stderr.")
 @pass_env
 def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                    port: int | None, proto: tuple[str, ...], call_id: tuple[str, ...],
@@ -101,6 +105,15 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     transport the HEP travelled on (hep_transport, hep_src, hep_dst) and, for SIP
     payloads, a 'sip' object (method/ruri or status/reason, call_id, cseq, cseq_method,
     from_tag, to_tag, x_cid).
+
+    The table (-f table, the default on a terminal) has one line per message: index,
+    time, protocol, src -> dst, capture agent, correlation id and a summary. Times are
+    UTC, as its header says ("time (UTC)"), or the local zone with --localtime; a time
+    ending in "~" is the capture frame's (HEPv1 carries no time of its own). Its width is
+    --width N, else $COLUMNS, else the terminal's; to a pipe or a file (-o) lines are as
+    long as their contents. No address or port is ever cut: a narrow table leaves out the
+    capture, then the correlation column, and wraps the summary. -v adds every chunk of
+    each message under its line, a SIP payload line by line.
 
     Filters combine with AND. A corrupt packet is reported on stderr (frame and offset)
     and decoding goes on; the exit status is then 3.
@@ -287,10 +300,15 @@ class _Run:
         if fmt == "table":
             from heptool.output.table import TableWriter
 
-            console = self.env.console if out is self.env.stdout else \
-                self.env.make_console(out, False)
-            tw = TableWriter(console, verbose=self.verbose, batch=1 if live else 100)
+            env = self.env
+            to_stdout = out is env.stdout
+            tw = TableWriter(out, width=env.text_width if to_stdout else env.width,
+                             color=env.use_color(to_stdout and bool(env.stdout_isatty)),
+                             localtime=env.localtime, verbose=self.verbose,
+                             batch=1 if live else 100)
             twrite = tw.write
+            if not self.verbose:
+                self._write_record = twrite  # the fast path's emit: record only
             return tw, lambda rec, m, p: twrite(rec, m)
         if fmt == "raw":
             from heptool.output.raw import RawWriter

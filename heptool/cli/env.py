@@ -88,6 +88,19 @@ class Environment:
                 return 80
         return None
 
+    def use_color(self, terminal: bool) -> bool:
+        """Whether a plain-text view (not drawn by rich) colours what it writes to a terminal
+        (``terminal`` true) or elsewhere, by rich's rules: ``--color always``/``never``;
+        with auto, NO_COLOR (set, not empty) says no, then FORCE_COLOR yes, then only a
+        terminal (not TERM=dumb) gets colour."""
+        if self.color == "always":
+            return True
+        if self.color == "never" or os.environ.get("NO_COLOR"):
+            return False
+        if os.environ.get("FORCE_COLOR"):
+            return True
+        return terminal and os.environ.get("TERM", "") not in ("dumb", "unknown")
+
     @property
     def stdin_binary(self) -> IO[bytes]:
         """The byte stream under ``stdin`` (HEP and pcap input are binary)."""

@@ -57,7 +57,7 @@ BINARY_FORMATS = frozenset({"raw", "pcap", "pcapng", "hep"})
 
 FORMAT_HELP = {
     "auto": "a table on a terminal, JSON Lines otherwise",
-    "table": "a rich table (one row per message)",
+    "table": "aligned text, one line per message (times in UTC, or --localtime)",
     "jsonl": "JSON Lines, one record per message, flushed per line",
     "json": "one JSON array",
     "hex": "annotated hex dump, one field per line",
@@ -98,8 +98,9 @@ def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--width", "width", type=click.IntRange(min=40), default=None, callback=_set_view,
         expose_value=False, metavar="N",
-        help="Width of text views in columns (default: the terminal's, or $COLUMNS; "
-             "outside a terminal, unlimited: addresses and ports are never cut).",
+        help="Width of text views in columns (default: $COLUMNS, else the terminal's; "
+             "to a pipe or a file, unlimited: lines as long as their contents). Addresses "
+             "and ports are never cut: columns are left out, text wraps.",
     )(f)
     return f
 

@@ -1,11 +1,12 @@
-"""Renderings of a correlation graph (``heptool correlate``): a rich tree per group, Graphviz
+"""Renderings of a correlation graph (``heptool correlate``): a text tree per group, Graphviz
 dot and Mermaid.
 
 The JSON document is :meth:`heptool.analysis.correlate.CorrelationGraph.to_dict`; this module
-draws the same facts for people.  Every payload-derived text goes through
-:func:`heptool.sip.summary.printable` (rich ``Text``, never markup), so a Call-ID cannot style
-or rewrite the terminal; dot and Mermaid labels are escaped for their own syntax.
-rich is imported inside the functions that use it.
+draws the same facts for people.  The tree is plain text lines (:mod:`heptool.output.text`:
+wrapped at spaces only, never an address, a port or an id cut; colours as plain ANSI when
+asked for), its times marked UTC or the ``--localtime`` zone.  Every payload-derived text
+goes through :func:`heptool.sip.summary.printable`, so a Call-ID cannot style or rewrite
+the terminal; dot and Mermaid labels are escaped for their own syntax.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 from heptool.analysis.correlate import CorrelationGraph, Group
 from heptool.sip.summary import printable
 
-from ..core.record import format_time
+from .text import paint, wrap
+from .timefmt import clock, zone_label
 
 __all__ = ["render_dot", "render_mermaid", "render_tree", "span_text", "write_json"]
 
 #: At most this many edges per group in the tree (all of them are in -f json).
 TREE_EDGES = 40
+#: At most this many ids per line of the tree (all of them are in -f json).
+TREE_VALUES = 20
 _KIND_STYLE = {"sip": "cyan", "xlog": "yellow", "log": "yellow", "rtcp": "magenta",
                "control": "green"}
 
@@ -76,20 +80,16 @@ def write_json(graph: CorrelationGraph, groups: list[Group] | None, out: Any) ->
     write(b"]}\n")
 
 
-def _hms(us: int | None) -> str:
-    if us is None:
-        return "-"
-    t = format_time(us // 1_000_000, us % 1_000_000) or "-"
-    return t[11:-1]
-
-
-def span_text(g: Group) -> str:
-    """``09:53:13.745152 .. 09:53:14.912000 (1.167 s)``"""
+def span_text(g: Group, *, local: bool = False) -> str:
+    """When a group's messages were captured, its zone said:
+    ``09:53:13.745152 .. 09:53:14.912000 UTC (1.167 s)`` (``--localtime``: ``UTC+01:00``)."""
     if g.first is None:
         return "no time"
+    zone = zone_label(local, g.first)
     if g.first == g.last or g.last is None:
-        return _hms(g.first)
-    return f"{_hms(g.first)} .. {_hms(g.last)} ({(g.last - g.first) / 1e6:.3f} s)"
+        return f"{clock(g.first, local=local)} {zone}"
+    return (f"{clock(g.first, local=local)} .. {clock(g.last, local=local)} {zone} "
+            f"({(g.last - g.first) / 1e6:.3f} s)")
 
 
 def _msg_text(graph: CorrelationGraph, pos: int) -> str:
@@ -97,12 +97,51 @@ def _msg_text(graph: CorrelationGraph, pos: int) -> str:
     return f"#{graph.index(pos)} {graph.kind(pos)}" + (f" {label}" if label else "")
 
 
-def render_tree(graph: CorrelationGraph, groups: Iterable[Group], console: Any,
-                *, max_edges: int = TREE_EDGES) -> None:
-    """One rich Tree per group: label, time span, counts per kind, ids, edges, dangling."""
-    from rich.text import Text
-    from rich.tree import Tree
+def _values(values: list[str]) -> str:
+    """Ids joined with ", ", at most :data:`TREE_VALUES` of them (never one cut)."""
+    text = ", ".join(values[:TREE_VALUES])
+    if len(values) > TREE_VALUES:
+        text += f" ... ({len(values) - TREE_VALUES} more, see -f json)"
+    return printable(text)
 
+
+class _Tree:
+    """Plain-text tree lines (rich's guides), each node's text wrapped at spaces to the width
+    under its own start (never a word cut: a line is longer than the width rather)."""
+
+    def __init__(self, width: int | None, color: bool) -> None:
+        self.width = width
+        self.color = color
+        self.lines: list[str] = []
+
+    def node(self, prefix: str, last: bool | None, text: str, style: str | None = None,
+             styled: str | None = None) -> str:
+        """Add a node (``last`` None: the root) and return the prefix of its children.
+        ``styled``: ``text`` with colours of its own, shown when it fits on one line."""
+        if last is None:
+            first, cont, child = "", "  ", ""
+        else:
+            first = prefix + ("└── " if last else "├── ")
+            cont = child = prefix + ("    " if last else "│   ")
+        width = self.width
+        if self.color and styled is not None and (width is None or
+                                                  len(first) + len(text) <= width):
+            self.lines.append(first + styled)
+            return child
+        parts = wrap(text, None if width is None else max(width - len(first), 20),
+                     None if width is None else max(width - len(cont), 20))
+        self.lines.append(first + paint(parts[0], style, self.color))
+        self.lines.extend(cont + paint(part, style, self.color) for part in parts[1:])
+        return child
+
+
+def render_tree(graph: CorrelationGraph, groups: Iterable[Group], out: Any, *,
+                width: int | None = None, color: bool = False, local: bool = False,
+                max_edges: int = TREE_EDGES) -> None:
+    """One tree per group, as plain text lines to the text stream ``out``: label, time span
+    (its zone said), counts per kind, ids, messages, edges, dangling. ``width`` None: no
+    limit (lines as long as their contents); else each text wraps at spaces, and nothing
+    (an address, a port, an id) is ever cut. ``color``: ANSI colours."""
     chosen = list(groups)
     positions = {p for g in chosen for p in g.members}
     edges_by_group: dict[int, list[tuple[int, int, str, bool]]] = {}
@@ -113,51 +152,53 @@ def render_tree(graph: CorrelationGraph, groups: Iterable[Group], console: Any,
         if d[0] in positions:
             dangling_by_group.setdefault(graph.group_of(d[0]).id, []).append(d)
     for g in chosen:
+        t = _Tree(width, color)
         n = len(g.members)
-        head = Text()
-        head.append(f"group {g.id}", style="bold")
-        head.append("  ")
-        head.append(printable(g.label, 200), style="bold cyan")
-        head.append(f"  {n} message{'s' if n != 1 else ''}, {span_text(g)}", style="dim")
-        tree = Tree(head)
-        kinds = Text()
-        for i, (k, c) in enumerate(sorted(g.kinds.items(), key=lambda kv: (-kv[1], kv[0]))):
-            if i:
-                kinds.append(", ")
-            kinds.append(k, style=_KIND_STYLE.get(k.split("_")[0], "blue"))
-            kinds.append(f" {c}")
-        tree.add(Text("kinds: ").append_text(kinds))
-        ids = tree.add(Text("ids"))
-        if g.call_ids:
-            ids.add(Text(f"call_id: {printable(', '.join(g.call_ids), 400)}"))
-        for cat, values in g.ids.items():
-            ids.add(Text(f"{cat}: {printable(', '.join(values), 400)}"))
-        members = " ".join(str(graph.index(p)) for p in g.members[:60])
-        if n > 60:
-            members += f" ... ({n - 60} more)"
-        tree.add(Text(f"messages: {members}", style="dim"))
+        label = printable(g.label)
+        count = f"{n} message{'s' if n != 1 else ''}, {span_text(g, local=local)}"
+        t.node("", None, f"group {g.id}  {label}  {count}", "bold",
+               paint(f"group {g.id}", "bold", color) + "  " + paint(label, "bold cyan", color)
+               + "  " + paint(count, "dim", color))
         merged: dict[tuple[int, int], list[tuple[str, bool]]] = {}
         for a, b, via, inferred in edges_by_group.get(g.id, []):
             merged.setdefault((a, b), []).append((via, inferred))
+        dangling = dangling_by_group.get(g.id, [])
+        kinds = sorted(g.kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+        t.node("", False, "kinds: " + ", ".join(f"{k} {c}" for k, c in kinds), None,
+               "kinds: " + ", ".join(paint(k, _KIND_STYLE.get(k.split("_")[0], "blue"), color)
+                                     + f" {c}" for k, c in kinds))
+        ids = t.node("", False, "ids")
+        rows = []
+        if g.call_ids:
+            rows.append(f"call_id: {_values(g.call_ids)}")
+        rows.extend(f"{cat}: {_values(values)}" for cat, values in g.ids.items())
+        for i, row in enumerate(rows):
+            t.node(ids, i == len(rows) - 1, row)
+        members = " ".join(str(graph.index(p)) for p in g.members[:60])
+        if n > 60:
+            members += f" ... ({n - 60} more)"
+        t.node("", not merged and not dangling, f"messages: {members}", "dim")
         if merged:
-            branch = tree.add(Text(f"edges ({len(merged)})"))
-            for (a, b), vias in list(merged.items())[:max_edges]:
-                t = Text(f"{printable(_msg_text(graph, a), 80)} -> "
-                         f"{printable(_msg_text(graph, b), 80)}  ")
-                for i, (via, inferred) in enumerate(vias):
-                    if i:
-                        t.append(", ")
-                    t.append(via, style="magenta" if not inferred else "yellow")
-                    if inferred:
-                        t.append(" (inferred)", style="yellow")
-                branch.add(t)
-            if len(merged) > max_edges:
-                branch.add(Text(f"... {len(merged) - max_edges} more (see -f json)",
-                                style="dim"))
-        for p, via, value in dangling_by_group.get(g.id, []):
-            tree.add(Text(f"dangling: #{graph.index(p)} {via} {printable(value, 200)} "
-                          "(matches nothing)", style="red"))
-        console.print(tree)
+            branch = t.node("", not dangling, f"edges ({len(merged)})")
+            shown = list(merged.items())[:max_edges]
+            more = len(merged) > max_edges
+            for i, ((a, b), vias) in enumerate(shown):
+                ends = f"{printable(_msg_text(graph, a))} -> {printable(_msg_text(graph, b))}  "
+                text = ends + ", ".join(via + (" (inferred)" if inferred else "")
+                                        for via, inferred in vias)
+                styled = ends + ", ".join(
+                    paint(via, "yellow" if inferred else "magenta", color)
+                    + (paint(" (inferred)", "yellow", color) if inferred else "")
+                    for via, inferred in vias)
+                t.node(branch, i == len(shown) - 1 and not more, text, None, styled)
+            if more:
+                t.node(branch, True, f"... {len(merged) - max_edges} more (see -f json)", "dim")
+        for i, (p, via, value) in enumerate(dangling):
+            t.node("", i == len(dangling) - 1,
+                   f"dangling: #{graph.index(p)} {via} {printable(value)} (matches nothing)",
+                   "red")
+        t.lines.append("")
+        out.write("\n".join(t.lines))
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,15 +12,17 @@ reads SIP text; it renders nothing itself.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import unicodedata
 from typing import Any
 
 from .headers import first_line as _first_line
 from .headers import text as _text
-from .payload import sip_payload
+from .payload import sip_payload, unwrap
 
-__all__ = ["printable", "summary"]
+__all__ = ["payload_lines", "printable", "record_summary", "summary", "summary_of"]
 
 _C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
 _C0.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x7F: "\\x7f"})
@@ -33,6 +35,8 @@ def printable(text: str, limit: int | None = None) -> str:
     ``\\u202e``): safe to print on a terminal.  Cut to ``limit`` characters (``...``)."""
     if limit is not None and len(text) > limit:
         text = text[:limit] + "..."
+    if text.isascii() and text.isprintable():  # the common case: nothing to escape
+        return text
     out = text.translate(_ESCAPES)
     if not out.isascii():
         out = "".join(
@@ -58,11 +62,34 @@ def _s(v: Any) -> str:
 
 def summary(message: Any, limit: int = 200) -> str:
     """One line describing a message's payload (for tables); control characters escaped."""
-    payload = message.payload
-    ptype = message.proto_type
+    return summary_of(message.payload, message.proto_type, message.extra_correlation, limit)
+
+
+def record_summary(record: dict[str, Any], limit: int = 200) -> str:
+    """:func:`summary` of the message a decode record was made from (the same text), from
+    the record alone: its payload (text, or ``{"base64": ...}``), proto_type and
+    extra_correlation_text."""
+    payload = record.get("payload")
+    if type(payload) is str:
+        data = payload.encode("utf-8", "surrogatepass")
+    elif isinstance(payload, dict) and isinstance(payload.get("base64"), str):
+        try:
+            data = base64.b64decode(payload["base64"])
+        except (ValueError, binascii.Error):
+            data = b""
+    else:
+        data = b""
+    ptype = record.get("proto_type")
+    return summary_of(data, ptype if type(ptype) is int else None,
+                      record.get("extra_correlation_text"), limit)
+
+
+def summary_of(payload: bytes | None, ptype: int | None, extra_correlation: str | None,
+               limit: int = 200) -> str:
+    """:func:`summary` of a payload, its protocol type and its chunk 0x0065 text."""
     if not payload:
-        if ptype == 96 and message.extra_correlation:  # OpenSIPS correlate(): no payload
-            return printable("correlate " + " ".join(message.extra_correlation.split()), limit)
+        if ptype == 96 and extra_correlation:  # OpenSIPS correlate(): no payload
+            return printable("correlate " + " ".join(extra_correlation.split()), limit)
         return ""
     sp = sip_payload(payload)
     if sp is not None:
@@ -101,3 +128,19 @@ def _json_summary(obj: dict[str, Any], ptype: int | None) -> str | None:
     if "reply" in obj and ptype in (87, None) or list(obj) == ["reply"]:  # OpenSIPS MI reply
         return f"MI reply {_s(obj['reply'])}"
     return None
+
+
+def payload_lines(text: str) -> tuple[str, list[str]]:
+    """(what, lines) to show a text payload line by line (``decode -v``): a SIP message
+    wrapped in OpenSIPS's JSON is shown unwrapped (what = "SIP in JSON"), else the text
+    itself (what = ""); one line per line of the text, its line end dropped, every line
+    escaped (:func:`printable`), the empty line between headers and body kept."""
+    what = ""
+    if text[:1] == "{":
+        inner = unwrap(text)
+        if inner is not None:
+            text, what = inner, "SIP in JSON"
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return what, [printable(line[:-1] if line[-1:] == "\r" else line) for line in lines]

@@ -245,9 +245,9 @@ def test_table_columns_and_verbose(pcap):
     r = run(["-f", "table", "--color", "never", pcap], tty=True, columns=200)
     assert r.exit_code == 0, r.stderr
     head = r.stdout.splitlines()[0]
-    for col in ("#", "time", "proto", "src -> dst", "capture", "correlation", "summary"):
+    for col in ("#", "time (UTC)", "proto", "src -> dst", "capture", "correlation", "summary"):
         assert col in head
-    rows = [line for line in r.stdout.splitlines()[2:] if line.strip()]
+    rows = [line for line in r.stdout.splitlines()[1:] if line.strip()]
     assert len(rows) == 6
     assert "09:05:06.000000" in rows[0] and "10.0.0.1:5060 -> 10.0.0.2:5060" in rows[0]
     assert "SIP/2.0 200 Whatever" in rows[2]
