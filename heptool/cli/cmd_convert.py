@@ -19,7 +19,7 @@ from heptool.cli.options import (
     filter_options,
     open_output,
 )
-from heptool.cli.params import parse_hep_endpoint, parse_ports, parse_proto_type
+from heptool.cli.params import SizeParam, parse_hep_endpoint, parse_ports, parse_proto_type
 
 __all__ = ["convert_command", "parse_ports"]
 
@@ -40,7 +40,9 @@ Examples:
 \b
 Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
 packets (each reported on stderr, conversion goes on); 1 an input or output could not be
-opened, or live capture is not permitted. Nothing to convert is not an error but never
+opened, live capture is not permitted (the message names the capability), or the kernel
+dropped captured packets (its buffer was full: counted on stderr; raise --buffer-size).
+A live capture ends with --count, --duration, Ctrl-C or SIGTERM (status 0). Nothing to convert is not an error but never
 silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
 "convert: x.pcap: no HEP found".
 """
@@ -96,6 +98,10 @@ silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 
               help="Stop after N converted messages.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
+@click.option("--buffer-size", "buffer_size", type=SizeParam(), default=None, metavar="SIZE",
+              help="With -i: the kernel's receive buffer, where bursts wait (default 32M; "
+                   "beyond net.core.rmem_max it needs root or CAP_NET_ADMIN). Packets the "
+                   "kernel still drops are counted and make the exit status 1.")
 @filter_options("proto", "call_id", "grep", "src", "dst", "since", "until")
 @click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
 @pass_env
@@ -104,7 +110,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                     hep_version: str, capture_id: int | None, node_name: str | None,
                     auth_key: str | None, correlation_id_from: str, hep_dst: str,
                     hep_src: str | None, mtu: int, iface: str | None, bpf: str | None,
-                    count: int | None, duration: float | None, call_id: tuple[str, ...],
+                    count: int | None, duration: float | None, buffer_size: int | None,
+                    call_id: tuple[str, ...],
                     proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
                     grep: str | None, since: str | None, until: str | None,
                     verbose: int) -> None:
@@ -149,6 +156,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
             raise click.UsageError(str(e)) from None
     if duration is not None and iface is None:
         raise click.UsageError("--duration needs -i IFACE")
+    if buffer_size is not None and iface is None:
+        raise click.UsageError("--buffer-size needs -i IFACE")
     if iface is not None and direction == "hep":
         raise click.UsageError("-i captures plain SIP: --from hep cannot be used with it")
     ptype = parse_proto_type(proto_type_text)
@@ -170,10 +179,11 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                       live=iface is not None or _is_pipe(env, input_path),
                       name=iface if iface is not None else input_path
                       if input_path not in (None, "-") else "<stdin>")
-    if iface is not None:
-        from heptool.capture.convert import live_frames
+    from heptool.cli.live import LiveSession
 
-        source: Any = live_frames(iface, bpf, timeout=duration)
+    session = LiveSession(env, "convert")
+    if iface is not None:
+        source: Any = session.open(iface, bpf, buffer_size).frames(timeout=duration)
         kind = "sip"
     else:
         try:
@@ -188,7 +198,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                f"captures (use 'heptool decode -f "
                                f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
-    with open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
+    with session, open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
         if kind == "hep":
             conv.hep_to_packets(source, out, fmt, mtu)
         else:
@@ -196,6 +206,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                             proto_type=ptype, capture_id=capture_id, node_name=node_name,
                             auth_key=auth_key, correlation_id_from=correlation_id_from,
                             hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+    session.finish()  # live: the kernel's counts; status 1 if packets were lost
     if conv.status != ExitStatus.OK:
         click.get_current_context().exit(conv.status)
 
