@@ -27,6 +27,7 @@ from heptool.cli.params import (
     EndpointParam,
     IpProtoParam,
     ProtoParam,
+    SizeParam,
     TargetParam,
     TimeParam,
 )
@@ -45,12 +46,15 @@ Examples:
   heptool send x.pcap --capture-id 2002 --hep-version 2 --to udp://127.0.0.1:9060
   heptool send x.pcap --to tls://collector:9061 --ca ca.pem
   heptool decode -f jsonl x.pcap | jq -c 'select(.proto=="sip")' | heptool send --to udp://127.0.0.1:9060
+  heptool send -i eth0 --filter 'port 5060' --to tcp://collector:9061   # capture agent
 
 \b
 Exit status: 0 every packet was sent (over TCP/TLS: acknowledged by the collector's host);
 1 some packet could not be sent or delivered (counted in the summary), or a destination
-could not be reached; 2 bad command line; 3 the input is not valid HEP; 130 stopped by
-Ctrl-C or SIGTERM (what was sent is still delivered and summed up first).
+could not be reached, or live capture (-i) lost packets or is not permitted; 2 bad command
+line (with -i: also no such interface, a filter libpcap refuses); 3 the input is not valid HEP; 130 stopped by
+Ctrl-C or SIGTERM (what was sent is still delivered and summed up first); with -i, Ctrl-C
+and SIGTERM are the agent's normal end: 0.
 """
 
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
@@ -131,6 +135,18 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
               metavar="SECONDS",
               help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+# -- capture agent --------------------------------------------------------------------------
+@click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
+              help="Capture agent: sniff SIP on IFACE (any: every interface; needs root or "
+                   "CAP_NET_RAW) and send it as HEP until Ctrl-C/SIGTERM, instead of INPUT.")
+@click.option("--filter", "bpf", default=None, metavar="EXPR",
+              help="With -i: capture filter, BPF as tcpdump takes it ('port 5060').")
+@click.option("--buffer-size", "buffer_size", type=SizeParam(), default=None, metavar="SIZE",
+              help="With -i: the kernel's receive buffer (default 32M; beyond "
+                   "net.core.rmem_max it needs CAP_NET_ADMIN). Lost packets are counted and "
+                   "make the exit status 1.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="With -i: stop after SECONDS.")
 @click.option("-v", "--verbose", count=True, help="Report reconnections and errors as they happen.")
 @pass_env
 def send_command(env: Environment, **opts: Any) -> None:
@@ -169,6 +185,10 @@ def send_command(env: Environment, **opts: Any) -> None:
     # DeliveryError (exit status 1) and bad input (HepError, 3) go to main(), the one boundary
     senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
                            retry=o["retry"])
+    if o["iface"] is not None or o["bpf"] or o["buffer_size"] or o["duration"]:
+        from heptool.cli.live import run_agent  # the capture agent: -i IFACE
+
+        return run_agent(env, o, senders, pacer, match, lambda *lines: _say(env, *lines))
     built = not o["inputs"] and not o["scenario"]
     loops = o["loops"]
     if built and o["count"] is not None and loops == 1:
