@@ -165,12 +165,21 @@ def compile_bpf(text: str, dlt: int = DLT_RAW, snaplen: int = 262144) -> bytes:
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("pcap")
-    try:
-        lib = ctypes.CDLL(name or "libpcap.so.0.8")
-    except OSError:
+    lib = None
+    # the usual sonames first (dlopen only); find_library runs ldconfig (a subprocess)
+    for name in ("libpcap.so.1", "libpcap.so.0.8", "libpcap.so", "find"):
+        if name == "find":
+            name = ctypes.util.find_library("pcap")  # type: ignore[assignment]
+            if name is None:
+                break
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
         raise OSError("a capture --filter needs libpcap (the libpcap0.8 / libpcap package) "
-                      "to be compiled for the kernel") from None
+                      "to be compiled for the kernel")
 
     class Program(ctypes.Structure):
         _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]

@@ -50,10 +50,13 @@ _SO_TIMESTAMP = 29  # SCM_TIMESTAMP: a struct timeval per packet
 _TIMEVAL = struct.Struct("@ll")
 _STATS = struct.Struct("II")
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
-# BPF: drop what the host sends (the loopback guard), then the filter's own program
-_GUARD = (struct.pack("HBBI", 0x20, 0, 0, (-0x1000 + 4) & 0xFFFFFFFF)  # ld pkttype
-          + struct.pack("HBBI", 0x15, 0, 1, socket.PACKET_OUTGOING)  # jeq OUTGOING
-          + struct.pack("HBBI", 0x06, 0, 0, 0))  # ret 0 (else go on past this)
+# BPF, in front of the filter's own program: drop the outgoing copy of a loopback packet
+# (the kernel's ancillary loads SKF_AD_PKTTYPE and SKF_AD_HATYPE), keep everything else
+_GUARD = (struct.pack("HBBI", 0x20, 0, 0, 0xFFFFF000 + 4)  # ld pkttype
+          + struct.pack("HBBI", 0x15, 0, 3, socket.PACKET_OUTGOING)  # jeq OUTGOING, else +3
+          + struct.pack("HBBI", 0x20, 0, 0, 0xFFFFF000 + 28)  # ld hatype
+          + struct.pack("HBBI", 0x15, 0, 1, _ARPHRD_LOOPBACK)  # jeq loopback, else +1
+          + struct.pack("HBBI", 0x06, 0, 0, 0))  # ret 0: dropped
 _ACCEPT = struct.pack("HBBI", 0x06, 0, 0, 0xFFFFFFFF)  # ret: the whole packet
 
 
@@ -107,7 +110,7 @@ class LiveCapture:
                 raise InterfaceError(f"no network interface {iface!r} (see 'ip link')") from None
         program = compile_bpf(bpf) if bpf is not None else _ACCEPT
         if anywhere or _arphrd(iface) == _ARPHRD_LOOPBACK:
-            program = _GUARD + program  # 'any' sees lo's packets twice too
+            program = _GUARD + program  # 'any' sees lo's packets twice too (only lo's)
         try:
             # protocol 0: nothing is queued until bind() (a named interface)
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,

@@ -259,3 +259,42 @@ def test_each_loopback_packet_once_with_its_time_and_stop(iface):
         _sip(f"burst-{i}") for i in range(5)]
     assert all(before - 1 <= f.ts_sec + f.ts_usec / 1e6 <= time.time() for f in frames)
     assert st.received == 5 and st.dropped == 0
+
+
+_NETNS_SCRIPT = r"""
+import json, socket, subprocess, sys
+subprocess.run("ip link set lo up && ip link add hv0 type veth peer name hv1 && "
+               "ip addr add 192.0.2.1/24 dev hv0 && ip link set hv0 up && ip link set hv1 up && "
+               "ip neigh add 192.0.2.99 lladdr 02:00:00:00:00:99 dev hv0", shell=True, check=True)
+seen = {}
+for iface in ("any", "hv0", "lo"):
+    p = subprocess.Popen([sys.executable, "-m", "heptool", "convert", "-i", iface, "--filter",
+                          "udp port 5060", "--to", "jsonl", "--duration", "1.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while "capturing on" not in p.stderr.readline():
+        pass
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for dst, cid in (("127.0.0.1", "lo"), ("192.0.2.99", "out")):
+        s.sendto(f"OPTIONS sip:x SIP/2.0\r\nCall-ID: {cid}\r\nContent-Length: 0\r\n\r\n"
+                 .encode(), (dst, 5060))
+    out, err = p.communicate(timeout=30)
+    seen[iface] = sorted(json.loads(line)["sip"]["call_id"] for line in out.splitlines())
+print(json.dumps(seen))
+"""
+
+
+@needs_capture
+@pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
+                    reason="needs unshare and ip (util-linux, iproute2)")
+def test_outgoing_packets_are_kept_except_loopback_copies():
+    """In a network namespace of its own (nothing on the host changes): a packet the host
+    sends out of a veth is captured on it and on 'any' (going out of hv0 and coming in on
+    hv1: twice, as tcpdump -i any shows it); a loopback packet once everywhere."""
+    r = subprocess.run(["unshare", "-n", sys.executable, "-c", _NETNS_SCRIPT], check=False,
+                       capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    if r.returncode != 0 and ("Operation not permitted" in r.stderr
+                              or "Unknown device type" in r.stderr):
+        pytest.skip(f"no network namespace with a veth here: {r.stderr.strip()[-200:]}")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"any": ["lo", "out", "out"], "hv0": ["out"], "lo": ["lo"]}
