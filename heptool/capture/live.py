@@ -23,7 +23,7 @@ import errno
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from .bpf import compile_bpf
@@ -93,15 +93,24 @@ class LiveCapture:
     :class:`CapturePermissionError` (no CAP_NET_RAW), ``OSError`` otherwise.
     :meth:`frames` reads; :meth:`stop` (from a signal handler or another thread) ends it
     within 0.2 s; :meth:`stats` gives the kernel's counts; :meth:`close`.
+
+    ``on_drops(new, total)``: called while :meth:`frames` runs, at most every
+    ``drop_check`` seconds, when the kernel dropped ``new`` packets since the last call (a
+    capture left running for weeks says so when it happens, not only at the end).
     """
 
     def __init__(self, iface: str, bpf: str | None = None, *,
-                 buffer_size: int = DEFAULT_BUFFER, snaplen: int = 262144) -> None:
+                 buffer_size: int = DEFAULT_BUFFER, snaplen: int = 262144,
+                 on_drops: Callable[[int, int], object] | None = None,
+                 drop_check: float = 5.0) -> None:
         self.iface = iface
+        self.on_drops = on_drops
+        self.drop_check = drop_check
         self.snaplen = snaplen
         self.requested_buffer = buffer_size
         self._stopped = False
         self._received = self._dropped = self._truncated = 0
+        self._reported = 0  # drops given to on_drops so far
         anywhere = iface == "any"
         if not anywhere:
             try:
@@ -207,18 +216,29 @@ class LiveCapture:
         deadline = None if timeout is None else time.monotonic() + timeout
         new = tuple.__new__
         n = 0
+        next_check = time.monotonic() + self.drop_check
         while (count is None or n < count) and not self._stopped:
             wait = 0.2
+            now = time.monotonic()
             if deadline is not None:
-                left = deadline - time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     return
                 wait = min(wait, left)
+            if self.on_drops is not None and now >= next_check:
+                next_check = now + self.drop_check
+                dropped = self.stats().dropped
+                if dropped > self._reported:
+                    self.on_drops(dropped - self._reported, dropped)
+                    self._reported = dropped
             r, _w, _x = select.select([sock], [], [], wait)
             if not r:
                 continue
-            # everything queued, then back to select (which also sees stop() and the time)
-            while count is None or n < count:
+            # what is queued (up to 1,000: then the time and the drops are looked at again,
+            # a flood never hides them), then back to select
+            for _ in range(1000):
+                if count is not None and n >= count:
+                    break
                 try:
                     data, anc, flags, addr = recvmsg(snaplen, ancsize, socket.MSG_DONTWAIT)
                 except BlockingIOError:

@@ -55,7 +55,8 @@ class LiveSession:
         from heptool.pipeline.agent import buffer_warning, open_capture
 
         try:
-            cap = open_capture(iface, bpf, buffer_size=buffer_size)
+            cap = open_capture(iface, bpf, buffer_size=buffer_size,
+                               on_drops=lambda line: _say(self.env, line))
         except ValueError as e:  # no such interface, a filter libpcap refuses
             raise click.UsageError(str(e)) from None
         except CapturePermissionError as e:

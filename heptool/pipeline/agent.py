@@ -25,19 +25,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["agent_messages", "capture_report", "open_capture"]
 
 
-def open_capture(iface: str, bpf: str | None = None, *, buffer_size: int | None = None) -> Any:
+def open_capture(iface: str, bpf: str | None = None, *, buffer_size: int | None = None,
+                 on_drops: Callable[[str], Any] | None = None) -> Any:
     """A :class:`~heptool.capture.live.LiveCapture` on ``iface`` with the kernel filter
     ``bpf`` and a receive buffer of ``buffer_size`` bytes (default
-    :data:`~heptool.capture.live.DEFAULT_BUFFER`)."""
+    :data:`~heptool.capture.live.DEFAULT_BUFFER`); ``on_drops(line)`` is given a
+    time-stamped warning line as soon as the kernel drops packets (looked at every 5 s)."""
     from heptool.capture.live import DEFAULT_BUFFER, LiveCapture
 
-    return LiveCapture(iface, bpf, buffer_size=buffer_size or DEFAULT_BUFFER)
+    def dropped(new: int, total: int) -> None:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        on_drops(f"{when} Warning: capture {iface}: the kernel dropped {new} packets "  # type: ignore[misc]
+                 f"({total} since the start): its receive buffer was full (raise "
+                 "--buffer-size, narrow --filter)")
+
+    return LiveCapture(iface, bpf, buffer_size=buffer_size or DEFAULT_BUFFER,
+                       on_drops=dropped if on_drops is not None else None)
 
 
 def _size(n: int) -> str:

@@ -126,12 +126,13 @@ def test_burst_of_1000_is_kept_or_the_loss_is_reported(tmp_path):
 
 @needs_capture
 def test_a_small_buffer_loses_packets_and_says_so(tmp_path):
-    """A buffer far too small for the burst: the kernel drops, the summary counts exactly
-    what is missing, the status is 1 (what the default buffer avoids, the test above)."""
+    """A buffer far too small for the burst: the kernel drops, a time-stamped warning says so
+    while the capture runs (looked at every 5 s), the summary counts exactly what is
+    missing, the status is 1 (what the default buffer avoids, the test above)."""
     probe, port = _free_udp_port()
     out = tmp_path / "small.jsonl"
     p = _start(["convert", "-i", "lo", "--filter", f"udp dst port {port}", "--to", "jsonl",
-                "--buffer-size", "8K", "--duration", "5", "-o", str(out)])
+                "--buffer-size", "8K", "--duration", "7", "-o", str(out)])
     try:
         _burst(port, 1000, pad=1200)
     finally:
@@ -144,6 +145,10 @@ def test_a_small_buffer_loses_packets_and_says_so(tmp_path):
     assert len(kept) == 1000 - dropped, err
     assert f"{dropped} of 1000 packets were LOST" in err
     assert "Error: packets were lost in live capture on lo" in err
+    warning = re.search(r"\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Warning: capture lo: the kernel "
+                        r"dropped (\d+) packets \((\d+) since the start\)", err)
+    assert warning and int(warning.group(1)) == int(warning.group(2)) == dropped, err
+    assert err.index("Warning: capture lo") < err.index("packets matched the filter")
 
 
 @needs_capture
@@ -298,3 +303,21 @@ def test_outgoing_packets_are_kept_except_loopback_copies():
         pytest.skip(f"no network namespace with a veth here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"any": ["lo", "out", "out"], "hv0": ["out"], "lo": ["lo"]}
+
+
+@needs_capture
+def test_drops_are_reported_as_they_happen():
+    """on_drops(new, total) while frames() runs: the news add up to the kernel's total."""
+    from heptool.capture.live import LiveCapture
+
+    probe, port = _free_udp_port()
+    calls = []
+    with LiveCapture("lo", f"udp dst port {port}", buffer_size=4096, drop_check=0.2,
+                     on_drops=lambda new, total: calls.append((new, total))) as cap:
+        for _ in range(3):
+            _burst(port, 300, pad=1200)
+            kept = sum(1 for _f in cap.frames(timeout=0.5))
+        st = cap.stats()
+    probe.close()
+    assert st.dropped > 0 and kept < 300
+    assert calls and sum(new for new, _ in calls) == calls[-1][1] == st.dropped
