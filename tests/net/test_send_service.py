@@ -380,3 +380,23 @@ def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader
         while (f := dec.next_frame()) is not NEED_DATA:
             frames.append(f[1])
     assert frames == packets
+
+
+def test_restamp_shift_honours_speed_and_loops_go_on_in_time(tmp_path):
+    both = tmp_path / "ab.hep"
+    data = b""
+    for payload, t in (("a", "100"), ("b", "102")):
+        out = tmp_path / f"{payload}.hep"
+        assert run_heptool("encode", "--payload", payload, "--time", t, "-o",
+                           str(out)).returncode == 0
+        data += out.read_bytes()
+    both.write_bytes(data)
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl", "--count", "4") as lp:
+        r = run_heptool("send", str(both), "--to", lp.url("udp"), "--restamp", "shift",
+                        "--speed", "4", "--loop", "2")
+        assert r.returncode == 0, r.stderr
+        got = [json.loads(x) for x in lp.read_records(4)]
+        assert lp.wait() == 0
+    us = [x["ts_sec"] * 1_000_000 + x["ts_usec"] for x in got]
+    assert us[1] - us[0] == 500_000 and us[3] - us[2] == 500_000  # 2 s at speed 4
+    assert us[2] > us[1]  # the second pass goes on, never back in time
