@@ -336,9 +336,21 @@ def test_a_sender_that_never_waits_keeps_queueing_and_gives_up_a_stalled_connect
         hole.close()
 
 
-def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader():
-    from heptool.core.stream import NEED_DATA, StreamDecoder
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader(tmp_path,
+                                                                               scheme):
+    import ssl
 
+    from nethelpers import make_cert
+
+    from heptool.core.stream import NEED_DATA, StreamDecoder
+    from heptool.net.tls import client_tls_context, server_tls_context
+
+    sctx = cctx = None
+    if scheme == "tls":
+        cert, key = make_cert(tmp_path)
+        sctx = server_tls_context(str(cert), str(key))
+        cctx = client_tls_context(ca=str(cert))
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
     ls.bind(("127.0.0.1", 0))
@@ -348,10 +360,12 @@ def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader
     def slow_reader() -> None:
         c, _ = ls.accept()
         c.settimeout(10)
+        if sctx is not None:
+            c = sctx.wrap_socket(c, server_side=True)
         while True:
             try:
                 d = c.recv(16384)
-            except OSError:
+            except (OSError, ssl.SSLError):
                 break
             if not d:
                 break
@@ -363,7 +377,8 @@ def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader
     th.start()
     packets = [b"HEP3" + (6 + 9000).to_bytes(2, "big") + (b"%06d" % i) * 1500
                for i in range(1500)]
-    s = StreamSender(Target("tcp", "127.0.0.1", ls.getsockname()[1]), wait_writes=False)
+    s = StreamSender(Target(scheme, "127.0.0.1", ls.getsockname()[1]), ssl_context=cctx,
+                     wait_writes=False)
     partial_seen = False
     for p in packets:
         s.send(p)
