@@ -42,19 +42,30 @@ Examples:
   heptool send capture.pcap.gz --to tcp://[::1]:9060 --pace original --speed 4
   heptool send capture.pcap --to udp://127.0.0.1:9060 --rate 1000 --loop 0 --restamp shift
   heptool send --chunk correlation_id=abc --payload @invite.txt --to udp://127.0.0.1:9060
-  heptool send --scenario call --count 1000 --rate 200 --to udp://127.0.0.1:9060
+  heptool send --scenario call --count 1000 --rate 200 --to udp://127.0.0.1:9060   # 1000 calls
   heptool send x.pcap --capture-id 2002 --hep-version 2 --to udp://127.0.0.1:9060
   heptool send x.pcap --to tls://collector:9061 --ca ca.pem
+  heptool send x.pcap --to tcp://hep1:9061 --failover tcp://hep2:9061 --spool /var/spool/hep
   heptool decode -f jsonl x.pcap | jq -c 'select(.proto=="sip")' | heptool send --to udp://127.0.0.1:9060
   heptool send -i eth0 --filter 'port 5060' --to tcp://collector:9061   # capture agent
 
 \b
+What is counted: UDP "sent" is what the kernel accepted; whether a datagram arrived, UDP
+cannot tell. An ICMP port unreachable (nothing listening) is counted as a note in the
+summary, not as a packet lost: how many come back depends on timing. TCP/TLS "sent" is
+what the collector's host acknowledged; the rest is "NOT delivered".
+
+\b
 Exit status: 0 every packet was sent (over TCP/TLS: acknowledged by the collector's host);
-1 some packet could not be sent or delivered (counted in the summary), or a destination
-could not be reached, or live capture (-i) lost packets or is not permitted; 2 bad command
-line (with -i: also no such interface, a filter libpcap refuses); 3 the input is not valid HEP; 130 stopped by
-Ctrl-C or SIGTERM (what was sent is still delivered and summed up first); with -i, Ctrl-C
-and SIGTERM are the agent's normal end: 0.
+1 some packet could not be sent or delivered (counted in the summary; also after Ctrl-C or
+SIGTERM), or live capture (-i) lost packets or is not permitted; 2 bad command line (with
+-i: also no such interface, a filter libpcap refuses); 3 the input is not valid HEP; 130
+stopped by Ctrl-C or SIGTERM, everything sent delivered (with -i, Ctrl-C and SIGTERM are
+the agent's normal end: 0). A first Ctrl-C/SIGTERM stops after the packet being
+sent and delivers what waits (bounded by --write-timeout and --retry); a second gives up
+at once. A TCP/TLS destination that is down is connected in the background with backoff
+(the others are served meanwhile); what it did not get is NOT delivered, unless
+--failover took it or --spool keeps it on disk for the next run (not a failure).
 """
 
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
@@ -89,7 +100,9 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
               help="Set any chunk, as in 'heptool encode' (NAME=VALUE, 0x0011=abc, "
                    "VENDOR:TYPE=VALUE). Builds a packet, or rewrites every packet of INPUT.")
 @click.option("--scenario", type=click.Choice(["call", "opensips"]), default=None,
-              help="Send a realistic correlated set of packets (see 'heptool encode').")
+              help="Send a realistic correlated set of packets (see 'heptool encode'); "
+                   "each run (--count, --loop) with fresh Call-IDs, tags and branches, its "
+                   "times after the previous run's.")
 @click.option("--opensips-mode", "opensips_mode", type=click.Choice(["json", "homer5"]),
               default=None, help="For --scenario opensips: json (default) or homer5.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -107,7 +120,8 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--restamp", type=click.Choice(["keep", "now", "shift"]), default="keep",
               show_default=True,
               help="Packet times: keep them; now: the send time; shift: move the capture so it "
-                   "starts now, keeping the gaps.")
+                   "starts now, keeping the gaps (divided by --speed); each --loop pass goes "
+                   "on after the previous one.")
 # -- pacing ---------------------------------------------------------------------------------
 @click.option("--pace", type=click.Choice(["max", "original"]), default=None,
               help="max: as fast as possible (default); original: the capture's own timing "
@@ -119,7 +133,8 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--loop", "loops", type=click.IntRange(min=0), default=1, show_default=True,
               metavar="N", help="Send the input N times (0: until --count or Ctrl-C).")
 @click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Stop after N packets. A packet built from options is sent N times.")
+              help="Stop after N packets. A packet built from options is sent N times; "
+                   "--scenario is run N times (N calls), each with fresh ids.")
 @message_filter_options("call_id", "grep")
 # -- streams --------------------------------------------------------------------------------
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
@@ -135,6 +150,21 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
               metavar="SECONDS",
               help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+@click.option("--failover", "failover", type=TargetParam(), multiple=True, metavar="URL",
+              help="TCP/TLS: while the --to destination (one only) is down, send to this "
+                   "one instead (repeatable: tried in order); back to --to when it returns.")
+@click.option("--spool", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="TCP/TLS: while the destination (and its failovers) are down, keep the "
+                   "packets on disk in DIR (one subdirectory per destination) and send them, "
+                   "in order, when one returns; what is left is sent by the next run.")
+@click.option("--spool-max", "spool_max", type=SizeParam(), default="100M", show_default=True,
+              metavar="SIZE",
+              help="The most --spool keeps per destination; beyond it new packets are dropped "
+                   "and counted NOT delivered.")
+@click.option("--write-timeout", "write_timeout", type=click.FloatRange(min=0, min_open=True),
+              default=5.0, show_default=True, metavar="SECONDS",
+              help="TCP/TLS: a write that makes no progress for this long (the collector "
+                   "does not read) gives the connection up; it is reconnected with backoff.")
 # -- capture agent --------------------------------------------------------------------------
 @click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
               help="Capture agent: sniff SIP on IFACE (any: every interface; needs root or "
@@ -147,7 +177,9 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
                    "make the exit status 1.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
-@click.option("-v", "--verbose", count=True, help="Report reconnections and errors as they happen.")
+@click.option("-v", "--verbose", count=True,
+              help="Report connections, reconnections, drops and what could not be delivered "
+                   "as it happens, each line with its time (UTC).")
 @pass_env
 def send_command(env: Environment, **opts: Any) -> None:
     """Send HEP packets to one or more collectors.
@@ -176,27 +208,38 @@ def send_command(env: Environment, **opts: Any) -> None:
     _check(o)
     pacer = pacer_for(o["pace"], speed=o["speed"], rate=o["rate"])
     ctx = None
-    if any(t.scheme == "tls" for t in o["targets"]):
+    if any(t.scheme == "tls" for t in o["targets"] + o["failover"]):
         try:
             ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
                                      key=o["key"])
         except (OSError, ValueError) as e:
             raise click.ClickException(f"TLS setup: {e}") from None
     # DeliveryError (exit status 1) and bad input (HepError, 3) go to main(), the one boundary
+    verbose = o["verbose"]
+
+    def event(sender: Any, kind: str, text: str) -> None:
+        if verbose:
+            _say(env, f"{_stamp()} send {sender.target}: {text}")
+
     senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
-                           retry=o["retry"])
+                           retry=o["retry"], write_timeout=o["write_timeout"], on_event=event,
+                           failover=o["failover"], spool=o["spool"], spool_max=o["spool_max"])
     if o["iface"] is not None or o["bpf"] or o["buffer_size"] or o["duration"]:
         from heptool.cli.live import run_agent  # the capture agent: -i IFACE
 
         return run_agent(env, o, senders, pacer, match, lambda *lines: _say(env, *lines))
     built = not o["inputs"] and not o["scenario"]
     loops = o["loops"]
-    if built and o["count"] is not None and loops == 1:
+    count = o["count"]
+    if built and count is not None and loops == 1:
         loops = 0  # a packet built from options: sent --count times
+    if o["scenario"]:
+        count = None  # --count is the number of scenario runs (calls), as for encode
     replay = Replay(
-        _source(env, o), senders, pacer=pacer, count=o["count"], loops=loops,
+        _source(env, o), senders, pacer=pacer, count=count, loops=loops,
         rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
-                          auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"]),
+                          auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"],
+                          speed=o["speed"] or 1.0),
         version=int(o["hep_version"]) if o["hep_version"] else None, match=match,
         cache=built or "-" in o["inputs"])  # standard input is read once
     interrupted = []
@@ -214,6 +257,17 @@ def send_command(env: Environment, **opts: Any) -> None:
     _say(env, *summary.lines())
     if interrupted:
         click.get_current_context().exit(ExitStatus.INTERRUPTED)
+
+
+def _stamp() -> str:
+    """The time of a -v line: ISO 8601 UTC, to the millisecond."""
+    import time
+
+    from heptool.core.record import format_time
+
+    ns = time.time_ns()
+    text = format_time(ns // 1_000_000_000, (ns // 1000) % 1_000_000) or "-"
+    return text[:23] + "Z" if len(text) > 23 else text
 
 
 def _say(env: Environment, *lines: str) -> None:
@@ -248,8 +302,13 @@ def _check(o: dict[str, Any]) -> None:
         if version == "1" and o["capture_id"] is not None:
             raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
                                    "2 or 3")
+    if o["failover"] and (len(o["targets"]) != 1 or not o["targets"][0].is_stream):
+        raise click.UsageError("--failover needs exactly one --to, a tcp:// or tls:// one")
+    if o["spool"] and not any(t.is_stream for t in o["targets"]):
+        raise click.UsageError("--spool keeps packets for tcp:// and tls:// destinations: "
+                               "give one with --to")
     if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
-            t.scheme == "tls" for t in o["targets"]):
+            t.scheme == "tls" for t in o["targets"] + o["failover"]):
         raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
 
 
@@ -257,12 +316,13 @@ def _source(env: Environment, o: dict[str, Any]) -> Any:
     """What to send: the inputs (a MessageReader), a --scenario, or one packet built from
     the options as 'heptool encode' builds it (the rewrites come later, to every source
     alike); without any, records on standard input."""
-    from heptool.pipeline.build import scenario_messages
     from heptool.pipeline.reader import MessageReader
+    from heptool.pipeline.replay import ScenarioRuns
 
     if o["scenario"]:
         mode = {"mode": o["opensips_mode"] or "json"} if o["scenario"] == "opensips" else {}
-        return lambda: scenario_messages(o["scenario"], seed=o["seed"], start=o["time"], **mode)
+        return ScenarioRuns(o["scenario"], runs=o["count"] or 1, seed=o["seed"],
+                            start=o["time"], **mode)
     if not o["inputs"] and (given(o, "payload") or env.stdin_isatty
                             or any(given(o, n) for n in _BUILD if n != "chunks")):
         return lambda: [message_from_options(env, {**o, "version": None, "chunks": (),

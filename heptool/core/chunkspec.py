@@ -24,7 +24,10 @@ Vendor and unknown chunks take text (UTF-8) unless a VALUE says otherwise.
 sets its field (so the chunk lands where the message's layout or the canonical order
 puts it, and a later setting of the same chunk wins); any other chunk, and a known one
 whose explicit bytes the field could not reproduce (a 1-byte VLAN, invalid UTF-8), is
-appended to the layout as a raw chunk, after everything else, in the order given.
+added to the layout as a raw chunk, in the order given: after everything else in a
+decoded message's layout (kept byte for byte), before the payload in a message built from
+fields (the payload last, as every capture agent writes it; Wireshark's dissector shows
+chunks after the payload as "trailing stray characters").
 
 Errors are :class:`ChunkSpecError` (a :class:`HepValueError`) with a one-line message
 that says what was expected.
@@ -263,9 +266,14 @@ def apply_chunks(m: HepMessage, settings: Iterable[ChunkSetting]) -> HepMessage:
                 raws[0].text,
                 f"HEPv{m.version} has no chunks; only HEPv3 can carry chunk {raws[0].label}",
             )
+        built = m.layout is None
         layout = list(m.layout) if m.layout is not None else [t for _v, t in m.chunk_ids()]
+        at = len(layout)
+        if built and layout and layout[-1] in (0x0F, 0x10):
+            at -= 1  # a packet built from fields keeps its payload last, as every agent does
         for s in raws:
-            layout.append((s.vendor, s.type, s.body if s.body is not None else b"", NOVALUE))
+            layout.insert(at, (s.vendor, s.type, s.body if s.body is not None else b"", NOVALUE))
+            at += 1
         m.layout = tuple(layout)
     m.validate()
     return m

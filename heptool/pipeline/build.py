@@ -102,12 +102,15 @@ class Rewrites:
     """What ``send`` changes in every packet: the agent fields, any chunk, the time.
 
     ``restamp``: ``keep`` the packets' times, ``now`` the time of sending, ``shift`` the
-    whole capture moved to start now (the gaps between packets kept; :meth:`restart`
-    begins a new capture, e.g. the next pass of a loop).  ``compression`` compresses the
-    payload (``encode --scenario --compress``).
+    whole capture moved to start now (the gaps between packets kept, divided by ``speed``
+    as the replay's ``--speed`` divides them; :meth:`restart` begins a new capture, e.g.
+    the next pass of a loop, which starts now or just after the last time given, whichever
+    is later: times never go back).  ``compression`` compresses the payload
+    (``encode --scenario --compress``).
     """
 
     __slots__ = (
+        "_last",
         "_shift",
         "auth_key",
         "capture_id",
@@ -115,11 +118,13 @@ class Rewrites:
         "compression",
         "node_name",
         "restamp",
+        "speed",
     )
 
     def __init__(self, *, capture_id: int | None = None, node_name: str | None = None,
                  auth_key: str | None = None, chunks: Sequence[Any] = (),
-                 restamp: str = "keep", compression: str | None = None) -> None:
+                 restamp: str = "keep", compression: str | None = None,
+                 speed: float = 1.0) -> None:
         if restamp not in RESTAMPS:
             raise ValueError(f"restamp must be one of {', '.join(RESTAMPS)}, not {restamp!r}")
         self.capture_id = capture_id
@@ -128,7 +133,11 @@ class Rewrites:
         self.chunks = list(chunks)
         self.restamp = restamp
         self.compression = compression
-        self._shift: int | None = None
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.speed = speed
+        self._shift: tuple[int, int] | None = None  # (first packet's time, its new time)
+        self._last: int | None = None  # the last time given (microseconds)
 
     @property
     def fields(self) -> bool:
@@ -165,8 +174,16 @@ class Rewrites:
                 t_us = m.ts_sec * 1_000_000 + (m.ts_usec or 0)
                 if self._shift is None:
                     t0 = now()
-                    self._shift = t0[0] * 1_000_000 + t0[1] - t_us
-                m.ts_sec, m.ts_usec = divmod(t_us + self._shift, 1_000_000)
+                    base = t0[0] * 1_000_000 + t0[1]
+                    if self._last is not None and base <= self._last:
+                        base = self._last + 1  # a new pass goes on after the last one
+                    self._shift = (t_us, base)
+                first, base = self._shift
+                gap = t_us - first
+                new_us = base + (gap if self.speed == 1.0 else round(gap / self.speed))
+                if self._last is None or new_us > self._last:
+                    self._last = new_us
+                m.ts_sec, m.ts_usec = divmod(new_us, 1_000_000)
 
 
 def scenario_messages(name: str, *, seed: int = 0, start: tuple[int, int] | None = None,

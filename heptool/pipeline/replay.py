@@ -31,20 +31,53 @@ from heptool.core.errors import DeliveryError, HepError
 from heptool.pipeline.build import Rewrites
 from heptool.pipeline.reader import MessageReader
 
-__all__ = ["DeliveryError", "Replay", "ReplaySummary", "open_senders", "pacer_for"]
+__all__ = ["DeliveryError", "Replay", "ReplaySummary", "ScenarioRuns", "open_senders",
+           "pacer_for"]
 
 
 def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: int = 100_000,
-                 retry: float = 5.0) -> list[Any]:
-    """A sender per :class:`heptool.net.target.Target`, in order (TCP/TLS: connected);
-    :class:`DeliveryError` if one cannot be opened (those opened are closed)."""
+                 retry: float = 5.0, write_timeout: float = 5.0,
+                 on_event: Callable[[Any, str, str], Any] | None = None,
+                 failover: Sequence[Any] = (), spool: str | None = None,
+                 spool_max: int = 100 << 20) -> list[Any]:
+    """A sender per :class:`heptool.net.target.Target`, in order. A TCP/TLS destination
+    that is down is connected in the background (the others are served meanwhile);
+    :class:`DeliveryError` if one cannot be opened at all (a UDP name that does not
+    resolve; those opened are closed). ``on_event(sender, kind, text)``: connections,
+    losses, drops as they happen (:mod:`heptool.net.stream`).
+
+    ``failover`` (targets; one destination only) and ``spool`` (a directory; a
+    subdirectory per TCP/TLS destination, at most ``spool_max`` bytes each) make each
+    TCP/TLS destination a :class:`heptool.net.spool.SenderGroup`: packets go to a
+    failover while it is down, and to the spool while every member is."""
     from heptool.net.client import SendError, open_sender
 
+    def one(t: Any) -> Any:
+        if t.is_stream:
+            return open_sender(t, ssl_context=ssl_context, queue_max=queue_max, retry=retry,
+                               write_timeout=write_timeout, on_event=on_event)
+        return open_sender(t, on_event=on_event)
+
+    if failover and len(targets) != 1:
+        raise ValueError("failover destinations need exactly one primary destination")
     senders: list[Any] = []
     try:
         for t in targets:
-            senders.append(open_sender(t, ssl_context=ssl_context, queue_max=queue_max,
-                                       retry=retry))
+            senders.append(one(t))
+            if (failover or spool) and t.is_stream:
+                from heptool.net.spool import SenderGroup, Spool
+
+                group = senders[-1] = SenderGroup([senders[-1]])
+                for f in failover:
+                    group.members.append(one(f))
+                if spool:
+                    import os
+
+                    name = f"{t.scheme}-{t.host}-{t.port}".replace(":", "_")
+                    try:
+                        group.spool = Spool(os.path.join(spool, name), spool_max)
+                    except OSError as e:
+                        raise SendError(f"spool {spool}: {e.strerror or e}") from None
     except SendError as e:
         for s in senders:
             s.close(0)
@@ -66,6 +99,36 @@ def pacer_for(pace: str | None = None, *, speed: float | None = None,
     return Pacer("max")
 
 
+class ScenarioRuns:
+    """A scenario as a :class:`Replay` source: each call (a pass) gives ``runs`` runs of
+    scenario ``name`` (:func:`heptool.pipeline.build.scenario_messages`), every run with
+    its own seed (``seed``, ``seed + 1``, ... across passes too: fresh Call-IDs, tags and
+    branches) and starting a second after the previous run's last packet (``start``:
+    the first run's time, default now): a ``--loop`` never repeats ids nor goes back in
+    time."""
+
+    def __init__(self, name: str, *, runs: int = 1, seed: int = 0,
+                 start: tuple[int, int] | None = None, **options: Any) -> None:
+        self.name = name
+        self.runs = runs
+        self.seed = seed
+        self.start = start
+        self.options = options
+
+    def __call__(self) -> Iterator[Any]:
+        from heptool.pipeline.build import now, scenario_messages
+
+        start = self.start or now()
+        last = None
+        for m in scenario_messages(self.name, seed=self.seed, start=start, count=self.runs,
+                                   **self.options):
+            last = m
+            yield m
+        self.seed += self.runs
+        if last is not None and last.ts_sec is not None:
+            self.start = (last.ts_sec + 1, last.ts_usec or 0)
+
+
 class ReplaySummary(NamedTuple):
     """What a run sent: per destination its sender's ``stats``
     (:class:`heptool.net.client.SendStats`), and the run's own counts."""
@@ -77,16 +140,22 @@ class ReplaySummary(NamedTuple):
     filtered: int  # packets left out by ``match``
     stopped: bool  # stop() ended the run
 
+    def _flat(self) -> list[Any]:
+        """Every sender, a group's members in order."""
+        return [m for s in self.senders for m in getattr(s, "members", (s,))]
+
     @property
     def undelivered(self) -> int:
-        """Packets some destination did not get (summed over destinations)."""
-        return sum(s.stats.undelivered for s in self.senders)
+        """Packets some destination did not get (summed over destinations; a spool's
+        drops too, not what it keeps for the next run)."""
+        return (sum(s.stats.undelivered for s in self._flat())
+                + sum(s.spool.dropped for s in self.senders if getattr(s, "spool", None)))
 
     def lines(self) -> list[str]:
         """The summary ``heptool send`` prints: a line per destination, then the counts."""
         elapsed = self.elapsed
         lines = []
-        for s in self.senders:
+        for s in self._flat():
             st = s.stats
             rate = st.packets / elapsed if elapsed > 0 else 0.0
             line = (f"send {s.target}: {st.packets} packets, {st.bytes} bytes in {elapsed:.2f} s "
@@ -96,6 +165,9 @@ class ReplaySummary(NamedTuple):
                 extra.append(f"{st.reconnects} reconnects")
             if st.requeued:
                 extra.append(f"{st.requeued} resent after a dropped connection")
+            if getattr(st, "refused", 0):
+                extra.append(f"{st.refused} ICMP port unreachable (refused: nothing listening?"
+                             " UDP cannot tell how many arrived)")
             if st.oversize:
                 extra.append(f"{st.oversize} over the UDP maximum of 65507 bytes")
             if st.dropped:
@@ -109,6 +181,15 @@ class ReplaySummary(NamedTuple):
             if extra:
                 line += "; " + ", ".join(extra)
             lines.append(line)
+        for g in self.senders:
+            sp = getattr(g, "spool", None)
+            if sp is not None:
+                line = (f"send {g.target}: spool {sp.directory}: {sp.spooled} packets spooled, "
+                        f"{sp.taken} sent from it, {sp.packets} kept for the next run")
+                if sp.dropped:
+                    line += (f"; {sp.dropped} NOT delivered (the spool was full: "
+                             f"{sp.max_bytes} bytes)")
+                lines.append(line)
         if self.converted:
             lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
         if self.filtered:
@@ -171,11 +252,32 @@ class Replay:
         self.filtered = 0
         self.converted = 0
         self.stopped = False
+        self._stops = 0
+        if getattr(pacer, "sleep", None) is time.sleep:
+            pacer.sleep = self._sleep
 
     def stop(self) -> None:
         """End the run after the packet being sent (safe from a signal handler or another
-        thread); what was sent is still delivered and summed up."""
+        thread); what was sent is still delivered (each TCP/TLS write and the final
+        delivery bounded by the senders' deadlines) and summed up.  Called again (a second
+        Ctrl-C): give up at once, what waits counted NOT delivered."""
+        self._stops += 1
         self.stopped = True
+        if self._stops > 1:
+            for s in self.senders:
+                abort = getattr(s, "abort", None)
+                if abort is not None:
+                    abort()
+
+    def _sleep(self, delay: float) -> None:
+        """The pacer's sleep, in slices: a stop() ends it (signals do not interrupt a
+        sleep in Python, they only run their handler)."""
+        end = time.monotonic() + delay
+        while not self.stopped:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.1))
 
     def _event(self, kind: str, value: int) -> None:
         if self.on_event is not None:
@@ -340,8 +442,8 @@ class Replay:
                         continue
                     try:
                         send(data)
-                    except OSError:
-                        s.send(data)  # again through the counting path
+                    except OSError as e:
+                        s.send(data, e)  # again through the counting path
                         continue
                     st.packets += 1
                     st.bytes += n

@@ -257,7 +257,7 @@ def test_every_chunk_form(tmp_path):
         (8, 0x86, b"\x00\x01\x02"),
         (0, 0xFE, b"@literal"),
     ]
-    assert m.chunk_ids()[-6:-5] == [(0, 0x0F)]  # raw chunks after the payload
+    assert m.chunk_ids()[-1:] == [(0, 0x0F)]  # the payload last, after the raw chunks
 
 
 def test_chunk_overrides_option():
@@ -535,7 +535,8 @@ def test_scenario_count_and_overrides():
     two = scenario("call", seed=1, start=(0, 0))
     assert len(msgs) == len(one) + len(two)
     assert all(m.capture_id == 77 and m.node_name == "n" for m in msgs)
-    assert all(m.chunk_ids()[-1] == (3, 0x20) for m in msgs)
+    # scenario packets are built from fields: the raw chunk goes before the payload
+    assert all(m.chunk_ids()[-2:] == [(3, 0x20), (0, 0x0F)] for m in msgs)
     second = msgs[len(one) :]
     assert (second[0].ts_sec, second[0].ts_usec) > (msgs[len(one) - 1].ts_sec, 0)
     call_ids = {m.correlation_id for m in msgs if m.correlation_id}

@@ -261,9 +261,10 @@ def test_udp_oversize_is_reported_not_truncated(tmp_path):
 
 
 def test_send_errors():
-    r = run_heptool("send", "--payload", "x", "--to", "tcp://127.0.0.1:9")
-    assert r.returncode == 1
-    assert r.stderr.decode().startswith("Error: tcp://127.0.0.1:9: Connection refused")
+    r = run_heptool("send", "--payload", "x", "--to", "tcp://127.0.0.1:9", "--retry", "0.3")
+    assert r.returncode == 1  # down at the start: retried in the background, then counted
+    assert r.stderr.decode().startswith("send tcp://127.0.0.1:9: 0 packets")
+    assert b"1 NOT delivered" in r.stderr and b"connect: Connection refused" in r.stderr
     r = run_heptool("send", "--payload", "x", "--to", "udp://127.0.0.1")
     assert r.returncode == 2 and b"missing :PORT" in r.stderr
     r = run_heptool("send", "--payload", "x", "--to", "udp://127.0.0.1:9", "--rate", "5",

@@ -158,9 +158,10 @@ def test_vendor_and_odd_chunks_are_appended_raw_in_order():
     )
     data = encode(m)
     d = decode(data)
-    assert d.chunk_ids()[-4:] == [(3, 0x20), (0, 0x12), (0, 0x11), (8, 0x80)]
-    assert d.chunk_ids()[:-4] == [
-        (0, t) for t in (1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 0x20, 0x11, 0x0F)
+    # built from fields: the raw chunks go before the payload, which stays last
+    assert d.chunk_ids()[-5:] == [(3, 0x20), (0, 0x12), (0, 0x11), (8, 0x80), (0, 0x0F)]
+    assert d.chunk_ids()[:-5] == [
+        (0, t) for t in (1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 0x20, 0x11)
     ]
     raw = {(e[0], e[1]): e[2] for e in d.layout if type(e) is tuple}
     assert raw[(3, 0x20)] == b"42"

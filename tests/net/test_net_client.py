@@ -112,9 +112,16 @@ def test_udp_rejects_oversize_and_counts():
     assert "65507" in s.stats.last_error
 
 
-def test_tcp_connect_refused_is_a_send_error():
-    with pytest.raises(SendError, match="tcp://127.0.0.1:9: "):
-        open_sender(Target("tcp", "127.0.0.1", 9))
+def test_tcp_refused_at_start_is_retried_in_the_background_not_an_error():
+    s = open_sender(Target("tcp", "127.0.0.1", 9), retry=0.2, backoff=(0.01, 0.05))
+    assert not s.status().connected
+    assert s.send(b"HEP3\x00\x06") is False  # queued
+    assert s.status().queued == 1
+    s.close()
+    assert s.stats.undelivered == 1
+    assert "connect: Connection refused" in s.stats.error_kinds
+    with pytest.raises(SendError, match="cannot resolve"):
+        open_sender(Target("udp", "no-such-host.invalid", 9))
 
 
 def test_tcp_delivers_everything_and_confirms():

@@ -62,7 +62,23 @@ def test_rewrites_and_restamp():
     rw.restart()
     c = _msg(ts_sec=1_600_000_000)
     rw.apply(c)
-    assert abs(c.ts_sec - now()[0]) <= 2  # a new capture starts now again
+    # a new capture (the next --loop pass) starts now, or after the last time given when
+    # that is later (here: b, 2.5 s ahead of now): times never go back
+    t = lambda m: m.ts_sec * 1_000_000 + m.ts_usec
+    assert t(c) == t(b) + 1
+    d = _msg(ts_sec=1_600_000_001)
+    rw.apply(d)
+    assert t(d) == t(c) + 1_000_000
+
+
+def test_restamp_shift_divides_the_gaps_by_the_speed():
+    rw = Rewrites(restamp="shift", speed=4)
+    a, b = _msg(ts_sec=1_700_000_000, ts_usec=0), _msg(ts_sec=1_700_000_002, ts_usec=0)
+    rw.apply(a)
+    rw.apply(b)
+    assert (b.ts_sec * 1_000_000 + b.ts_usec) - (a.ts_sec * 1_000_000 + a.ts_usec) == 500_000
+    with pytest.raises(ValueError):
+        Rewrites(speed=0)
 
 
 def test_scenario_runs_follow_each_other():
