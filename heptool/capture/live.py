@@ -200,12 +200,13 @@ class LiveCapture:
             self._dropped += drops
         return LiveStats(self._received, self._dropped, self._truncated)
 
-    def frames(self, *, count: int | None = None,
-               timeout: float | None = None) -> Iterator[Frame]:
+    def frames(self, *, count: int | None = None, timeout: float | None = None,
+               on_idle: Callable[[], object] | None = None) -> Iterator[Frame]:
         """:class:`Frame` tuples (raw IP, link type 101) for
         :func:`~heptool.capture.sip_packets.sip_to_hep`, with the kernel's receive time,
         until ``count`` frames, ``timeout`` seconds in total, :meth:`stop`, or the caller
-        stops iterating."""
+        stops iterating.  ``on_idle()`` is called after every 0.2 s without a packet (an
+        agent keeps its connections going while nothing is captured)."""
         import select
 
         sock = self.sock
@@ -233,6 +234,8 @@ class LiveCapture:
                     self._reported = dropped
             r, _w, _x = select.select([sock], [], [], wait)
             if not r:
+                if on_idle is not None:
+                    on_idle()
                 continue
             # what is queued (up to 1,000: then the time and the drops are looked at again,
             # a flood never hides them), then back to select

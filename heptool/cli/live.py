@@ -153,7 +153,8 @@ def run_agent(env: Environment, o: dict[str, Any], senders: Any, pacer: Any, mat
                         auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"])
     version = int(o["hep_version"]) if o["hep_version"] else None
     st = ConvertStats()
-    replay = Replay(agent_messages(cap, stats=st, timeout=o["duration"]), senders,
+    replay = Replay(agent_messages(cap, stats=st, timeout=o["duration"], senders=senders),
+                    senders,
                     pacer=pacer, count=o["count"], rewrites=rewrites, version=version,
                     match=match)
     session.on_stop.append(replay.stop)

@@ -91,12 +91,22 @@ def capture_report(cap: Any) -> tuple[list[str], bool]:
 def agent_messages(cap: Any, *, ports: frozenset[int] | None = None, proto_type: int = 1,
                    capture_id: int | None = 0, node_name: str | None = None,
                    auth_key: str | None = None, correlation_id_from: str = "none",
-                   stats: Any = None, timeout: float | None = None) -> Iterator[Any]:
+                   stats: Any = None, timeout: float | None = None,
+                   senders: Any = ()) -> Iterator[Any]:
     """HEP messages (HEPv3 fields) for every SIP message ``cap`` sees, as ``heptool convert``
     makes them from a capture, until ``cap.stop()`` or ``timeout`` seconds; ``stats``: a
-    :class:`~heptool.capture.stats.ConvertStats` to fill in."""
+    :class:`~heptool.capture.stats.ConvertStats` to fill in.  ``senders``: polled while
+    nothing is captured, so that a TCP/TLS destination that comes back gets what waits for
+    it at once, not with the next packet."""
     from heptool.capture.convert import sip_to_hep
 
-    return sip_to_hep(cap.frames(timeout=timeout), ports=ports, proto_type=proto_type,
+    polls = [p for p in (getattr(s, "poll", None) for s in senders) if p is not None]
+
+    def idle() -> None:
+        for poll in polls:
+            poll()
+
+    frames = cap.frames(timeout=timeout, on_idle=idle if polls else None)
+    return sip_to_hep(frames, ports=ports, proto_type=proto_type,
                       capture_id=capture_id, node_name=node_name, auth_key=auth_key,
                       correlation_id_from=correlation_id_from, stats=stats)

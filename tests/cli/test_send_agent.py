@@ -168,6 +168,51 @@ def test_agent_reassembles_sip_over_tcp_and_sends_over_tcp():
     assert "send: 3 SIP messages captured (0 over UDP, 3 over TCP)" in err
 
 
+@needs_capture
+def test_agent_keeps_what_it_captured_while_the_collector_is_down():
+    """The collector is down when the agent starts and while SIP is captured; it comes up
+    later and gets every message, in order, with no further traffic to carry them (the
+    agent keeps its connections going while idle)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("127.0.0.1", 0))
+    cport = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    sip_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sip_rx.bind(("127.0.0.1", 0))
+    port = sip_rx.getsockname()[1]
+    agent = _start_agent(["-i", "lo", "--filter", f"udp dst port {port}", "--to",
+                          f"tcp://127.0.0.1:{cport}"])
+    sent = [_sip("OPTIONS", f"while-down-{i}@h") for i in range(3)]
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    collector.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    messages: list = []
+    try:
+        for payload in sent:
+            tx.sendto(payload, ("127.0.0.1", port))
+        time.sleep(1.0)  # captured, queued: the collector is still down
+        collector.bind(("127.0.0.1", cport))
+        collector.listen(1)
+        collector.settimeout(15)
+        conn, _ = collector.accept()  # the agent reconnects by itself (backoff <= 2 s)
+        conn.settimeout(15)
+        dec = StreamDecoder()
+        while len(messages) < 3:
+            data = conn.recv(65536)
+            if not data:
+                break
+            dec.feed(data)
+            messages.extend(dec)
+        conn.close()
+    finally:
+        status, _out, err = _stop(agent)
+        for s in (collector, sip_rx, tx):
+            s.close()
+    assert [m.payload for m in messages] == sent, err
+    assert status == 0, err
+    assert f"send tcp://127.0.0.1:{cport}: 3 packets" in err
+
+
 @pytest.mark.parametrize(("args", "text"), [
     (["x.pcap", "-i", "lo"], "either INPUT or -i IFACE"),
     (["--filter", "port 5060"], "--filter needs -i IFACE"),
