@@ -44,8 +44,8 @@ def _sip(method: str, call_id: str, body: bytes = b"") -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def _start_agent(args: list[str]) -> subprocess.Popen:
-    p = subprocess.Popen([*HEPTOOL, "send", *args], stdout=subprocess.PIPE,
+def _start_agent(args: list[str], prefix: tuple[str, ...] | list[str] = ()) -> subprocess.Popen:
+    p = subprocess.Popen([*prefix, *HEPTOOL, "send", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     seen = []
     deadline = time.monotonic() + 20
@@ -211,6 +211,56 @@ def test_agent_keeps_what_it_captured_while_the_collector_is_down():
     assert [m.payload for m in messages] == sent, err
     assert status == 0, err
     assert f"send tcp://127.0.0.1:{cport}: 3 packets" in err
+
+
+def _setpriv() -> str | None:
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return "runs as root to keep only CAP_NET_RAW (setpriv)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    r = subprocess.run(["setpriv", "--bounding-set=-all,+net_raw", "true"], check=False,
+                       capture_output=True)
+    if r.returncode != 0:
+        return f"setpriv cannot drop capabilities here: {r.stderr.decode().strip()}"
+    return None
+
+
+@needs_capture
+@pytest.mark.skipif(_setpriv() is not None, reason=str(_setpriv()))
+def test_agent_needs_cap_net_raw_and_nothing_else():
+    """What contrib/heptool-agent.service grants (CAP_NET_RAW only) is enough: the agent
+    captures and sends; the buffer the kernel caps without CAP_NET_ADMIN is said at start.
+    Without CAP_NET_RAW it stops at once, naming the capability (status 1)."""
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(10)
+    sip_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sip_rx.bind(("127.0.0.1", 0))
+    port = sip_rx.getsockname()[1]
+    target = f"udp://127.0.0.1:{collector.getsockname()[1]}"
+    agent = _start_agent(["-i", "lo", "--filter", f"udp dst port {port}", "--to", target],
+                         prefix=["setpriv", "--bounding-set=-all,+net_raw", "--inh-caps=-all"])
+    try:
+        payload = _sip("OPTIONS", "only-net-raw@h")
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(payload, ("127.0.0.1", port))
+        got = decode(collector.recv(65535))
+    finally:
+        status, _out, err = _stop(agent)
+        collector.close()
+        sip_rx.close()
+    assert got.payload == payload and got.dst_port == port
+    assert status == 0, err
+    rmem_max = int(open("/proc/sys/net/core/rmem_max").read())  # noqa: SIM115
+    if rmem_max < 32 << 20:
+        assert "net.core.rmem_max caps it without CAP_NET_ADMIN" in err, err
+    r = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *HEPTOOL, "send",
+                        "-i", "lo", "--to", target], check=False, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "needs the CAP_NET_RAW capability" in r.stderr
 
 
 @pytest.mark.parametrize(("args", "text"), [
