@@ -1,7 +1,8 @@
 """A BPF-like filter for capture files: a pcap-filter(7) subset compiled to a predicate.
 
 :func:`compile_filter` turns ``udp port 5060 and not host 10.0.0.1`` into a
-``predicate(Transport) -> bool``; live capture hands the expression to the kernel instead.
+``predicate(Transport) -> bool``; live capture hands the expression to the kernel instead,
+as the program :func:`compile_bpf` has libpcap compile (any pcap-filter(7) expression).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from ..core.addr import port_number
 
-__all__ = ["FilterSyntaxError", "compile_filter"]
+__all__ = ["DLT_RAW", "FilterSyntaxError", "compile_bpf", "compile_filter"]
 
 
 def _both(a: Any, b: Any) -> Any:
@@ -147,3 +148,67 @@ def compile_filter(text: str) -> Any:
     if pos != len(tokens):
         raise FilterSyntaxError(f"filter {text!r}: unexpected {tokens[pos]!r}")
     return pred
+
+
+#: pcap DLT of frames without a link header (what live capture reads: IPv4/IPv6 packets)
+DLT_RAW = 12
+
+
+def compile_bpf(text: str, dlt: int = DLT_RAW, snaplen: int = 262144) -> bytes:
+    """The kernel BPF program (an array of ``struct sock_filter``, 8 bytes an instruction)
+    of a pcap-filter(7) expression, compiled by libpcap for link type ``dlt`` (default
+    raw IP: live capture reads packets without their link header).
+
+    Raises :class:`FilterSyntaxError` with libpcap's own words for an expression libpcap
+    refuses, and :class:`OSError` when libpcap cannot be loaded.
+    """
+    import ctypes
+    import ctypes.util
+
+    lib = None
+    # the usual sonames first (dlopen only); find_library runs ldconfig (a subprocess)
+    for name in ("libpcap.so.1", "libpcap.so.0.8", "libpcap.so", "find"):
+        if name == "find":
+            name = ctypes.util.find_library("pcap")  # type: ignore[assignment]
+            if name is None:
+                break
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        raise OSError("a capture --filter needs libpcap (the libpcap0.8 / libpcap package) "
+                      "to be compiled for the kernel")
+
+    class Program(ctypes.Structure):
+        _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
+
+    lib.pcap_open_dead.restype = ctypes.c_void_p
+    lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.pcap_compile.restype = ctypes.c_int
+    lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(Program), ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_uint32]
+    lib.pcap_geterr.restype = ctypes.c_char_p
+    lib.pcap_geterr.argtypes = [ctypes.c_void_p]
+    lib.pcap_freecode.argtypes = [ctypes.POINTER(Program)]
+    lib.pcap_close.argtypes = [ctypes.c_void_p]
+    handle = lib.pcap_open_dead(dlt, snaplen)
+    if not handle:
+        raise OSError("libpcap: pcap_open_dead failed")
+    prog = Program()
+    try:
+        try:
+            expr = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FilterSyntaxError(f"filter {text!r}: not valid text") from None
+        if b"\0" in expr:
+            raise FilterSyntaxError(f"filter {text!r}: holds a NUL character")
+        if lib.pcap_compile(handle, ctypes.byref(prog), expr, 1, 0xFFFFFFFF) != 0:
+            why = (lib.pcap_geterr(handle) or b"cannot be compiled").decode("utf-8", "replace")
+            raise FilterSyntaxError(f"filter {text!r}: {why}")
+        code = ctypes.string_at(prog.bf_insns, prog.bf_len * 8)
+        lib.pcap_freecode(ctypes.byref(prog))
+        return code
+    finally:
+        lib.pcap_close(handle)

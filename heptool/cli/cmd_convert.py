@@ -19,7 +19,7 @@ from heptool.cli.options import (
     filter_options,
     open_output,
 )
-from heptool.cli.params import parse_hep_endpoint, parse_ports, parse_proto_type
+from heptool.cli.params import SizeParam, parse_hep_endpoint, parse_ports, parse_proto_type
 
 __all__ = ["convert_command", "parse_ports"]
 
@@ -40,8 +40,10 @@ Examples:
 \b
 Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
 packets (each reported on stderr, conversion goes on); 1 an input or output could not be
-opened, or live capture is not permitted. Nothing to convert is not an error but never
-silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
+opened, live capture is not permitted (the message names the capability), or the kernel
+dropped captured packets (its buffer was full: counted on stderr; raise --buffer-size).
+A live capture ends with --count, --duration, Ctrl-C or SIGTERM (status 0). Nothing to
+convert is not an error but never silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 frames)" or
 "convert: x.pcap: no HEP found".
 """
 
@@ -88,6 +90,10 @@ silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 
               help="HEP -> packets: TCP payloads are cut into segments that fit this MTU.")
 @click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
               help="Capture SIP live from IFACE (needs root or CAP_NET_RAW) instead of INPUT.")
+@click.option("--buffer-size", "buffer_size", type=SizeParam(), default=None, metavar="SIZE",
+              help="With -i: the kernel's receive buffer, where bursts wait (default 32M; "
+                   "beyond net.core.rmem_max it needs root or CAP_NET_ADMIN). Packets the "
+                   "kernel still drops are counted and make the exit status 1.")
 @click.option("--filter", "bpf", default=None, metavar="EXPR",
               help="SIP -> HEP: only packets matching this capture filter ('udp port 5060'). "
                    "With -i it is BPF, compiled for the kernel; for files a subset: [src|dst] "
@@ -103,6 +109,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                     direction: str, ports_text: str | None, proto_type_text: str,
                     hep_version: str, capture_id: int | None, node_name: str | None,
                     auth_key: str | None, correlation_id_from: str, hep_dst: str,
+                    buffer_size: int | None,
                     hep_src: str | None, mtu: int, iface: str | None, bpf: str | None,
                     count: int | None, duration: float | None, call_id: tuple[str, ...],
                     proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
@@ -147,8 +154,9 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
             packet_filter = compile_filter(bpf)
         except ValueError as e:
             raise click.UsageError(str(e)) from None
-    if duration is not None and iface is None:
-        raise click.UsageError("--duration needs -i IFACE")
+    if (duration is not None or buffer_size is not None) and iface is None:
+        raise click.UsageError(f"{'--duration' if duration is not None else '--buffer-size'} "
+                               "needs -i IFACE")
     if iface is not None and direction == "hep":
         raise click.UsageError("-i captures plain SIP: --from hep cannot be used with it")
     ptype = parse_proto_type(proto_type_text)
@@ -171,11 +179,13 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                       name=iface if iface is not None else input_path
                       if input_path not in (None, "-") else "<stdin>")
     if iface is not None:
-        from heptool.capture.convert import live_frames
+        from heptool.cli.live import LiveSession
 
-        source: Any = live_frames(iface, bpf, timeout=duration)
+        session: Any = LiveSession(env, "convert")  # -i: the kernel's counts at the end
+        source: Any = session.open(iface, bpf, buffer_size).frames(timeout=duration)
         kind = "sip"
     else:
+        session = None
         try:
             source = open_input(input_path, env.stdin_binary)
         except OSError as e:
@@ -188,7 +198,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                f"captures (use 'heptool decode -f "
                                f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
-    with open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
+    with _live(session), open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
         if kind == "hep":
             conv.hep_to_packets(source, out, fmt, mtu)
         else:
@@ -196,6 +206,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                             proto_type=ptype, capture_id=capture_id, node_name=node_name,
                             auth_key=auth_key, correlation_id_from=correlation_id_from,
                             hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+    if session is not None:
+        session.finish()  # the kernel's counts; status 1 if packets were lost
     if conv.status != ExitStatus.OK:
         click.get_current_context().exit(conv.status)
 
@@ -211,3 +223,10 @@ def _is_pipe(env: Environment, path: str | None) -> bool:
         return not stat.S_ISREG(os.fstat(env.stdin_binary.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _live(session: Any) -> Any:
+    """The live capture's session (signals stop it, closed at the end), else nothing."""
+    import contextlib
+
+    return session if session is not None else contextlib.nullcontext()

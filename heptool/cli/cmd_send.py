@@ -27,6 +27,7 @@ from heptool.cli.params import (
     EndpointParam,
     IpProtoParam,
     ProtoParam,
+    SizeParam,
     TargetParam,
     TimeParam,
 )
@@ -44,22 +45,27 @@ Examples:
   heptool send --scenario call --count 1000 --rate 200 --to udp://127.0.0.1:9060   # 1000 calls
   heptool send x.pcap --capture-id 2002 --hep-version 2 --to udp://127.0.0.1:9060
   heptool send x.pcap --to tls://collector:9061 --ca ca.pem
+  heptool send x.pcap --to tcp://hep1:9061 --failover tcp://hep2:9061 --spool /var/spool/hep
   heptool decode -f jsonl x.pcap | jq -c 'select(.proto=="sip")' | heptool send --to udp://127.0.0.1:9060
+  heptool send -i eth0 --filter 'port 5060' --to tcp://collector:9061   # capture agent
 
 \b
 What is counted: UDP "sent" is what the kernel accepted; whether a datagram arrived, UDP
-cannot tell. An ICMP port unreachable (nothing listening) is a note in the summary
-("refused"), not a packet lost: how many come back depends on timing. TCP/TLS "sent" is
+cannot tell. An ICMP port unreachable (nothing listening) is counted as a note in the
+summary, not as a packet lost: how many come back depends on timing. TCP/TLS "sent" is
 what the collector's host acknowledged; the rest is "NOT delivered".
 
 \b
 Exit status: 0 every packet was sent (over TCP/TLS: acknowledged by the collector's host);
 1 some packet could not be sent or delivered (counted in the summary; also after Ctrl-C or
-SIGTERM); 2 bad command line; 3 the input is not valid HEP; 130 stopped by Ctrl-C or
-SIGTERM, everything sent delivered. A first Ctrl-C/SIGTERM stops after the packet being
+SIGTERM), or live capture (-i) lost packets or is not permitted; 2 bad command line (with
+-i: also no such interface, a filter libpcap refuses); 3 the input is not valid HEP; 130
+stopped by Ctrl-C or SIGTERM, everything sent delivered (with -i, Ctrl-C and SIGTERM are
+the agent's normal end: 0). A first Ctrl-C/SIGTERM stops after the packet being
 sent and delivers what waits (bounded by --write-timeout and --retry); a second gives up
 at once. A TCP/TLS destination that is down is connected in the background with backoff
-(the others are served meanwhile); what it did not get is NOT delivered.
+(the others are served meanwhile); what it did not get is NOT delivered, unless
+--failover took it or --spool keeps it on disk for the next run (not a failure).
 """
 
 #: Options that build one packet (as ``heptool encode``); with an INPUT they are refused.
@@ -144,10 +150,33 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
               metavar="SECONDS",
               help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+@click.option("--failover", "failover", type=TargetParam(), multiple=True, metavar="URL",
+              help="TCP/TLS: while the --to destination (one only) is down, send to this "
+                   "one instead (repeatable: tried in order); back to --to when it returns.")
+@click.option("--spool", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="TCP/TLS: while the destination (and its failovers) are down, keep the "
+                   "packets on disk in DIR (one subdirectory per destination) and send them, "
+                   "in order, when one returns; what is left is sent by the next run.")
+@click.option("--spool-max", "spool_max", type=SizeParam(), default="100M", show_default=True,
+              metavar="SIZE",
+              help="The most --spool keeps per destination; beyond it new packets are dropped "
+                   "and counted NOT delivered.")
 @click.option("--write-timeout", "write_timeout", type=click.FloatRange(min=0, min_open=True),
               default=5.0, show_default=True, metavar="SECONDS",
               help="TCP/TLS: a write that makes no progress for this long (the collector "
                    "does not read) gives the connection up; it is reconnected with backoff.")
+# -- capture agent --------------------------------------------------------------------------
+@click.option("-i", "--interface", "iface", default=None, metavar="IFACE",
+              help="Capture agent: sniff SIP on IFACE (any: every interface; needs root or "
+                   "CAP_NET_RAW) and send it as HEP until Ctrl-C/SIGTERM, instead of INPUT.")
+@click.option("--filter", "bpf", default=None, metavar="EXPR",
+              help="With -i: capture filter, BPF as tcpdump takes it ('port 5060').")
+@click.option("--buffer-size", "buffer_size", type=SizeParam(), default=None, metavar="SIZE",
+              help="With -i: the kernel's receive buffer (default 32M; beyond "
+                   "net.core.rmem_max it needs CAP_NET_ADMIN). Lost packets are counted and "
+                   "make the exit status 1.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="With -i: stop after SECONDS.")
 @click.option("-v", "--verbose", count=True,
               help="Report connections, reconnections, drops and what could not be delivered "
                    "as it happens, each line with its time (UTC).")
@@ -179,7 +208,7 @@ def send_command(env: Environment, **opts: Any) -> None:
     _check(o)
     pacer = pacer_for(o["pace"], speed=o["speed"], rate=o["rate"])
     ctx = None
-    if any(t.scheme == "tls" for t in o["targets"]):
+    if any(t.scheme == "tls" for t in o["targets"] + o["failover"]):
         try:
             ctx = client_tls_context(ca=o["ca"], insecure=o["insecure"], cert=o["cert"],
                                      key=o["key"])
@@ -193,7 +222,12 @@ def send_command(env: Environment, **opts: Any) -> None:
             _say(env, f"{_stamp()} send {sender.target}: {text}")
 
     senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
-                           retry=o["retry"], write_timeout=o["write_timeout"], on_event=event)
+                           retry=o["retry"], write_timeout=o["write_timeout"], on_event=event,
+                           failover=o["failover"], spool=o["spool"], spool_max=o["spool_max"])
+    if o["iface"] is not None or o["bpf"] or o["buffer_size"] or o["duration"]:
+        from heptool.cli.live import run_agent  # the capture agent: -i IFACE
+
+        return run_agent(env, o, senders, pacer, match, lambda *lines: _say(env, *lines))
     built = not o["inputs"] and not o["scenario"]
     loops = o["loops"]
     count = o["count"]
@@ -268,8 +302,13 @@ def _check(o: dict[str, Any]) -> None:
         if version == "1" and o["capture_id"] is not None:
             raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version "
                                    "2 or 3")
+    if o["failover"] and (len(o["targets"]) != 1 or not o["targets"][0].is_stream):
+        raise click.UsageError("--failover needs exactly one --to, a tcp:// or tls:// one")
+    if o["spool"] and not any(t.is_stream for t in o["targets"]):
+        raise click.UsageError("--spool keeps packets for tcp:// and tls:// destinations: "
+                               "give one with --to")
     if (o["ca"] or o["insecure"] or o["cert"] or o["key"]) and not any(
-            t.scheme == "tls" for t in o["targets"]):
+            t.scheme == "tls" for t in o["targets"] + o["failover"]):
         raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
 
 

@@ -56,13 +56,18 @@ class StreamSender:
     :param retry: at ``close``, seconds to keep trying to deliver what waits.
     :param write_timeout: seconds a write may make no progress before the connection is
         given up.
+    :param wait_writes: wait (within ``write_timeout``) for room in the socket's buffer,
+        as ``send`` does (the collector's pace holds the sender back); False: never wait,
+        the rest of a packet is written by later calls and newer packets queue meanwhile
+        (``listen --forward``: a slow forward never holds up receiving).
     :param on_event: ``on_event(sender, kind, text)`` for connections, losses, drops.
     """
 
     def __init__(self, target: Target, *, ssl_context: ssl.SSLContext | None = None,
                  queue_max: int = 100_000, connect_timeout: float = 5.0,
                  backoff: tuple[float, float] = (0.05, 2.0), retry: float = 5.0,
-                 write_timeout: float = 5.0, on_event: EventHook | None = None,
+                 write_timeout: float = 5.0, wait_writes: bool = True,
+                 on_event: EventHook | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if target.scheme == "tls" and ssl_context is None:
             ssl_context = client_tls_context()
@@ -74,6 +79,9 @@ class StreamSender:
         self.backoff_min, self.backoff_max = backoff
         self.retry = retry
         self.write_timeout = write_timeout
+        self.wait_writes = wait_writes
+        # (packet, bytes of it written, when the last byte was) while the socket is full
+        self._partial: list[Any] | None = None
         self.on_event = on_event
         self.clock = clock
         self.queue: collections.deque[bytes] = collections.deque()
@@ -293,6 +301,9 @@ class StreamSender:
             self.stats.requeued += len(unacked)
             self.stats.packets -= len(unacked)
             self.stats.bytes -= sum(len(d) for d in unacked)
+        if self._partial is not None:
+            unacked.append(self._partial[0])
+            self._partial = None
         if also is not None:
             unacked.append(also)
         if unacked:
@@ -333,8 +344,18 @@ class StreamSender:
         except (OSError, ssl.SSLError) as e:
             self._lost(e, also=data)
             return False
-        if off < n and not self._write_rest(data, off):
-            return False
+        if off < n:
+            if not self.wait_writes:
+                self._partial = [data, off, self.clock()]
+                return True
+            if not self._write_rest(data, off):
+                return False
+        self._record(data)
+        return True
+
+    def _record(self, data: bytes) -> None:
+        """``data`` is written whole: note where it ends, to know when it is acknowledged."""
+        n = len(data)
         if self._tls:
             end = self._raw_end()
         else:
@@ -348,6 +369,34 @@ class StreamSender:
         if self._since_check >= 256:
             self._since_check = 0
             self._trim_inflight()
+
+    def _advance(self) -> bool:
+        """Go on writing the packet the full socket left half written (never waiting);
+        True when it is written whole."""
+        part = self._partial
+        assert part is not None
+        data, off, since = part
+        n = len(data)
+        view = memoryview(data)
+        while off < n:
+            try:
+                k = self.sock.send(view[off:])
+            except _WOULD_BLOCK:
+                now = self.clock()
+                if self.aborted or now - since >= self.write_timeout:
+                    why = ("aborted" if self.aborted else
+                           f"no byte could be written for {self.write_timeout:g} s "
+                           "(the collector is not reading)")
+                    self._lost(TimeoutError(errno.ETIMEDOUT, why))
+                return False
+            except (OSError, ssl.SSLError) as e:
+                self._lost(e)
+                return False
+            off += k
+            part[1] = off
+            part[2] = since = self.clock()
+        self._partial = None
+        self._record(data)
         return True
 
     def _write_rest(self, data: bytes, off: int) -> bool:
@@ -384,7 +433,7 @@ class StreamSender:
 
     def send(self, data: bytes) -> bool:
         """Send (or queue) one packet; False when it had to be queued or dropped."""
-        if self.sock is None or self.queue:
+        if self.sock is None or self.queue or self._partial is not None:
             self.queue.append(data)
             self._bound_queue()
             self.poll()
@@ -405,8 +454,10 @@ class StreamSender:
                 self._progress()
             if self.sock is None:
                 return
+        if self._partial is not None and not self._advance():
+            return
         q = self.queue
-        while q and self.sock is not None:
+        while q and self.sock is not None and self._partial is None:
             if not self._write(q.popleft()):
                 return
 
@@ -414,8 +465,9 @@ class StreamSender:
         st = self.stats
         # while running, what is known lost is what a full queue dropped; close() fixes it
         lost = st.undelivered if st.ended is not None else st.dropped
-        return TargetStatus(str(self.target), self.sock is not None, len(self.queue),
-                            st.packets, lost, st.reconnects)
+        queued = len(self.queue) + (self._partial is not None)
+        return TargetStatus(str(self.target), self.sock is not None, queued, st.packets, lost,
+                            st.reconnects)
 
     def abort(self) -> None:
         """Give up now: a write waiting for the collector ends, ``close`` no longer retries
@@ -490,7 +542,7 @@ class StreamSender:
         deadline = self.clock() + retry
         while not self.aborted:
             self.poll()
-            if self.sock is not None and not self.queue:
+            if self.sock is not None and not self.queue and self._partial is None:
                 if self._confirm(deadline):
                     break
                 if self.aborted:
@@ -502,10 +554,13 @@ class StreamSender:
                 break
             if self._pending is not None:
                 self._progress(wait=min(_SLICE, deadline - now))
+            elif self.sock is not None and self._partial is not None:
+                select.select([], [self.sock], [], min(_SLICE, deadline - now))
             else:
                 time.sleep(min(max(0.0, min(self.next_attempt, deadline) - now), _SLICE)
                            or 0.01)
-        left = len(self.queue) + len(self.inflight)
+        left = len(self.queue) + len(self.inflight) + (self._partial is not None)
+        self._partial = None
         self.stats.undelivered = left + self.stats.dropped
         if left:
             self._event("undelivered", f"giving up: {left} packets NOT delivered"

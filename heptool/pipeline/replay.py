@@ -37,23 +37,47 @@ __all__ = ["DeliveryError", "Replay", "ReplaySummary", "ScenarioRuns", "open_sen
 
 def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: int = 100_000,
                  retry: float = 5.0, write_timeout: float = 5.0,
-                 on_event: Callable[[Any, str, str], Any] | None = None) -> list[Any]:
+                 on_event: Callable[[Any, str, str], Any] | None = None,
+                 failover: Sequence[Any] = (), spool: str | None = None,
+                 spool_max: int = 100 << 20) -> list[Any]:
     """A sender per :class:`heptool.net.target.Target`, in order. A TCP/TLS destination
     that is down is connected in the background (the others are served meanwhile);
     :class:`DeliveryError` if one cannot be opened at all (a UDP name that does not
     resolve; those opened are closed). ``on_event(sender, kind, text)``: connections,
-    losses, drops as they happen (:mod:`heptool.net.stream`)."""
+    losses, drops as they happen (:mod:`heptool.net.stream`).
+
+    ``failover`` (targets; one destination only) and ``spool`` (a directory; a
+    subdirectory per TCP/TLS destination, at most ``spool_max`` bytes each) make each
+    TCP/TLS destination a :class:`heptool.net.spool.SenderGroup`: packets go to a
+    failover while it is down, and to the spool while every member is."""
     from heptool.net.client import SendError, open_sender
 
+    def one(t: Any) -> Any:
+        if t.is_stream:
+            return open_sender(t, ssl_context=ssl_context, queue_max=queue_max, retry=retry,
+                               write_timeout=write_timeout, on_event=on_event)
+        return open_sender(t, on_event=on_event)
+
+    if failover and len(targets) != 1:
+        raise ValueError("failover destinations need exactly one primary destination")
     senders: list[Any] = []
     try:
         for t in targets:
-            if t.is_stream:
-                senders.append(open_sender(t, ssl_context=ssl_context, queue_max=queue_max,
-                                           retry=retry, write_timeout=write_timeout,
-                                           on_event=on_event))
-            else:
-                senders.append(open_sender(t, on_event=on_event))
+            senders.append(one(t))
+            if (failover or spool) and t.is_stream:
+                from heptool.net.spool import SenderGroup, Spool
+
+                group = senders[-1] = SenderGroup([senders[-1]])
+                for f in failover:
+                    group.members.append(one(f))
+                if spool:
+                    import os
+
+                    name = f"{t.scheme}-{t.host}-{t.port}".replace(":", "_")
+                    try:
+                        group.spool = Spool(os.path.join(spool, name), spool_max)
+                    except OSError as e:
+                        raise SendError(f"spool {spool}: {e.strerror or e}") from None
     except SendError as e:
         for s in senders:
             s.close(0)
@@ -116,16 +140,22 @@ class ReplaySummary(NamedTuple):
     filtered: int  # packets left out by ``match``
     stopped: bool  # stop() ended the run
 
+    def _flat(self) -> list[Any]:
+        """Every sender, a group's members in order."""
+        return [m for s in self.senders for m in getattr(s, "members", (s,))]
+
     @property
     def undelivered(self) -> int:
-        """Packets some destination did not get (summed over destinations)."""
-        return sum(s.stats.undelivered for s in self.senders)
+        """Packets some destination did not get (summed over destinations; a spool's
+        drops too, not what it keeps for the next run)."""
+        return (sum(s.stats.undelivered for s in self._flat())
+                + sum(s.spool.dropped for s in self.senders if getattr(s, "spool", None)))
 
     def lines(self) -> list[str]:
         """The summary ``heptool send`` prints: a line per destination, then the counts."""
         elapsed = self.elapsed
         lines = []
-        for s in self.senders:
+        for s in self._flat():
             st = s.stats
             rate = st.packets / elapsed if elapsed > 0 else 0.0
             line = (f"send {s.target}: {st.packets} packets, {st.bytes} bytes in {elapsed:.2f} s "
@@ -151,6 +181,15 @@ class ReplaySummary(NamedTuple):
             if extra:
                 line += "; " + ", ".join(extra)
             lines.append(line)
+        for g in self.senders:
+            sp = getattr(g, "spool", None)
+            if sp is not None:
+                line = (f"send {g.target}: spool {sp.directory}: {sp.spooled} packets spooled, "
+                        f"{sp.taken} sent from it, {sp.packets} kept for the next run")
+                if sp.dropped:
+                    line += (f"; {sp.dropped} NOT delivered (the spool was full: "
+                             f"{sp.max_bytes} bytes)")
+                lines.append(line)
         if self.converted:
             lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
         if self.filtered:

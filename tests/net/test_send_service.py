@@ -303,3 +303,115 @@ def test_send_chunk_goes_before_the_payload(tmp_path):
         assert lp.wait(10) == 0
     ids = decode(hep_packets(y)[0]).chunk_ids()
     assert ids[-2:] == [(3, 0x20), (0, 0x0F)]
+
+
+def test_a_sender_that_never_waits_keeps_queueing_and_gives_up_a_stalled_connection():
+    """wait_writes=False (listen --forward): a collector that does not read never holds
+    the caller up; the half-written packet and the newer ones wait, and after
+    write_timeout without progress the connection is given up (and reopened)."""
+    hole = _BlackHole()
+    lost = []
+    try:
+        s = StreamSender(Target("tcp", "127.0.0.1", hole.port), wait_writes=False,
+                         write_timeout=0.5, backoff=(0.05, 0.1), queue_max=1000,
+                         on_event=lambda _s, kind, text: lost.append(kind))
+        data = b"HEP3" + b"x" * 60_000
+        slowest = 0.0
+        t_end = time.monotonic() + 1.5
+        sent = 0
+        while time.monotonic() < t_end:
+            t0 = time.monotonic()
+            s.send(data)
+            slowest = max(slowest, time.monotonic() - t0)
+            sent += 1
+            time.sleep(0.002)
+        st = s.status()
+        assert st.queued > 0 and sent > 200
+        assert slowest < 0.25  # never waited for the collector
+        assert "lost" in lost  # the stalled connection was given up
+        s.close(0.2)
+        assert s.stats.undelivered + s.stats.packets >= sent - s.stats.dropped
+        assert s.stats.undelivered > 0
+    finally:
+        hole.close()
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "tls"])
+def test_a_sender_that_never_waits_delivers_everything_in_order_to_a_slow_reader(tmp_path,
+                                                                               scheme):
+    import ssl
+
+    from nethelpers import make_cert
+
+    from heptool.core.stream import NEED_DATA, StreamDecoder
+    from heptool.net.tls import client_tls_context, server_tls_context
+
+    sctx = cctx = None
+    if scheme == "tls":
+        cert, key = make_cert(tmp_path)
+        sctx = server_tls_context(str(cert), str(key))
+        cctx = client_tls_context(ca=str(cert))
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+    got = bytearray()
+
+    def slow_reader() -> None:
+        c, _ = ls.accept()
+        c.settimeout(10)
+        if sctx is not None:
+            c = sctx.wrap_socket(c, server_side=True)
+        while True:
+            try:
+                d = c.recv(16384)
+            except (OSError, ssl.SSLError):
+                break
+            if not d:
+                break
+            got.extend(d)
+            time.sleep(0.001)
+        c.close()
+
+    th = threading.Thread(target=slow_reader, daemon=True)
+    th.start()
+    packets = [b"HEP3" + (6 + 9000).to_bytes(2, "big") + (b"%06d" % i) * 1500
+               for i in range(1500)]
+    s = StreamSender(Target(scheme, "127.0.0.1", ls.getsockname()[1]), ssl_context=cctx,
+                     wait_writes=False)
+    partial_seen = False
+    for p in packets:
+        s.send(p)
+        partial_seen = partial_seen or s.status().queued > 0
+    s.close(10)
+    th.join(10)
+    ls.close()
+    assert partial_seen  # the socket was full: packets waited, the caller did not
+    assert s.stats.undelivered == 0 and s.stats.packets == 1500
+    dec = StreamDecoder()
+    frames = []
+    for i in range(0, len(got), 65536):
+        dec.feed(bytes(got[i:i + 65536]))
+        while (f := dec.next_frame()) is not NEED_DATA:
+            frames.append(f[1])
+    assert frames == packets
+
+
+def test_restamp_shift_honours_speed_and_loops_go_on_in_time(tmp_path):
+    both = tmp_path / "ab.hep"
+    data = b""
+    for payload, t in (("a", "100"), ("b", "102")):
+        out = tmp_path / f"{payload}.hep"
+        assert run_heptool("encode", "--payload", payload, "--time", t, "-o",
+                           str(out)).returncode == 0
+        data += out.read_bytes()
+    both.write_bytes(data)
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl", "--count", "4") as lp:
+        r = run_heptool("send", str(both), "--to", lp.url("udp"), "--restamp", "shift",
+                        "--speed", "4", "--loop", "2")
+        assert r.returncode == 0, r.stderr
+        got = [json.loads(x) for x in lp.read_records(4)]
+        assert lp.wait() == 0
+    us = [x["ts_sec"] * 1_000_000 + x["ts_usec"] for x in got]
+    assert us[1] - us[0] == 500_000 and us[3] - us[2] == 500_000  # 2 s at speed 4
+    assert us[2] > us[1]  # the second pass goes on, never back in time
