@@ -96,7 +96,7 @@ silent: exit 0 with one line on stderr, e.g. "convert: x.pcap: no SIP found (90 
               help="Stop after N converted messages.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
-@filter_options("proto", "call_id", "grep", "src", "dst", "since", "until")
+@filter_options("proto", "call_id", "method", "status", "grep", "src", "dst", "since", "until")
 @click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
 @pass_env
 def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,
@@ -105,6 +105,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                     auth_key: str | None, correlation_id_from: str, hep_dst: str,
                     hep_src: str | None, mtu: int, iface: str | None, bpf: str | None,
                     count: int | None, duration: float | None, call_id: tuple[str, ...],
+                    method: tuple[str, ...], status: tuple[str, ...],
                     proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
                     grep: str | None, since: str | None, until: str | None,
                     verbose: int) -> None:
@@ -133,7 +134,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     env.verbosity = max(env.verbosity, verbose)
     try:
         match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
-                             since=since, until=until)
+                             since=since, until=until, methods=method, statuses=status)
         ports = parse_ports(ports_text) if ports_text is not None else None
     except ValueError as e:
         raise click.UsageError(str(e)) from None

@@ -85,6 +85,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @pass_env
 def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                    port: int | None, proto: tuple[str, ...], call_id: tuple[str, ...],
+                   method: tuple[str, ...], status: tuple[str, ...],
                    grep: str | None, src: tuple[str, ...], dst: tuple[str, ...],
                    capture_id: tuple[int, ...], node: tuple[str, ...], since: str | None,
                    until: str | None, count: int | None, summary: bool, strict: bool,
@@ -110,7 +111,8 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     env.verbosity = max(env.verbosity, verbose)
     try:
         match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
-                             capture_id=capture_id, node=node, since=since, until=until)
+                             capture_id=capture_id, node=node, since=since, until=until,
+                             methods=method, statuses=status)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     fmt = resolve_format(fmt, env, output)

@@ -202,21 +202,33 @@ def complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str
 
 
 #: decode's message filters, in option order (heptool.analysis.filters.build_filter's arguments).
-FILTERS = ("proto", "call_id", "grep", "src", "dst", "capture_id", "node", "since", "until")
+FILTERS = ("proto", "call_id", "method", "status", "grep", "src", "dst", "capture_id", "node",
+           "since", "until")
+#: option names whose build_filter argument has another name
+_FILTER_ARGS = {"method": "methods", "status": "statuses"}
 
 _FILTER_HELP = {
     "proto": ("these protocol types: names or numbers, comma-separated (sip,log,rtcp,100,0x58). "
               "Repeatable."),
     "call_id": ("carrying this id: SIP Call-ID, correlation id (chunk 0x0011) or a value of "
                 "OpenSIPS's chunk 0x0065. Repeatable."),
+    "method": ("with this METHOD: requests, and replies by their CSeq method; any case; plain "
+               "SIP or OpenSIPS's JSON wrapping. '!OPTIONS' leaves them out instead (what is "
+               "not SIP then passes). Comma-separated, repeatable: --method INVITE,BYE, "
+               "--method '!OPTIONS'."),
+    "status": ("with this STATUS: a reply code or class, comma-separated, repeatable "
+               "(--status 486, --status 4xx,5xx; '!1xx' leaves them out). With --method "
+               "INVITE: the replies to INVITEs."),
     "grep": "whose payload matches REGEX (Python syntax; (?i) ignores case).",
     "src": ("from ADDR: an address, ADDR:PORT, [V6]:PORT, a CIDR network or :PORT. Repeatable "
             "(any of them)."),
     "dst": "to ADDR (as --src).",
     "capture_id": "with this capture id (chunk 0x000c). Repeatable.",
     "node": "with this capture node name (chunk 0x0013). Repeatable.",
-    "since": "at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch seconds).",
-    "until": "at or before TIME.",
+    "since": ("at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch seconds; a time "
+              "without a zone is UTC). HEPv1 (no time of its own) is matched by its capture "
+              "frame's time."),
+    "until": "at or before TIME (as --since).",
 }
 
 
@@ -231,6 +243,8 @@ def filter_options(*names: str, groups: bool = False,
     defs: dict[str, dict[str, Any]] = {
         "proto": {"multiple": True, "metavar": "LIST", "shell_complete": complete_proto},
         "call_id": {"multiple": True, "metavar": "ID"},
+        "method": {"multiple": True, "metavar": "METHOD"},
+        "status": {"multiple": True, "metavar": "STATUS"},
         "grep": {"metavar": "REGEX", "default": None},
         "src": {"multiple": True, "metavar": "ADDR"},
         "dst": {"multiple": True, "metavar": "ADDR"},
@@ -246,6 +260,8 @@ def filter_options(*names: str, groups: bool = False,
             text = _FILTER_HELP[name]
             if name == "proto":
                 text = ("Groups with messages of " if groups else "Only ") + text
+            elif name in ("method", "status"):
+                text = ("Groups with a SIP message " if groups else "Only SIP messages ") + text
             else:
                 text = lead + text
             dest = capture_id_dest if name == "capture_id" else name
@@ -266,7 +282,7 @@ def build_filter(opts: dict[str, Any], *, pop: bool = False,
     for name in FILTERS:
         v = get(capture_id_dest if name == "capture_id" else name, None)
         if v is not None:
-            values[name] = v
+            values[_FILTER_ARGS.get(name, name)] = v
     try:
         return core_filter(**values)
     except ValueError as e:
