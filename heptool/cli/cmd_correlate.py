@@ -44,7 +44,8 @@ Examples:
 
 \b
 Exit status: 0 all input read; 2 bad command line; 3 some input was not valid HEP (each
-bad packet is reported on stderr; --strict stops at the first); 1 an input could not be
+bad packet is reported on stderr; --strict stops at the first), or a capture held no HEP
+at all ("Error: x.pcap: 90 frames, no HEP (plain SIP? ...)"); 1 an input could not be
 read.
 """
 

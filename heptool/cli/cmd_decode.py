@@ -47,8 +47,8 @@ Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
 3 some input was not valid HEP: an unknown input format, a damaged capture, or at least
 one corrupt or damaged HEP packet (each reported on stderr; --strict stops at the first);
 1 an input could not be read (permission, I/O error). A capture with no HEP in it is
-not an error (exit 0) but is said on stderr: "decode: no HEP in x.pcap: 90 frames, 0 HEP
-packets".
+not HEP input either (exit 3), said in one line: "Error: x.pcap: 90 frames, no HEP (plain
+SIP? try: heptool convert x.pcap)".
 """
 
 

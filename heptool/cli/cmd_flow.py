@@ -41,7 +41,7 @@ Examples:
 
 \b
 Exit status: 0 the flow was drawn; 1 no group has that id or number; 2 bad command line;
-3 some input was not valid HEP (reported on stderr).
+3 some input was not valid HEP, or a capture held no HEP at all (reported on stderr).
 """
 
 

@@ -27,7 +27,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from heptool.pipeline.reader import MessageReader, Problem
+from heptool.pipeline.reader import MessageReader, Problem, message_time, timed
 
 __all__ = ["SNIFF_BYTES", "Conversion", "PeekedFile", "PeekedStream", "open_input",
            "sniff_direction"]
@@ -187,7 +187,7 @@ class Conversion:
         stream = not isinstance(source, str)
         return MessageReader(["-" if stream else source],
                              stdin=source if stream else None,
-                             on_problem=self._reported)
+                             on_problem=self._reported, no_hep=False)
 
     def _reported(self, problem: Problem) -> None:
         if problem.bad or problem.level == "unreadable":
@@ -203,9 +203,14 @@ class Conversion:
         for item in reader:
             self.decoded += 1
             m = item.message
-            if match is not None and not match(m):
-                continue
-            yield m if m.ts_sec is not None else (m, item.packet.outer_ts)
+            if m.ts_sec is not None:
+                if match is not None and not match(m):
+                    continue
+                yield m
+            else:  # HEPv1: no time of its own; its frame's is used, to filter and to write
+                if match is not None and not match(timed(m, item.packet)):
+                    continue
+                yield m, message_time(m, item.packet)
             self.written += 1
             if count is not None and self.written >= count:
                 return
@@ -254,7 +259,7 @@ class Conversion:
                         if m is not None:
                             self.decoded += 1
                             if m.ts_sec is None:
-                                m = (m, p.outer_ts)
+                                m = (m, message_time(m, p))
                             for sec, usec, frame, comment in frames(m):
                                 write(sec, usec, frame, comment)
                 finally:
