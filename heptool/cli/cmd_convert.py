@@ -18,6 +18,7 @@ from heptool.cli.options import (
     ProblemPrinter,
     filter_options,
     open_output,
+    progress_bars,
 )
 from heptool.cli.params import parse_hep_endpoint, parse_ports, parse_proto_type
 
@@ -170,7 +171,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                       count=count, match=match,
                       live=iface is not None or _is_pipe(env, input_path),
                       name=iface if iface is not None else input_path
-                      if input_path not in (None, "-") else "<stdin>")
+                      if input_path not in (None, "-") else "<stdin>",
+                      progress=progress_bars(env, to_terminal=to_terminal))
     if iface is not None:
         from heptool.capture.convert import live_frames
 

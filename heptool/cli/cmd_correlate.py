@@ -22,6 +22,7 @@ from heptool.cli.options import (
     group_filter_options,
     open_output,
     output_options,
+    progress_bars,
     reader_status,
     resolve_format,
     rule_options,
@@ -88,7 +89,7 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
 
     reader = MessageReader(list(inputs) or ["-"], stdin=env.stdin_binary, port=opts["port"],
                            strict=opts["strict"], on_problem=ProblemPrinter(env, opts["strict"]),
-                           continuous_index=True)
+                           continuous_index=True, progress=progress_bars(env))
     graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match)
     groups = select_groups(graph, match, matched, group_ids)
     with open_output(env, output, binary=fmt == "json", is_json=fmt == "json") as out:

@@ -21,15 +21,13 @@ from heptool.cli.options import (
     filter_options,
     open_output,
     output_options,
+    progress_bars,
     resolve_format,
 )
 
 __all__ = ["decode_command"]
 
 FORMATS = ("auto", "table", "jsonl", "json", "hex", "raw")
-#: Show a progress bar (stderr on a terminal, output not on it) for inputs at least this big.
-PROGRESS_MIN_BYTES = 16 * 1024 * 1024
-
 EPILOG = """\
 \b
 Examples:
@@ -238,11 +236,10 @@ class _Run:
         from heptool.pipeline.reader import MessageReader
 
         env = self.env
-        show_progress = env.stderr_isatty and not to_terminal
         reader = MessageReader(self.sources, stdin=env.stdin_binary, port=self.port,
                                strict=self.strict, on_problem=self.problem,
                                verbose=bool(self.verbose),
-                               progress=self._progress if show_progress else None)
+                               progress=progress_bars(env, to_terminal=to_terminal))
         need_sip = self.fmt in ("jsonl", "json", "table") and (
             self.fmt != "table" or bool(self.verbose)) or self.summary is not None
         try:
@@ -321,10 +318,6 @@ class _Run:
 
         return None, emit_hex
 
-    def _progress(self, name: str, size: int) -> Any:
-        """A progress bar for an input file of ``size`` bytes, if it is a big one."""
-        return _Progress(self.env, name, size) if size >= PROGRESS_MIN_BYTES else None
-
 
 def _packet_bytes(m: Any, p: Any) -> bytes:
     if p.data is not None:
@@ -332,27 +325,3 @@ def _packet_bytes(m: Any, p: Any) -> bytes:
     from heptool.core.codec import encode
 
     return encode(m)
-
-
-class _Progress:
-    """A rich progress bar on stderr for one big input file (bytes read of its size)."""
-
-    def __init__(self, env: Environment, name: str, size: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 TimeRemainingColumn(), console=env.error_console, transient=True)
-        self.task = self.progress.add_task(name, total=size)
-        self.progress.start()
-
-    def update(self, done: int) -> None:
-        self.progress.update(self.task, completed=done)
-
-    def stop(self) -> None:
-        self.progress.stop()

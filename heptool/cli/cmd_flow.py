@@ -20,6 +20,7 @@ from heptool.cli.options import (
     build_rules,
     open_output,
     output_options,
+    progress_bars,
     reader_status,
     rule_options,
 )
@@ -113,7 +114,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     from heptool.pipeline.reader import MessageReader
 
     reader = MessageReader(sources, stdin=env.stdin_binary, port=port, strict=opts["strict"],
-                           on_problem=ProblemPrinter(env, opts["strict"]), continuous_index=True)
+                           on_problem=ProblemPrinter(env, opts["strict"]), continuous_index=True,
+                           progress=progress_bars(env))
     keep = None if two_pass else (lambda pos, m: kept.append(m))
     graph, _ = build_graph(reader, rules, infer=not opts["no_infer"], keep=keep)
     status = reader_status(reader)

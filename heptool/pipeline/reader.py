@@ -144,8 +144,8 @@ class MessageReader:
     * ``continuous_index``: with several inputs the index counts on from one to the next
       (the position the message would have in the inputs concatenated); a record's own
       ``index`` is then taken only from a single input, and only when it is an int.
-    * ``progress(name, size)``: called per input file; may return an object with
-      ``update(bytes_read)`` and ``stop()`` (or None).
+    * ``progress(name, size)``: called per input file (not standard input); may return an
+      object with ``update(bytes_read)`` and ``stop()`` (or None).
     * ``name_errors``: problems name their input (a damaged capture always, a bad packet
       when there are several inputs); False: the decoder's and capture reader's words
       only (send, encode).
@@ -308,6 +308,8 @@ class MessageReader:
                 packets.close()
 
     def _source_packets(self, source: str, name: str) -> Iterator[InputPacket]:
+        import os
+
         from heptool.capture.inputs import InputError, InputStats, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
@@ -320,16 +322,28 @@ class MessageReader:
         self.reports.append(InputReport(name, stats))
         complaints = self._complaints
         it = None
+        progress = None
         try:
+            if f is not None and self.progress is not None:
+                progress = self.progress(name, os.fstat(f.fileno()).st_size)
             it = iter_input(f if f is not None else source, stdin=self.stdin, port=self.port,
                             stats=stats, strict=self.strict)
-            yield from it
+            if progress is None:
+                yield from it
+            else:
+                update, tell = progress.update, f.tell
+                for seen, p in enumerate(it, 1):
+                    yield p
+                    if not seen & 0xFFF:
+                        update(tell())
         except (InputError, CaptureError, HepError) as e:  # HepError: a stream's framing
             self._input_failed(e, name)
             return
         finally:
             if it is not None:
                 it.close()
+            if progress is not None:
+                progress.stop()
             if f is not None:
                 f.close()
         if stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
