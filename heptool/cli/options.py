@@ -436,7 +436,7 @@ V3_ONLY = ("node_name", "auth_key", "correlation_id", "compress", "chunks")
 
 def flag_name(name: str) -> str:
     """The option of parameter ``name`` (``chunks`` -> ``--chunk``)."""
-    return {"chunks": "--chunk", "version": "--version", "compress": "--compress"}.get(
+    return {"chunks": "--chunk", "version": "--hep-version", "compress": "--compress"}.get(
         name, "--" + name.replace("_", "-")
     )
 
@@ -476,16 +476,16 @@ def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
         bad = [n for n in V3_ONLY if given(opts, n)]
         if bad:
             raise click.UsageError(
-                f"HEPv{version} has no chunks: {flag_name(bad[0])} needs --version 3"
+                f"HEPv{version} has no chunks: {flag_name(bad[0])} needs --hep-version 3"
             )
         if version == 1 and given(opts, "capture_id"):
-            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version 2 or 3")
         if opts["proto"] not in (None, 1):
             from heptool.core.registry import PROTO_TYPES
 
             name = PROTO_TYPES.get(opts["proto"], str(opts["proto"]))
             raise click.UsageError(f"--proto {name}: HEPv{version} carries SIP only (it has no "
-                                   "protocol type); use --version 3")
+                                   "protocol type); use --hep-version 3")
     src = opts["src"] or ("127.0.0.1", 5060)
     dst = opts["dst"] or (loopback_like(src[0]), 5060)
     if (":" in src[0]) != (":" in dst[0]):

@@ -243,7 +243,13 @@ class MessageReader:
         data = p.data
         strict = self.strict
         if data is None and self.prepare_record is not None and p.record is not None:
-            p = p._replace(record=self.prepare_record(p.record))
+            try:
+                p = p._replace(record=self.prepare_record(p.record))
+            except HepError as e:
+                self._problem(prefix + str(e.with_context(
+                    f"line {p.line}" if p.line is not None else p.where)), "error", name,
+                    **_where(p))
+                return None
         try:
             m = decode(data, strict) if data is not None else to_message(p, strict)
         except HepError as e:  # a record's errors name the line already
