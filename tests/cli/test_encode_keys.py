@@ -30,7 +30,7 @@ GOOD = b'{"payload": "a"}\n{"payload": "b", "src_port": 5080}\n'
 
 
 def test_unknown_key_names_it_its_line_and_the_nearest():
-    status, out, err = run("encode", stdin=GOOD + b'{"srcip": "10.0.0.1", "payload": "c"}\n')
+    status, _, err = run("encode", stdin=GOOD + b'{"srcip": "10.0.0.1", "payload": "c"}\n')
     assert status == 3
     assert err == "Error: line 3: unknown key 'srcip' (did you mean 'src_ip'?)\n"
     status, _, err = run("encode", stdin=b'{"payload": "c", "zzzzzzzz": 1}\n')
