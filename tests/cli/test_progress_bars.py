@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import heptool.cli.options as options
+from heptool.cli import options
 from heptool.cli import main
 from heptool.cli.env import Environment
 from heptool.pipeline.convert import Conversion, open_input
