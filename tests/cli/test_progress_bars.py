@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from heptool.cli import options
-from heptool.cli import main
+from heptool.cli import main, options
 from heptool.cli.env import Environment
 from heptool.pipeline.convert import Conversion, open_input
 from heptool.pipeline.reader import MessageReader
