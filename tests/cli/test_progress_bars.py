@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ HEP3 = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.hep.pcap"
 
 
 class FakeBar:
-    made: list[FakeBar] = []
+    made: ClassVar[list[FakeBar]] = []
 
     def __init__(self, env, name, size):
         self.name, self.size, self.updates, self.stopped = name, size, [], False
@@ -104,7 +105,7 @@ def recorder(made):
 
 
 def test_reader_reports_how_far_it_read(big):
-    made: list[FakeBar] = []
+    made: ClassVar[list[FakeBar]] = []
     n = sum(1 for _ in MessageReader([str(big[0])], progress=recorder(made)))
     assert n > 4096
     (bar,) = made
@@ -113,7 +114,7 @@ def test_reader_reports_how_far_it_read(big):
 
 @pytest.mark.parametrize("which,direction", [(0, "hep"), (1, "sip")])
 def test_conversion_reports_how_far_it_read(big, tmp_path, which, direction):
-    made: list[FakeBar] = []
+    made: ClassVar[list[FakeBar]] = []
     conv = Conversion(progress=recorder(made), name=str(big[which]))
     source = open_input(str(big[which]))
     with open(tmp_path / "out", "wb") as out:
