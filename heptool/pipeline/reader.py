@@ -84,6 +84,34 @@ def _where(p: Any) -> dict[str, Any]:
     return {"frame": p.frame, "offset": p.offset, "line": p.line}
 
 
+def _named(name: str, emit: Any, write: Any, write_line: Any) -> tuple[Any, Any, Any]:
+    """``emit``, ``write`` and ``write_line`` giving records that start with ``"input":
+    name``; ``write_line`` None when the name is not what orjson encodes as it is (a
+    lone surrogate from an undecodable file name: the record path says it)."""
+    def named_emit(r: dict[str, Any], m: Any, p: Any) -> Any:
+        return emit({"input": name, **r}, m, p)
+
+    named_write = None
+    if write is not None:
+        def named_write(r: dict[str, Any]) -> Any:
+            return write({"input": name, **r})
+
+    named_line = None
+    if write_line is not None:
+        from heptool.output.jsonl import dumps
+
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return named_emit, named_write, None
+        head = b'{"input":' + dumps(name)[:-1] + b","
+
+        def named_line(line: bytes) -> Any:
+            return write_line(head + line[1:])
+
+    return named_emit, named_write, named_line
+
+
 # -- the time of a message without its own (HEPv1): its capture frame's, in ONE place ------
 def frame_time(p: InputPacket) -> tuple[int, int] | None:
     """The capture time of packet ``p``'s frame: a capture's, or the ``frame_time`` a
@@ -386,7 +414,11 @@ class MessageReader:
         Push-style, so the hot loop has no generator frame.  With no ``match``, the common
         packet goes from bytes straight to a record given to ``write(record)`` (fast path),
         or, with ``write_line`` and no ``tally``, to its JSON line (C).  ``tally(record)``
-        sees every record; ``count`` stops after that many."""
+        sees every record; ``count`` stops after that many.
+
+        With more than one input every record written starts with ``input``, the name of
+        the input it came from (``<stdin>`` for ``-``): indexes count per input, so input
+        and index name a message.  One input: no ``input`` key (nothing to tell apart)."""
         for source in self.sources:
             if not self._one(source, emit, need_sip, match, write, write_line, tally, count):
                 break
@@ -406,6 +438,8 @@ class MessageReader:
         f = self._open(source)
         if f is False:
             return True
+        if len(self.sources) > 1:  # records say their input (wrapped once: no per-record cost)
+            emit, write, write_line = _named(name, emit, write, write_line)
         progress = None
         complaints = self._complaints
         stats = InputStats()
