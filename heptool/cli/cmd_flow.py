@@ -17,7 +17,9 @@ from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
 from heptool.cli.options import (
     ProblemPrinter,
+    build_filter,
     build_rules,
+    filter_options,
     open_output,
     output_options,
     progress_bars,
@@ -35,6 +37,7 @@ EPILOG = """\
 Examples:
   heptool flow capture.pcap --call-id a84b4c76e66710@pc33
   heptool flow capture.pcap --group 4 --hide log,mi
+  heptool flow capture.pcap --group 4 --method '!OPTIONS'   # no keepalives drawn
   heptool flow capture.pcap --group 4 --alias 127.0.0.1:5060=OpenSIPS --alias 10.0.0.1=Edge
   heptool flow capture.pcap --call-id abc@host -f svg -o call.svg
   heptool flow capture.pcap --call-id abc@host -f html -o call.html
@@ -91,6 +94,7 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "opens (hand-written SVG; the HTML page adds a table of every message).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any).")
+@filter_options("method", "status")
 @rule_options
 @pass_env
 def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
@@ -107,6 +111,7 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     if (call_id is None) == (group_id is None):
         raise click.UsageError("give exactly one of --call-id ID or --group N")
     rules = build_rules(opts)
+    shown = build_filter(opts)  # --method/--status: the SIP rows drawn
     sources = list(inputs) or ["-"]
     two_pass = all(_regular(s) for s in sources)
     kept: list[Any] = []
@@ -145,6 +150,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
                 messages.append((graph.index(pos), item.message, graph.kind(pos)))
     else:
         messages = [(graph.index(p), kept[p], graph.kind(p)) for p in positions]
+    if shown is not None:
+        messages = [x for x in messages if shown(x[1])]
     from heptool.output.flow import build_flow
 
     title = " + ".join(f"group {g.id}: {g.label}" for g in groups)

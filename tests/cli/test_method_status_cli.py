@@ -124,3 +124,15 @@ def test_send_and_listen(stream):
         recs = [json.loads(x) for x in lp.read_records(2)]
         assert lp.stop() == 0
     assert [r["ts_sec"] - 1_700_000_000 for r in recs] == [0, 1]
+
+
+def test_flow_draws_only_the_selected_sip_rows(stream):
+    status, out, err = invoke("flow", stream, "--call-id", "c1")
+    assert status == 0, err
+    assert "INVITE" in out and "486 Busy Here" in out
+    status, out, err = invoke("flow", stream, "--call-id", "c1", "--status", "4xx")
+    assert status == 0, err
+    assert "INVITE ─" not in out and "486 Busy Here" in out
+    status, out, err = invoke("flow", stream, "--call-id", "k1", "--method", "!OPTIONS")
+    assert status == 0, err
+    assert "OPTIONS" not in out.split("\n", 1)[1] and "200" not in out
