@@ -1,4 +1,4 @@
-"""Issue 14 #5: one progress-bar rule (cli.options.progress_bars) for decode, convert,
+"""Issue 14 #5: one progress-bar rule (cli.progress.progress_bars) for decode, convert,
 correlate and flow: on stderr, only when stderr is a terminal, the output does not stream to
 it, and the input is a file of known size (at least PROGRESS_MIN_BYTES)."""
 
@@ -11,7 +11,8 @@ from typing import ClassVar
 import pytest
 from click.testing import CliRunner
 
-from heptool.cli import main, options
+from heptool.cli import main
+from heptool.cli import progress as options
 from heptool.cli.env import Environment
 from heptool.pipeline.convert import Conversion, open_input
 from heptool.pipeline.reader import MessageReader
