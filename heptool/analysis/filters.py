@@ -14,23 +14,32 @@ with a one-line message naming the option.
 * ``src`` / ``dst``: ``ADDR``, ``ADDR:PORT``, ``[V6ADDR]:PORT``, ``CIDR``, ``[CIDR]:PORT``
   or ``:PORT``/``*:PORT``; matched against the captured packet's addresses (chunks 3-8).
 * ``capture_id``, ``node``: exact values of chunks 0x000c and 0x0013.
-* ``since`` / ``until``: ISO 8601 or epoch seconds, inclusive; messages without a time
-  (HEPv1) never match a time filter.
+* ``since`` / ``until``: ISO 8601 (a time without a zone is UTC) or epoch seconds,
+  inclusive; a message without a time of its own (HEPv1) is matched by its capture frame's
+  time when the caller gives it that (:func:`heptool.pipeline.reader.timed`), else never.
+* ``methods`` / ``statuses``: the SIP view of the payload (plain SIP, or OpenSIPS's JSON
+  wrapping ``{"payload": ...}``): :func:`parse_methods`, :func:`parse_statuses`.  A method
+  matches requests with it and the replies to them (their CSeq method); ``!NAME`` (or
+  ``!4xx``) excludes.  Non-SIP messages never match an inclusion; an exclusion-only
+  selection lets them through (heplify's discard-by-method drops only what it names).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..core.addr import port_number
 from ..core.record import extra_correlation_pairs, parse_time
 from ..core.registry import proto_from_text
+from ..sip.headers import TOKEN_RE
 from ..sip.ids import call_id as sip_call_id
+from ..sip.select import method_status
 
-__all__ = ["AddressFilter", "build_filter", "parse_address", "parse_protos"]
+__all__ = ["AddressFilter", "build_filter", "parse_address", "parse_methods", "parse_protos",
+           "parse_statuses"]
 
 Predicate = Callable[[Any], bool]
 
@@ -155,6 +164,86 @@ def _call_id_pred(ids: Sequence[str]) -> Predicate:
     return match
 
 
+def _split(values: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """(item, excluded) for every comma-separated item of ``values``."""
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            excluded = part.startswith("!")
+            yield (part[1:].strip() if excluded else part), excluded
+
+
+def parse_methods(values: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """``["INVITE,bye", "!OPTIONS"]`` -> ({"INVITE", "BYE"}, {"OPTIONS"}): (included,
+    excluded), upper case; ValueError names the bad entry."""
+    inc: set[str] = set()
+    exc: set[str] = set()
+    for item, excluded in _split(values):
+        if TOKEN_RE.match(item) is None:
+            raise ValueError(f"--method: {item!r} is not a SIP method (e.g. INVITE, !OPTIONS)")
+        (exc if excluded else inc).add(item.upper())
+    if not inc and not exc:
+        raise ValueError("--method: no method given")
+    return frozenset(inc), frozenset(exc)
+
+
+_STATUS_RE = re.compile(r"([1-6])(?:([0-9][0-9])|[xX][xX])\Z")
+
+
+def parse_statuses(values: Iterable[str]) -> tuple[frozenset[int], frozenset[int]]:
+    """``["486", "5xx", "!503"]`` -> ({486, 5}, {503}): (included, excluded); a class
+    ``Nxx`` is the digit N, a status its number; ValueError names the bad entry."""
+    inc: set[int] = set()
+    exc: set[int] = set()
+    for item, excluded in _split(values):
+        mo = _STATUS_RE.match(item) if item.isascii() else None
+        if mo is None:
+            raise ValueError(f"--status: {item!r} is not a SIP status (100..699) or class "
+                             "(1xx..6xx)")
+        (exc if excluded else inc).add(int(item) if mo.group(2) else int(mo.group(1)))
+    if not inc and not exc:
+        raise ValueError("--status: no status given")
+    return frozenset(inc), frozenset(exc)
+
+
+def _in(status: int, wanted: frozenset[int]) -> bool:
+    return status in wanted or status // 100 in wanted
+
+
+def _sip_pred(methods: Iterable[str], statuses: Iterable[str]) -> Predicate | None:
+    """The --method/--status predicate (None when neither is given): one reading of the
+    payload's SIP first line (and, for a reply under a method selection, its CSeq)."""
+    methods, statuses = list(methods), list(statuses)
+    if not methods and not statuses:
+        return None
+    m_in, m_out = parse_methods(methods) if methods else (frozenset(), frozenset())
+    s_in, s_out = parse_statuses(statuses) if statuses else (frozenset(), frozenset())
+    reply_method = bool(m_in or m_out)
+    non_sip = not m_in and not s_in  # exclusions only: what is not SIP is not excluded
+
+    def match(m: Any) -> bool:
+        ms = method_status(m.payload, reply_method=reply_method)
+        if ms is None:
+            return non_sip
+        method, status = ms
+        if method is not None:
+            method = method.upper()
+            if method in m_out or m_in and method not in m_in:
+                return False
+        elif m_in:
+            return False
+        if status is not None:
+            if _in(status, s_out) or s_in and not _in(status, s_in):
+                return False
+        elif s_in:
+            return False
+        return True
+
+    return match
+
+
 def build_filter(
     *,
     proto: Iterable[str] = (),
@@ -166,6 +255,8 @@ def build_filter(
     node: Iterable[str] = (),
     since: str | None = None,
     until: str | None = None,
+    methods: Iterable[str] = (),
+    statuses: Iterable[str] = (),
 ) -> Predicate | None:
     """One predicate for all the selections given (they combine with AND; repeated values
     of one selection with OR), or None when there are none.  ValueError on a bad value."""
@@ -192,6 +283,9 @@ def build_filter(
     if until is not None:
         hi = _time(until, "--until")
         preds.append(lambda m: m.ts_sec is not None and (m.ts_sec, m.ts_usec or 0) <= hi)
+    sip = _sip_pred(methods, statuses)
+    if sip is not None:
+        preds.append(sip)
     if grep is not None:
         try:
             rx = re.compile(grep.encode("utf-8", "surrogateescape"))

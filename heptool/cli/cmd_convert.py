@@ -18,6 +18,7 @@ from heptool.cli.options import (
     ProblemPrinter,
     filter_options,
     open_output,
+    progress_bars,
 )
 from heptool.cli.params import SizeParam, parse_hep_endpoint, parse_ports, parse_proto_type
 
@@ -102,7 +103,7 @@ convert is not an error but never silent: exit 0 with one line on stderr, e.g. "
               help="Stop after N converted messages.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
-@filter_options("proto", "call_id", "grep", "src", "dst", "since", "until")
+@filter_options("proto", "call_id", "method", "status", "grep", "src", "dst", "since", "until")
 @click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
 @pass_env
 def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,
@@ -112,6 +113,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                     buffer_size: int | None,
                     hep_src: str | None, mtu: int, iface: str | None, bpf: str | None,
                     count: int | None, duration: float | None, call_id: tuple[str, ...],
+                    method: tuple[str, ...], status: tuple[str, ...],
                     proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
                     grep: str | None, since: str | None, until: str | None,
                     verbose: int) -> None:
@@ -140,7 +142,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     env.verbosity = max(env.verbosity, verbose)
     try:
         match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
-                             since=since, until=until)
+                             since=since, until=until, methods=method, statuses=status)
         ports = parse_ports(ports_text) if ports_text is not None else None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
@@ -177,7 +179,8 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                       count=count, match=match,
                       live=iface is not None or _is_pipe(env, input_path),
                       name=iface if iface is not None else input_path
-                      if input_path not in (None, "-") else "<stdin>")
+                      if input_path not in (None, "-") else "<stdin>",
+                      progress=progress_bars(env, to_terminal=to_terminal))
     if iface is not None:
         from heptool.cli.live import LiveSession
 

@@ -22,6 +22,7 @@ from heptool.cli.options import (
     group_filter_options,
     open_output,
     output_options,
+    progress_bars,
     reader_status,
     resolve_format,
     rule_options,
@@ -48,7 +49,8 @@ Examples:
 
 \b
 Exit status: 0 all input read; 2 bad command line; 3 some input was not valid HEP (each
-bad packet is reported on stderr; --strict stops at the first); 1 an input could not be
+bad packet is reported on stderr; --strict stops at the first), or a capture held no HEP
+at all ("Error: x.pcap: 90 frames, no HEP (plain SIP? ...)"); 1 an input could not be
 read.
 """
 
@@ -101,7 +103,7 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
 
     reader = MessageReader(list(inputs) or ["-"], stdin=env.stdin_binary, port=opts["port"],
                            strict=opts["strict"], on_problem=ProblemPrinter(env, opts["strict"]),
-                           continuous_index=True)
+                           continuous_index=True, progress=progress_bars(env))
     facts = None
     if fmt in ("calls", "calls-jsonl"):
         from heptool.analysis.calls import SipFacts

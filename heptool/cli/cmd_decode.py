@@ -21,6 +21,7 @@ from heptool.cli.options import (
     filter_options,
     open_output,
     output_options,
+    progress_bars,
     resolve_format,
     view_options,
 )
@@ -28,9 +29,6 @@ from heptool.cli.options import (
 __all__ = ["decode_command"]
 
 FORMATS = ("auto", "table", "jsonl", "json", "hex", "raw")
-#: Show a progress bar (stderr on a terminal, output not on it) for inputs at least this big.
-PROGRESS_MIN_BYTES = 16 * 1024 * 1024
-
 EPILOG = """\
 \b
 Examples:
@@ -50,8 +48,8 @@ Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
 3 some input was not valid HEP: an unknown input format, a damaged capture, or at least
 one corrupt or damaged HEP packet (each reported on stderr; --strict stops at the first);
 1 an input could not be read (permission, I/O error). A capture with no HEP in it is
-not an error (exit 0) but is said on stderr: "decode: no HEP in x.pcap: 90 frames, 0 HEP
-packets".
+not HEP input either (exit 3), said in one line: "Error: x.pcap: 90 frames, no HEP (plain
+SIP? try: heptool convert x.pcap)".
 """
 
 
@@ -89,6 +87,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @pass_env
 def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                    port: int | None, proto: tuple[str, ...], call_id: tuple[str, ...],
+                   method: tuple[str, ...], status: tuple[str, ...],
                    grep: str | None, src: tuple[str, ...], dst: tuple[str, ...],
                    capture_id: tuple[int, ...], node: tuple[str, ...], since: str | None,
                    until: str | None, count: int | None, summary: bool, strict: bool,
@@ -123,7 +122,8 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     env.verbosity = max(env.verbosity, verbose)
     try:
         match = build_filter(proto=proto, call_id=call_id, grep=grep, src=src, dst=dst,
-                             capture_id=capture_id, node=node, since=since, until=until)
+                             capture_id=capture_id, node=node, since=since, until=until,
+                             methods=method, statuses=status)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     fmt = resolve_format(fmt, env, output)
@@ -249,11 +249,10 @@ class _Run:
         from heptool.pipeline.reader import MessageReader
 
         env = self.env
-        show_progress = env.stderr_isatty and not to_terminal
         reader = MessageReader(self.sources, stdin=env.stdin_binary, port=self.port,
                                strict=self.strict, on_problem=self.problem,
                                verbose=bool(self.verbose),
-                               progress=self._progress if show_progress else None)
+                               progress=progress_bars(env, to_terminal=to_terminal))
         need_sip = self.fmt in ("jsonl", "json", "table") and (
             self.fmt != "table" or bool(self.verbose)) or self.summary is not None
         try:
@@ -337,10 +336,6 @@ class _Run:
 
         return None, emit_hex
 
-    def _progress(self, name: str, size: int) -> Any:
-        """A progress bar for an input file of ``size`` bytes, if it is a big one."""
-        return _Progress(self.env, name, size) if size >= PROGRESS_MIN_BYTES else None
-
 
 def _packet_bytes(m: Any, p: Any) -> bytes:
     if p.data is not None:
@@ -348,27 +343,3 @@ def _packet_bytes(m: Any, p: Any) -> bytes:
     from heptool.core.codec import encode
 
     return encode(m)
-
-
-class _Progress:
-    """A rich progress bar on stderr for one big input file (bytes read of its size)."""
-
-    def __init__(self, env: Environment, name: str, size: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                 TimeRemainingColumn(), console=env.error_console, transient=True)
-        self.task = self.progress.add_task(name, total=size)
-        self.progress.start()
-
-    def update(self, done: int) -> None:
-        self.progress.update(self.task, completed=done)
-
-    def stop(self) -> None:
-        self.progress.stop()

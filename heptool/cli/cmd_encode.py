@@ -34,11 +34,17 @@ Examples:
   heptool encode --src [2001:db8::1]:5060 --dst [2001:db8::2]:5060 --ip-proto tcp \\
       --time 2026-11-26T09:00:00Z --capture-id 2001 --payload - < msg.sip > msg.hep
   heptool encode --chunk vlan=42 --chunk 0x0011=abc --chunk 0x0003:0x0020=hex:0a0b -f hex
-  heptool encode --version 2 --payload @options.sip -f pcap -o options.pcap
+  heptool encode --hep-version 2 --payload @options.sip -f pcap -o options.pcap
   heptool encode --scenario call -f pcap -o call.pcap
   heptool encode --scenario opensips --opensips-mode homer5 --seed 7 | heptool decode
   heptool decode -f jsonl capture.pcap | jq 'select(.proto == "sip")' | heptool encode > sip.hep
   heptool encode --from records.jsonl --capture-id 9 -f jsonl
+  jq -c '. + {note: "x"}' r.jsonl | heptool encode --ignore-unknown-keys > x.hep
+
+\b
+Exit status: 0 written; 2 bad command line; 3 a record or packet that is not valid: an
+unknown key ("line 3: unknown key 'srcip' (did you mean 'src_ip'?)", unless
+--ignore-unknown-keys) or a bad value (named by its key); 1 a file error.
 """
 
 # ---------------------------------------------------------------------------
@@ -65,11 +71,13 @@ _SCENARIO_OK = frozenset({"time", "capture_id", "node_name", "auth_key", "chunks
     "encode", epilog=EPILOG, short_help="Build HEP packets from options, records or a scenario."
 )
 @click.option(
+    "--hep-version",
     "--version",
     "version",
     type=click.Choice(["1", "2", "3"]),
     default=None,
-    help="HEP version to write (default 3). v1/v2 carry SIP only, with no chunks.",
+    help="HEP version to write (default 3). v1/v2 carry SIP only, with no chunks. "
+    "(--version is the same option: the name convert and send use is --hep-version.)",
 )
 @click.option(
     "--proto",
@@ -171,6 +179,13 @@ _SCENARIO_OK = frozenset({"time", "capture_id", "node_name", "auth_key", "chunks
     "packet options above then override those fields in every packet. Without "
     "--from, records are read from standard input when it is a pipe or file that "
     "is not empty and neither --payload nor --scenario is given.",
+)
+@click.option(
+    "--ignore-unknown-keys",
+    "ignore_unknown_keys",
+    is_flag=True,
+    help="Records: leave keys a record does not have alone (default: an unknown key, "
+    "e.g. a misspelt 'srcip', is an error naming it and its line, exit status 3).",
 )
 @click.option(
     "--scenario",
@@ -293,7 +308,7 @@ def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
     """The messages of the records (or HEP) of --from or standard input, each with the
     packet options given on the command line set."""
     from heptool.core.errors import HepError
-    from heptool.pipeline.build import apply_overrides, record_defaults
+    from heptool.pipeline.build import apply_overrides, check_record_keys, record_defaults
     from heptool.pipeline.reader import MessageReader
 
     def fail(problem: Any) -> None:
@@ -303,7 +318,9 @@ def _from_records(env: Environment, opts: dict[str, Any]) -> Iterator[Any]:
     reader = MessageReader(
         [opts["from_"] if opts["from_"] is not None else "-"],
         stdin=opts.get("_stdin_data") or env.stdin_binary, on_problem=fail, warnings=False,
-        name_errors=False, prepare_record=lambda rec: record_defaults(rec, start))
+        name_errors=False, prepare_record=(
+            (lambda rec: record_defaults(rec, start)) if opts["ignore_unknown_keys"]
+            else (lambda rec: record_defaults(check_record_keys(rec), start))))
     overrides = {"src": opts["src"], "dst": opts["dst"], "ip_proto": opts["ip_proto"],
                  "proto_type": opts["proto"], "capture_id": opts["capture_id"],
                  "node_name": opts["node_name"], "auth_key": opts["auth_key"],
@@ -372,7 +389,7 @@ def _check_v12_stream(m: Any) -> None:
         raise click.UsageError(
             f"--payload: HEPv{m.version} written raw (no length field) ends where its SIP "
             "message ends (headers, blank line, Content-Length body); this payload is not one, "
-            "so 'heptool decode' could not read it back: use -f pcap or --version 3")
+            "so 'heptool decode' could not read it back: use -f pcap or --hep-version 3")
 
 
 def _encoded(messages: Iterator[Any]) -> Iterator[tuple[Any, bytes]]:

@@ -17,9 +17,12 @@ from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
 from heptool.cli.options import (
     ProblemPrinter,
+    build_filter,
     build_rules,
+    filter_options,
     open_output,
     output_options,
+    progress_bars,
     reader_status,
     rule_options,
     view_options,
@@ -37,6 +40,7 @@ Examples:
   heptool flow capture.pcap --group 4 --hide log,mi
   heptool flow capture.pcap --group 4 --full          # every message under its arrow
   heptool flow capture.pcap --group 4 --message 33   # only message 33 (the # column), in full
+  heptool flow capture.pcap --group 4 --method '!OPTIONS'   # no keepalives drawn
   heptool flow capture.pcap --group 4 --alias 127.0.0.1:5060=OpenSIPS --alias 10.0.0.1=Edge
   heptool flow capture.pcap --group 4 --alias Proxy=127.0.0.1:5060,127.0.0.1:37115
   heptool flow capture.pcap --call-id abc@host -f svg -o call.svg
@@ -45,7 +49,7 @@ Examples:
 
 \b
 Exit status: 0 the flow was drawn; 1 no group has that id or number; 2 bad command line;
-3 some input was not valid HEP (reported on stderr).
+3 some input was not valid HEP, or a capture held no HEP at all (reported on stderr).
 
 \b
 Times are UTC (the header says so) unless --localtime. Text goes as wide as it needs outside
@@ -113,6 +117,7 @@ def _check_hide(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "message: a click on a row shows the whole message).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Captures: only HEP to or from this UDP/TCP port (default: any).")
+@filter_options("method", "status")
 @rule_options
 @pass_env
 def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
@@ -132,6 +137,7 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     if (call_id is None) == (group_id is None):
         raise click.UsageError("give exactly one of --call-id ID or --group N")
     rules = build_rules(opts)
+    shown = build_filter(opts)  # --method/--status: the SIP rows drawn
     sources = list(inputs) or ["-"]
     two_pass = all(_regular(s) for s in sources)
     kept: list[Any] = []
@@ -139,7 +145,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
     from heptool.pipeline.reader import MessageReader
 
     reader = MessageReader(sources, stdin=env.stdin_binary, port=port, strict=opts["strict"],
-                           on_problem=ProblemPrinter(env, opts["strict"]), continuous_index=True)
+                           on_problem=ProblemPrinter(env, opts["strict"]), continuous_index=True,
+                           progress=progress_bars(env))
     keep = None if two_pass else (lambda pos, m: kept.append(m))
     graph, _ = build_graph(reader, rules, infer=not opts["no_infer"], keep=keep)
     status = reader_status(reader)
@@ -169,6 +176,8 @@ def flow_command(env: Environment, inputs: tuple[str, ...], call_id: str | None,
                 messages.append((graph.index(pos), item.message, graph.kind(pos)))
     else:
         messages = [(graph.index(p), kept[p], graph.kind(p)) for p in positions]
+    if shown is not None:
+        messages = [x for x in messages if shown(x[1])]
     from heptool.output.flow import build_flow
 
     title = " + ".join(f"group {g.id}: {g.label}" for g in groups)

@@ -135,7 +135,7 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 @click.option("--count", type=click.IntRange(min=1), default=None, metavar="N",
               help="Stop after N packets. A packet built from options is sent N times; "
                    "--scenario is run N times (N calls), each with fresh ids.")
-@message_filter_options("call_id", "grep")
+@message_filter_options("call_id", "method", "status", "grep")
 # -- streams --------------------------------------------------------------------------------
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
               help="tls://: verify the server with these CA certificates (default: the system's).")
@@ -204,7 +204,7 @@ def send_command(env: Environment, **opts: Any) -> None:
     from heptool.pipeline.replay import DeliveryError, Replay, open_senders, pacer_for
 
     o = opts
-    match = build_message_filter({k: o.pop(k) for k in ("call_id", "grep")})
+    match = build_message_filter({k: o.pop(k) for k in ("call_id", "method", "status", "grep")})
     _check(o)
     pacer = pacer_for(o["pace"], speed=o["speed"], rate=o["rate"])
     ctx = None

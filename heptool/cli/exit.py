@@ -30,7 +30,8 @@ _DESCRIPTIONS: dict[ExitStatus, str] = {
     ExitStatus.OK: "Success.",
     ExitStatus.ERROR: ("Operating system, file or network error, or an unexpected internal error."),
     ExitStatus.USAGE: "Bad command line: unknown option, invalid value, missing argument.",
-    ExitStatus.BAD_INPUT: "The input was not valid HEP (or pcap) data.",
+    ExitStatus.BAD_INPUT: ("The input was not valid HEP (or pcap) data, or a capture held no "
+                           "HEP at all."),
     ExitStatus.INTERRUPTED: (
         "Interrupted by Ctrl-C (SIGINT); not for listen, whose normal end is Ctrl-C or "
         "SIGTERM (status 0, every output complete, the summary printed)."

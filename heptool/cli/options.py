@@ -24,6 +24,7 @@ import click
 
 from heptool.cli.env import Environment
 from heptool.cli.exit import ExitStatus
+from heptool.cli.progress import progress_bars
 
 __all__ = [
     "BINARY_FORMATS",
@@ -45,6 +46,7 @@ __all__ = [
     "message_from_options",
     "open_output",
     "output_options",
+    "progress_bars",
     "read_payload",
     "reader_status",
     "resolve_format",
@@ -203,21 +205,33 @@ def complete_proto(_ctx: click.Context, _param: click.Parameter, incomplete: str
 
 
 #: decode's message filters, in option order (heptool.analysis.filters.build_filter's arguments).
-FILTERS = ("proto", "call_id", "grep", "src", "dst", "capture_id", "node", "since", "until")
+FILTERS = ("proto", "call_id", "method", "status", "grep", "src", "dst", "capture_id", "node",
+           "since", "until")
+#: option names whose build_filter argument has another name
+_FILTER_ARGS = {"method": "methods", "status": "statuses"}
 
 _FILTER_HELP = {
     "proto": ("these protocol types: names or numbers, comma-separated (sip,log,rtcp,100,0x58). "
               "Repeatable."),
     "call_id": ("carrying this id: SIP Call-ID, correlation id (chunk 0x0011) or a value of "
                 "OpenSIPS's chunk 0x0065. Repeatable."),
+    "method": ("with this METHOD: requests, and replies by their CSeq method; any case; plain "
+               "SIP or OpenSIPS's JSON wrapping. '!OPTIONS' leaves them out instead (what is "
+               "not SIP then passes). Comma-separated, repeatable: --method INVITE,BYE, "
+               "--method '!OPTIONS'."),
+    "status": ("with this STATUS: a reply code or class, comma-separated, repeatable "
+               "(--status 486, --status 4xx,5xx; '!1xx' leaves them out). With --method "
+               "INVITE: the replies to INVITEs."),
     "grep": "whose payload matches REGEX (Python syntax; (?i) ignores case).",
     "src": ("from ADDR: an address, ADDR:PORT, [V6]:PORT, a CIDR network or :PORT. Repeatable "
             "(any of them)."),
     "dst": "to ADDR (as --src).",
     "capture_id": "with this capture id (chunk 0x000c). Repeatable.",
     "node": "with this capture node name (chunk 0x0013). Repeatable.",
-    "since": "at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch seconds).",
-    "until": "at or before TIME.",
+    "since": ("at or after TIME (ISO 8601, e.g. 2026-11-26T09:00:00Z, or epoch seconds; a time "
+              "without a zone is UTC). HEPv1 (no time of its own) is matched by its capture "
+              "frame's time."),
+    "until": "at or before TIME (as --since).",
 }
 
 
@@ -232,6 +246,8 @@ def filter_options(*names: str, groups: bool = False,
     defs: dict[str, dict[str, Any]] = {
         "proto": {"multiple": True, "metavar": "LIST", "shell_complete": complete_proto},
         "call_id": {"multiple": True, "metavar": "ID"},
+        "method": {"multiple": True, "metavar": "METHOD"},
+        "status": {"multiple": True, "metavar": "STATUS"},
         "grep": {"metavar": "REGEX", "default": None},
         "src": {"multiple": True, "metavar": "ADDR"},
         "dst": {"multiple": True, "metavar": "ADDR"},
@@ -247,6 +263,8 @@ def filter_options(*names: str, groups: bool = False,
             text = _FILTER_HELP[name]
             if name == "proto":
                 text = ("Groups with messages of " if groups else "Only ") + text
+            elif name in ("method", "status"):
+                text = ("Groups with a SIP message " if groups else "Only SIP messages ") + text
             else:
                 text = lead + text
             dest = capture_id_dest if name == "capture_id" else name
@@ -267,7 +285,7 @@ def build_filter(opts: dict[str, Any], *, pop: bool = False,
     for name in FILTERS:
         v = get(capture_id_dest if name == "capture_id" else name, None)
         if v is not None:
-            values[name] = v
+            values[_FILTER_ARGS.get(name, name)] = v
     try:
         return core_filter(**values)
     except ValueError as e:
@@ -375,7 +393,7 @@ V3_ONLY = ("node_name", "auth_key", "correlation_id", "compress", "chunks")
 
 def flag_name(name: str) -> str:
     """The option of parameter ``name`` (``chunks`` -> ``--chunk``)."""
-    return {"chunks": "--chunk", "version": "--version", "compress": "--compress"}.get(
+    return {"chunks": "--chunk", "version": "--hep-version", "compress": "--compress"}.get(
         name, "--" + name.replace("_", "-")
     )
 
@@ -415,16 +433,16 @@ def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
         bad = [n for n in V3_ONLY if given(opts, n)]
         if bad:
             raise click.UsageError(
-                f"HEPv{version} has no chunks: {flag_name(bad[0])} needs --version 3"
+                f"HEPv{version} has no chunks: {flag_name(bad[0])} needs --hep-version 3"
             )
         if version == 1 and given(opts, "capture_id"):
-            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --version 2 or 3")
+            raise click.UsageError("HEPv1 has no capture id: --capture-id needs --hep-version 2 or 3")
         if opts["proto"] not in (None, 1):
             from heptool.core.registry import PROTO_TYPES
 
             name = PROTO_TYPES.get(opts["proto"], str(opts["proto"]))
             raise click.UsageError(f"--proto {name}: HEPv{version} carries SIP only (it has no "
-                                   "protocol type); use --version 3")
+                                   "protocol type); use --hep-version 3")
     src = opts["src"] or ("127.0.0.1", 5060)
     dst = opts["dst"] or (loopback_like(src[0]), 5060)
     if (":" in src[0]) != (":" in dst[0]):

@@ -33,6 +33,7 @@ from .values import decode_value
 from .wire import MAGICS
 
 __all__ = [
+    "RECORD_KEYS",
     "SECOND_PREFIXES",
     "extra_correlation_pairs",
     "format_extra_correlation",
@@ -233,6 +234,12 @@ _WIRE_HEX = ("trailing", "tail", "v2_pad")
 #: the wire details that are numbers, and their largest value (a v1/v2 header length is one
 #: byte; NUL padding is bounded by the largest packet)
 _WIRE_INT = {"v12_length": 0xFF, "trailer_nuls": 0xFFFF}
+#: every key of a message's record: what :func:`to_record` writes and :func:`from_record`
+#: reads (any other key is not the message's)
+RECORD_KEYS = frozenset(("version", "time", "family", "src_ip", "dst_ip", "proto",
+                         "extra_correlation", "extra_correlation_text", "payload",
+                         "compression", "payload_compressed", "magic", "chunks", *_INT_KEYS,
+                         *_TEXT_KEYS, *_WIRE_HEX, *_WIRE_INT, *EXTRA_FIELDS))
 
 
 def from_record(r: dict[str, Any]) -> HepMessage:
@@ -246,22 +253,27 @@ def from_record(r: dict[str, Any]) -> HepMessage:
     if version not in (1, 2, 3):
         raise HepValueError(f"version must be 1, 2 or 3, not {version!r}")
     m.version = version
+    key = ""  # the key being read: every value error names it
     try:
         for k in _INT_KEYS:
+            key = k
             v = r.get(k)
             if v is not None:
                 if isinstance(v, str):
                     v = int(v, 0)
                 setattr(m, k, v)
+        key = "proto"
         if m.proto_type is None and r.get("proto") is not None:
             m.proto_type = proto_from_text(str(r["proto"]))
+        key = "time"
         if m.ts_sec is None and r.get("time"):
             m.ts_sec, m.ts_usec = parse_time(r["time"])
+        key = "family"
         fam = r.get("family")
         if fam is not None:
             m.family = family_from_text(fam)
     except (TypeError, ValueError, AttributeError, OverflowError) as e:
-        raise HepValueError(f"bad record value: {e}") from None
+        raise HepValueError(f"bad record value: {key}: {e}") from None
     for k in ("src_ip", "dst_ip"):
         v = r.get(k)
         if v is not None:

@@ -28,9 +28,12 @@ __all__ = ["decode_record", "make_fast_jsonl", "make_fast_record", "py_fast_reco
 
 def decode_record(m: HepMessage, index: int, frame: int | None = None,
                   hep_transport: str | None = None, hep_src: str | None = None,
-                  hep_dst: str | None = None, sip: bool = True) -> dict[str, Any]:
-    """The record ``heptool decode`` prints: ``index``, ``frame``/``hep_*`` when known, the
-    message record, and ``sip`` (:func:`heptool.sip.info.sip_info`) for SIP payloads."""
+                  hep_dst: str | None = None, sip: bool = True,
+                  frame_time: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The record ``heptool decode`` prints: ``index``, ``frame``/``hep_*`` when known,
+    ``frame_time`` (ISO 8601, UTC) when given (a HEPv1 message from a capture: it has no time
+    of its own), the message record, and ``sip`` (:func:`heptool.sip.info.sip_info`) for SIP
+    payloads."""
     r: dict[str, Any] = {"index": index}
     if frame is not None:
         r["frame"] = frame
@@ -38,6 +41,8 @@ def decode_record(m: HepMessage, index: int, frame: int | None = None,
         r["hep_transport"] = hep_transport
         r["hep_src"] = hep_src
         r["hep_dst"] = hep_dst
+    if frame_time is not None:
+        r["frame_time"] = format_time(*frame_time)
     r.update(to_record(m))
     if sip:
         text = r["payload"]

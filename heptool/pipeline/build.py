@@ -16,8 +16,13 @@ import time as _time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["RESTAMPS", "Rewrites", "apply_chunks", "apply_overrides", "loopback_like", "now",
-           "record_defaults", "scenario_messages"]
+__all__ = ["DECODE_KEYS", "RESTAMPS", "Rewrites", "apply_chunks", "apply_overrides",
+           "check_record_keys", "loopback_like", "now", "record_defaults", "scenario_messages"]
+
+#: the keys a ``decode`` (or ``listen``) record carries besides its message's
+#: (:data:`heptool.core.record.RECORD_KEYS`): where it was read and its SIP view
+DECODE_KEYS = frozenset(("index", "input", "frame", "hep_transport", "hep_src", "hep_dst",
+                         "frame_time", "sip"))
 
 #: ``restamp`` values: keep the packets' times, set them to the send time, or move the
 #: capture so that it starts now (the gaps kept)
@@ -41,6 +46,26 @@ def apply_chunks(m: Any, chunks: Sequence[Any] | None) -> None:
         from heptool.core.chunkspec import apply_chunks as apply
 
         apply(m, chunks)
+
+
+def check_record_keys(rec: Any) -> Any:
+    """``rec`` itself when every key is one a record has (:data:`DECODE_KEYS` and the
+    message's); else HepValueError naming the first unknown key and the nearest known one
+    (``unknown key 'srcip' (did you mean 'src_ip'?)``)."""
+    if type(rec) is not dict:
+        return rec  # from_record says what is wrong with it
+    from heptool.core.record import RECORD_KEYS
+
+    for key in rec:
+        if key not in RECORD_KEYS and key not in DECODE_KEYS:
+            import difflib
+
+            from heptool.core.errors import HepValueError
+
+            near = difflib.get_close_matches(str(key), sorted(RECORD_KEYS | DECODE_KEYS), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise HepValueError(f"unknown key {key!r}{hint}")
+    return rec
 
 
 def record_defaults(rec: dict[str, Any], start: tuple[int, int]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from heptool.pipeline.reader import MessageReader, Problem
+from heptool.pipeline.reader import MessageReader, Problem, message_time, timed
 
 __all__ = ["SNIFF_BYTES", "Conversion", "PeekedFile", "PeekedStream", "open_input",
            "sniff_direction"]
@@ -146,6 +146,77 @@ def sniff_direction(source: PeekedFile | PeekedStream) -> str:
     return "sip"
 
 
+class FileProgress:
+    """How far a conversion has read its input file, on a progress bar.
+
+    The readers open the file themselves (no wrapper in their hot loops), so the position
+    is that of this process's own descriptor on it, found once through ``/proc/self/fd``
+    (Linux; elsewhere :meth:`start` gives None: no bar).  :meth:`tick` per message,
+    :meth:`batch` per block of records: cheap, the position is read now and then."""
+
+    def __init__(self, bar: Any, key: tuple[int, int]) -> None:
+        self.bar = bar
+        self.key = key
+        self.fd: int | None = None
+        self.n = 0  # work done (a message 1, a block 128); the position is read every 1024
+        self.next = 0
+
+    @classmethod
+    def start(cls, progress: Callable[[str, int], Any] | None, source: Any,
+              name: str) -> FileProgress | None:
+        """The progress of reading ``source`` (a :class:`PeekedFile`), or None: no
+        ``progress``, not a file, or no way to see the position."""
+        import os
+
+        if progress is None or not isinstance(source, PeekedFile) or \
+                not os.path.isdir("/proc/self/fd"):
+            return None
+        try:
+            st = os.stat(source)
+        except OSError:
+            return None
+        bar = progress(name, st.st_size)
+        return None if bar is None else cls(bar, (st.st_dev, st.st_ino))
+
+    def tick(self) -> None:
+        self.n += 1
+        if self.n >= self.next:
+            self.next = self.n + 1024
+            self.poll()
+
+    def batch(self) -> None:
+        self.n += 128
+        if self.n >= self.next:
+            self.next = self.n + 1024
+            self.poll()
+
+    def poll(self) -> None:
+        import os
+
+        try:
+            if self.fd is None or (os.fstat(self.fd).st_dev, os.fstat(self.fd).st_ino) != self.key:
+                self.fd = self._find()
+            if self.fd is not None:
+                self.bar.update(os.lseek(self.fd, 0, os.SEEK_CUR))
+        except OSError:
+            self.fd = None
+
+    def _find(self) -> int | None:
+        import os
+
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                st = os.stat(f"/proc/self/fd/{name}")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == self.key:
+                return int(name)
+        return None
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
 class Conversion:
     """One conversion, either direction.
 
@@ -155,7 +226,9 @@ class Conversion:
       which is not damage: its text says ``Warning:`` itself).  None: ignored.
     * ``count``: stop after that many messages written; ``match``: a predicate on
       messages (decode's filters); ``live``: the input arrives over time (a pipe, live
-      capture): flush every record; ``name``: the input, as the notes name it.
+      capture): flush every record; ``name``: the input, as the notes name it;
+      ``progress(name, size)``: a bar for an input file (:class:`FileProgress`), as
+      :class:`~heptool.pipeline.reader.MessageReader` takes it.
 
     A source is a path (:class:`PeekedFile` lets the classic pcap fast paths see its
     head) or a binary stream (a :class:`PeekedStream`); ``sip_to_hep`` also takes live
@@ -164,13 +237,16 @@ class Conversion:
 
     def __init__(self, *, on_problem: Callable[[Problem], Any] | None = None,
                  count: int | None = None, match: Callable[[Any], bool] | None = None,
-                 live: bool = False, name: str = "<stdin>", verbose: bool = False) -> None:
+                 live: bool = False, name: str = "<stdin>", verbose: bool = False,
+                 progress: Callable[[str, int], Any] | None = None) -> None:
         self.on_problem = on_problem
         self.count = count
         self.match = match
         self.live = live
         self.name = name
         self.verbose = verbose
+        self.progress = progress
+        self._bar: FileProgress | None = None
         self.status = 0
         self.decoded = 0  # HEP messages decoded (before the filters)
         self.written = 0
@@ -187,7 +263,7 @@ class Conversion:
         stream = not isinstance(source, str)
         return MessageReader(["-" if stream else source],
                              stdin=source if stream else None,
-                             on_problem=self._reported)
+                             on_problem=self._reported, no_hep=False)
 
     def _reported(self, problem: Problem) -> None:
         if problem.bad or problem.level == "unreadable":
@@ -200,12 +276,20 @@ class Conversion:
         """The messages to write: ``(message, outer time)`` for HEPv1 (no time of its own)."""
         count = self.count
         match = self.match
+        bar = self._bar
         for item in reader:
             self.decoded += 1
+            if bar is not None:
+                bar.tick()
             m = item.message
-            if match is not None and not match(m):
-                continue
-            yield m if m.ts_sec is not None else (m, item.packet.outer_ts)
+            if m.ts_sec is not None:
+                if match is not None and not match(m):
+                    continue
+                yield m
+            else:  # HEPv1: no time of its own; its frame's is used, to filter and to write
+                if match is not None and not match(timed(m, item.packet)):
+                    continue
+                yield m, message_time(m, item.packet)
             self.written += 1
             if count is not None and self.written >= count:
                 return
@@ -234,6 +318,7 @@ class Conversion:
         write = w.write
         # the fused path: every message written as pcap, nothing per message to decide
         fused = not comments and not live and self.match is None and self.count is None
+        bar = self._bar = FileProgress.start(self.progress, source, self.name)
         try:
             if fused:
                 framer = HepFramer(mtu=mtu, stats=st)
@@ -249,12 +334,16 @@ class Conversion:
                     for p in records:
                         if type(p) is bytes:  # records, ready to write
                             raw(p)
+                            if bar is not None:
+                                bar.batch()
                             continue
+                        if bar is not None:
+                            bar.tick()
                         m = message(p)
                         if m is not None:
                             self.decoded += 1
                             if m.ts_sec is None:
-                                m = (m, p.outer_ts)
+                                m = (m, message_time(m, p))
                             for sec, usec, frame, comment in frames(m):
                                 write(sec, usec, frame, comment)
                 finally:
@@ -270,6 +359,8 @@ class Conversion:
             self._say(f"{self.name}: {e}", "error")
         finally:
             w.close()
+            if bar is not None:
+                bar.stop()
         for report in reader.reports:
             ist = report.stats
         self._report_input(ist)
@@ -407,12 +498,17 @@ class Conversion:
                                   proto_type=proto_type, stats=st, **opts)
         write = out.write
         handed = 0  # messages the fused path handed to emit()
+        bar = FileProgress.start(self.progress, source, self.name)
         try:
             for m in messages:
                 if type(m) is bytes:  # the fused path's records, ready to write
                     write(m)
+                    if bar is not None:
+                        bar.batch()
                     continue
                 handed += 1
+                if bar is not None:
+                    bar.tick()
                 if match is not None and not match(m):
                     continue
                 try:
@@ -431,6 +527,8 @@ class Conversion:
             self._say(f"{self.name}: {e}", "error")
         finally:
             writer.close()
+            if bar is not None:
+                bar.stop()
             if fused:
                 self.written += st.messages - handed  # every other message was written
         if self.verbose:

@@ -16,6 +16,7 @@ def build_graph(reader: Iterable[Any], rules: Any, *, infer: bool, match: Any = 
     selects).  ``keep(position, message)`` is called for each message when given."""
     from heptool.analysis.correlate import CorrelationGraph
     from heptool.analysis.extract import extract
+    from heptool.pipeline.reader import timed
 
     graph = CorrelationGraph(rules, infer=infer)
     add = graph.add_extract
@@ -28,7 +29,7 @@ def build_graph(reader: Iterable[Any], rules: Any, *, infer: bool, match: Any = 
         for item in reader:
             m = item.message
             pos = add(extract(m, rules), m, item.index)
-            if match is not None and match(m):
+            if match is not None and match(m if m.ts_sec is not None else timed(m, item.packet)):
                 matched.append(pos)
             if keep is not None:
                 keep(pos, m)

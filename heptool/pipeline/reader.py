@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from heptool.capture.inputs import InputPacket, InputStats
     from heptool.core.message import HepMessage
 
-__all__ = ["InputReport", "Item", "MessageReader", "Problem", "ReadError"]
+__all__ = ["InputReport", "Item", "MessageReader", "Problem", "ReadError", "frame_time",
+           "message_time", "no_hep_text", "timed"]
 
 #: Problem levels: ``error`` a bad packet or input (status 3), ``warning`` damage that was
 #: read around (status 3), ``unreadable`` an input that could not be opened (status 1),
@@ -83,6 +84,85 @@ def _where(p: Any) -> dict[str, Any]:
     return {"frame": p.frame, "offset": p.offset, "line": p.line}
 
 
+def _named(name: str, emit: Any, write: Any, write_line: Any) -> tuple[Any, Any, Any]:
+    """``emit``, ``write`` and ``write_line`` giving records that start with ``"input":
+    name``; ``write_line`` None when the name is not what orjson encodes as it is (a
+    lone surrogate from an undecodable file name: the record path says it)."""
+    def named_emit(r: dict[str, Any], m: Any, p: Any) -> Any:
+        return emit({"input": name, **r}, m, p)
+
+    named_write = None
+    if write is not None:
+        def named_write(r: dict[str, Any]) -> Any:
+            return write({"input": name, **r})
+
+    named_line = None
+    if write_line is not None:
+        from heptool.output.jsonl import dumps
+
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return named_emit, named_write, None
+        head = b'{"input":' + dumps(name)[:-1] + b","
+
+        def named_line(line: bytes) -> Any:
+            return write_line(head + line[1:])
+
+    return named_emit, named_write, named_line
+
+
+# -- the time of a message without its own (HEPv1): its capture frame's, in ONE place ------
+def frame_time(p: InputPacket) -> tuple[int, int] | None:
+    """The capture time of packet ``p``'s frame: a capture's, or the ``frame_time`` a
+    decode record carries (JSON Lines of a capture's HEPv1 messages); None without one."""
+    if p.outer_ts is not None:
+        return p.outer_ts
+    rec = p.record
+    if rec is not None and type(rec) is dict and rec.get("frame_time"):
+        from heptool.core.record import parse_time
+
+        try:
+            return parse_time(rec["frame_time"])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def message_time(m: HepMessage, p: InputPacket) -> tuple[int, int] | None:
+    """``m``'s time: its own, else (HEPv1 has none) its capture frame's; None without."""
+    if m.ts_sec is not None:
+        return m.ts_sec, m.ts_usec or 0
+    return frame_time(p)
+
+
+def timed(m: HepMessage, p: InputPacket) -> HepMessage:
+    """The message a filter sees (``--since``/``--until``): ``m`` itself, or for a message
+    without a time of its own (HEPv1) a copy carrying its frame's time (when known)."""
+    if m.ts_sec is not None:
+        return m
+    t = frame_time(p)
+    if t is None:
+        return m
+    c = m.copy()
+    c.ts_sec, c.ts_usec = t
+    return c
+
+
+def no_hep_text(name: str, stats: Any, port: int | None) -> str:
+    """The line that says a capture held no HEP: what it held, what to try."""
+    c = stats.capture
+    where = f" on port {port}" if port is not None else ""
+    text = f"{name}: {c.frames} frames, no HEP{where}"
+    hints = []
+    if port is not None and c.not_port:
+        hints.append(f"{c.not_port} frames on other ports")
+    if c.not_hep_udp or c.non_hep_tcp_bytes:
+        arg = "FILE" if name == "<stdin>" else name
+        hints.append(f"plain SIP? try: heptool convert {arg}")
+    return text + (f" ({'; '.join(hints)})" if hints else "")
+
+
 class MessageReader:
     """The HEP messages of ``sources`` in order, problems through ``on_problem``.
 
@@ -92,8 +172,8 @@ class MessageReader:
     * ``continuous_index``: with several inputs the index counts on from one to the next
       (the position the message would have in the inputs concatenated); a record's own
       ``index`` is then taken only from a single input, and only when it is an int.
-    * ``progress(name, size)``: called per input file; may return an object with
-      ``update(bytes_read)`` and ``stop()`` (or None).
+    * ``progress(name, size)``: called per input file (not standard input); may return an
+      object with ``update(bytes_read)`` and ``stop()`` (or None).
     * ``name_errors``: problems name their input (a damaged capture always, a bad packet
       when there are several inputs); False: the decoder's and capture reader's words
       only (send, encode).
@@ -101,6 +181,9 @@ class MessageReader:
       is decoded (encode's defaults for hand-written records).
     * ``sip_fallback``: a pcap/pcapng file with no HEP at all is read as its SIP messages,
       each as HEPv3 (as ``heptool convert`` builds them), after a ``note``.
+    * ``no_hep``: (without ``sip_fallback``) a pcap/pcapng input with no HEP at all is an
+      ``error`` (exit status 3) saying what it held (:func:`no_hep_text`); False: nothing
+      is said (the caller says it: convert).
 
     ``.bad`` (a bad packet or damage was reported), ``.error`` (an input could not be
     opened), ``.written`` (records given by :meth:`each_record`) and ``.reports`` (an
@@ -114,7 +197,7 @@ class MessageReader:
                  continuous_index: bool = False, verbose: bool = False,
                  progress: Callable[[str, int], Any] | None = None, name_errors: bool = True,
                  prepare_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 sip_fallback: bool = False) -> None:
+                 sip_fallback: bool = False, no_hep: bool = True) -> None:
         self.sources = list(sources)
         self.stdin = stdin
         self.port = port
@@ -127,6 +210,7 @@ class MessageReader:
         self.name_errors = name_errors
         self.prepare_record = prepare_record
         self.sip_fallback = sip_fallback
+        self.no_hep = no_hep
         self.reports: list[InputReport] = []
         self._current = ""  # the name of the input being read
         self.bad = False
@@ -187,7 +271,13 @@ class MessageReader:
         data = p.data
         strict = self.strict
         if data is None and self.prepare_record is not None and p.record is not None:
-            p = p._replace(record=self.prepare_record(p.record))
+            try:
+                p = p._replace(record=self.prepare_record(p.record))
+            except HepError as e:
+                self._problem(prefix + str(e.with_context(
+                    f"line {p.line}" if p.line is not None else p.where)), "error", name,
+                    **_where(p))
+                return None
         try:
             m = decode(data, strict) if data is not None else to_message(p, strict)
         except HepError as e:  # a record's errors name the line already
@@ -252,6 +342,8 @@ class MessageReader:
                 packets.close()
 
     def _source_packets(self, source: str, name: str) -> Iterator[InputPacket]:
+        import os
+
         from heptool.capture.inputs import InputError, InputStats, iter_input
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
@@ -262,22 +354,37 @@ class MessageReader:
             return
         stats = InputStats()
         self.reports.append(InputReport(name, stats))
+        complaints = self._complaints
         it = None
+        progress = None
         try:
+            if f is not None and self.progress is not None:
+                progress = self.progress(name, os.fstat(f.fileno()).st_size)
             it = iter_input(f if f is not None else source, stdin=self.stdin, port=self.port,
                             stats=stats, strict=self.strict)
-            yield from it
+            if progress is None:
+                yield from it
+            else:
+                update, tell = progress.update, f.tell
+                for seen, p in enumerate(it, 1):
+                    yield p
+                    if not seen & 0xFFF:
+                        update(tell())
         except (InputError, CaptureError, HepError) as e:  # HepError: a stream's framing
             self._input_failed(e, name)
             return
         finally:
             if it is not None:
                 it.close()
+            if progress is not None:
+                progress.stop()
             if f is not None:
                 f.close()
-        if (self.sip_fallback and source != "-" and stats.kind in ("pcap", "pcapng")
-                and not stats.capture.hep_packets):
-            yield from self._sip_packets(source, name)
+        if stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
+            if self.sip_fallback and source != "-":
+                yield from self._sip_packets(source, name)
+            elif self.no_hep and not self.sip_fallback and self._complaints == complaints:
+                self._problem(no_hep_text(name, stats, self.port), "error", name)
 
     def _sip_packets(self, source: str, name: str) -> Iterator[InputPacket]:
         """A capture without HEP: its SIP messages as HEPv3 packets (no frame, line or
@@ -307,7 +414,11 @@ class MessageReader:
         Push-style, so the hot loop has no generator frame.  With no ``match``, the common
         packet goes from bytes straight to a record given to ``write(record)`` (fast path),
         or, with ``write_line`` and no ``tally``, to its JSON line (C).  ``tally(record)``
-        sees every record; ``count`` stops after that many."""
+        sees every record; ``count`` stops after that many.
+
+        With more than one input every record written starts with ``input``, the name of
+        the input it came from (``<stdin>`` for ``-``): indexes count per input, so input
+        and index name a message.  One input: no ``input`` key (nothing to tell apart)."""
         for source in self.sources:
             if not self._one(source, emit, need_sip, match, write, write_line, tally, count):
                 break
@@ -327,6 +438,8 @@ class MessageReader:
         f = self._open(source)
         if f is False:
             return True
+        if len(self.sources) > 1:  # records say their input (wrapped once: no per-record cost)
+            emit, write, write_line = _named(name, emit, write, write_line)
         progress = None
         complaints = self._complaints
         stats = InputStats()
@@ -371,12 +484,13 @@ class MessageReader:
                 m = decode(p, prefix, name)
                 if m is None:
                     continue
-                if match is not None and not match(m):
+                untimed = m.ts_sec is None  # HEPv1: its frame's time, if any, is used
+                if match is not None and not match(timed(m, p) if untimed else m):
                     continue
                 rec = p.record
                 index = p.index if rec is None else rec.get("index", p.index)
                 r = decode_record(m, index, p.frame, p.hep_transport, p.hep_src, p.hep_dst,
-                                  need_sip)
+                                  need_sip, frame_time(p) if untimed else None)
                 emit(r, m, p)
                 if tally is not None:
                     tally(r)
@@ -412,12 +526,11 @@ class MessageReader:
                           f"{c.stream_garbage_bytes} bytes that are not HEP inside "
                           "HEP-over-TCP streams", "warning", name,
                           frame=c.stream_garbage_frame)
-        if clean and stats.kind in ("pcap", "pcapng") and not stats.capture.hep_packets:
-            # not an error (a capture without HEP is a valid capture: the exit status
-            # stays), but never silence: an empty result would look like a broken pipeline
-            where = f" on port {self.port}" if self.port is not None else ""
-            self._problem(f"decode: no HEP in {name}: {stats.capture.frames} frames, 0 HEP "
-                          f"packets{where}", "note", name)
+        if clean and self.no_hep and stats.kind in ("pcap", "pcapng") and \
+                not stats.capture.hep_packets:
+            # never silence (an empty result would look like a broken pipeline): the input
+            # is not what this reads, as an unknown format is not (exit status 3)
+            self._problem(no_hep_text(name, stats, self.port), "error", name)
         if self.verbose and stats.kind in ("pcap", "pcapng"):
             c = stats.capture
             self._problem(f"{name}: {c.frames} frames, {c.hep_packets} HEP packets; not HEP: "

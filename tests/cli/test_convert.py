@@ -114,6 +114,14 @@ def test_hepv1_without_an_outer_time_warns(tmp_path):
     jl = subprocess.run([sys.executable, "-m", "heptool", "decode", "-f", "jsonl",
                          str(KAM / "kamailio-hep1-udp.hep.pcap")], capture_output=True,
                         check=True).stdout
+    # decode's records of a capture's HEPv1 carry its frame time (frame_time): used
+    r = run(["-", "-o", tmp_path / "v1a.pcap"], stdin=jl)
+    assert r.exit_code == 0 and r.stderr == ""
+    assert (tmp_path / "v1a.pcap").read_bytes() == run(
+        [KAM / "kamailio-hep1-udp.hep.pcap", "-o", "-"]).stdout_bytes  # as from the capture
+    # without it (records written by hand, a HEP stream) there is no time: said
+    jl = b"".join(json.dumps({k: v for k, v in json.loads(x).items() if k != "frame_time"})
+                  .encode() + b"\n" for x in jl.splitlines())
     r = run(["-", "-o", tmp_path / "v1.pcap"], stdin=jl)
     assert r.exit_code == 0
     assert r.stderr.startswith("Warning: 60 HEPv1 messages have no time")

@@ -743,18 +743,22 @@ def test_v2_stream_with_huge_content_length_is_bad_input_not_internal_error(tmp_
 
 
 def test_capture_without_hep_says_so(tmp_path):
-    """A capture with no HEP: exit 0 (not an error), stdout empty, one note on stderr."""
+    """A capture with no HEP: exit 3 (the input is not HEP, issue 14 #3), stdout empty, one
+    line on stderr naming the file, what it holds and what to try."""
     sip_only = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.sip.pcap"
     r = run(["-f", "jsonl", sip_only])
-    assert r.exit_code == ExitStatus.OK and r.stdout == ""
-    assert err_lines(r) == [f"decode: no HEP in {sip_only}: 90 frames, 0 HEP packets"]
+    assert r.exit_code == ExitStatus.BAD_INPUT and r.stdout == ""
+    assert err_lines(r) == [(f"Error: {sip_only}: 90 frames, no HEP (plain SIP? try: heptool "
+                             f"convert {sip_only})")]
     gz = tmp_path / "x.pcap.gz"
     gz.write_bytes(gzip.compress(sip_only.read_bytes()))
-    assert err_lines(run([gz])) == [f"decode: no HEP in {gz}: 90 frames, 0 HEP packets"]
+    assert err_lines(run([gz])) == [(f"Error: {gz}: 90 frames, no HEP (plain SIP? try: "
+                                     f"heptool convert {gz})")]
     hep = ROOT / "tests" / "vectors" / "kamailio" / "kamailio-hep3-udp.hep.pcap"
     r = run(["-f", "jsonl", "--port", "9", hep])
-    assert r.exit_code == ExitStatus.OK and r.stdout == ""
-    assert err_lines(r) == [f"decode: no HEP in {hep}: 60 frames, 0 HEP packets on port 9"]
+    assert r.exit_code == ExitStatus.BAD_INPUT and r.stdout == ""
+    assert err_lines(r) == [(f"Error: {hep}: 60 frames, no HEP on port 9 (60 frames on other "
+                             "ports)")]
     assert run(["-f", "jsonl", hep]).stderr == ""
 
 

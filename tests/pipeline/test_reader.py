@@ -21,6 +21,7 @@ from heptool.output.jsonl import dumps
 from heptool.output.records import decode_record
 from heptool.pipeline import Item, MessageReader, Problem, ReadError
 from heptool.pipeline.correlate import build_graph
+from heptool.pipeline.reader import frame_time
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 CAPTURES = sorted(p for p in VECTORS.rglob("*.pcap") if ".hep." in p.name)
@@ -68,7 +69,9 @@ def test_same_messages_as_decode_prints(capture: Path):
     assert problems == []
     assert items and all(isinstance(i, Item) for i in items)
     lines = [dumps(decode_record(i.message, i.index, i.packet.frame, i.packet.hep_transport,
-                                 i.packet.hep_src, i.packet.hep_dst, True)) for i in items]
+                                 i.packet.hep_src, i.packet.hep_dst, True,
+                                 None if i.message.ts_sec is not None else frame_time(i.packet)))
+             for i in items]
     assert b"".join(lines).decode() == r.stdout
 
 
