@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from heptool.cli.env import Environment, pass_env
+from heptool.cli.kafka_options import kafka_key_option, kafka_key_order
 from heptool.cli.options import (
     build_message_filter,
     message_filter_options,
@@ -38,6 +39,7 @@ Examples:
   heptool listen --bind tls://0.0.0.0:9061 --cert srv.pem --key srv.key
   heptool listen --proto sip --forward udp://10.0.0.9:9060 -q   # a filtering HEP proxy
   heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
+  heptool listen --bind udp://0.0.0.0:9060 --forward kafka://broker:9092/hep -q --stats 10
 
 \b
 Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration (every output is
@@ -80,9 +82,11 @@ flushed and complete); 1 a socket could not be opened; 2 bad command line.
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
               metavar="SECONDS",
               help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS.")
-@click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
-              help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
-                   "Repeatable.")
+@click.option("--forward", "forwards", type=TargetParam(kafka=True), multiple=True, metavar="URL",
+              help="Relay every accepted packet (filters applied), bytes unchanged, to URL: "
+                   "udp://, tcp://, tls:// or kafka://HOST:PORT/TOPIC (one Kafka message per "
+                   "packet, keyed by call: see --kafka-key; needs heptool[kafka]). Repeatable.")
+@kafka_key_option
 @click.option("--forward-ca", "forward_ca", type=click.Path(exists=True, dir_okay=False),
               default=None, metavar="FILE", help="tls:// --forward: CA to verify the server with.")
 @click.option("--forward-insecure", "forward_insecure", is_flag=True,
@@ -155,6 +159,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
         env.stderr.flush()
 
     c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
+                  kafka_key=kafka_key_order(o["kafka_key"]),
                   on_event=say if o["verbose"] else None, on_line=say,
                   **{k: o[k] for k in _COLLECTOR_OPTIONS})
     c.open()

@@ -45,7 +45,11 @@ if TYPE_CHECKING:
     from heptool.output.files import RotatingFile
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["CloseError", "Collector", "OutputError", "drops_text", "streams_text"]
+__all__ = ["KAFKA_FLUSH", "CloseError", "Collector", "OutputError", "drops_text",
+           "streams_text"]
+
+#: Seconds a Kafka --forward gets at the end (Ctrl-C, SIGTERM...) to deliver what it holds
+KAFKA_FLUSH = 10.0
 
 
 class OutputError(OSError):
@@ -98,6 +102,7 @@ class Collector:
                  write_jsonl: str | None = None, rotate_size: int | None = None,
                  rotate_time: float | None = None, forwards: Sequence[Target | str] = (),
                  forward_ca: str | None = None, forward_insecure: bool = False,
+                 kafka_key: Sequence[str] | None = None,
                  on_event: Callable[[str], None] | None = None,
                  on_line: Callable[[str], None] | None = None) -> None:
         self.binds = [parse_target(b) if isinstance(b, str) else b for b in binds]
@@ -116,7 +121,9 @@ class Collector:
         self.write_jsonl = write_jsonl
         self.rotate_size = rotate_size
         self.rotate_time = rotate_time
-        self.forwards = [parse_target(f) if isinstance(f, str) else f for f in forwards]
+        self.forwards = [parse_target(f, kafka=True) if isinstance(f, str) else f
+                         for f in forwards]
+        self.kafka_key = kafka_key
         self.forward_ca = forward_ca
         self.forward_insecure = forward_insecure
         self.on_event = on_event
@@ -209,6 +216,13 @@ class Collector:
             if any(t.scheme == "tls" for t in self.forwards):
                 ctx = client_tls_context(ca=self.forward_ca, insecure=self.forward_insecure)
             for t in self.forwards:
+                if t.scheme == "kafka":  # never blocks receiving: a full queue is counted
+                    from heptool.net.kafka import DEFAULT_KEY_ORDER, KafkaSender
+
+                    self.forwarders.append(KafkaSender(
+                        t, block=0.0, retry=KAFKA_FLUSH, key_order=DEFAULT_KEY_ORDER
+                        if self.kafka_key is None else self.kafka_key))
+                    continue
                 self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0))
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
@@ -303,7 +317,7 @@ class Collector:
             self.server.close()
         for fw in self.forwarders:
             try:
-                fw.close(1.0)
+                fw.close(KAFKA_FLUSH if fw.target.scheme == "kafka" else 1.0)
             except OSError as e:
                 errors.append(str(e))
         if self.on_close is not None:
@@ -352,6 +366,9 @@ class Collector:
         return (f"stats: {rates}; total {self.stats.total}; protocols: {protos}; "
                 f"drops: {drops_text(self.stats)}"
                 + (f"; streams: {streams}" if streams else "")
+                + "".join(f"; forward {t.target}: {t.sent} sent, {t.queued} queued, "
+                          f"{t.undelivered} undelivered" for t in
+                          (fw.status() for fw in self.forwarders if fw.target.scheme == "kafka"))
                 + (f"; kernel receive-buffer drops {kd}" if kd is not None else ""))
 
     def summary_lines(self) -> list[str]:
@@ -379,6 +396,7 @@ class Collector:
         for fw in self.forwarders:
             s = fw.stats
             lines.append(f"  forward {fw.target}: {s.packets} sent, {s.undelivered} undelivered"
+                         + (f", {s.retried} retried" if getattr(s, "retried", 0) else "")
                          + (f" ({s.last_error})" if s.last_error else ""))
         return lines
 

@@ -35,14 +35,22 @@ __all__ = ["DeliveryError", "Replay", "ReplaySummary", "open_senders", "pacer_fo
 
 
 def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: int = 100_000,
-                 retry: float = 5.0) -> list[Any]:
-    """A sender per :class:`heptool.net.target.Target`, in order (TCP/TLS: connected);
+                 retry: float = 5.0, kafka_key: Sequence[str] | None = None) -> list[Any]:
+    """A sender per :class:`heptool.net.target.Target`, in order (TCP/TLS: connected; a
+    ``KafkaTarget``: :class:`heptool.net.kafka.KafkaSender`, keyed by ``kafka_key``);
     :class:`DeliveryError` if one cannot be opened (those opened are closed)."""
     from heptool.net.client import SendError, open_sender
 
     senders: list[Any] = []
     try:
         for t in targets:
+            if t.scheme == "kafka":
+                from heptool.net.kafka import DEFAULT_KEY_ORDER, KafkaSender
+
+                senders.append(KafkaSender(t, queue_max=queue_max, block=retry, retry=retry,
+                                           key_order=DEFAULT_KEY_ORDER if kafka_key is None
+                                           else kafka_key))
+                continue
             senders.append(open_sender(t, ssl_context=ssl_context, queue_max=queue_max,
                                        retry=retry))
     except SendError as e:
@@ -94,6 +102,8 @@ class ReplaySummary(NamedTuple):
             extra = []
             if st.reconnects:
                 extra.append(f"{st.reconnects} reconnects")
+            if getattr(st, "retried", 0):  # Kafka: requests librdkafka sent again
+                extra.append(f"{st.retried} retried")
             if st.requeued:
                 extra.append(f"{st.requeued} resent after a dropped connection")
             if st.oversize:
@@ -239,7 +249,8 @@ class Replay:
         # the common case (a capture replayed unchanged, as fast as possible, over UDP) gets
         # a loop of its own: about half the Python work per packet (bench/bench_listen.py)
         fast = (pacer.mode == "max" and not need_msg_always and not stream_senders
-                and isinstance(self.source, MessageReader) and not self.cache)
+                and isinstance(self.source, MessageReader) and not self.cache
+                and all(s.target.scheme == "udp" for s in udp_senders))
         loop = 0
         cached: list[_Entry] | None = None
         while not self.stopped:
