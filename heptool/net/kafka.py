@@ -57,6 +57,8 @@ except ImportError:  # pragma: no cover - until that lands
 
 
 __all__ = [
+    "CONFIG_ENV",
+    "CONSUMER_SETTINGS",
     "DEFAULT_KEY_ORDER",
     "INSTALL_HINT",
     "KEY_SOURCES",
@@ -68,6 +70,7 @@ __all__ = [
     "ReaderError",
     "call_key",
     "client",
+    "env_config",
     "hep_headers",
     "parse_key_order",
 ]
@@ -91,6 +94,34 @@ PRODUCER_SETTINGS: dict[str, Any] = {
     "delivery.report.only.error": True,
     "statistics.interval.ms": 1000,
 }
+
+
+#: The consumers' settings: a member that stops heartbeating is replaced after 10 s (the
+#: client's default, 45 s, is long for a tool started and stopped by hand).
+CONSUMER_SETTINGS: dict[str, Any] = {
+    "session.timeout.ms": 10000,
+}
+
+#: Environment variable with librdkafka settings for every client heptool makes, over its
+#: own: ``key=value`` pairs separated by ``;`` (security.protocol, sasl.*, ssl.*...).
+CONFIG_ENV = "HEPTOOL_KAFKA_CONFIG"
+
+
+def env_config(environ: Any = None) -> dict[str, str]:
+    """The settings of :data:`CONFIG_ENV` (ValueError names a pair without ``=``)."""
+    import os
+
+    text = (os.environ if environ is None else environ).get(CONFIG_ENV, "")
+    out = {}
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{CONFIG_ENV}: {part!r} is not key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 class KafkaClientMissingError(ImportError):
@@ -200,16 +231,19 @@ class KafkaSender:
         self.failed = 0  # taken, then not delivered (a delivery report said so, or given up)
         self.refused = 0  # never taken (queue full, too big...)
         self.connected = False
-        self.settings = {**PRODUCER_SETTINGS, "queue.buffering.max.messages": queue_max,
-                         **(config or {})}
+        from .client import SendError
+
+        try:
+            self.settings = {**PRODUCER_SETTINGS, "queue.buffering.max.messages": queue_max,
+                             **(config or {}), **env_config()}
+        except ValueError as e:
+            raise SendError(str(e)) from None
         conf = {**self.settings, "bootstrap.servers": target.bootstrap,
                 "on_delivery": self._delivered, "error_cb": self._error,
                 "stats_cb": self._statistics}
         try:
             self.producer = ck.Producer(conf)
         except (ck.KafkaException, ValueError, TypeError) as e:
-            from .client import SendError
-
             raise SendError(f"{target}: {e}") from None
         self._produce = self.producer.produce
         self._poll = self.producer.poll
@@ -386,11 +420,15 @@ class KafkaReader:
         self._active = time.monotonic()
         import os
 
+        try:
+            extra = env_config()
+        except ValueError as e:
+            raise ReaderError(str(e)) from None
         conf = {"bootstrap.servers": target.bootstrap,
                 "group.id": group or f"heptool-nogroup-{os.getpid()}-{id(self):x}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest" if from_beginning else "latest",
-                "error_cb": self._error, **(config or {})}
+                **CONSUMER_SETTINGS, **(config or {}), **extra, "error_cb": self._error}
         try:
             self.consumer = ck.Consumer(conf)
         except (ck.KafkaException, ValueError, TypeError) as e:
