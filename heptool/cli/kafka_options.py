@@ -13,21 +13,28 @@ from typing import Any
 
 import click
 
-__all__ = ["INPUT_HELP", "KafkaInputParam", "kafka_input_options", "kafka_key_option",
+__all__ = ["INPUT_HELP", "KafkaClientMissing", "KafkaInputParam", "kafka_input_options", "kafka_key_option",
            "kafka_key_order", "kafka_options", "require_client"]
 
 INPUT_HELP = ("kafka://HOST:PORT/TOPIC reads a Kafka topic (each message one HEP packet): "
               "see --group, --from-beginning, --until-idle.")
 
 
+class KafkaClientMissing(click.ClickException):
+    """A kafka:// URL without the Kafka client: one line, exit status 2 (a usage error: the
+    command cannot be run as given on this installation)."""
+
+    exit_code = 2
+
+
 def require_client(url: str) -> None:
-    """Usage error (exit 2) when the Kafka client is not installed."""
+    """:class:`KafkaClientMissing` when the Kafka client is not installed."""
     from heptool.net.kafka import KafkaClientMissingError, client
 
     try:
         client()
     except KafkaClientMissingError as e:
-        raise click.UsageError(f"{url}: {e}") from None
+        raise KafkaClientMissing(f"{url}: {e}") from None
 
 
 class KafkaInputParam(click.Path):
