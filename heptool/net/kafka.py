@@ -38,6 +38,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from ..analysis.extract import extra_pairs
+from ..core.codec import decode
+from ..core.errors import HepError
+from ..sip.ids import sip_ids
 from .client import SendStats
 from .target import KafkaTarget
 
@@ -157,8 +161,6 @@ def _extra_sip(m: Any) -> str | None:
     ec = m.extra_correlation
     if not ec:
         return None
-    from ..analysis.extract import extra_pairs
-
     for k, v in extra_pairs(ec):
         if k == "sip" and isinstance(v, str) and v:
             return v
@@ -174,8 +176,6 @@ def call_key(m: Any, order: Sequence[str] = DEFAULT_KEY_ORDER) -> str | None:
         elif source == "call-id":
             if m.payload is None:
                 continue
-            from ..sip.ids import sip_ids
-
             v = sip_ids(m.payload)[0]
         else:
             v = _extra_sip(m)
@@ -275,9 +275,6 @@ class KafkaSender:
     # -- sending -----------------------------------------------------------------------
     def key_and_headers(self, data: bytes) -> tuple[bytes | None, list[tuple[str, bytes]] | None]:
         """The key and headers of one packet (None, None when it does not decode)."""
-        from ..core.codec import decode
-        from ..core.errors import HepError
-
         try:
             m = decode(data)
         except HepError:
