@@ -139,10 +139,12 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
               metavar="FILE", help="tls://: the client certificate's private key (PEM).")
 @click.option("--queue", "queue_max", type=click.IntRange(min=1), default=100_000,
               show_default=True, metavar="N",
-              help="TCP/TLS: packets kept while reconnecting (the oldest are dropped beyond).")
+              help="TCP/TLS: packets kept while reconnecting (the oldest are dropped beyond); "
+                   "kafka://: the producer's queue (full: wait up to --retry for room).")
 @click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
               metavar="SECONDS",
-              help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+              help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits; "
+                   "kafka://: how long to wait for the brokers to acknowledge what is queued.")
 @click.option("-v", "--verbose", count=True, help="Report reconnections and errors as they happen.")
 @pass_env
 def send_command(env: Environment, **opts: Any) -> None:
