@@ -11,8 +11,12 @@ forward flushes) and the figures are:
 
 * offered: packets the sender sent (and the rate it managed);
 * received: listen's own count;
-* produced: messages in the topic afterwards (the partitions' offsets), what a consumer gets;
-* lost: offered - produced; and listen's forward line (sent, undelivered, retried).
+* produced: messages appended to the (fresh) topic: the sum of its partitions' end offsets
+  (the mock broker keeps only a few MB per partition, dropping its oldest segments beyond:
+  what it still holds is printed too);
+* lost: offered - produced; and listen's forward line (sent, undelivered, retried);
+* how much listen read while the offer lasted, and how long it took to read the rest from
+  its receive buffer (listen asks for a 256 MiB buffer: a burst is absorbed, not lost).
 
 The producer's settings (heptool.net.kafka.PRODUCER_SETTINGS: linger, batch size,
 compression...) are printed with the figures.  Loopback only; every process is stopped by
@@ -50,18 +54,21 @@ def start_broker() -> tuple[subprocess.Popen, str]:
     return proc, line
 
 
-def topic_size(bootstrap: str, topic: str) -> int:
-    """Messages in the topic: the sum over its partitions of high - low watermark."""
+def topic_size(bootstrap: str, topic: str) -> tuple[int, int]:
+    """(messages appended to the fresh topic: the sum of its partitions' high watermarks,
+    the messages it still holds: high - low; the mock broker keeps a few MB per partition
+    and drops its oldest segments beyond)."""
     import confluent_kafka as ck
 
     c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        total = 0
+        appended = held = 0
         for p in parts:
             lo, hi = c.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=10)
-            total += hi - lo
-        return total
+            appended += hi
+            held += hi - lo
+        return appended, held
     finally:
         c.close()
 
@@ -73,6 +80,7 @@ def bench(bootstrap: str, rate: int, duration: float) -> None:
     try:
         time.sleep(0.5)
         sent, elapsed = run_sender("udp", lp.port, rate, duration)
+        at_end = lp.total()
         # let listen read what waits in its receive buffer (its count stops moving)
         last, still, t_end = -1, 0.0, time.monotonic()
         while time.monotonic() - t_end < 60:
@@ -85,10 +93,11 @@ def bench(bootstrap: str, rate: int, duration: float) -> None:
                 break
             last = cur
         t_stop = time.monotonic()
+        drained = t_stop - t_end
     finally:
         got, kd = lp.stop()
     flush = time.monotonic() - t_stop
-    produced = topic_size(bootstrap, topic)
+    produced, held = topic_size(bootstrap, topic)
     fw = next((m for line in lp.err for m in [_FORWARD.search(line)] if m
                and line.startswith("  forward")), None)
     fsent, fund, fretried = (int(fw.group(2)), int(fw.group(3)), int(fw.group(4) or 0)) \
@@ -97,8 +106,10 @@ def bench(bootstrap: str, rate: int, duration: float) -> None:
     lost = sent - produced
     print(f"UDP -> Kafka asked {rate:>8,}/s offered {offered:>9,.0f}/s for {elapsed:.1f} s: "
           f"offered {sent:,} received {got:,} produced {produced:,} lost {lost:,} "
-          f"({100 * lost / max(sent, 1):.2f}%); forward: {fsent:,} sent, {fund:,} undelivered, "
-          f"{fretried:,} retried; kernel drops {kd}; stop + flush {flush:.1f} s"
+          f"({100 * lost / max(sent, 1):.2f}%) (the mock broker still holds {held:,}); forward: {fsent:,} sent, {fund:,} undelivered, "
+          f"{fretried:,} retried; kernel drops {kd}; read {at_end:,} during the offer "
+          f"({at_end / elapsed:,.0f}/s), the rest from the receive buffer in {drained:.1f} s; "
+          f"stop + flush {flush:.1f} s"
           + lp.cpu_text(got), flush=True)
 
 
