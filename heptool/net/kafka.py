@@ -97,6 +97,7 @@ PRODUCER_SETTINGS: dict[str, Any] = {
     "acks": "all",
     "delivery.report.only.error": True,
     "statistics.interval.ms": 1000,
+    "log_level": 2,  # errors come through error_cb (counted, said once), not as log lines
 }
 
 
@@ -104,6 +105,7 @@ PRODUCER_SETTINGS: dict[str, Any] = {
 #: client's default, 45 s, is long for a tool started and stopped by hand).
 CONSUMER_SETTINGS: dict[str, Any] = {
     "session.timeout.ms": 10000,
+    "log_level": 2,
 }
 
 #: Environment variable with librdkafka settings for every client heptool makes, over its
@@ -455,7 +457,12 @@ class KafkaReader:
 
     # -- callbacks ---------------------------------------------------------------------
     def _error(self, err: Any) -> None:
-        text = f"{self.target}: {err.str()}"
+        self._note(err.str())
+
+    def _note(self, what: str) -> None:
+        text = f"{self.target}: {what}"
+        if text in self.errors:  # a broker that stays down says so again and again
+            return
         self.errors.append(text)
         if self.on_error is not None:
             self.on_error(text)
@@ -534,7 +541,7 @@ class KafkaReader:
             self.consumer.commit(offsets=offs, asynchronous=False)
         except self.ck.KafkaException as e:
             err = e.args[0] if e.args else e
-            self._error(err if hasattr(err, "str") else _Text(str(err)))
+            self._note(f"commit failed: {err.str() if hasattr(err, 'str') else err}")
 
     def commit(self, *, pending: bool = False) -> None:
         """Commit what was finished (``pending``: and the last message handed out)."""
@@ -555,11 +562,3 @@ class KafkaReader:
             self.consumer.close()
         except (self.ck.KafkaException, RuntimeError):
             pass
-
-
-class _Text:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def str(self) -> str:
-        return self.text

@@ -76,3 +76,6 @@ def kafka_packets(source: str, options: KafkaOptions | None, stats: InputStats,
             yield built(i, value)
     except ReaderError as e:
         unreadable(str(e))
+        return
+    if not reader.ever_assigned and reader.errors:  # the group never got going
+        unreadable(f"{reader.errors[-1]} (no partition was assigned)")
