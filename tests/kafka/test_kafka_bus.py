@@ -357,3 +357,17 @@ def test_convert_from_a_topic(topic_url, tmp_path):
                     "2", "-o", str(tmp_path / "again.pcap"), timeout=120)
     assert r.returncode == 0, r.stderr.decode()
     assert frames(tmp_path / "again.pcap") == []
+
+
+def test_unreachable_broker_is_an_unreadable_input(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # a port nothing listens on
+    port = s.getsockname()[1]
+    try:
+        r = run_heptool("decode", f"kafka://127.0.0.1:{port}/t", "--until-idle", "1",
+                        timeout=120)
+    finally:
+        s.close()
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err.count("Error: ") == 1 and f"kafka://127.0.0.1:{port}/t" in err
