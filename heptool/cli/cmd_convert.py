@@ -13,6 +13,7 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
+from heptool.cli.kafka_options import KafkaInputParam, kafka_input_options, kafka_options
 from heptool.cli.options import (
     BinaryToTerminalError,
     ProblemPrinter,
@@ -51,8 +52,7 @@ convert is not an error but never silent: exit 0 with one line on stderr, e.g. "
 
 @click.command("convert", epilog=EPILOG,
                short_help="SIP captures to HEP, and HEP back to the captured packets.")
-@click.argument("input_path", required=False, metavar="[INPUT]",
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("input_path", required=False, metavar="[INPUT]", type=KafkaInputParam())
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               metavar="FILE", help="Write to FILE instead of standard output ('-' = stdout).")
 @click.option("-f", "--to", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
@@ -104,6 +104,7 @@ convert is not an error but never silent: exit 0 with one line on stderr, e.g. "
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="With -i: stop after SECONDS.")
 @filter_options("proto", "call_id", "method", "status", "grep", "src", "dst", "since", "until")
+@kafka_input_options()
 @click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
 @pass_env
 def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,
@@ -116,7 +117,7 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                     method: tuple[str, ...], status: tuple[str, ...],
                     proto: tuple[str, ...], src: tuple[str, ...], dst: tuple[str, ...],
                     grep: str | None, since: str | None, until: str | None,
-                    verbose: int) -> None:
+                    verbose: int, **kafka_opts: Any) -> None:
     """Convert plain SIP captures to HEP, and HEP back to the packets it was captured from.
 
     SIP -> HEP (INPUT is a pcap/pcapng of SIP, or -i IFACE): every SIP message, over UDP or
@@ -135,6 +136,10 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
 
     The direction is told from the input (--from). Filters (--call-id, --src, ...) work
     as in 'heptool decode' and combine with AND.
+
+    kafka://HOST:PORT/TOPIC as INPUT reads HEP from a Kafka topic (needs heptool[kafka];
+    --group, --from-beginning, --until-idle); a group's offsets are committed once the
+    output is complete (at least once).
     """
     from heptool.analysis.filters import build_filter
     from heptool.pipeline.convert import Conversion, open_input, sniff_direction
@@ -175,9 +180,10 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                                     "to look at it: --to jsonl for a SIP capture, "
                                     "'heptool decode' for HEP")
 
+    kafka = kafka_options(kafka_opts, [input_path] if input_path else [])
     conv = Conversion(on_problem=ProblemPrinter(env, False), verbose=bool(verbose),
-                      count=count, match=match,
-                      live=iface is not None or _is_pipe(env, input_path),
+                      count=count, match=match, kafka=kafka,
+                      live=iface is not None or kafka is not None or _is_pipe(env, input_path),
                       name=iface if iface is not None else input_path
                       if input_path not in (None, "-") else "<stdin>",
                       progress=progress_bars(env, to_terminal=to_terminal))
@@ -187,6 +193,11 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         session: Any = LiveSession(env, "convert")  # -i: the kernel's counts at the end
         source: Any = session.open(iface, bpf, buffer_size).frames(timeout=duration)
         kind = "sip"
+    elif kafka is not None:
+        if direction == "sip":
+            raise click.UsageError("a kafka:// input holds HEP: --from sip cannot be used")
+        session = None
+        source, kind = input_path, "hep"
     else:
         session = None
         try:
@@ -201,14 +212,19 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                f"captures (use 'heptool decode -f "
                                f"{'raw' if fmt == 'hep' else 'jsonl'}' for HEP input)")
-    with _live(session), open_output(env, output, binary=True, is_json=fmt == "jsonl") as out:
-        if kind == "hep":
-            conv.hep_to_packets(source, out, fmt, mtu)
-        else:
-            conv.sip_to_hep(source, out, fmt, ports=ports, packet_filter=packet_filter,
-                            proto_type=ptype, capture_id=capture_id, node_name=node_name,
-                            auth_key=auth_key, correlation_id_from=correlation_id_from,
-                            hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+    try:
+        with _live(session), open_output(env, output, binary=True,
+                                         is_json=fmt == "jsonl") as out:
+            if kind == "hep":
+                conv.hep_to_packets(source, out, fmt, mtu)
+            else:
+                conv.sip_to_hep(source, out, fmt, ports=ports, packet_filter=packet_filter,
+                                proto_type=ptype, capture_id=capture_id, node_name=node_name,
+                                auth_key=auth_key, correlation_id_from=correlation_id_from,
+                                hep_version=int(hep_version), hep_src=src_ep, hep_dst=dst_ep)
+        conv.close(commit=True)  # kafka://: the output is complete
+    finally:
+        conv.close()
     if session is not None:
         session.finish()  # the kernel's counts; status 1 if packets were lost
     if conv.status != ExitStatus.OK:

@@ -15,6 +15,7 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
+from heptool.cli.kafka_options import KafkaInputParam, kafka_input_options, kafka_options
 from heptool.cli.options import (
     ProblemPrinter,
     build_filter,
@@ -46,6 +47,7 @@ Examples:
   heptool correlate -f calls x.pcap                 # one line per call, as sngrep lists them
   heptool correlate -f calls-jsonl x.pcap | jq 'select(.status >= 400)'
   heptool encode --scenario opensips --opensips-mode homer5 | heptool correlate -f json
+  heptool correlate kafka://broker:9092/hep --kafka-group corr --from-beginning --until-idle 5
 
 \b
 Exit status: 0 all input read; 2 bad command line; 3 some input was not valid HEP (each
@@ -57,8 +59,7 @@ read.
 
 @click.command("correlate", epilog=EPILOG,
                short_help="Group every message by the ids that link them (calls, connections...).")
-@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...", type=KafkaInputParam())
 @output_options(*FORMATS, help="Output format: auto (table on a terminal, json otherwise); table: a tree "
                    "per group; json: one document {groups, edges, dangling}; dot: Graphviz; "
                    "mermaid: a Mermaid flowchart (dot and mermaid draw the id graph); calls: one line "
@@ -71,6 +72,7 @@ read.
 @group_filter_options
 @rule_options
 @view_options
+@kafka_input_options(group_option=False)
 @pass_env
 def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                       group_ids: tuple[int, ...], **opts: Any) -> None:
@@ -94,30 +96,40 @@ def correlate_command(env: Environment, inputs: tuple[str, ...], fmt: str, outpu
     marked so, or in the local zone with --localtime. Its width is --width N, else
     $COLUMNS, else the terminal's; to a pipe or a file (-o) lines are as long as their
     contents. Long lines wrap at spaces: no id, address or port is ever cut.
+    kafka://HOST:PORT/TOPIC reads a topic (needs heptool[kafka]; --kafka-group,
+    --from-beginning, --until-idle): correlation is per partition, and a topic written by
+    heptool is keyed by call, so each consumer of a group sees whole calls; offsets are
+    committed after the output is written (at least once).
     """
+    sources = list(inputs) or ["-"]
+    kafka = kafka_options(opts, sources)  # offsets committed after the output is written
     match = build_filter(opts)
     rules = build_rules(opts)
     fmt = resolve_format(fmt, env, output, tty="table", pipe="json")
     from heptool.pipeline.correlate import build_graph, select_groups
     from heptool.pipeline.reader import MessageReader
 
-    reader = MessageReader(list(inputs) or ["-"], stdin=env.stdin_binary, port=opts["port"],
+    reader = MessageReader(sources, stdin=env.stdin_binary, port=opts["port"],
                            strict=opts["strict"], on_problem=ProblemPrinter(env, opts["strict"]),
-                           continuous_index=True, progress=progress_bars(env))
+                           continuous_index=True, progress=progress_bars(env), kafka=kafka)
     facts = None
     if fmt in ("calls", "calls-jsonl"):
         from heptool.analysis.calls import SipFacts
 
         facts = SipFacts()
-    graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match,
-                                 keep=facts)
-    groups = select_groups(graph, match, matched, group_ids)
-    binary = fmt in ("json", "calls-jsonl")
-    with open_output(env, output, binary=binary, is_json=binary) as out:
-        if facts is not None:
-            _write_calls(env, graph, groups, facts, fmt, out, output)
-        else:
-            _write(env, graph, groups, fmt, out, output)
+    try:
+        graph, matched = build_graph(reader, rules, infer=not opts["no_infer"], match=match,
+                                     keep=facts)
+        groups = select_groups(graph, match, matched, group_ids)
+        binary = fmt in ("json", "calls-jsonl")
+        with open_output(env, output, binary=binary, is_json=binary) as out:
+            if facts is not None:
+                _write_calls(env, graph, groups, facts, fmt, out, output)
+            else:
+                _write(env, graph, groups, fmt, out, output)
+        reader.close(commit=True)
+    finally:
+        reader.close()
     status = reader_status(reader)
     if status != ExitStatus.OK:
         click.get_current_context().exit(status)

@@ -16,6 +16,7 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
+from heptool.cli.kafka_options import KafkaInputParam, kafka_input_options, kafka_options
 from heptool.cli.options import (
     BadInputError,
     filter_options,
@@ -42,6 +43,7 @@ Examples:
   heptool encode --scenario call | heptool decode -f hex
   heptool decode -f jsonl x.pcap | heptool decode --summary -f json
   heptool decode -f raw x.pcap -o packets.hep   # the HEP bytes themselves
+  heptool decode kafka://broker:9092/hep --group decoders --from-beginning -f jsonl
 
 \b
 Exit status: 0 all input decoded; 2 bad command line (or a missing INPUT);
@@ -54,7 +56,10 @@ SIP? try: heptool convert x.pcap)".
 
 
 def _is_live(path: str, env: Environment) -> bool:
-    """Input that arrives over time (a pipe, a terminal, a socket) rather than a file."""
+    """Input that arrives over time (a pipe, a terminal, a socket, a Kafka topic) rather
+    than a file."""
+    if path[:8].lower() == "kafka://":
+        return True
     try:
         if path == "-":
             fd = env.stdin_binary.fileno()
@@ -65,8 +70,7 @@ def _is_live(path: str, env: Environment) -> bool:
 
 
 @click.command("decode", epilog=EPILOG, short_help="Decode HEP from captures, streams or records.")
-@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...", type=KafkaInputParam())
 @output_options(*FORMATS)
 @view_options
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
@@ -84,6 +88,7 @@ def _is_live(path: str, env: Environment) -> bool:
 @click.option("-v", "--verbose", count=True,
               help="Table: show every chunk of each message, a text payload line by line. "
                    "Also report what the inputs held besides HEP on stderr.")
+@kafka_input_options()
 @pass_env
 def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,
                    port: int | None, proto: tuple[str, ...], call_id: tuple[str, ...],
@@ -91,14 +96,17 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
                    grep: str | None, src: tuple[str, ...], dst: tuple[str, ...],
                    capture_id: tuple[int, ...], node: tuple[str, ...], since: str | None,
                    until: str | None, count: int | None, summary: bool, strict: bool,
-                   verbose: int) -> None:
+                   verbose: int, **kafka: Any) -> None:
     """Decode HEP (v1, v2, v3) and print one record per message.
 
     INPUT is a pcap or pcapng capture (either may be gzip-compressed), a raw stream of HEP
     packets (what 'heptool encode' writes) or JSON Lines records (what 'heptool decode -f
     jsonl' writes): the kind is told from the bytes, not the name. '-' or no INPUT reads
     standard input. In captures HEP is found over UDP on any port and over TCP (each
-    connection reassembled).
+    connection reassembled). kafka://HOST:PORT/TOPIC reads a Kafka topic whose messages
+    are HEP packets (needs heptool[kafka]; see --group, --from-beginning, --until-idle):
+    the records are written as they arrive, and a group's offsets are committed only for
+    records already written (at least once).
 
     Records are the JSON record of 'heptool' (see README) plus index, frame (captures), the
     transport the HEP travelled on (hep_transport, hep_src, hep_dst) and, for SIP
@@ -130,6 +138,9 @@ def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: 
     sources = list(inputs) or ["-"]
     run = _Run(env, fmt, sources, port=port, match=match, count=count, summary=summary,
                strict=strict, verbose=verbose)
+    # kafka:// inputs: offsets committed every second (after a flush of the output) and at
+    # the end, only for records already written
+    run.kafka = kafka_options(kafka, sources, commit_every=1.0, before_commit=run.flush)
     with open_output(env, output, binary=fmt != "table", is_json=fmt in ("jsonl", "json")) as out:
         run.execute(out, to_terminal=(output is None or output == "-") and bool(env.stdout_isatty))
     if run.status != ExitStatus.OK:
@@ -210,6 +221,15 @@ class _Run:
         self._drain: Any = None  # the JSON Lines writer's drain(), while it batches
         self._write_record: Any = None  # JSON writers' write(record)
         self._write_line: Any = None  # JSON Lines writer's write_line(bytes)
+        self.kafka: Any = None  # kafka:// inputs: KafkaOptions
+        self._out: Any = None
+
+    def flush(self) -> None:
+        """The output written so far, out of our buffers (before offsets are committed)."""
+        if self._drain is not None:
+            self._drain()
+        if self._out is not None:
+            self._out.flush()
 
     # -- diagnostics ----------------------------------------------------------------
     def say(self, line: str) -> None:
@@ -245,6 +265,7 @@ class _Run:
     # -- the run ------------------------------------------------------------------------
     def execute(self, out: IO[Any], *, to_terminal: bool) -> None:
         live = any(_is_live(s, self.env) for s in self.sources)
+        self._out = out
         writer, emit = self._writer(out, live)
         from heptool.pipeline.reader import MessageReader
 
@@ -252,7 +273,8 @@ class _Run:
         reader = MessageReader(self.sources, stdin=env.stdin_binary, port=self.port,
                                strict=self.strict, on_problem=self.problem,
                                verbose=bool(self.verbose),
-                               progress=progress_bars(env, to_terminal=to_terminal))
+                               progress=progress_bars(env, to_terminal=to_terminal),
+                               kafka=self.kafka)
         need_sip = self.fmt in ("jsonl", "json", "table") and (
             self.fmt != "table" or bool(self.verbose)) or self.summary is not None
         try:
@@ -260,10 +282,16 @@ class _Run:
                                write=self._write_record, write_line=self._write_line,
                                tally=self.summary.add if self.summary is not None else None,
                                count=self.count)
+            if writer is not None:
+                writer.close()
+                writer = None
+            self.flush()
+            reader.close(commit=True)  # kafka:// inputs: what was written is committed
         finally:
             self.written = reader.written
             if writer is not None:
                 writer.close()
+            reader.close()
         if self.summary is not None:
             self.summary.inputs = len(self.sources)
             if self.fmt == "json":

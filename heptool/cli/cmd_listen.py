@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from heptool.cli.env import Environment, pass_env
+from heptool.cli.kafka_options import kafka_key_option, kafka_key_order
 from heptool.cli.options import (
     build_message_filter,
     message_filter_options,
@@ -40,6 +41,7 @@ Examples:
   heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
   heptool listen -q --forward tcp://10.0.0.9:9061 --metrics 127.0.0.1:9096 --dedup 0.5
   heptool listen --forward tls://hep.example:9061 --forward-cert me.pem --forward-key me.key
+  heptool listen --bind udp://0.0.0.0:9060 --forward kafka://broker:9092/hep -q --stats 10
 
 \b
 Signals: Ctrl-C (SIGINT) and SIGTERM end the run normally: every output is flushed and
@@ -93,11 +95,15 @@ be opened, or an output failed; 2 bad command line, or an output file that alrea
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
               metavar="SECONDS",
               help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS.")
-@click.option("--forward", "forwards", type=TargetParam(), multiple=True, metavar="URL",
-              help="Relay every accepted packet (filters applied), bytes unchanged, to URL. "
+@click.option("--forward", "forwards", type=TargetParam(kafka=True), multiple=True,
+              metavar="URL",
+              help="Relay every accepted packet (filters applied), bytes unchanged, to URL: "
+                   "udp://, tcp://, tls:// or kafka://HOST:PORT/TOPIC (one Kafka message per "
+                   "packet, keyed by call: see --kafka-key; needs heptool[kafka]). "
                    "Repeatable. A TCP/TLS target that is down (at the start too) is "
                    "reconnected in the background with backoff, its packets queued; the "
                    "others are served meanwhile (--stats shows each one's state).")
+@kafka_key_option
 @click.option("--forward-ca", "forward_ca", type=click.Path(exists=True, dir_okay=False),
               default=None, metavar="FILE", help="tls:// --forward: CA to verify the server with.")
 @click.option("--forward-insecure", "forward_insecure", is_flag=True,
@@ -198,6 +204,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
             t.scheme == "tls" for t in o["forwards"]):
         raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
     c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
+                  kafka_key=kafka_key_order(o["kafka_key"]),
                   on_event=say if o["verbose"] else None, on_line=say, on_notice=say,
                   **{k: o[k] for k in _COLLECTOR_OPTIONS})
     c.open()

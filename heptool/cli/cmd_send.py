@@ -13,6 +13,13 @@ import click
 
 from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
+from heptool.cli.kafka_options import (
+    KafkaInputParam,
+    kafka_input_options,
+    kafka_key_option,
+    kafka_key_order,
+    kafka_options,
+)
 from heptool.cli.options import (
     BadInputError,
     build_message_filter,
@@ -46,6 +53,8 @@ Examples:
   heptool send x.pcap --capture-id 2002 --hep-version 2 --to udp://127.0.0.1:9060
   heptool send x.pcap --to tls://collector:9061 --ca ca.pem
   heptool send x.pcap --to tcp://hep1:9061 --failover tcp://hep2:9061 --spool /var/spool/hep
+  heptool send x.pcap --to kafka://broker:9092/hep             # keyed by call
+  heptool send kafka://broker:9092/hep --group relay --to udp://10.0.0.9:9060
   heptool decode -f jsonl x.pcap | jq -c 'select(.proto=="sip")' | heptool send --to udp://127.0.0.1:9060
   heptool send -i eth0 --filter 'port 5060' --to tcp://collector:9061   # capture agent
 
@@ -74,11 +83,14 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
 
 
 @click.command("send", epilog=EPILOG, short_help="Send HEP over UDP, TCP or TLS to collectors.")
-@click.argument("inputs", nargs=-1, metavar="[INPUT]...",
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--to", "targets", type=TargetParam(), multiple=True, required=True, metavar="URL",
-              help="Destination: udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (IPv6 as "
-                   "[::1]:9060). Repeatable: every packet goes to each, on its own connection.")
+@click.argument("inputs", nargs=-1, metavar="[INPUT]...", type=KafkaInputParam())
+@click.option("--to", "targets", type=TargetParam(kafka=True), multiple=True, required=True,
+              metavar="URL",
+              help="Destination: udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT (IPv6 as "
+                   "[::1]:9060) or kafka://HOST:PORT/TOPIC (needs heptool[kafka]). Repeatable: "
+                   "every packet goes to each, on its own connection.")
+@kafka_key_option
+@kafka_input_options()
 # -- building packets, as encode ------------------------------------------------------------
 @click.option("--proto", type=ProtoParam(), default=None, metavar="NAME|N",
               help="Build a packet: protocol type, chunk 0x000b (sip (default), log, ...).")
@@ -146,10 +158,12 @@ _BUILD = ("proto", "src", "dst", "ip_proto", "correlation_id", "payload", "compr
               metavar="FILE", help="tls://: the client certificate's private key (PEM).")
 @click.option("--queue", "queue_max", type=click.IntRange(min=1), default=100_000,
               show_default=True, metavar="N",
-              help="TCP/TLS: packets kept while reconnecting (the oldest are dropped beyond).")
+              help="TCP/TLS: packets kept while reconnecting (the oldest are dropped beyond); "
+                   "kafka://: the producer's queue (full: wait up to --retry for room).")
 @click.option("--retry", type=click.FloatRange(min=0), default=5.0, show_default=True,
               metavar="SECONDS",
-              help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits.")
+              help="TCP/TLS: at the end, how long to keep reconnecting to deliver what waits; "
+                   "kafka://: how long to wait for the brokers to acknowledge what is queued.")
 @click.option("--failover", "failover", type=TargetParam(), multiple=True, metavar="URL",
               help="TCP/TLS: while the --to destination (one only) is down, send to this "
                    "one instead (repeatable: tried in order); back to --to when it returns.")
@@ -198,6 +212,12 @@ def send_command(env: Environment, **opts: Any) -> None:
 
     The summary on standard error gives, per destination, the packets and bytes sent, the
     rate, errors and what could not be delivered (exit status 1 if anything was not).
+
+    Kafka: kafka://HOST:PORT/TOPIC as --to produces one message per packet (value: the HEP
+    bytes unchanged; key: the call, see --kafka-key; headers hep_proto, hep_capture_id,
+    hep_node, hep_time); delivered means acknowledged by the brokers. As INPUT it reads the
+    topic (--group, --from-beginning, --until-idle); offsets are committed only after
+    everything read was delivered (at least once).
     """
     from heptool.net.client import client_tls_context
     from heptool.pipeline.build import Rewrites
@@ -221,9 +241,12 @@ def send_command(env: Environment, **opts: Any) -> None:
         if verbose:
             _say(env, f"{_stamp()} send {sender.target}: {text}")
 
+    key_order = kafka_key_order(o.pop("kafka_key"))
+    kafka = kafka_options(o, list(o["inputs"]))
     senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
                            retry=o["retry"], write_timeout=o["write_timeout"], on_event=event,
-                           failover=o["failover"], spool=o["spool"], spool_max=o["spool_max"])
+                           failover=o["failover"], spool=o["spool"], spool_max=o["spool_max"],
+                           kafka_key=key_order)
     if o["iface"] is not None or o["bpf"] or o["buffer_size"] or o["duration"]:
         from heptool.cli.live import run_agent  # the capture agent: -i IFACE
 
@@ -235,8 +258,9 @@ def send_command(env: Environment, **opts: Any) -> None:
         loops = 0  # a packet built from options: sent --count times
     if o["scenario"]:
         count = None  # --count is the number of scenario runs (calls), as for encode
+    source = _source(env, o, kafka)
     replay = Replay(
-        _source(env, o), senders, pacer=pacer, count=count, loops=loops,
+        source, senders, pacer=pacer, count=count, loops=loops,
         rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
                           auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"],
                           speed=o["speed"] or 1.0),
@@ -248,12 +272,17 @@ def send_command(env: Environment, **opts: Any) -> None:
         replay.stop()
         interrupted.append(_sig)
 
+    delivered = False
     try:
         with stopping_on_signals(interrupt):
             summary = replay.run()
+        delivered = True
     except DeliveryError as e:
         _say(env, *e.summary.lines())  # type: ignore[union-attr]
         raise
+    finally:
+        if kafka is not None:  # kafka:// input: offsets committed once all was delivered
+            source.close(commit=delivered)
     _say(env, *summary.lines())
     if interrupted:
         click.get_current_context().exit(ExitStatus.INTERRUPTED)
@@ -312,7 +341,7 @@ def _check(o: dict[str, Any]) -> None:
         raise click.UsageError("--ca/--insecure/--cert/--key need a tls:// --to")
 
 
-def _source(env: Environment, o: dict[str, Any]) -> Any:
+def _source(env: Environment, o: dict[str, Any], kafka: Any = None) -> Any:
     """What to send: the inputs (a MessageReader), a --scenario, or one packet built from
     the options as 'heptool encode' builds it (the rewrites come later, to every source
     alike); without any, records on standard input."""
@@ -336,4 +365,4 @@ def _source(env: Environment, o: dict[str, Any]) -> Any:
 
     return MessageReader(list(o["inputs"]) or ["-"], stdin=env.stdin_binary,
                          on_problem=problem, warnings=False, name_errors=False,
-                         sip_fallback=True)
+                         sip_fallback=True, kafka=kafka)

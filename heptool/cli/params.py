@@ -165,26 +165,35 @@ class TimeParam(click.ParamType):
 
 
 class TargetParam(click.ParamType):
-    """``udp://HOST:PORT``, ``tcp://HOST:PORT``, ``tls://HOST:PORT`` (IPv6 as ``[::1]``)."""
+    """``udp://HOST:PORT``, ``tcp://HOST:PORT``, ``tls://HOST:PORT`` (IPv6 as ``[::1]``);
+    with ``kafka=True`` also ``kafka://HOST:PORT/TOPIC`` (the client must be installed)."""
 
     name = "url"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from heptool.net.target import Target, parse_target
+    def __init__(self, *, kafka: bool = False) -> None:
+        self.kafka = kafka
 
-        if isinstance(value, Target):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from heptool.net.target import KafkaTarget, Target, parse_target
+
+        if isinstance(value, (Target, KafkaTarget)):
             return value
         try:
-            return parse_target(str(value))
+            t = parse_target(str(value), kafka=self.kafka)
         except ValueError as e:
             self.fail(str(e), param, ctx)
+        if isinstance(t, KafkaTarget):
+            from heptool.cli.kafka_options import require_client
+
+            require_client(str(value))
+        return t
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter,
                        incomplete: str) -> list[Any]:
         from click.shell_completion import CompletionItem
 
-        return [CompletionItem(s) for s in ("udp://", "tcp://", "tls://")
-                if s.startswith(incomplete)]
+        schemes = ("udp://", "tcp://", "tls://") + (("kafka://",) if self.kafka else ())
+        return [CompletionItem(s) for s in schemes if s.startswith(incomplete)]
 
 
 class SizeParam(click.ParamType):

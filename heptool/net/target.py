@@ -1,26 +1,36 @@
-"""Where HEP goes or comes from: ``udp://host:port``, ``tcp://host:port``, ``tls://host:port``.
+"""Where HEP goes or comes from: ``udp://host:port``, ``tcp://host:port``, ``tls://host:port``,
+and (where the caller allows it) a Kafka topic, ``kafka://host:port/topic``.
 
     parse_target("udp://127.0.0.1:9060")     -> Target("udp", "127.0.0.1", 9060)
     parse_target("tcp://[::1]:9061")         -> Target("tcp", "::1", 9061)
     parse_target("tls://collector.example:9060")
+    parse_target("kafka://broker:9092/hep", kafka=True) -> KafkaTarget("broker", 9092, "hep")
 
 The host is an IPv4 address, an IPv6 address in brackets, or a name (resolved when a socket
 is opened, not here). Port 0 is allowed for listening ("pick a free port"). Errors are
 ``ValueError`` with a one-line message naming the text.
+
+A Kafka URL names one bootstrap broker (the client learns the others from it; port 9092
+when left out) and the topic.  Only commands that read or write Kafka accept it (``kafka=True``);
+the client itself is the optional extra (:mod:`heptool.net.kafka`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from ..core.addr import port_number
 
-__all__ = ["SCHEMES", "STREAM_SCHEMES", "Target", "format_addr", "parse_target"]
+__all__ = ["KAFKA_PORT", "SCHEMES", "STREAM_SCHEMES", "KafkaTarget", "Target", "format_addr",
+           "is_kafka_url", "parse_target"]
 
 SCHEMES = ("udp", "tcp", "tls")
 STREAM_SCHEMES = frozenset({"tcp", "tls"})
 DEFAULT_PORT = 9060
+#: Kafka's port when a kafka:// URL leaves it out
+KAFKA_PORT = 9092
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,52 @@ class Target:
         return Target(self.scheme, self.host, port)
 
 
+@dataclass(frozen=True, slots=True)
+class KafkaTarget:
+    """A Kafka topic: one bootstrap broker (``host``, ``port``) and the ``topic``."""
+
+    host: str
+    port: int
+    topic: str
+    scheme: str = "kafka"
+
+    @property
+    def is_stream(self) -> bool:
+        """Not a TCP/TLS HEP stream: the packets go as they are, one Kafka message each."""
+        return False
+
+    @property
+    def is_ipv6(self) -> bool:
+        return ":" in self.host
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for the client's ``bootstrap.servers``."""
+        return format_addr(self.host, self.port)
+
+    def __str__(self) -> str:
+        return f"kafka://{self.bootstrap}/{self.topic}"
+
+
+def is_kafka_url(text: str) -> bool:
+    """Whether ``text`` is meant as a Kafka URL (``kafka://...``, any case)."""
+    return text[:8].lower() == "kafka://"
+
+
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _parse_kafka(text: str, rest: str) -> KafkaTarget:
+    where, slash, topic = rest.partition("/")
+    if not slash or not topic:
+        raise ValueError(f"{text!r}: missing the topic: kafka://HOST:PORT/TOPIC")
+    if len(topic) > 249 or topic in (".", "..") or not set(topic) <= _TOPIC_CHARS:
+        raise ValueError(f"{text!r}: {topic!r} is not a Kafka topic name (letters, digits, "
+                         "'.', '_', '-'; at most 249)")
+    t = parse_target(f"tcp://{where}", default_port=KAFKA_PORT)
+    return KafkaTarget(t.host, t.port, topic)
+
+
 def format_addr(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -62,18 +118,32 @@ def _valid_name(host: str) -> bool:
     )
 
 
-def parse_target(text: str, *, default_port: int | None = None) -> Target:
-    """Parse ``SCHEME://HOST:PORT`` (``SCHEME`` one of udp, tcp, tls).
+@overload
+def parse_target(text: str, *, default_port: int | None = None,
+                 kafka: Literal[False] = False) -> Target: ...
+@overload
+def parse_target(text: str, *, default_port: int | None = None,
+                 kafka: bool) -> Target | KafkaTarget: ...
+def parse_target(text: str, *, default_port: int | None = None,
+                 kafka: bool = False) -> Target | KafkaTarget:
+    """Parse ``SCHEME://HOST:PORT`` (``SCHEME`` one of udp, tcp, tls): a :class:`Target`.
 
     ``default_port`` is used when ``:PORT`` is left out; without it the port is required.
+    With ``kafka``, ``kafka://HOST[:PORT]/TOPIC`` is accepted too (a :class:`KafkaTarget`).
     """
     t = text.strip()
     scheme, sep, rest = t.partition("://")
     if not sep:
-        raise ValueError(f"{text!r}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
+        raise ValueError(f"{text!r}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
+                         + (" or kafka://HOST:PORT/TOPIC" if kafka else ""))
     scheme = scheme.lower()
+    if scheme == "kafka" and kafka:
+        return _parse_kafka(text, rest)
     if scheme not in SCHEMES:
-        raise ValueError(f"{text!r}: unknown transport {scheme!r} (use udp, tcp or tls)")
+        if scheme == "kafka":
+            raise ValueError(f"{text!r}: a Kafka topic cannot be used here")
+        raise ValueError(f"{text!r}: unknown transport {scheme!r} (use udp, tcp or tls"
+                         + (", or kafka" if kafka else "") + ")")
     rest = rest.rstrip("/")
     port_text: str | None = None
     if rest.startswith("["):

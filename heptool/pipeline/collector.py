@@ -50,8 +50,11 @@ if TYPE_CHECKING:
     from heptool.output.files import RotatingFile
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["CloseError", "Collector", "OutputError", "drops_text", "status_text",
-           "streams_text"]
+__all__ = ["KAFKA_FLUSH", "CloseError", "Collector", "OutputError", "drops_text",
+           "status_text", "streams_text"]
+
+#: Seconds a Kafka --forward gets at the end (Ctrl-C, SIGTERM...) to deliver what it holds
+KAFKA_FLUSH = 10.0
 
 
 class OutputError(OSError):
@@ -116,7 +119,8 @@ class Collector:
                  forward_ca: str | None = None, forward_insecure: bool = False,
                  metrics: tuple[str, int] | None = None, dedup: float | None = None,
                  forward_cert: str | None = None, forward_key: str | None = None,
-                 overwrite: bool = False, on_event: Callable[[str], None] | None = None,
+                 overwrite: bool = False, kafka_key: Sequence[str] | None = None,
+                 on_event: Callable[[str], None] | None = None,
                  on_line: Callable[[str], None] | None = None,
                  on_notice: Callable[[str], None] | None = None) -> None:
         self.binds = [parse_target(b) if isinstance(b, str) else b for b in binds]
@@ -135,7 +139,9 @@ class Collector:
         self.write_jsonl = write_jsonl
         self.rotate_size = rotate_size
         self.rotate_time = rotate_time
-        self.forwards = [parse_target(f) if isinstance(f, str) else f for f in forwards]
+        self.forwards = [parse_target(f, kafka=True) if isinstance(f, str) else f
+                         for f in forwards]
+        self.kafka_key = kafka_key
         self.forward_ca = forward_ca
         self.forward_insecure = forward_insecure
         self.forward_cert = forward_cert
@@ -288,6 +294,13 @@ class Collector:
             hook = (None if say is None else
                     lambda fw, _kind, text: say(f"forward {fw.target}: {text}"))
             for t in self.forwards:
+                if t.scheme == "kafka":  # never blocks receiving: a full queue is counted
+                    from heptool.net.kafka import DEFAULT_KEY_ORDER, KafkaSender
+
+                    self.forwarders.append(KafkaSender(
+                        t, block=0.0, retry=KAFKA_FLUSH, key_order=DEFAULT_KEY_ORDER
+                        if self.kafka_key is None else self.kafka_key))
+                    continue
                 # write_timeout: the receive loop is one thread; a forward that stops reading
                 # may hold it that long before its connection is given up (packets requeued)
                 self.forwarders.append(open_sender(t, ssl_context=ctx, retry=1.0,
@@ -420,7 +433,7 @@ class Collector:
             self.server.close()
         for fw in self.forwarders:
             try:
-                fw.close(1.0)
+                fw.close(KAFKA_FLUSH if fw.target.scheme == "kafka" else 1.0)
             except OSError as e:
                 errors.append(str(e))
         if self.on_close is not None:
@@ -515,8 +528,11 @@ class Collector:
                          + ", ".join(files))
         for fw, fs in zip(self.forwarders, self.forward_status()):
             last = fw.stats.last_error
+            retried = getattr(fw.stats, "retried", 0)  # Kafka: requests librdkafka sent again
             lines.append(f"  forward {fs.target}: {fs.sent} sent, {fs.undelivered} undelivered, "
-                         f"{fs.reconnects} reconnects" + (f" ({last})" if last else ""))
+                         f"{fs.reconnects} reconnects"
+                         + (f", {retried} retried" if retried else "")
+                         + (f" ({last})" if last else ""))
         return lines
 
 

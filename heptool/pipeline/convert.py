@@ -238,8 +238,10 @@ class Conversion:
     def __init__(self, *, on_problem: Callable[[Problem], Any] | None = None,
                  count: int | None = None, match: Callable[[Any], bool] | None = None,
                  live: bool = False, name: str = "<stdin>", verbose: bool = False,
-                 progress: Callable[[str, int], Any] | None = None) -> None:
+                 progress: Callable[[str, int], Any] | None = None, kafka: Any = None) -> None:
         self.on_problem = on_problem
+        self.kafka = kafka  # a kafka:// source: its KafkaOptions (heptool.pipeline.kafka_source)
+        self.reader: MessageReader | None = None
         self.count = count
         self.match = match
         self.live = live
@@ -261,9 +263,16 @@ class Conversion:
         """The HEP reader of ``source`` (a path, or a stream read as ``-``): bad packets and
         damage reported in the decoder's and capture reader's own words."""
         stream = not isinstance(source, str)
-        return MessageReader(["-" if stream else source],
-                             stdin=source if stream else None,
-                             on_problem=self._reported, no_hep=False)
+        self.reader = MessageReader(["-" if stream else source],
+                                    stdin=source if stream else None,
+                                    on_problem=self._reported, no_hep=False, kafka=self.kafka)
+        return self.reader
+
+    def close(self, *, commit: bool = False) -> None:
+        """A kafka:// source: commit what was read (``commit``: the output is written) and
+        leave its group."""
+        if self.reader is not None:
+            self.reader.close(commit=commit)
 
     def _reported(self, problem: Problem) -> None:
         if problem.bad or problem.level == "unreadable":

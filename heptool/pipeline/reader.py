@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from heptool.pipeline.kafka_source import is_kafka_url
+
 if TYPE_CHECKING:
     from heptool.capture.inputs import InputPacket, InputStats
     from heptool.core.message import HepMessage
@@ -184,6 +186,9 @@ class MessageReader:
     * ``no_hep``: (without ``sip_fallback``) a pcap/pcapng input with no HEP at all is an
       ``error`` (exit status 3) saying what it held (:func:`no_hep_text`); False: nothing
       is said (the caller says it: convert).
+    * ``kafka``: how ``kafka://HOST:PORT/TOPIC`` inputs are read
+      (:class:`heptool.pipeline.kafka_source.KafkaOptions`); their offsets are committed
+      by :meth:`close` ``(commit=True)``, once the caller's output is written.
 
     ``.bad`` (a bad packet or damage was reported), ``.error`` (an input could not be
     opened), ``.written`` (records given by :meth:`each_record`) and ``.reports`` (an
@@ -197,7 +202,7 @@ class MessageReader:
                  continuous_index: bool = False, verbose: bool = False,
                  progress: Callable[[str, int], Any] | None = None, name_errors: bool = True,
                  prepare_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 sip_fallback: bool = False, no_hep: bool = True) -> None:
+                 sip_fallback: bool = False, no_hep: bool = True, kafka: Any = None) -> None:
         self.sources = list(sources)
         self.stdin = stdin
         self.port = port
@@ -211,6 +216,8 @@ class MessageReader:
         self.prepare_record = prepare_record
         self.sip_fallback = sip_fallback
         self.no_hep = no_hep
+        self.kafka = kafka  # kafka:// inputs: a heptool.pipeline.kafka_source.KafkaOptions
+        self._topics: list[Any] = []  # the KafkaReaders opened, closed by close()
         self.reports: list[InputReport] = []
         self._current = ""  # the name of the input being read
         self.bad = False
@@ -239,8 +246,9 @@ class MessageReader:
         return f"{name}: " if len(self.sources) > 1 and self.name_errors else ""
 
     def _open(self, source: str) -> Any:
-        """The open file of ``source`` (None for ``-``); False if it cannot be opened."""
-        if source == "-":
+        """The open file of ``source`` (None for ``-`` and a Kafka topic); False if it
+        cannot be opened."""
+        if source == "-" or is_kafka_url(source):
             return None
         try:
             return open(source, "rb", buffering=1 << 16)
@@ -344,7 +352,7 @@ class MessageReader:
     def _source_packets(self, source: str, name: str) -> Iterator[InputPacket]:
         import os
 
-        from heptool.capture.inputs import InputError, InputStats, iter_input
+        from heptool.capture.inputs import InputError, InputStats
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
 
@@ -360,8 +368,7 @@ class MessageReader:
         try:
             if f is not None and self.progress is not None:
                 progress = self.progress(name, os.fstat(f.fileno()).st_size)
-            it = iter_input(f if f is not None else source, stdin=self.stdin, port=self.port,
-                            stats=stats, strict=self.strict)
+            it = self._input(f, source, name, stats)
             if progress is None:
                 yield from it
             else:
@@ -385,6 +392,25 @@ class MessageReader:
                 yield from self._sip_packets(source, name)
             elif self.no_hep and not self.sip_fallback and self._complaints == complaints:
                 self._problem(no_hep_text(name, stats, self.port), "error", name)
+
+    def _input(self, f: Any, source: str, name: str, stats: InputStats) -> Iterator[InputPacket]:
+        """The packets of one input: a file or stream (iter_input) or a Kafka topic."""
+        if is_kafka_url(source):
+            from heptool.pipeline.kafka_source import kafka_packets
+
+            return kafka_packets(source, self.kafka, stats, self._topics,
+                                 lambda text: self._problem(text, "unreadable", name),
+                                 lambda text: self._problem(text, "note", name))
+        from heptool.capture.inputs import iter_input
+
+        return iter_input(f if f is not None else source, stdin=self.stdin, port=self.port,
+                          stats=stats, strict=self.strict)
+
+    def close(self, *, commit: bool = False) -> None:
+        """Kafka inputs: commit what was read, with ``commit`` (call it once the output is
+        written: at least once), and leave their groups.  Nothing to do for files."""
+        while self._topics:
+            self._topics.pop().close(commit=commit)
 
     def _sip_packets(self, source: str, name: str) -> Iterator[InputPacket]:
         """A capture without HEP: its SIP messages as HEPv3 packets (no frame, line or
@@ -428,7 +454,7 @@ class MessageReader:
         """One input of :meth:`each_record`; False once ``count`` is reached."""
         import os
 
-        from heptool.capture.inputs import InputError, InputStats, iter_input
+        from heptool.capture.inputs import InputError, InputStats
         from heptool.capture.pcap import CaptureError
         from heptool.core.errors import HepError
         from heptool.output.records import decode_record, make_fast_jsonl, make_fast_record
@@ -448,8 +474,7 @@ class MessageReader:
         try:
             if f is not None and self.progress is not None:
                 progress = self.progress(name, os.fstat(f.fileno()).st_size)
-            it = iter_input(f if f is not None else source, stdin=self.stdin,
-                            port=self.port, stats=stats, strict=self.strict)
+            it = self._input(f, source, name, stats)
             seen = 0
             # no filter: the common packet goes bytes -> record directly
             fast = make_fast_record() if match is None and write is not None else None

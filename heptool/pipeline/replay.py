@@ -39,7 +39,8 @@ def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: 
                  retry: float = 5.0, write_timeout: float = 5.0,
                  on_event: Callable[[Any, str, str], Any] | None = None,
                  failover: Sequence[Any] = (), spool: str | None = None,
-                 spool_max: int = 100 << 20) -> list[Any]:
+                 spool_max: int = 100 << 20,
+                 kafka_key: Sequence[str] | None = None) -> list[Any]:
     """A sender per :class:`heptool.net.target.Target`, in order. A TCP/TLS destination
     that is down is connected in the background (the others are served meanwhile);
     :class:`DeliveryError` if one cannot be opened at all (a UDP name that does not
@@ -49,10 +50,16 @@ def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: 
     ``failover`` (targets; one destination only) and ``spool`` (a directory; a
     subdirectory per TCP/TLS destination, at most ``spool_max`` bytes each) make each
     TCP/TLS destination a :class:`heptool.net.spool.SenderGroup`: packets go to a
-    failover while it is down, and to the spool while every member is."""
+    failover while it is down, and to the spool while every member is. A ``KafkaTarget``
+    gets a :class:`heptool.net.kafka.KafkaSender`, keyed by ``kafka_key``."""
     from heptool.net.client import SendError, open_sender
 
     def one(t: Any) -> Any:
+        if t.scheme == "kafka":
+            from heptool.net.kafka import DEFAULT_KEY_ORDER, KafkaSender
+
+            return KafkaSender(t, queue_max=queue_max, block=retry, retry=retry,
+                               key_order=DEFAULT_KEY_ORDER if kafka_key is None else kafka_key)
         if t.is_stream:
             return open_sender(t, ssl_context=ssl_context, queue_max=queue_max, retry=retry,
                                write_timeout=write_timeout, on_event=on_event)
@@ -163,6 +170,8 @@ class ReplaySummary(NamedTuple):
             extra = []
             if st.reconnects:
                 extra.append(f"{st.reconnects} reconnects")
+            if getattr(st, "retried", 0):  # Kafka: requests librdkafka sent again
+                extra.append(f"{st.retried} retried")
             if st.requeued:
                 extra.append(f"{st.requeued} resent after a dropped connection")
             if getattr(st, "refused", 0):
@@ -341,7 +350,8 @@ class Replay:
         # the common case (a capture replayed unchanged, as fast as possible, over UDP) gets
         # a loop of its own: about half the Python work per packet (bench/bench_listen.py)
         fast = (pacer.mode == "max" and not need_msg_always and not stream_senders
-                and isinstance(self.source, MessageReader) and not self.cache)
+                and isinstance(self.source, MessageReader) and not self.cache
+                and all(s.target.scheme == "udp" for s in udp_senders))
         loop = 0
         cached: list[_Entry] | None = None
         while not self.stopped:

@@ -1,0 +1,121 @@
+"""The Kafka options of the commands: ``kafka://`` inputs and targets, ``--group``,
+``--from-beginning``, ``--until-idle``, ``--kafka-key``.
+
+Kept light at import time (every shell TAB press imports it): click only.  The Kafka
+client (the ``heptool[kafka]`` extra) is looked for only when a ``kafka://`` URL is given;
+without it the URL is a usage error (exit status 2) naming ``pip install heptool[kafka]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["INPUT_HELP", "KafkaClientMissing", "KafkaInputParam", "kafka_input_options", "kafka_key_option",
+           "kafka_key_order", "kafka_options", "require_client"]
+
+INPUT_HELP = ("kafka://HOST:PORT/TOPIC reads a Kafka topic (each message one HEP packet): "
+              "see --group, --from-beginning, --until-idle.")
+
+
+class KafkaClientMissing(click.ClickException):
+    """A kafka:// URL without the Kafka client: one line, exit status 2 (a usage error: the
+    command cannot be run as given on this installation)."""
+
+    exit_code = 2
+
+
+def require_client(url: str) -> None:
+    """:class:`KafkaClientMissing` when the Kafka client is not installed."""
+    from heptool.net.kafka import KafkaClientMissingError, client
+
+    try:
+        client()
+    except KafkaClientMissingError as e:
+        raise KafkaClientMissing(f"{url}: {e}") from None
+
+
+class KafkaInputParam(click.Path):
+    """An input path (``-`` for stdin), or ``kafka://HOST:PORT/TOPIC``."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False, allow_dash=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if text[:8].lower() == "kafka://":
+            from heptool.net.target import parse_target
+
+            try:
+                parse_target(text, kafka=True)
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+            require_client(text)
+            return text
+        return super().convert(value, param, ctx)
+
+
+def kafka_input_options(*, group_option: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--group``/``--kafka-group``, ``--from-beginning``, ``--until-idle`` (for commands
+    whose ``--group`` means something else, ``group_option=False`` gives ``--kafka-group``
+    only).  Read them with :func:`kafka_options`."""
+    names = ("--group", "--kafka-group") if group_option else ("--kafka-group",)
+
+    def decorator(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--until-idle", "until_idle", type=click.FloatRange(min=0, min_open=True),
+                         default=None, metavar="SECONDS",
+                         help="kafka:// input: stop after SECONDS without a new message (else "
+                              "read until Ctrl-C).")(f)
+        f = click.option("--from-beginning", "from_beginning", is_flag=True,
+                         help="kafka:// input: read partitions that have no committed offset "
+                              "from their oldest message (else only new messages).")(f)
+        f = click.option(*names, "kafka_group", default=None, metavar="NAME",
+                         help="kafka:// input: consume as a member of this consumer group (the "
+                              "partitions are shared with its other members; offsets are "
+                              "committed after the output is written: at least once). Without "
+                              "it every partition is read and nothing is committed.")(f)
+        return f
+
+    return decorator
+
+
+def kafka_key_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--kafka-key ORDER`` (kafka:// targets)."""
+    return click.option(
+        "--kafka-key", "kafka_key", default="auto", show_default=True, metavar="ORDER",
+        help="kafka:// targets: the message key (one call, one partition: librdkafka's murmur2 "
+             "partitioner, as Java clients) is the first of ORDER the packet has: extra-sip "
+             "(OpenSIPS chunk 0x0065 'sip'), correlation-id (chunk 0x0011), call-id (SIP "
+             "Call-ID); auto = extra-sip,correlation-id,call-id; none = no key.")(f)
+
+
+def kafka_key_order(text: str) -> tuple[str, ...]:
+    """``--kafka-key``'s order, or the usage error."""
+    from heptool.net.kafka import parse_key_order
+
+    try:
+        return parse_key_order(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--kafka-key'") from None
+
+
+def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: float | None = None,
+                  before_commit: Callable[[], Any] | None = None) -> Any:
+    """The reader's :class:`~heptool.pipeline.kafka_source.KafkaOptions` (pops the options
+    from ``opts``); a usage error when they are given without a kafka:// input."""
+    group = opts.pop("kafka_group", None)
+    from_beginning = opts.pop("from_beginning", False)
+    until_idle = opts.pop("until_idle", None)
+    if not any(s[:8].lower() == "kafka://" for s in sources):
+        given = [n for n, v in (("--group", group), ("--from-beginning", from_beginning),
+                                ("--until-idle", until_idle)) if v]
+        if given:
+            raise click.UsageError(f"{given[0]} needs a kafka://HOST:PORT/TOPIC input")
+        return None
+    from heptool.pipeline.kafka_source import KafkaOptions
+
+    return KafkaOptions(group=group, from_beginning=from_beginning, until_idle=until_idle,
+                        commit_every=commit_every if group else None,
+                        before_commit=before_commit)
