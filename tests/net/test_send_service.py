@@ -82,6 +82,13 @@ class _BlackHole:
                 continue
             self.conns.append(c)
 
+    def wait_connected(self, timeout: float = 30.0) -> None:
+        """Until a sender connected (its signal handlers are set just after)."""
+        deadline = time.monotonic() + timeout
+        while not self.conns and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.conns, "send never connected"
+
     def close(self) -> None:
         self.stop = True
         self.thread.join(5)
@@ -93,6 +100,16 @@ class _BlackHole:
 def _popen_send(*args: str) -> subprocess.Popen:
     return subprocess.Popen(heptool_cmd("send", *args), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+
+
+def _first_line(p: subprocess.Popen, timeout: float = 30.0) -> str:
+    """The first line ``p`` writes on stderr (bounded wait)."""
+    import select
+
+    assert p.stderr is not None
+    ready, _, _ = select.select([p.stderr], [], [], timeout)
+    assert ready, "no line from send"
+    return p.stderr.readline().decode().rstrip("\n")
 
 
 def _finish(p: subprocess.Popen, timeout: float) -> tuple[int, str, float]:
@@ -117,7 +134,8 @@ def test_sigterm_ends_a_send_into_a_black_hole_with_the_summary(tmp_path, sig):
     try:
         p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
                         f"tcp://127.0.0.1:{hole.port}", "--write-timeout", "1", "--retry", "1")
-        time.sleep(1.5)  # the socket buffers are full by now: the send is stuck
+        hole.wait_connected()
+        time.sleep(1.0)  # the socket buffers are full by now: the send is stuck
         assert p.poll() is None
         os.kill(p.pid, sig)
         rc, err, took = _finish(p, 20)
@@ -140,7 +158,8 @@ def test_a_second_signal_gives_up_at_once(tmp_path):
     try:
         p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
                         f"tcp://127.0.0.1:{hole.port}")  # default deadlines: 5 s each
-        time.sleep(1.5)
+        hole.wait_connected()
+        time.sleep(1.0)
         os.kill(p.pid, signal.SIGTERM)
         time.sleep(0.3)
         os.kill(p.pid, signal.SIGTERM)
@@ -170,7 +189,7 @@ def test_tcp_down_at_start_comes_up_and_gets_every_packet_in_order_with_v(tmp_pa
     p = _popen_send("--payload", "x", "--count", "40", "--rate", "20", "--chunk",
                     "node_name=n", "-v", "--to", f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.7)  # down for the first ~14 packets
+        first = _first_line(p)  # down at the start: said so, then retried in the background
         with ListenProcess("--bind", f"tcp://127.0.0.1:{port}", "-f", "jsonl",
                            "--count", "40") as lp:
             records = lp.read_records(40, timeout=20)
@@ -184,9 +203,9 @@ def test_tcp_down_at_start_comes_up_and_gets_every_packet_in_order_with_v(tmp_pa
     assert len(records) == 40
     times = [json.loads(x)["time"] for x in records]
     assert times == sorted(times)  # in order
-    lines = err.splitlines()
+    lines = [first, *err.splitlines()]
     events = [x for x in lines if STAMP.match(x)]
-    assert any("Connection refused; retrying in the background" in x for x in events), err
+    assert "Connection refused; retrying in the background" in first, first
     assert any(re.search(r": connected \(\d+ attempts, \d+ queued\)", x) for x in events), err
     assert any(x.startswith(f"send tcp://127.0.0.1:{port}: 40 packets") for x in lines)
 
