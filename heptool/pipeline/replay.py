@@ -387,6 +387,8 @@ class Replay:
                     rw.apply(m)
                     changed = True
                 pacer.wait(when)
+                if self.stopped:
+                    break  # stop() came during the wait: this packet is not sent
                 if changed:
                     try:
                         data = encode(m, version)

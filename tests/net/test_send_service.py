@@ -434,3 +434,31 @@ def test_restamp_shift_honours_speed_and_loops_go_on_in_time(tmp_path):
     us = [x["ts_sec"] * 1_000_000 + x["ts_usec"] for x in got]
     assert us[1] - us[0] == 500_000 and us[3] - us[2] == 500_000  # 2 s at speed 4
     assert us[2] > us[1]  # the second pass goes on, never back in time
+
+
+def test_a_signal_ends_a_long_pacing_wait_at_once(tmp_path):
+    """--pace original with 1000 s between two packets: SIGTERM after the first ends the
+    run at once (Python resumes an interrupted sleep; the replay sleeps in slices)."""
+    both = tmp_path / "ab.hep"
+    data = b""
+    for payload, t in (("a", "100"), ("b", "1100")):
+        out = tmp_path / f"{payload}.hep"
+        assert run_heptool("encode", "--payload", payload, "--time", t, "-o",
+                           str(out)).returncode == 0
+        data += out.read_bytes()
+    both.write_bytes(data)
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl") as lp:
+        p = _popen_send(str(both), "--to", lp.url("udp"), "--pace", "original")
+        try:
+            assert lp.read_records(1, timeout=30)
+            time.sleep(0.3)
+            os.kill(p.pid, signal.SIGTERM)
+            rc, err, took = _finish(p, 20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        assert lp.stop() == 0
+    assert rc == 130, err
+    assert err.startswith(f"send {lp.url('udp')}: 1 packets")
+    assert took < 3
