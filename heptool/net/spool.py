@@ -52,6 +52,7 @@ class Spool:
         self.dropped = 0  # packets refused: the spool was full
         self.spooled = 0  # packets appended by this run
         self.taken = 0  # packets taken by this run
+        self.last_error: str | None = None  # why the last packet could not be written
         os.makedirs(directory, exist_ok=True)
         self._segments: list[int] = []  # segment numbers, oldest first
         self._counts: dict[int, int] = {}  # packets in each segment (not yet taken)
@@ -139,18 +140,31 @@ class Spool:
             self.dropped += 1
             return False
         w = self._writer
-        if w is None or w.tell() + need > self.segment_bytes:
-            if w is not None:
-                w.close()
-            seg = self._segments[-1] + 1 if self._segments else 0
-            self._writer = w = open(self._path(seg), "ab")  # noqa: SIM115 (kept open)
-            self._segments.append(seg)
-            self._counts[seg] = 0
-            if len(self._segments) == 1:
-                self._head_off = 0
-        w.write(_LEN.pack(len(data)))
-        w.write(data)
-        w.flush()
+        at = None
+        try:
+            if w is None or w.tell() + need > self.segment_bytes:
+                if w is not None:
+                    self._writer = None
+                    w.close()
+                seg = self._segments[-1] + 1 if self._segments else 0
+                w = open(self._path(seg), "ab")  # noqa: SIM115 (kept open)
+                self._writer = w
+                self._segments.append(seg)
+                self._counts[seg] = 0
+                if len(self._segments) == 1:
+                    self._head_off = 0
+            at = w.tell()
+            w.write(_LEN.pack(len(data)) + data)
+            w.flush()
+        except OSError as e:  # a full disk...: this packet is dropped, and counted
+            self.dropped += 1
+            self.last_error = e.strerror or str(e)
+            if at is not None and self._writer is w:
+                try:  # no half record left behind
+                    w.truncate(at)
+                except OSError:
+                    pass
+            return False
         self._counts[self._segments[-1]] += 1
         self.bytes += need
         self.spooled += 1

@@ -187,8 +187,9 @@ class ReplaySummary(NamedTuple):
                 line = (f"send {g.target}: spool {sp.directory}: {sp.spooled} packets spooled, "
                         f"{sp.taken} sent from it, {sp.packets} kept for the next run")
                 if sp.dropped:
-                    line += (f"; {sp.dropped} NOT delivered (the spool was full: "
-                             f"{sp.max_bytes} bytes)")
+                    why = (f"could not write: {sp.last_error}" if sp.last_error else
+                           f"the spool was full: {sp.max_bytes} bytes")
+                    line += f"; {sp.dropped} NOT delivered ({why})"
                 lines.append(line)
         if self.converted:
             lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
