@@ -67,7 +67,7 @@ def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: 
             if (failover or spool) and t.is_stream:
                 from heptool.net.spool import SenderGroup, Spool
 
-                group = senders[-1] = SenderGroup([senders[-1]])
+                group = senders[-1] = SenderGroup([senders[-1]], on_event=on_event)
                 for f in failover:
                     group.members.append(one(f))
                 if spool:

@@ -82,7 +82,7 @@ def test_down_at_start_spooled_then_delivered_in_order_and_across_runs(tmp_path)
     # run 2: down at the start, up after ~0.6 s: run 1's packets first, then run 2's, in order
     p = subprocess.Popen(heptool_cmd("send", "--payload", "run2", "--count", "30", "--rate",
                                      "30", "--time", "1", "--to", f"tcp://127.0.0.1:{port}",
-                                     "--spool", str(spool)), stderr=subprocess.PIPE)
+                                     "--spool", str(spool), "-v"), stderr=subprocess.PIPE)
     try:
         time.sleep(0.6)
         with ListenProcess("--bind", f"tcp://127.0.0.1:{port}", "-f", "jsonl",
@@ -100,6 +100,8 @@ def test_down_at_start_spooled_then_delivered_in_order_and_across_runs(tmp_path)
     run2_times = [x["time"] for x in recs[20:]]
     assert run2_times == sorted(run2_times)
     assert b"0 kept for the next run" in err2
+    assert b"keeping packets in the spool" in err2
+    assert b"spool drained (" in err2
 
 
 def test_spool_bound_is_enforced_with_a_counted_drop(tmp_path):
