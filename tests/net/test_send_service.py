@@ -462,3 +462,30 @@ def test_a_signal_ends_a_long_pacing_wait_at_once(tmp_path):
     assert rc == 130, err
     assert err.startswith(f"send {lp.url('udp')}: 1 packets")
     assert took < 3
+
+
+def test_a_signal_while_the_first_connection_is_tried_ends_with_the_summary():
+    """A listener whose accept queue is full drops SYNs: the first connection attempt waits
+    (up to its timeout); SIGTERM then still ends the run with its summary."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    port = ls.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue (never accepted)
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    try:
+        p = _popen_send("--payload", "x", "--to", f"tcp://127.0.0.1:{port}")
+        time.sleep(3.0)  # started, and waiting for the connection (5 s timeout)
+        os.kill(p.pid, signal.SIGTERM)
+        rc, err, _ = _finish(p, 20)
+    finally:
+        for c in fillers:
+            c.close()
+        ls.close()
+    assert rc == 130, err
+    assert err.startswith(f"send tcp://127.0.0.1:{port}: 0 packets"), err
