@@ -241,48 +241,61 @@ def send_command(env: Environment, **opts: Any) -> None:
         if verbose:
             _say(env, f"{_stamp()} send {sender.target}: {text}")
 
+    interrupted: list[int] = []
+    running: list[Any] = []
+
+    def interrupt(sig: int, _frame: Any) -> None:
+        interrupted.append(sig)
+        for r in running:
+            r.stop()
+
     key_order = kafka_key_order(o.pop("kafka_key"))
     kafka = kafka_options(o, list(o["inputs"]))
-    senders = open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
-                           retry=o["retry"], write_timeout=o["write_timeout"], on_event=event,
-                           failover=o["failover"], spool=o["spool"], spool_max=o["spool_max"],
-                           kafka_key=key_order)
+
+    def open_all() -> list[Any]:
+        return open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],
+                            retry=o["retry"], write_timeout=o["write_timeout"],
+                            on_event=event, failover=o["failover"], spool=o["spool"],
+                            spool_max=o["spool_max"], kafka_key=key_order)
+
     if o["iface"] is not None or o["bpf"] or o["buffer_size"] or o["duration"]:
         from heptool.cli.live import run_agent  # the capture agent: -i IFACE
 
-        return run_agent(env, o, senders, pacer, match, lambda *lines: _say(env, *lines))
-    built = not o["inputs"] and not o["scenario"]
-    loops = o["loops"]
-    count = o["count"]
-    if built and count is not None and loops == 1:
-        loops = 0  # a packet built from options: sent --count times
-    if o["scenario"]:
-        count = None  # --count is the number of scenario runs (calls), as for encode
-    source = _source(env, o, kafka)
-    replay = Replay(
-        source, senders, pacer=pacer, count=count, loops=loops,
-        rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
-                          auth_key=o["auth_key"], chunks=o["chunks"], restamp=o["restamp"],
-                          speed=o["speed"] or 1.0),
-        version=int(o["hep_version"]) if o["hep_version"] else None, match=match,
-        cache=built or "-" in o["inputs"])  # standard input is read once
-    interrupted = []
-
-    def interrupt(_sig: int, _frame: Any) -> None:
-        replay.stop()
-        interrupted.append(_sig)
-
+        return run_agent(env, o, open_all(), pacer, match, lambda *lines: _say(env, *lines))
+    source = None
     delivered = False
     try:
+        # the handlers are set before the destinations are opened: a signal while a first
+        # connection is tried (up to its timeout) also ends the run with its summary
         with stopping_on_signals(interrupt):
-            summary = replay.run()
-        delivered = True
-    except DeliveryError as e:
-        _say(env, *e.summary.lines())  # type: ignore[union-attr]
-        raise
+            senders = open_all()
+            built = not o["inputs"] and not o["scenario"]
+            loops = o["loops"]
+            count = o["count"]
+            if built and count is not None and loops == 1:
+                loops = 0  # a packet built from options: sent --count times
+            if o["scenario"]:
+                count = None  # --count is the number of scenario runs (calls), as for encode
+            source = _source(env, o, kafka)
+            replay = Replay(
+                source, senders, pacer=pacer, count=count, loops=loops,
+                rewrites=Rewrites(capture_id=o["capture_id"], node_name=o["node_name"],
+                                  auth_key=o["auth_key"], chunks=o["chunks"],
+                                  restamp=o["restamp"], speed=o["speed"] or 1.0),
+                version=int(o["hep_version"]) if o["hep_version"] else None, match=match,
+                cache=built or "-" in o["inputs"])  # standard input is read once
+            running.append(replay)
+            for _ in interrupted:
+                replay.stop()  # what came while setting up
+            try:
+                summary = replay.run()
+            except DeliveryError as e:
+                _say(env, *e.summary.lines())  # type: ignore[union-attr]
+                raise
+            delivered = True
     finally:
-        if kafka is not None:  # kafka:// input: offsets committed once all was delivered
-            source.close(commit=delivered)
+        if kafka is not None and source is not None:  # kafka:// input: offsets committed
+            source.close(commit=delivered)              # once all was delivered
     _say(env, *summary.lines())
     if interrupted:
         click.get_current_context().exit(ExitStatus.INTERRUPTED)

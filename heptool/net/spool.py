@@ -31,7 +31,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from .senders import TargetStatus
+from .senders import EventHook, TargetStatus
 
 __all__ = ["SenderGroup", "Spool"]
 
@@ -52,6 +52,7 @@ class Spool:
         self.dropped = 0  # packets refused: the spool was full
         self.spooled = 0  # packets appended by this run
         self.taken = 0  # packets taken by this run
+        self.last_error: str | None = None  # why the last packet could not be written
         os.makedirs(directory, exist_ok=True)
         self._segments: list[int] = []  # segment numbers, oldest first
         self._counts: dict[int, int] = {}  # packets in each segment (not yet taken)
@@ -139,18 +140,31 @@ class Spool:
             self.dropped += 1
             return False
         w = self._writer
-        if w is None or w.tell() + need > self.segment_bytes:
-            if w is not None:
-                w.close()
-            seg = self._segments[-1] + 1 if self._segments else 0
-            self._writer = w = open(self._path(seg), "ab")  # noqa: SIM115 (kept open)
-            self._segments.append(seg)
-            self._counts[seg] = 0
-            if len(self._segments) == 1:
-                self._head_off = 0
-        w.write(_LEN.pack(len(data)))
-        w.write(data)
-        w.flush()
+        at = None
+        try:
+            if w is None or w.tell() + need > self.segment_bytes:
+                if w is not None:
+                    self._writer = None
+                    w.close()
+                seg = self._segments[-1] + 1 if self._segments else 0
+                w = open(self._path(seg), "ab")  # noqa: SIM115 (kept open)
+                self._writer = w
+                self._segments.append(seg)
+                self._counts[seg] = 0
+                if len(self._segments) == 1:
+                    self._head_off = 0
+            at = w.tell()
+            w.write(_LEN.pack(len(data)) + data)
+            w.flush()
+        except OSError as e:  # a full disk...: this packet is dropped, and counted
+            self.dropped += 1
+            self.last_error = e.strerror or str(e)
+            if at is not None and self._writer is w:
+                try:  # no half record left behind
+                    w.truncate(at)
+                except OSError:
+                    pass
+            return False
         self._counts[self._segments[-1]] += 1
         self.bytes += need
         self.spooled += 1
@@ -216,13 +230,32 @@ class SenderGroup:
 
     ``target`` and ``stats`` are the primary's; ``members`` every sender, in order."""
 
-    def __init__(self, members: Sequence[Any], spool: Spool | None = None) -> None:
+    def __init__(self, members: Sequence[Any], spool: Spool | None = None, *,
+                 on_event: EventHook | None = None) -> None:
         if not members:
             raise ValueError("a sender group needs a member")
         self.members = list(members)
         self.spool = spool
+        self.on_event = on_event
         self.target = self.members[0].target
         self.stats = self.members[0].stats
+        self.aborted = False
+        self._spooling = False  # packets went to the spool since it was last empty
+
+    def _event(self, kind: str, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(self, kind, text)
+
+    def _to_spool(self, data: bytes) -> None:
+        spool = self.spool
+        assert spool is not None
+        if not self._spooling:
+            self._spooling = True
+            why = "older packets wait there" if spool.packets else "no destination is up"
+            self._event("spooling", f"keeping packets in the spool {spool.directory} ({why})")
+        if not spool.append(data) and spool.dropped == 1:
+            self._event("dropped", f"spool full ({spool.max_bytes} bytes) or not writable: "
+                                   "dropping new packets (counted NOT delivered)")
 
     def _ready_member(self) -> Any:
         for m in self.members:
@@ -240,8 +273,11 @@ class SenderGroup:
                 return
             data = spool.take()
             if data is None:
-                return
+                break
             m.send(data)
+        if self._spooling and not spool.packets:
+            self._spooling = False
+            self._event("drained", f"spool drained ({spool.taken} packets sent from it)")
 
     def send(self, data: bytes) -> bool:
         """Send ``data`` to the first ready member, or keep it (spool or the primary's
@@ -252,13 +288,13 @@ class SenderGroup:
         if spool is not None and spool.packets:
             self._drain()
             if spool.packets:
-                spool.append(data)  # after what waits: the order is kept
+                self._to_spool(data)  # after what waits: the order is kept
                 return False
         m = self._ready_member()
         if m is not None:
             return m.send(data)
         if spool is not None:
-            spool.append(data)
+            self._to_spool(data)
             return False
         return self.members[0].send(data)
 
@@ -278,8 +314,6 @@ class SenderGroup:
         self.aborted = True
         for m in self.members:
             m.abort()
-
-    aborted = False
 
     def close(self, timeout: float | None = None) -> None:
         """Drain the spool while a member is up (within the primary's ``retry`` or

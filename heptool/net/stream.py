@@ -541,6 +541,9 @@ class StreamSender:
         retry = self.retry if timeout is None else timeout
         deadline = self.clock() + retry
         while not self.aborted:
+            if (self.sock is None and not self.queue and not self.inflight
+                    and self._partial is None):
+                break  # nothing to deliver: no need to wait for a connection
             self.poll()
             if self.sock is not None and not self.queue and self._partial is None:
                 if self._confirm(deadline):

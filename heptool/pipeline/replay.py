@@ -74,7 +74,7 @@ def open_senders(targets: Sequence[Any], *, ssl_context: Any = None, queue_max: 
             if (failover or spool) and t.is_stream:
                 from heptool.net.spool import SenderGroup, Spool
 
-                group = senders[-1] = SenderGroup([senders[-1]])
+                group = senders[-1] = SenderGroup([senders[-1]], on_event=on_event)
                 for f in failover:
                     group.members.append(one(f))
                 if spool:
@@ -196,8 +196,9 @@ class ReplaySummary(NamedTuple):
                 line = (f"send {g.target}: spool {sp.directory}: {sp.spooled} packets spooled, "
                         f"{sp.taken} sent from it, {sp.packets} kept for the next run")
                 if sp.dropped:
-                    line += (f"; {sp.dropped} NOT delivered (the spool was full: "
-                             f"{sp.max_bytes} bytes)")
+                    why = (f"could not write: {sp.last_error}" if sp.last_error else
+                           f"the spool was full: {sp.max_bytes} bytes")
+                    line += f"; {sp.dropped} NOT delivered ({why})"
                 lines.append(line)
         if self.converted:
             lines.append(f"send: {self.converted} HEPv1/v2 packets converted to HEPv3 for TCP/TLS")
@@ -397,6 +398,8 @@ class Replay:
                     rw.apply(m)
                     changed = True
                 pacer.wait(when)
+                if self.stopped:
+                    break  # stop() came during the wait: this packet is not sent
                 if changed:
                     try:
                         data = encode(m, version)

@@ -82,6 +82,13 @@ class _BlackHole:
                 continue
             self.conns.append(c)
 
+    def wait_connected(self, timeout: float = 30.0) -> None:
+        """Until a sender connected (its signal handlers are set just after)."""
+        deadline = time.monotonic() + timeout
+        while not self.conns and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.conns, "send never connected"
+
     def close(self) -> None:
         self.stop = True
         self.thread.join(5)
@@ -93,6 +100,16 @@ class _BlackHole:
 def _popen_send(*args: str) -> subprocess.Popen:
     return subprocess.Popen(heptool_cmd("send", *args), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+
+
+def _first_line(p: subprocess.Popen, timeout: float = 30.0) -> str:
+    """The first line ``p`` writes on stderr (bounded wait)."""
+    import select
+
+    assert p.stderr is not None
+    ready, _, _ = select.select([p.stderr], [], [], timeout)
+    assert ready, "no line from send"
+    return p.stderr.readline().decode().rstrip("\n")
 
 
 def _finish(p: subprocess.Popen, timeout: float) -> tuple[int, str, float]:
@@ -117,7 +134,8 @@ def test_sigterm_ends_a_send_into_a_black_hole_with_the_summary(tmp_path, sig):
     try:
         p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
                         f"tcp://127.0.0.1:{hole.port}", "--write-timeout", "1", "--retry", "1")
-        time.sleep(1.5)  # the socket buffers are full by now: the send is stuck
+        hole.wait_connected()
+        time.sleep(1.0)  # the socket buffers are full by now: the send is stuck
         assert p.poll() is None
         os.kill(p.pid, sig)
         rc, err, took = _finish(p, 20)
@@ -140,7 +158,8 @@ def test_a_second_signal_gives_up_at_once(tmp_path):
     try:
         p = _popen_send("--payload", f"@{big}", "--count", "2000", "--to",
                         f"tcp://127.0.0.1:{hole.port}")  # default deadlines: 5 s each
-        time.sleep(1.5)
+        hole.wait_connected()
+        time.sleep(1.0)
         os.kill(p.pid, signal.SIGTERM)
         time.sleep(0.3)
         os.kill(p.pid, signal.SIGTERM)
@@ -170,7 +189,7 @@ def test_tcp_down_at_start_comes_up_and_gets_every_packet_in_order_with_v(tmp_pa
     p = _popen_send("--payload", "x", "--count", "40", "--rate", "20", "--chunk",
                     "node_name=n", "-v", "--to", f"tcp://127.0.0.1:{port}")
     try:
-        time.sleep(0.7)  # down for the first ~14 packets
+        first = _first_line(p)  # down at the start: said so, then retried in the background
         with ListenProcess("--bind", f"tcp://127.0.0.1:{port}", "-f", "jsonl",
                            "--count", "40") as lp:
             records = lp.read_records(40, timeout=20)
@@ -184,9 +203,9 @@ def test_tcp_down_at_start_comes_up_and_gets_every_packet_in_order_with_v(tmp_pa
     assert len(records) == 40
     times = [json.loads(x)["time"] for x in records]
     assert times == sorted(times)  # in order
-    lines = err.splitlines()
+    lines = [first, *err.splitlines()]
     events = [x for x in lines if STAMP.match(x)]
-    assert any("Connection refused; retrying in the background" in x for x in events), err
+    assert "Connection refused; retrying in the background" in first, first
     assert any(re.search(r": connected \(\d+ attempts, \d+ queued\)", x) for x in events), err
     assert any(x.startswith(f"send tcp://127.0.0.1:{port}: 40 packets") for x in lines)
 
@@ -415,3 +434,58 @@ def test_restamp_shift_honours_speed_and_loops_go_on_in_time(tmp_path):
     us = [x["ts_sec"] * 1_000_000 + x["ts_usec"] for x in got]
     assert us[1] - us[0] == 500_000 and us[3] - us[2] == 500_000  # 2 s at speed 4
     assert us[2] > us[1]  # the second pass goes on, never back in time
+
+
+def test_a_signal_ends_a_long_pacing_wait_at_once(tmp_path):
+    """--pace original with 1000 s between two packets: SIGTERM after the first ends the
+    run at once (Python resumes an interrupted sleep; the replay sleeps in slices)."""
+    both = tmp_path / "ab.hep"
+    data = b""
+    for payload, t in (("a", "100"), ("b", "1100")):
+        out = tmp_path / f"{payload}.hep"
+        assert run_heptool("encode", "--payload", payload, "--time", t, "-o",
+                           str(out)).returncode == 0
+        data += out.read_bytes()
+    both.write_bytes(data)
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl") as lp:
+        p = _popen_send(str(both), "--to", lp.url("udp"), "--pace", "original")
+        try:
+            assert lp.read_records(1, timeout=30)
+            time.sleep(0.3)
+            os.kill(p.pid, signal.SIGTERM)
+            rc, err, took = _finish(p, 20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        assert lp.stop() == 0
+    assert rc == 130, err
+    assert err.startswith(f"send {lp.url('udp')}: 1 packets")
+    assert took < 3
+
+
+def test_a_signal_while_the_first_connection_is_tried_ends_with_the_summary():
+    """A listener whose accept queue is full drops SYNs: the first connection attempt waits
+    (up to its timeout); SIGTERM then still ends the run with its summary."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    port = ls.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue (never accepted)
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    try:
+        p = _popen_send("--payload", "x", "--to", f"tcp://127.0.0.1:{port}")
+        time.sleep(3.0)  # started, and waiting for the connection (5 s timeout)
+        os.kill(p.pid, signal.SIGTERM)
+        rc, err, _ = _finish(p, 20)
+    finally:
+        for c in fillers:
+            c.close()
+        ls.close()
+    assert rc == 130, err
+    assert err.startswith(f"send tcp://127.0.0.1:{port}: 0 packets"), err

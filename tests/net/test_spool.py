@@ -82,7 +82,7 @@ def test_down_at_start_spooled_then_delivered_in_order_and_across_runs(tmp_path)
     # run 2: down at the start, up after ~0.6 s: run 1's packets first, then run 2's, in order
     p = subprocess.Popen(heptool_cmd("send", "--payload", "run2", "--count", "30", "--rate",
                                      "30", "--time", "1", "--to", f"tcp://127.0.0.1:{port}",
-                                     "--spool", str(spool)), stderr=subprocess.PIPE)
+                                     "--spool", str(spool), "-v"), stderr=subprocess.PIPE)
     try:
         time.sleep(0.6)
         with ListenProcess("--bind", f"tcp://127.0.0.1:{port}", "-f", "jsonl",
@@ -100,6 +100,8 @@ def test_down_at_start_spooled_then_delivered_in_order_and_across_runs(tmp_path)
     run2_times = [x["time"] for x in recs[20:]]
     assert run2_times == sorted(run2_times)
     assert b"0 kept for the next run" in err2
+    assert b"keeping packets in the spool" in err2
+    assert b"spool drained (" in err2
 
 
 def test_spool_bound_is_enforced_with_a_counted_drop(tmp_path):
@@ -126,3 +128,27 @@ def test_failover_takes_the_packets_while_the_primary_is_down():
     r = run_heptool("send", "--payload", "x", "--to", "tcp://127.0.0.1:1", "--to",
                     "tcp://127.0.0.1:2", "--failover", "tcp://127.0.0.1:3")
     assert r.returncode == 2 and b"--failover needs exactly one --to" in r.stderr
+
+
+def test_a_full_disk_drops_and_counts_instead_of_failing(tmp_path):
+    """A file size limit (as a full disk: writes fail with EFBIG) in a child process."""
+    code = f"""
+import resource, signal
+from heptool.net.spool import Spool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+sp = Spool({str(tmp_path)!r}, max_bytes=1 << 20)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+ok = [sp.append(b"x" * 96) for _ in range(20)]
+print(sum(ok), sp.dropped, sp.packets, sp.last_error is not None)
+got = 0
+while sp.take() is not None:
+    got += 1
+print(got)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    kept, dropped, waiting, err = first.split()
+    assert int(kept) == 10 and int(dropped) == 10 and int(waiting) == 10 and err == "True"
+    assert int(second) == 10
