@@ -155,6 +155,8 @@ class Collector:
         self.on_notice = on_notice
         #: called every 0.1 s from the receive loop (a --workers worker reports its counts)
         self.on_tick = on_tick
+        #: seconds the receive loop sleeps after each busy round (see Server.run's pause)
+        self.pause = 0.0
         self.drop_reporter = DropReporter(on_event) if on_event is not None else None
         self.stats = ServerStats()
         self.tally = Tally()
@@ -369,7 +371,7 @@ class Collector:
 
         server.run(should_stop=should_stop, on_idle=on_idle, tick=tick,
                    tick_interval=0.1 if deadline is None else min(
-                       0.1, max(0.01, deadline - started)))
+                       0.1, max(0.01, deadline - started)), pause=self.pause)
         server.drain_connections(0.05 if self.count is None else 0.0)
         on_idle()
 

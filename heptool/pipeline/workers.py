@@ -49,6 +49,9 @@ __all__ = ["PipeStream", "Supervisor", "WorkerError", "cpu_count", "worker_path"
 
 #: how long the workers may take to bind and open their outputs
 START_TIMEOUT = 30.0
+#: a worker's receive loop sleeps this long after each busy round: N workers and a sender
+#: on few cores then wake per batch of packets, not per packet (see Server.run)
+PAUSE = 0.0005
 #: message tags on a worker's pipe
 _DATA, _SNAP, _FINAL, _READY, _FAIL, _EVENT, _NOTICE = (b"D", b"S", b"F", b"R", b"X", b"E", b"N")
 
@@ -77,21 +80,31 @@ def worker_path(path: str, k: int) -> str:
 
 class PipeStream:
     """A binary stream for a worker's records: whole writes are gathered and sent to the
-    supervisor as one message at :meth:`flush` (or past ``limit`` bytes), so a message
-    always ends between records (the writers write one record per ``write``)."""
+    supervisor as one message, so a message always ends between records (the writers write
+    one record per ``write``): past ``limit`` bytes, at a :meth:`flush` once the oldest
+    byte waited ``delay`` seconds (few messages when packets come one by one), and at
+    :meth:`send` (the worker's 0.1 s tick, and its end)."""
 
-    def __init__(self, conn: Any, limit: int = 1 << 16) -> None:
+    def __init__(self, conn: Any, limit: int = 1 << 16, delay: float = 0.02) -> None:
         self.conn = conn
         self.limit = limit
+        self.delay = delay
         self.buf = bytearray(_DATA)
+        self.since = 0.0
 
     def write(self, data: bytes) -> int:
+        if len(self.buf) == 1:
+            self.since = time.monotonic()
         self.buf += data
         if len(self.buf) >= self.limit:
-            self.flush()
+            self.send()
         return len(data)
 
     def flush(self) -> None:
+        if len(self.buf) > 1 and time.monotonic() - self.since >= self.delay:
+            self.send()
+
+    def send(self) -> None:
         if len(self.buf) > 1:
             self.conn.send_bytes(self.buf)
             del self.buf[1:]
@@ -191,13 +204,15 @@ class Supervisor:
             pid = os.fork()
             if pid == 0:  # the worker
                 code = 70
-                try:
+                try:  # (os._exit: nothing of the CLI runs twice, no buffer is flushed twice)
                     r.close()
                     for other in self.workers:
                         other.conn.close()
                     for p in self.probes:
                         p.close()
                     code = _worker_main(k, w, self, make_output)
+                except (BrokenPipeError, ConnectionResetError, EOFError):
+                    code = 1  # the supervisor is gone: nobody to tell
                 except BaseException:  # noqa: BLE001 - a child never returns into the CLI
                     import traceback
 
@@ -259,6 +274,8 @@ class Supervisor:
             if next_stats is not None and now >= next_stats and self.on_line is not None:
                 next_stats = now + self.stats_every  # type: ignore[operator]
                 self.on_line(self.merged.stats_line(now))
+        if self.sink_error is not None:  # (EPIPE: the caller still closes and sums up)
+            raise self.sink_error
 
     def _poll(self, timeout: float, starting: bool = False) -> BaseException | None:
         """Read what the workers sent (up to ``timeout`` s); at start, the first failure."""
@@ -389,8 +406,8 @@ class Supervisor:
     # -- ending -----------------------------------------------------------------------------
     def close(self) -> list[str]:
         """Wait for the workers (stopping them when :meth:`run` did not finish), stop the
-        metrics; the files written.  :exc:`WorkerError` when a worker ended badly;
-        OSError when the records could not be written (EPIPE)."""
+        metrics; the files written.  :exc:`WorkerError` when a worker ended badly
+        (:meth:`run` raised the OSError of records that could not be written: EPIPE)."""
         if any(w.ended is None for w in self.workers):
             self.stop()
             self._wait_all()
@@ -398,8 +415,6 @@ class Supervisor:
         if self.metrics_server is not None:
             self.metrics_server.close()
         self.merged.close()
-        if self.sink_error is not None:
-            raise self.sink_error
         if self.problems:
             raise WorkerError(self.problems)
         return self.merged.files
@@ -460,11 +475,14 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
         if opts.get(key):
             opts[key] = worker_path(opts[key], k)
 
+    pipe = PipeStream(conn)
+
     def tick() -> None:
         c = state["c"]
         if os.getppid() != parent:  # the supervisor is gone
             c.stop()
             return
+        pipe.send()
         send(_SNAP, pickle.dumps((c.snapshot(), None)))
 
     c = Collector(sup.resolved, tls_context=sup.tls_context, reuse_port=True,
@@ -482,7 +500,8 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
         from heptool.net.metrics import HepCounts
 
         c.hep_counts = HepCounts()
-    out = make_output(PipeStream(conn)) if make_output is not None else None
+    c.pause = PAUSE
+    out = make_output(pipe) if make_output is not None else None
     try:
         if out is None:
             c.open_outputs()
@@ -508,6 +527,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
             c.close()
         except CloseError as e:
             error = str(e)
+        pipe.send()
         send(_FINAL, pickle.dumps((c.snapshot(), error)))
     return 0 if error is None else 1
 

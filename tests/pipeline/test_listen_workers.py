@@ -255,3 +255,110 @@ def test_worker_path():
     assert worker_path("/d/hep.pcap", 0) == "/d/hep-w0.pcap"
     assert worker_path("out.jsonl", 3) == "out-w3.jsonl"
     assert worker_path("noext", 1) == "noext-w1"
+
+
+def test_sighup_reaches_every_worker(tmp_path):
+    hep = tmp_path / "h.pcap"
+    with ListenProcess("--workers", "2", "--bind", "udp://127.0.0.1:0", "--write-hep", str(hep),
+                       "--rotate-size", "1G", "-q", "--stats", "0.2") as lp:
+        port = port_of(lp, "udp")
+        send_spread(port, None, packets(200), sockets=16)
+        wait_for(lambda: any("; total 200;" in s for s in lp.stderr_lines), 15)
+        os.kill(lp.proc.pid, signal.SIGHUP)
+        wait_for(lambda: sum("output files reopened" in s for s in lp.stderr_lines) == 2, 15,
+                 "both workers' notices")
+        send_spread(port, None, packets(200, start=200), sockets=16)
+        wait_for(lambda: any("; total 400;" in s for s in lp.stderr_lines), 15)
+        assert lp.stop(signal.SIGTERM) == 0, lp.stderr_lines
+    assert {s.split(":", 1)[0] for s in lp.stderr_lines if "output files reopened" in s} == {
+        "worker 0", "worker 1"}
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["h-w0-00000.pcap", "h-w0-00001.pcap", "h-w1-00000.pcap", "h-w1-00001.pcap"]
+    got = [p for f in sorted(tmp_path.iterdir()) for p in hep_packets(f)]
+    assert Counter(got) == Counter(packets(400))
+
+
+def test_a_reader_gone_ends_every_worker_with_141():
+    import subprocess
+
+    from nethelpers import heptool_cmd
+
+    proc = subprocess.Popen(heptool_cmd("listen", "--workers", "2", "--bind",
+                                        "udp://127.0.0.1:0", "-f", "jsonl"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = b""
+        while b"listening on" not in err:
+            line = proc.stderr.readline()
+            assert line, err
+            err += line
+        pids = [int(p) for p in re.search(rb"pids ([\d, ]+)", err).group(1).split(b", ")]
+        port = int(re.search(rb"udp://127.0.0.1:(\d+)", err).group(1))
+        send_spread(port, None, packets(20), sockets=4)
+        assert proc.stdout.readline().startswith(b"{")
+        proc.stdout.close()  # `| head -1`
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            send_spread(port, None, packets(20), sockets=4)
+            time.sleep(0.1)
+        assert proc.wait(timeout=5) == 141
+        assert b"listen: " in proc.stderr.read()  # the summary, on stderr
+        wait_for(lambda: all(gone(p) for p in pids), 10, "the workers to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_tls_connections_spread_over_two_workers(tmp_path):
+    import ssl
+
+    from nethelpers import make_cert
+
+    cert, key = make_cert(tmp_path)
+    ctx = ssl.create_default_context(cafile=str(cert))
+    with ListenProcess("--workers", "2", "--bind", "tls://127.0.0.1:0", "--cert", str(cert),
+                       "--key", str(key), "-f", "jsonl") as lp:
+        port = port_of(lp, "tls")
+        sent = packets(16 * 20)
+        conns = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                 server_hostname="127.0.0.1") for _ in range(16)]
+        for i, p in enumerate(sent):
+            conns[i % 16].sendall(p)
+        for c in conns:  # read what the server sent (TLS 1.3 session tickets) to its EOF:
+            c.shutdown(socket.SHUT_WR)  # a close with unread bytes is a reset, and the reset
+            while c.recv(4096):  # throws away what listen had not read yet
+                pass
+            c.close()
+        lines = lp.read_records(len(sent), timeout=20)
+        assert lp.stop(signal.SIGTERM) == 0, lp.stderr_lines
+    assert summary(lp)[0].startswith(f"listen: {len(sent)} packets received (tls {len(sent)})")
+    assert min(per_worker(lp)) > 0
+    assert sorted(json.loads(x)["sip"]["call_id"] for x in lines) == sorted(
+        f"w{i}@test" for i in range(len(sent)))
+
+
+def test_pipe_stream_sends_whole_writes_in_few_messages():
+    from heptool.pipeline.workers import PipeStream
+
+    class Conn:
+        def __init__(self) -> None:
+            self.msgs: list[bytes] = []
+
+        def send_bytes(self, b) -> None:
+            self.msgs.append(bytes(b))
+
+    c = Conn()
+    p = PipeStream(c, limit=50, delay=10.0)
+    p.write(b"a" * 20 + b"\n")
+    p.flush()  # younger than delay: kept
+    assert c.msgs == []
+    p.write(b"b" * 30 + b"\n")  # past limit: sent, whole writes only
+    assert c.msgs == [b"D" + b"a" * 20 + b"\n" + b"b" * 30 + b"\n"]
+    p.write(b"c\n")
+    p.send()
+    assert c.msgs[-1] == b"Dc\n"
+    p.delay = 0.0
+    p.write(b"d\n")
+    p.flush()
+    assert c.msgs[-1] == b"Dd\n" and len(c.msgs) == 3
