@@ -5,7 +5,7 @@
 
 For each output (``-f jsonl > /dev/null``, ``--write-hep f.pcap -q``) and each number of
 workers (1, 2), a separate sender process offers ~700-byte HEP3 SIP INVITEs (those of
-bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 16 UDP sockets (16
+bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 64 UDP sockets (64
 source ports: SO_REUSEPORT hashes a datagram by its addresses and ports, so one socket would
 reach one worker only); listen's summary says what it received.  The zero-loss rate is the
 highest rate that was offered in full, received in full, and at least 90% read while it was
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_listen import ROOT, Listen, make_packets
 
-SOCKETS = 16
+SOCKETS = 64
 #: listen "kept up" when it had read this share of the packets by the end of the offer (the
 #: 256 MiB receive buffer would otherwise hide a reader too slow for the rate for seconds)
 KEPT_UP = 0.9
