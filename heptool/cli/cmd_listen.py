@@ -26,6 +26,7 @@ from heptool.cli.params import EndpointParam, SizeParam, TargetParam
 __all__ = ["listen_command"]
 
 FORMATS = ("auto", "table", "jsonl", "json", "raw")
+DEFAULT_BINDS = ("udp://127.0.0.1:9060", "tcp://127.0.0.1:9060")
 
 
 class _WorkersParam(click.ParamType):
@@ -47,7 +48,7 @@ class _WorkersParam(click.ParamType):
         if n < 1:
             self.fail(f"{value!r} is not a number of processes (1, 2, ... or auto)", param, ctx)
         return n
-DEFAULT_BINDS = ("udp://127.0.0.1:9060", "tcp://127.0.0.1:9060")
+
 
 EPILOG = """\
 \b
@@ -70,8 +71,9 @@ complete, the summary is printed, exit status 0 (not 130). SIGHUP starts new out
 
 \b
 Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration; 1 a socket could not
-be opened, an output failed, or a --workers worker died (killed, crashed); 2 bad command line, or an output file that already holds data
-(see --overwrite).
+be opened, an output failed, or a --workers worker died (killed, crashed: it is named on
+stderr, the others are stopped, the summary printed); 2 bad command line, or an output file
+that already holds data (see --overwrite).
 """
 
 
