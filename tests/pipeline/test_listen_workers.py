@@ -362,3 +362,23 @@ def test_pipe_stream_sends_whole_writes_in_few_messages():
     p.write(b"d\n")
     p.flush()
     assert c.msgs[-1] == b"Dd\n" and len(c.msgs) == 3
+
+
+def test_forwards_of_every_worker_are_summed():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # 300 packets wait here
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(10)
+    target = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+    sent = packets(300)
+    try:
+        with ListenProcess("--workers", "2", "--bind", "udp://127.0.0.1:0", "-q", "--forward",
+                           target) as lp:
+            send_spread(port_of(lp, "udp"), None, sent, sockets=16)
+            got = [rx.recv(65536) for _ in sent]
+            assert lp.stop(signal.SIGTERM) == 0, lp.stderr_lines
+    finally:
+        rx.close()
+    assert Counter(got) == Counter(sent)
+    assert f"  forward {target}: 300 sent, 0 undelivered, 0 reconnects" in lp.stderr_lines
+    assert min(per_worker(lp)) > 0
