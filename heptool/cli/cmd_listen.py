@@ -279,8 +279,11 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
                                flush=printer.flush, on_close=printer.close)
         except OutputError as e:
             if e.exists:
+                from heptool.pipeline.workers import worker_path
+
                 flag = next((f"--{k.replace('_', '-')} " for k in ("write_hep", "write_sip",
-                             "write_jsonl") if o[k] == e.path), "")
+                             "write_jsonl") if o[k] and e.path in (
+                                 o[k], *(worker_path(o[k], i) for i in range(workers)))), "")
                 raise _Refused(f"{flag}{e.path} {e.hint}: refusing to overwrite it; give another name, "
                                "--rotate-size/--rotate-time (numbering goes on after the "
                                "files there) or --overwrite") from None

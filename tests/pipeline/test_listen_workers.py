@@ -213,7 +213,8 @@ def test_a_worker_file_holding_data_is_refused(tmp_path):
                     str(tmp_path / "h.pcap"), "-q", "--duration", "0.2")
     assert r.returncode == 2, r.stderr
     err = r.stderr.decode().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"Error: {tmp_path / 'h-w1.pcap'} already holds")
+    assert len(err) == 1 and err[0].startswith(
+        f"Error: --write-hep {tmp_path / 'h-w1.pcap'} already holds 18 bytes")
     assert (tmp_path / "h-w1.pcap").read_bytes() == b"an earlier capture"
 
 
