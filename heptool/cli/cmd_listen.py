@@ -29,6 +29,28 @@ __all__ = ["listen_command"]
 FORMATS = ("auto", "table", "jsonl", "json", "raw")
 DEFAULT_BINDS = ("udp://127.0.0.1:9060", "tcp://127.0.0.1:9060")
 
+
+class _WorkersParam(click.ParamType):
+    """``N`` (>= 1) or ``auto`` (the cores this process may use)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            from heptool.pipeline.workers import cpu_count
+
+            return cpu_count()
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is not a number of processes (1, 2, ... or auto)", param, ctx)
+        return n
+
+
 EPILOG = """\
 \b
 Examples:
@@ -42,6 +64,7 @@ Examples:
   heptool listen -q --forward tcp://10.0.0.9:9061 --metrics 127.0.0.1:9096 --dedup 0.5
   heptool listen --forward tls://hep.example:9061 --forward-cert me.pem --forward-key me.key
   heptool listen --bind udp://0.0.0.0:9060 --forward kafka://broker:9092/hep -q --stats 10
+  heptool listen --workers auto --bind udp://0.0.0.0:9060 --write-hep hep.pcap -q --stats 10
 
 \b
 Signals: Ctrl-C (SIGINT) and SIGTERM end the run normally: every output is flushed and
@@ -50,8 +73,9 @@ complete, the summary is printed, exit status 0 (not 130). SIGHUP starts new out
 
 \b
 Exit status: 0 when stopped by Ctrl-C, SIGTERM, --count or --duration; 1 a socket could not
-be opened, or an output failed; 2 bad command line, or an output file that already holds data
-(see --overwrite).
+be opened, an output failed, or a --workers worker died (killed, crashed: it is named on
+stderr, the others are stopped, the summary printed); 2 bad command line, or an output file
+that already holds data (see --overwrite).
 """
 
 
@@ -124,6 +148,16 @@ be opened, or an output failed; 2 bad command line, or an output file that alrea
               help="Share the ports with other 'heptool listen --reuse-port' processes "
                    "(SO_REUSEPORT: the kernel spreads packets and connections over them), to "
                    "use more than one core.")
+@click.option("--workers", "workers", type=_WorkersParam(), default="1", show_default=True,
+              metavar="N|auto",
+              help="Receive with N processes on the same ports (SO_REUSEPORT: the kernel "
+                   "spreads datagrams and connections over them; auto: one per core; Linux). "
+                   "One supervisor merges their counts into one --stats line, one --metrics "
+                   "endpoint and one summary, and alone writes their records to stdout/-o in "
+                   "whole-record chunks (-f jsonl or raw). --write-* files are one per worker: "
+                   "F.pcap -> F-w0.pcap, F-w1.pcap... (rotated F-w0-00000.pcap...). --count "
+                   "stops all once their sum reaches N (a few more may be accepted). A worker "
+                   "that dies stops the others: summary, exit status 1.")
 @click.option("--max-connections", "max_connections", type=click.IntRange(min=1), default=1000,
               show_default=True, help="Most TCP/TLS connections open at once.")
 @click.option("--stall-timeout", "stall_timeout", type=click.FloatRange(min=0.1), default=10.0,
@@ -182,6 +216,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     from heptool.net.client import SendError
     from heptool.net.target import parse_target
     from heptool.pipeline.collector import CloseError, Collector, OutputError
+    from heptool.pipeline.workers import WorkerError
 
     match = build_message_filter(o)
     fmt = resolve_format(o["fmt"], env, o["output"])
@@ -203,28 +238,68 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     if (o["forward_cert"] or o["forward_key"]) and not any(
             t.scheme == "tls" for t in o["forwards"]):
         raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
-    c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
-                  kafka_key=kafka_key_order(o["kafka_key"]),
-                  on_event=say if o["verbose"] else None, on_line=say, on_notice=say,
-                  **{k: o[k] for k in _COLLECTOR_OPTIONS})
+    workers = o["workers"]
+    if workers > 1:
+        if fmt in ("table", "json") and not o["quiet"]:
+            if o["fmt"] != "auto":
+                raise click.UsageError(f"--workers {workers} prints -f jsonl or -f raw (records "
+                                       "of several processes cannot share one table or JSON "
+                                       "array); give -f jsonl, -f raw or -q")
+            fmt = "jsonl"
+        from heptool.pipeline.workers import Supervisor
+
+        c: Any = Supervisor(workers, binds, tls_context=tls_ctx,
+                            options={"allow": o["allow"], "match": match,
+                                     "kafka_key": kafka_key_order(o["kafka_key"]),
+                                     **{k: o[k] for k in _COLLECTOR_OPTIONS}},
+                            on_event=say if o["verbose"] else None, on_line=say, on_notice=say)
+    else:
+        c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
+                      kafka_key=kafka_key_order(o["kafka_key"]),
+                      on_event=say if o["verbose"] else None, on_line=say, on_notice=say,
+                      **{k: o[k] for k in _COLLECTOR_OPTIONS})
     c.open()
     printer = None
     served = False
     try:
-        printer = _Printer(env, "none" if o["quiet"] else fmt, o["output"])
+        if workers > 1:
+            # the workers format the records; the supervisor writes them (see --workers)
+            shown = "none" if o["quiet"] else fmt
+            printer = _Printer(env, "none", None)
+            sink = None
+            if shown != "none":
+                if o["output"] is None or o["output"] == "-":
+                    env.stdout.flush()
+                    sink = env.stdout_binary
+                else:
+                    sink = printer.file = open(o["output"], "wb")  # noqa: SIM115
+            tty = env.stdout_isatty and sink is env.stdout_binary
+
+            def make_output(stream: Any) -> Any:
+                return None if shown == "none" else _Printer(env, shown, None, stream, tty)
+        else:
+            printer = _Printer(env, "none" if o["quiet"] else fmt, o["output"])
         try:
-            c.open_outputs(printer.emit, need_record=printer.need_record,
-                           flush=printer.flush, on_close=printer.close)
+            if workers > 1:
+                c.open_outputs(make_output if shown != "none" else None, sink=sink)
+            else:
+                c.open_outputs(printer.emit, need_record=printer.need_record,
+                               flush=printer.flush, on_close=printer.close)
         except OutputError as e:
             if e.exists:
+                from heptool.pipeline.workers import worker_path
+
                 flag = next((f"--{k.replace('_', '-')} " for k in ("write_hep", "write_sip",
-                             "write_jsonl") if o[k] == e.path), "")
+                             "write_jsonl") if o[k] and e.path in (
+                                 o[k], *(worker_path(o[k], i) for i in range(workers)))), "")
                 raise _Refused(f"{flag}{e.path} {e.hint}: refusing to overwrite it; give another name, "
                                "--rotate-size/--rotate-time (numbering goes on after the "
                                "files there) or --overwrite") from None
             raise click.FileError(e.path, hint=e.hint) from None
         except SendError as e:
             raise click.ClickException(f"--forward {e}") from None
+        if workers > 1:
+            say(f"{workers} workers: pids " + ", ".join(str(p) for p in c.pids))
         for t in c.bound:
             say(f"listening on {t}")
         if c.metrics_url is not None:
@@ -235,7 +310,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
         error = None
         try:
             c.close()
-        except CloseError as e:
+        except (CloseError, WorkerError) as e:
             error = str(e)
         if printer is not None and printer.file is not None:
             with contextlib.suppress(OSError):
@@ -301,7 +376,8 @@ class _Printer:
     """The records on standard output (or -o FILE) in ``fmt``: ``emit`` for the collector
     (None with -q), ``flush`` when the sockets are drained, ``close`` at the end."""
 
-    def __init__(self, env: Environment, fmt: str, output: str | None) -> None:
+    def __init__(self, env: Environment, fmt: str, output: str | None, to: Any = None,
+                 tty: bool = False) -> None:
         self.need_record = fmt in ("jsonl", "json", "table")
         self.emit: Any = None
         self.writer: Any = None
@@ -309,7 +385,13 @@ class _Printer:
         self.file: Any = None
         if fmt == "none":
             return
-        if output is None or output == "-":
+        if to is not None:  # a --workers worker's pipe to the supervisor (jsonl or raw)
+            stream = to
+            if fmt == "jsonl" and tty:
+                from heptool.output.jsonl import TerminalJson
+
+                stream = TerminalJson(stream)
+        elif output is None or output == "-":
             if fmt == "table":
                 stream = None
             else:

@@ -122,7 +122,8 @@ class Collector:
                  overwrite: bool = False, kafka_key: Sequence[str] | None = None,
                  on_event: Callable[[str], None] | None = None,
                  on_line: Callable[[str], None] | None = None,
-                 on_notice: Callable[[str], None] | None = None) -> None:
+                 on_notice: Callable[[str], None] | None = None,
+                 on_tick: Callable[[], None] | None = None) -> None:
         self.binds = [parse_target(b) if isinstance(b, str) else b for b in binds]
         self.tls_context = tls_context
         self.allow = tuple(allow)
@@ -158,6 +159,10 @@ class Collector:
 
             self.dedup = Dedup(dedup)
         self.on_notice = on_notice
+        #: called every 0.1 s from the receive loop (a --workers worker reports its counts)
+        self.on_tick = on_tick
+        #: seconds the receive loop sleeps after each busy round (see Server.run's pause)
+        self.pause = 0.0
         self.drop_reporter = DropReporter(on_event) if on_event is not None else None
         self.stats = ServerStats()
         self.tally = Tally()
@@ -175,6 +180,7 @@ class Collector:
         self._outputs_open = False
         self._reopen_due = False
         self._closed = False
+        self._last_stats: tuple[float, Counter[str]] = (time.monotonic(), Counter())
 
     # -- setup --------------------------------------------------------------------------
     def open(self) -> list[Target]:
@@ -365,6 +371,8 @@ class Collector:
                 fw.poll()
             if self.drop_reporter is not None:
                 self.drop_reporter.tick()
+            if self.on_tick is not None:
+                self.on_tick()
             if next_stats is not None and now >= next_stats:
                 next_stats = now + stats_every  # type: ignore[operator]
                 line = self.stats_line(now)
@@ -376,7 +384,7 @@ class Collector:
 
         server.run(should_stop=should_stop, on_idle=on_idle, tick=tick,
                    tick_interval=0.1 if deadline is None else min(
-                       0.1, max(0.01, deadline - started)))
+                       0.1, max(0.01, deadline - started)), pause=self.pause)
         server.drain_connections(0.05 if self.count is None else 0.0)
         on_idle()
 
@@ -472,6 +480,30 @@ class Collector:
         """Each forward's :class:`heptool.net.client.TargetStatus`, in --forward order."""
         return [fw.status() for fw in self.forwarders]
 
+    def forward_errors(self) -> list[str | None]:
+        """Each forward's last error (None: none), in --forward order."""
+        return [fw.stats.last_error for fw in self.forwarders]
+
+    def kernel_drops_now(self) -> int | None:
+        """The kernel's receive-buffer drops of the UDP sockets now (None: unknown)."""
+        if self._closed:
+            return self.kernel_drops
+        return self.server.kernel_drops() if self.server is not None else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts as plain (picklable) data: what a ``listen --workers`` worker reports
+        to the supervisor, which sums them (:mod:`heptool.pipeline.workers`)."""
+        st = self.stats
+        hc = self.hep_counts
+        return {"packets": dict(st.packets), "bytes": dict(st.bytes), "drops": dict(st.drops),
+                "connections": st.connections, "open_connections": st.open_connections,
+                "closed": dict(st.closed), "garbage_bytes": st.garbage_bytes,
+                "resyncs": st.resyncs, "truncated_bytes": st.truncated_bytes,
+                "accepted": self.accepted, "protos": dict(self.tally.protos),
+                "kernel_drops": self.kernel_drops_now(), "files": self.files,
+                "forwards": list(zip(self.forward_status(), self.forward_errors())),
+                "hep_counts": None if hc is None else {k: list(v) for k, v in hc.counts.items()}}
+
     def drops_line(self) -> str:
         """Every drop by reason, then what the forwards did not deliver and what waits for a
         forward that is down: ``none`` only when nothing was lost and nothing waits."""
@@ -493,7 +525,7 @@ class Collector:
                           for k in sorted(cur)) or "0/s"
         self._last_stats = (now, cur)
         protos = ", ".join(f"{k} {v}" for k, v in self.tally.protos.most_common()) or "-"
-        kd = self.server.kernel_drops() if self.server is not None else None
+        kd = self.kernel_drops_now()
         streams = streams_text(self.stats)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return (f"stats: {stamp} {rates}; total {self.stats.total}; protocols: {protos}; "
@@ -526,12 +558,12 @@ class Collector:
         if files:
             lines.append(f"  {len(files)} file{'s' if len(files) != 1 else ''} written: "
                          + ", ".join(files))
-        for fw, fs in zip(self.forwarders, self.forward_status()):
-            last = fw.stats.last_error
-            retried = getattr(fw.stats, "retried", 0)  # Kafka: requests librdkafka sent again
+        retried = {str(fw.target): getattr(fw.stats, "retried", 0) for fw in self.forwarders}
+        for fs, last in zip(self.forward_status(), self.forward_errors()):
+            retried_n = retried.get(fs.target, 0)  # Kafka: requests librdkafka sent again
             lines.append(f"  forward {fs.target}: {fs.sent} sent, {fs.undelivered} undelivered, "
                          f"{fs.reconnects} reconnects"
-                         + (f", {retried} retried" if retried else "")
+                         + (f", {retried_n} retried" if retried_n else "")
                          + (f" ({last})" if last else ""))
         return lines
 

@@ -1,0 +1,173 @@
+"""``heptool listen --workers``: the zero-loss UDP rate with 1 and 2 workers, side by side.
+
+    python bench/bench_workers.py                     # 4 s per rate, both outputs
+    python bench/bench_workers.py --duration 3 --rates 60000,90000,120000 --only jsonl
+
+For each output (``-f jsonl > /dev/null``, ``--write-hep f.pcap -q``) and each number of
+workers (1, 2), a separate sender process offers ~700-byte HEP3 SIP INVITEs (those of
+bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 64 UDP sockets (64
+source ports: SO_REUSEPORT hashes a datagram by its addresses and ports, so one socket would
+reach one worker only); listen's summary says what it received.  The zero-loss rate is the
+highest rate that was offered in full, received in full, and at least 90% read while it was
+offered (what sits in the kernel's 256 MiB receive buffer when the offer ends is waited for
+and counted, but a listen that reads slower than the offer only looks loss-free for as long
+as that buffer lasts).  The climb stops at the first rate that fails.
+
+First the sender's own ceiling: the same sender at full speed into a socket nobody reads
+(the receiver costs nothing), alone on the machine.  A rate above ~90% of it cannot be
+offered while listen runs on the same cores.  Loopback only.  The machine is shared: other
+jobs (other helpers' tests and benches) take CPU at times, so figures move between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_listen import ROOT, Listen, make_packets
+
+SOCKETS = 64
+#: listen "kept up" when it had read this share of the packets by the end of the offer (the
+#: 256 MiB receive buffer would otherwise hide a reader too slow for the rate for seconds)
+KEPT_UP = 0.9
+
+
+def sender_main(argv: list[str]) -> None:
+    """``PORT RATE DURATION``: offer RATE packets/s (0: as fast as it can) for DURATION s
+    over SOCKETS sockets, round robin; prints ``sent elapsed``."""
+    port, rate, duration = int(argv[0]), float(argv[1]), float(argv[2])
+    packets = make_packets()
+    socks = []
+    for _ in range(SOCKETS):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        s.connect(("127.0.0.1", port))
+        socks.append(s.send)
+    n, k = len(packets), len(socks)
+    sent = 0
+    start = time.perf_counter()
+    end = start + duration
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        due = int((now - start) * rate) - sent if rate else 2000
+        if due <= 0:
+            time.sleep(0.0005)
+            continue
+        for _ in range(min(due, 2000)):
+            try:
+                socks[sent % k](packets[sent % n])
+            except OSError:
+                pass
+            sent += 1
+    print(f"{sent} {time.perf_counter() - start:.4f}", flush=True)
+
+
+def run_sender(port: int, rate: float, duration: float) -> tuple[int, float]:
+    out = subprocess.run([sys.executable, __file__, "--_sender", str(port), str(rate),
+                          str(duration)], capture_output=True, text=True,
+                         timeout=duration + 60, check=True).stdout.split()
+    return int(out[0]), float(out[1])
+
+
+def sender_ceiling(duration: float) -> float:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    try:
+        sent, elapsed = run_sender(rx.getsockname()[1], 0, duration)
+    finally:
+        rx.close()
+    return sent / elapsed
+
+
+def one_rate(args: list[str], workers: int, rate: int, duration: float) -> dict:
+    lp = Listen("--workers", str(workers), "--bind", "udp://127.0.0.1:0", "--stats", "0.25",
+                *args)
+    try:
+        time.sleep(0.3)
+        sent, elapsed = run_sender(lp.port, rate, duration)
+        at_end = lp.total()
+        t_end = time.monotonic()
+        last, still = -1, 0.0
+        while time.monotonic() - t_end < 60:  # let listen read what the buffers hold
+            time.sleep(0.25)
+            cur = lp.total()
+            if cur >= sent:
+                break
+            still = still + 0.25 if cur == last else 0.0
+            if still >= 1.0:
+                break
+            last = cur
+    finally:
+        got, kd = lp.stop()
+    return {"rate": rate, "offered": sent / elapsed, "sent": sent, "got": got, "kd": kd,
+            "cpu": lp.cpu, "during": at_end / elapsed, "kept_up": at_end >= KEPT_UP * sent}
+
+
+def climb(label: str, args: list[str], workers: int, rates: list[int],
+          duration: float) -> int:
+    best = 0
+    for rate in rates:
+        r = one_rate(args, workers, rate, duration)
+        lost = r["sent"] - r["got"]
+        full = r["offered"] >= 0.98 * rate
+        cpu = (f"; listen CPU {r['cpu']:.1f} s = {r['got'] / r['cpu']:,.0f} packets per "
+               "CPU-second" if r["cpu"] else "")
+        print(f"  {label:30s} workers {workers}: asked {rate:>7,}/s offered "
+              f"{r['offered']:>9,.0f}/s sent {r['sent']:>9,} received {r['got']:>9,} lost "
+              f"{lost:>7,} (kernel drops {r['kd']}); read {r['during']:,.0f}/s during the "
+              f"offer{cpu}" + ("" if full else "  [the sender fell short]")
+              + ("" if r["kept_up"] else "  [listen fell behind: the rest came from the "
+                 "receive buffer]"), flush=True)
+        if lost > 0 or not full or not r["kept_up"]:
+            break
+        best = rate
+    return best
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_sender":
+        sender_main(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--rates", default="40000,60000,80000,100000,120000,140000,160000,"
+                                       "180000,200000,240000,280000")
+    ap.add_argument("--only", choices=["jsonl", "pcap"], action="append")
+    a = ap.parse_args()
+    rates = [int(x) for x in a.rates.split(",")]
+    only = a.only or ["jsonl", "pcap"]
+    print(f"machine: {os.cpu_count()} cores (shared with other jobs), Python "
+          f"{sys.version.split()[0]}; heptool {ROOT}; {SOCKETS} sender sockets; "
+          f"{a.duration:g} s per rate", flush=True)
+    ceiling = sender_ceiling(a.duration)
+    print(f"sender ceiling (alone, into a socket nobody reads): {ceiling:,.0f} packets/s",
+          flush=True)
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        outputs = {"jsonl": ("listen -f jsonl >/dev/null", ["-f", "jsonl"]),
+                   "pcap": ("listen --write-hep f.pcap -q",
+                            ["--write-hep", str(Path(d) / "f.pcap"), "-q", "--overwrite"])}
+        for key in only:
+            label, args = outputs[key]
+            for workers in (1, 2):
+                results[(key, workers)] = climb(label, args, workers, rates, a.duration)
+    print("zero-loss UDP rate (highest rate offered in full, received in full, at least "
+          f"{KEPT_UP:.0%} of it read during the offer):")
+    for key in only:
+        one, two = results[(key, 1)], results[(key, 2)]
+        ratio = f"{two / one:.2f}x" if one else "-"
+        print(f"  {outputs[key][0]:30s} 1 worker {one:>8,}/s   2 workers {two:>8,}/s   "
+              f"({ratio}; sender ceiling {ceiling:,.0f}/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
