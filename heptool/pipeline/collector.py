@@ -86,7 +86,8 @@ class Collector:
     Stopping: after ``count`` accepted packets, after ``duration`` seconds, or :meth:`stop`.
     Outputs: ``write_hep`` (the HEP packets in UDP frames, classic pcap), ``write_sip`` (the
     packets the HEP carried, decapsulated; ``.pcapng`` adds comments), ``write_jsonl``
-    (decode's records), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
+    (decode's records), ``write_parquet`` (a directory: HOMER 11's tables, see
+    :mod:`heptool.output.parquet`; pyarrow needed), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
     seconds (numbered on after the files already there), else refused when the file holds
     data, unless ``overwrite``; ``forwards`` (targets the packets are relayed to, bytes
     unchanged; ``forward_ca``/``forward_insecure``, and ``forward_cert``/``forward_key`` a
@@ -111,7 +112,8 @@ class Collector:
                  auth_key: str | None = None, count: int | None = None,
                  duration: float | None = None, stats_every: float | None = None,
                  write_hep: str | None = None, write_sip: str | None = None,
-                 write_jsonl: str | None = None, rotate_size: int | None = None,
+                 write_jsonl: str | None = None, write_parquet: str | None = None,
+                 rotate_size: int | None = None,
                  rotate_time: float | None = None, forwards: Sequence[Target | str] = (),
                  forward_ca: str | None = None, forward_insecure: bool = False,
                  metrics: tuple[str, int] | None = None, dedup: float | None = None,
@@ -133,6 +135,7 @@ class Collector:
         self.write_hep = write_hep
         self.write_sip = write_sip
         self.write_jsonl = write_jsonl
+        self.write_parquet = write_parquet
         self.rotate_size = rotate_size
         self.rotate_time = rotate_time
         self.forwards = [parse_target(f) if isinstance(f, str) else f for f in forwards]
@@ -159,6 +162,7 @@ class Collector:
         self.hep_out: RotatingFile | None = None
         self.jsonl_out: RotatingFile | None = None
         self.sip_out: SipSink | None = None
+        self.parquet_out: Any = None
         self.rotating: list[RotatingFile] = []
         self.forwarders: list[Any] = []
         self.flush: Callable[[], None] | None = None
@@ -272,6 +276,8 @@ class Collector:
             from heptool.output.jsonl import JsonlWriter
 
             self.jsonl_out = rotating(self.write_jsonl, JsonlWriter)
+        if self.write_parquet:
+            emit = self._parquet_emit(emit)
         if self.forwards:
             from heptool.net.client import SendError, open_sender
             from heptool.net.tls import client_tls_context
@@ -294,6 +300,7 @@ class Collector:
                                                    write_timeout=1.0, on_event=hook))
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
+                        or self.parquet_out is not None
                         or self.jsonl_out is not None or self.sip_out is not None
                         or self.stats_every is not None or self.hep_counts is not None
                         or self.dedup is not None)
@@ -320,6 +327,32 @@ class Collector:
         if self.drop_reporter is not None:
             reporter = self.drop_reporter
             server.on_drop = lambda reason, transport, peer: reporter(reason, transport, peer)
+
+    def _parquet_emit(self, emit: Callable[[Any, Any, bytes], None] | None
+                      ) -> Callable[[Any, Any, bytes], None]:
+        """Open the ``write_parquet`` writer; ``emit`` that also writes each message's row
+        (a HEPv1 message, which has no time, is timed by its arrival)."""
+        from heptool.output.parquet import ParquetWriter
+
+        path = self.write_parquet
+        assert path is not None
+        try:
+            pq = self.parquet_out = ParquetWriter(path, size=self.rotate_size,
+                                                  every=self.rotate_time)
+        except OSError as e:
+            raise OutputError(path, e.strerror or str(e)) from None
+        self.rotating.append(pq)  # type: ignore[arg-type]  # tick/reopen/close/files/base
+        add = pq.write
+        now = time.time
+        if emit is None:
+            return lambda rec, m, data: add(m, now())
+        user = emit
+
+        def both(rec: Any, m: Any, data: bytes) -> None:
+            user(rec, m, data)
+            add(m, now())
+
+        return both
 
     # -- running ------------------------------------------------------------------------
     def run(self) -> None:
@@ -389,15 +422,17 @@ class Collector:
             names = [o.files[-1] for o in (self.hep_out, self.jsonl_out) if o is not None]
             if self.sip_out is not None:
                 names.append(f"{self.write_sip} (rotated: its next number)")
+            if self.parquet_out is not None:
+                names.append(f"{self.write_parquet} (new files: the next numbers)")
             self.on_notice("output files reopened: " + (", ".join(names) or "none"))
 
     # -- ending -------------------------------------------------------------------------
     @property
     def files(self) -> list[str]:
-        """Every file written so far (--write-hep, --write-sip, --write-jsonl order; a name
-        reopened after SIGHUP once)."""
+        """Every file written so far (--write-hep, --write-sip, --write-jsonl, then the
+        complete --write-parquet files; a name reopened after SIGHUP once)."""
         out: list[str] = []
-        for o in (self.hep_out, self.sip_out, self.jsonl_out):
+        for o in (self.hep_out, self.sip_out, self.jsonl_out, self.parquet_out):
             if o is not None:
                 out += o.files
         return list(dict.fromkeys(out))

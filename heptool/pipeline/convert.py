@@ -292,6 +292,61 @@ class Conversion:
                 self._say(f"convert: {self.name}: no HEP found")
         return st
 
+    def to_parquet(self, source: Any, directory: str, kind: str, **sip_opts: Any) -> Any:
+        """Each message of ``source`` as one row of the Parquet tables in ``directory``
+        (:class:`heptool.output.parquet.ParquetWriter`: HOMER 11's tables and columns).
+        ``kind`` ``hep``: the HEP messages of ``source``; ``sip``: the SIP messages of a plain
+        capture wrapped as :meth:`sip_to_hep` wraps them (``sip_opts``: its keywords).
+        Returns the writer (``.files``, ``.rows``); ParquetUnavailableError without pyarrow."""
+        from heptool.output.parquet import ParquetWriter
+
+        writer = ParquetWriter(directory)
+        try:
+            if kind == "hep":
+                from heptool.capture.pcap import CaptureError
+
+                reader = self._reader(source)
+                try:
+                    for m in self._messages(reader):
+                        if type(m) is tuple:  # HEPv1: timed by its capture frame
+                            writer.write(m[0], m[1])
+                        else:
+                            writer.write(m)
+                except CaptureError as e:
+                    self._say(f"{self.name}: {e}", "error")
+                for report in reader.reports:
+                    self._report_input(report.stats)
+            else:
+                self._sip_rows(source, writer, sip_opts)
+        finally:
+            writer.close()
+        if self.verbose:
+            self._say(f"convert: {writer.rows} messages -> {len(writer.files)} Parquet files "
+                      f"in {directory}")
+        if not writer.rows and self.status == 0:
+            what = "HEP" if kind == "hep" else "SIP"
+            self._say(f"convert: {self.name}: nothing written: no {what} message"
+                      + (f" matched the filters ({self.decoded} messages)" if self.decoded
+                         else " found"))
+        return writer
+
+    def _sip_rows(self, source: Any, writer: Any, opts: dict[str, Any]) -> None:
+        from heptool.capture.convert import ConvertStats, sip_to_hep
+        from heptool.capture.pcap import CaptureError
+
+        match, count = self.match, self.count
+        try:
+            for m in sip_to_hep(source, stats=ConvertStats(), **opts):
+                self.decoded += 1
+                if match is not None and not match(m):
+                    continue
+                writer.write(m)
+                self.written += 1
+                if count is not None and self.written >= count:
+                    break
+        except CaptureError as e:
+            self._say(f"{self.name}: {e}", "error")
+
     def _report_input(self, ist: Any) -> None:
         """Bytes of the input that were not HEP and were skipped: damage (exit 3), as in
         ``decode``, never silence."""
