@@ -94,8 +94,8 @@ def test_rows_keep_every_field_and_the_payload_whole(tmp_path, capture):
                      rec["time"][:10] if rec["time"] else None))
     if want[0][0] is None:  # HEPv1 has no time: its row is timed by the capture frame
         assert all(r[0] > 1_000_000_000_000_000 for r in rows)
-        rows = [r[1:-1] for r in rows]
-        want = [w[1:-1] for w in want]
+        rows = sorted((r[1:-1] for r in rows), key=repr)
+        want = sorted((w[1:-1] for w in want), key=repr)
     assert sorted(rows, key=repr) == sorted(want, key=repr)
     if "opensips" in capture.name:  # it carries payloads that are not UTF-8
         assert sql(out, "SELECT count(*) FROM {src} WHERE payload_raw IS NOT NULL "
