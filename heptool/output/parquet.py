@@ -68,7 +68,8 @@ ROW_GROUP_ROWS = 65536
 #: ... or this many payload bytes
 ROW_GROUP_BYTES = 64 << 20
 
-_USER_RE = {h: re.compile(r"^(?:%s)[ \t]*:[^\n]*?sips?:([^@;>\s:?]+)@" % h, re.I | re.M)
+_USER_RE = {h: re.compile(r"^(?:" + h + r")[ \t]*:[^\n]*?sips?:([^@;>\s:?]+)@",
+                          re.IGNORECASE | re.MULTILINE)
             for h in ("from|f", "to|t")}
 _NAME_RE = re.compile(r"data-(\d{5,})\.parquet(?:\.part)?\Z")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
