@@ -49,6 +49,9 @@ import re
 import time
 from typing import Any
 
+from heptool.sip.info import sip_info
+from heptool.sip.payload import sip_text
+
 __all__ = ["COLUMNS", "INSTALL_HINT", "ParquetUnavailableError", "ParquetWriter",
            "require_pyarrow", "sip_table"]
 
@@ -71,6 +74,9 @@ ROW_GROUP_BYTES = 64 << 20
 _USER_RE = {h: re.compile(r"^(?:" + h + r")[ \t]*:[^\n]*?sips?:([^@;>\s:?]+)@",
                           re.IGNORECASE | re.MULTILINE)
             for h in ("from|f", "to|t")}
+#: the ``sip`` view's keys kept in data_extra, by HOMER 11's names
+_EXTRA_NAMES = {"ruri": "request_uri", "reason": "response_reason", "cseq": "cseq",
+                "from_tag": "from_tag", "to_tag": "to_tag", "x_cid": "x_cid"}
 _NAME_RE = re.compile(r"data-(\d{5,})\.parquet(?:\.part)?\Z")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -111,11 +117,11 @@ def _user(text: str, which: str) -> str | None:
 class _Part:
     """One (table, date) partition: its buffered columns and the file being written."""
 
-    __slots__ = ("cols", "directory", "file", "final", "nbytes", "opened", "part", "writer")
+    __slots__ = ("directory", "file", "final", "nbytes", "opened", "part", "rows", "writer")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self.cols: list[list[Any]] = [[] for _ in COLUMNS]
+        self.rows: list[tuple] = []
         self.nbytes = 0
         self.writer: Any = None
         self.file: Any = None
@@ -172,9 +178,6 @@ class ParquetWriter:
         """One message (a :class:`heptool.core.message.HepMessage`); ``when`` (epoch seconds,
         or (seconds, microseconds)) times a message that carries no time of its own (HEPv1): the capture's or arrival
         time, else 1970-01-01."""
-        from heptool.sip.info import sip_info
-        from heptool.sip.payload import sip_text
-
         sec = m.ts_sec
         if sec is None:
             if isinstance(when, tuple):
@@ -206,11 +209,9 @@ class ParquetWriter:
             if text is not None:
                 caller = _user(text, "from|f")
                 callee = _user(text, "to|t")
-            for k, name in (("ruri", "request_uri"), ("reason", "response_reason"),
-                            ("cseq", "cseq"), ("from_tag", "from_tag"),
-                            ("to_tag", "to_tag"), ("x_cid", "x_cid")):
-                v = info.get(k)
-                if v is not None:
+            for k, v in info.items():
+                name = _EXTRA_NAMES.get(k)
+                if name is not None:
                     extra[name] = v
         ex = m.extra
         if ex:
@@ -235,11 +236,11 @@ class ParquetWriter:
                m.dst_port, method, code, cseq_method, m.ip_proto,
                None if cap is None else str(cap), cid, pt, m.node_name, m.extra_correlation,
                text_payload, raw, self.dumps(extra).decode())
-        for col, v in zip(part.cols, row):
-            col.append(v)
+        rows = part.rows
+        rows.append(row)
         part.nbytes += 100 + (len(payload) if payload is not None else 0)
         self.rows += 1
-        if len(part.cols[0]) >= self.row_group or part.nbytes >= self.group_bytes:
+        if len(rows) >= self.row_group or part.nbytes >= self.group_bytes:
             self._flush(part)
 
     # -- files ---------------------------------------------------------------------------
@@ -273,14 +274,15 @@ class ParquetWriter:
 
     def _flush(self, part: _Part) -> None:
         """Write the buffered rows of ``part`` as one row group (opening its file first)."""
-        if not part.cols[0]:
+        if not part.rows:
             return
         if part.writer is None:
             self._open(part)
         pa = self.pa
-        arrays = [pa.array(col, type=field.type) for col, field in zip(part.cols, self.schema)]
+        arrays = [pa.array(col, type=field.type)
+                  for col, field in zip(zip(*part.rows), self.schema)]
         part.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        part.cols = [[] for _ in COLUMNS]
+        part.rows = []
         part.nbytes = 0
         if self.size is not None and part.file.tell() >= self.size:
             self._close_file(part)
