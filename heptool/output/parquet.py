@@ -52,7 +52,7 @@ from typing import Any
 from heptool.sip.info import sip_info
 from heptool.sip.payload import sip_text
 
-__all__ = ["COLUMNS", "INSTALL_HINT", "ParquetUnavailableError", "ParquetWriter",
+__all__ = ["COLUMNS", "INSTALL_HINT", "LISTEN_ROW_GROUP", "ParquetUnavailableError", "ParquetWriter",
            "require_pyarrow", "sip_table"]
 
 INSTALL_HINT = "pip install heptool[parquet]"
@@ -68,6 +68,9 @@ _CALL_METHODS = frozenset(("INVITE", "ACK", "PRACK", "UPDATE", "BYE", "CANCEL", 
 
 #: rows buffered per partition before a row group is written
 ROW_GROUP_ROWS = 65536
+#: listen's row groups: smaller, so that building one (pyarrow holds the GIL while it converts
+#: a column) never keeps the receive loop from its socket for long
+LISTEN_ROW_GROUP = 4096
 #: ... or this many payload bytes
 ROW_GROUP_BYTES = 64 << 20
 
@@ -138,10 +141,13 @@ class ParquetWriter:
     per partition and written as row groups of up to ``row_group`` rows (or 64 MiB of
     payload, or ``size``); :meth:`close` writes what is buffered and closes every file.
     ``files``: every complete file, in the order closed; ``rows``: rows written or
-    buffered."""
+    buffered.  ``background``: row groups are built, compressed and written by a thread, in
+    order (``listen``: its receive loop does not stop for a row group); an error there is
+    raised by the next call, or by :meth:`close`."""
 
     def __init__(self, directory: str, *, size: int | None = None, every: float | None = None,
-                 row_group: int = ROW_GROUP_ROWS, compression: str = "zstd") -> None:
+                 row_group: int = ROW_GROUP_ROWS, compression: str = "zstd",
+                 background: bool = False) -> None:
         pq = require_pyarrow()
         import pyarrow as pa
         from orjson import dumps
@@ -165,6 +171,38 @@ class ParquetWriter:
                  "proto_type": u32, "payload_raw": b}
         self.schema = pa.schema([(c, types.get(c, s)) for c in COLUMNS])
         os.makedirs(directory, exist_ok=True)
+        self.error: BaseException | None = None
+        self.queue: Any = None
+        self.thread: Any = None
+        if background:
+            import queue
+            import threading
+
+            self.queue = queue.Queue(maxsize=8)
+            self.thread = threading.Thread(target=self._work, name="write-parquet", daemon=True)
+            self.thread.start()
+
+    def _work(self) -> None:
+        q = self.queue
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if self.error is None:
+                fn, args = item
+                try:
+                    fn(*args)
+                except Exception as e:  # noqa: BLE001 - a thread boundary: _run/close raise it
+                    self.error = e
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        """``fn(*args)`` now, or in the writing thread after what is queued."""
+        if self.error is not None:
+            raise self.error
+        if self.queue is None:
+            fn(*args)
+        else:
+            self.queue.put((fn, args))
 
     # -- rows ----------------------------------------------------------------------------
     def _date(self, sec: int) -> str:
@@ -274,25 +312,31 @@ class ParquetWriter:
 
     def _flush(self, part: _Part) -> None:
         """Write the buffered rows of ``part`` as one row group (opening its file first)."""
-        if not part.rows:
+        rows = part.rows
+        if not rows:
             return
+        part.rows = []
+        part.nbytes = 0
+        self._run(self._write_group, part, rows)
+
+    def _write_group(self, part: _Part, rows: list[tuple]) -> None:
         if part.writer is None:
             self._open(part)
         pa = self.pa
-        arrays = [pa.array(col, type=field.type)
-                  for col, field in zip(zip(*part.rows), self.schema)]
+        arrays = [pa.array(col, type=field.type) for col, field in zip(zip(*rows), self.schema)]
         part.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        part.rows = []
-        part.nbytes = 0
         if self.size is not None and part.file.tell() >= self.size:
-            self._close_file(part)
+            self._close(part)
 
     def _close_file(self, part: _Part) -> None:
+        part.opened = 0.0
+        self._run(self._close, part)
+
+    def _close(self, part: _Part) -> None:
         if part.writer is None:
             return
         writer, f = part.writer, part.file
         part.writer = part.file = None
-        part.opened = 0.0
         try:
             writer.close()
         finally:
@@ -324,9 +368,15 @@ class ParquetWriter:
             try:
                 self._flush(part)
                 self._close_file(part)
-            except (OSError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - every partition is closed, then raised
                 error = error or e
         self.parts.clear()
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join(120)
+            self.thread = None
+            self.queue = None
+            error = error or self.error
         if error is not None:
             raise error
 

@@ -332,13 +332,15 @@ class Collector:
                       ) -> Callable[[Any, Any, bytes], None]:
         """Open the ``write_parquet`` writer; ``emit`` that also writes each message's row
         (a HEPv1 message, which has no time, is timed by its arrival)."""
-        from heptool.output.parquet import ParquetWriter
+        from heptool.output.parquet import LISTEN_ROW_GROUP, ParquetWriter
 
         path = self.write_parquet
         assert path is not None
         try:
+            # row groups built and written by a thread: the receive loop never waits for one
             pq = self.parquet_out = ParquetWriter(path, size=self.rotate_size,
-                                                  every=self.rotate_time)
+                                                  every=self.rotate_time, background=True,
+                                                  row_group=LISTEN_ROW_GROUP)
         except OSError as e:
             raise OutputError(path, e.strerror or str(e)) from None
         self.rotating.append(pq)  # type: ignore[arg-type]  # tick/reopen/close/files/base

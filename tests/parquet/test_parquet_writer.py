@@ -75,6 +75,26 @@ def test_rotation_by_size_time_and_reopen(tmp_path):
     assert len(w.files) == 2  # nothing buffered: no empty file
 
 
+def test_background_writes_the_same_files_and_reports_errors(tmp_path):
+    rows = {}
+    for background in (False, True):
+        out = tmp_path / str(background)
+        w = ParquetWriter(str(out), row_group=3, background=background)
+        for i in range(10):
+            w.write(sip(i))
+        w.close()
+        assert w.thread is None  # joined
+        rows[background] = sorted(r["session_id"] for f in w.files
+                                  for r in pq.read_table(f).to_pylist())
+    assert rows[True] == rows[False] == sorted(f"c{i}@h" for i in range(10))
+    w = ParquetWriter(str(tmp_path / "gone"), row_group=1, background=True)
+    (tmp_path / "gone").rmdir()
+    (tmp_path / "gone").write_bytes(b"not a directory")
+    w.write(sip(0))  # its row group fails in the thread
+    with pytest.raises(OSError):
+        w.close()
+
+
 def test_dates_types_and_payloads(tmp_path):
     w = ParquetWriter(str(tmp_path))
     w.write(sip(0))
