@@ -330,31 +330,18 @@ class Collector:
 
     def _parquet_emit(self, emit: Callable[[Any, Any, bytes], None] | None
                       ) -> Callable[[Any, Any, bytes], None]:
-        """Open the ``write_parquet`` writer; ``emit`` that also writes each message's row
-        (a HEPv1 message, which has no time, is timed by its arrival)."""
-        from heptool.output.parquet import LISTEN_ROW_GROUP, ParquetWriter
+        """Open the ``write_parquet`` writer (:mod:`heptool.pipeline.parquet_sink`); the
+        ``emit`` that also gives it each accepted message."""
+        from heptool.pipeline.parquet_sink import open_parquet, with_rows
 
-        path = self.write_parquet
-        assert path is not None
+        assert self.write_parquet is not None
         try:
-            # row groups built and written by a thread: the receive loop never waits for one
-            pq = self.parquet_out = ParquetWriter(path, size=self.rotate_size,
-                                                  every=self.rotate_time, background=True,
-                                                  row_group=LISTEN_ROW_GROUP)
+            pq = self.parquet_out = open_parquet(self.write_parquet, size=self.rotate_size,
+                                                 every=self.rotate_time)
         except OSError as e:
-            raise OutputError(path, e.strerror or str(e)) from None
-        self.rotating.append(pq)  # type: ignore[arg-type]  # tick/reopen/close/files/base
-        add = pq.write
-        now = time.time
-        if emit is None:
-            return lambda rec, m, data: add(m, now())
-        user = emit
-
-        def both(rec: Any, m: Any, data: bytes) -> None:
-            user(rec, m, data)
-            add(m, now())
-
-        return both
+            raise OutputError(self.write_parquet, e.strerror or str(e)) from None
+        self.rotating.append(pq)  # tick/reopen/close/files/base, as a RotatingFile
+        return with_rows(pq, emit)
 
     # -- running ------------------------------------------------------------------------
     def run(self) -> None:
