@@ -52,8 +52,8 @@ from typing import Any
 from heptool.sip.info import sip_info
 from heptool.sip.payload import sip_text
 
-__all__ = ["COLUMNS", "INSTALL_HINT", "LISTEN_ROW_GROUP", "ParquetUnavailableError", "ParquetWriter",
-           "require_pyarrow", "sip_table"]
+__all__ = ["COLUMNS", "INSTALL_HINT", "LISTEN_ROW_GROUP", "ParquetUnavailableError",
+           "ParquetWriter", "require_pyarrow", "sip_table", "users"]
 
 INSTALL_HINT = "pip install heptool[parquet]"
 
@@ -74,9 +74,9 @@ LISTEN_ROW_GROUP = 4096
 #: ... or this many payload bytes
 ROW_GROUP_BYTES = 64 << 20
 
-_USER_RE = {h: re.compile(r"^(?:" + h + r")[ \t]*:[^\n]*?sips?:([^@;>\s:?]+)@",
-                          re.IGNORECASE | re.MULTILINE)
-            for h in ("from|f", "to|t")}
+#: a From/To header line (full or compact name) and its value; the user of the first SIP URI
+_FROM_TO_RE = re.compile(r"\n(?:(from|f)|to|t)[ \t]*:([^\n]*)", re.IGNORECASE)
+_URI_USER_RE = re.compile(r"sips?:([^@;>\s:?]+)@", re.IGNORECASE)
 #: the ``sip`` view's keys kept in data_extra, by HOMER 11's names
 _EXTRA_NAMES = {"ruri": "request_uri", "reason": "response_reason", "cseq": "cseq",
                 "from_tag": "from_tag", "to_tag": "to_tag", "x_cid": "x_cid"}
@@ -111,10 +111,28 @@ def sip_table(method: str | None, cseq_method: str | None, status: int | None) -
     return "hep_proto_1_default"
 
 
-def _user(text: str, which: str) -> str | None:
+def users(text: str) -> tuple[str | None, str | None]:
+    """(caller, callee): the user part of the first From / To header's SIP URI (the first
+    header of each, full or compact form, in the header block; None when it has none)."""
     end = text.find("\r\n\r\n")
-    m = _USER_RE[which].search(text, 0, end if end >= 0 else len(text))
-    return m.group(1) if m else None
+    caller = callee = None
+    seen_from = seen_to = False
+    for m in _FROM_TO_RE.finditer(text, 0, end if end >= 0 else len(text)):
+        if m.group(1) is not None:
+            if seen_from:
+                continue
+            seen_from = True
+            u = _URI_USER_RE.search(m.group(2))
+            caller = u.group(1) if u else None
+        else:
+            if seen_to:
+                continue
+            seen_to = True
+            u = _URI_USER_RE.search(m.group(2))
+            callee = u.group(1) if u else None
+        if seen_from and seen_to:
+            break
+    return caller, callee
 
 
 class _Part:
@@ -245,8 +263,7 @@ class ParquetWriter:
                 table = sip_table(method, cseq_method, status)
             text = sip_text(payload)
             if text is not None:
-                caller = _user(text, "from|f")
-                callee = _user(text, "to|t")
+                caller, callee = users(text)
             for k, v in info.items():
                 name = _EXTRA_NAMES.get(k)
                 if name is not None:

@@ -10,7 +10,7 @@ pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq
 
 from heptool.core.message import HepMessage
-from heptool.output.parquet import COLUMNS, ParquetWriter, sip_table
+from heptool.output.parquet import COLUMNS, ParquetWriter, sip_table, users
 
 T0 = 1_795_683_600  # 2026-11-26T09:00:00Z
 
@@ -29,6 +29,15 @@ def test_sip_tables_by_method_and_cseq():
     assert sip_table(None, "REGISTER", 401) == "hep_proto_1_registration"
     assert sip_table("OPTIONS", "OPTIONS", None) == "hep_proto_1_default"
     assert sip_table(None, None, None) == "hep_proto_1_default"
+
+
+def test_caller_and_callee_from_the_first_from_and_to():
+    text = ("INVITE sip:x SIP/2.0\r\nTo: <sip:bob@b>\r\nf: A <SIP:alice@a>;tag=1\r\n"
+            "From: <sip:zed@z>\r\nt: <sip:other@o>\r\n\r\nFrom: <sip:body@x>")
+    assert users(text) == ("alice", "bob")
+    assert users("OPTIONS sip:x SIP/2.0\r\nFrom: <sip:a.example>\r\nTo: x\r\n\r\n") == (
+        None, None)
+    assert users("SIP/2.0 200 OK\r\nfrom : \"A\" <sips:carol@c:5061>\r\n") == ("carol", None)
 
 
 def test_part_files_until_closed_and_numbering_goes_on(tmp_path):
