@@ -7,6 +7,7 @@ only) are imported when the command runs.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -25,7 +26,7 @@ from heptool.cli.params import SizeParam, parse_hep_endpoint, parse_ports, parse
 
 __all__ = ["convert_command", "parse_ports"]
 
-FORMATS = ("auto", "pcap", "pcapng", "hep", "jsonl")
+FORMATS = ("auto", "pcap", "pcapng", "hep", "jsonl", "parquet")
 
 EPILOG = """\
 \b
@@ -38,6 +39,7 @@ Examples:
   heptool convert sip.pcap --ports 5060-5090 --to jsonl | jq .sip.call_id
   heptool convert sip.pcap --filter 'tcp and not host 10.0.0.9' -o hep.pcap
   heptool convert -i lo --filter 'port 5060' --duration 10 -o hep.pcap   # live, as an agent
+  heptool convert hep.pcap --to parquet -o lake/   # HOMER 11's tables, for DuckDB (heptool[parquet])
 
 \b
 Exit status: 0 converted; 2 bad command line; 3 the input was damaged or held bad HEP
@@ -53,13 +55,15 @@ convert is not an error but never silent: exit 0 with one line on stderr, e.g. "
 @click.command("convert", epilog=EPILOG,
                short_help="SIP captures to HEP, and HEP back to the captured packets.")
 @click.argument("input_path", required=False, metavar="[INPUT]", type=KafkaInputParam())
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              metavar="FILE", help="Write to FILE instead of standard output ('-' = stdout).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default=None,
+              metavar="FILE", help="Write to FILE instead of standard output ('-' = stdout); "
+                                   "with --to parquet a directory.")
 @click.option("-f", "--to", "--format", "fmt", type=click.Choice(FORMATS), default="auto",
               show_default=True,
               help="Output: pcap / pcapng (HEP -> the original packets; SIP -> HEP over UDP "
-                   "frames), hep (raw HEP stream), jsonl (records). auto: pcapng when FILE "
-                   "ends in .pcapng, else pcap.")
+                   "frames), hep (raw HEP stream), jsonl (records), parquet (HEP or SIP -> "
+                   "HOMER 11's tables in the directory -o DIR, one per protocol type, by date; "
+                   "needs heptool[parquet]). auto: pcapng when FILE ends in .pcapng, else pcap.")
 @click.option("--from", "direction", type=click.Choice(["auto", "sip", "hep"]), default="auto",
               show_default=True,
               help="What INPUT holds: plain SIP packets or HEP; auto looks at its first MiB "
@@ -172,6 +176,10 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if (":" in src_ep[0]) != (":" in dst_ep[0]):
         raise click.UsageError("--hep-src and --hep-dst must be of the same IP version")
 
+    if fmt == "parquet":
+        _check_parquet(output)
+    elif output is not None and output != "-" and os.path.isdir(output):
+        raise click.BadParameter(f"{output!r} is a directory", param_hint="'-o' / '--output'")
     to_terminal = (output is None or output == "-") and bool(env.stdout_isatty)
     if fmt == "auto":
         fmt = "pcapng" if output is not None and output.lower().endswith(".pcapng") else "pcap"
@@ -208,6 +216,19 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if kind == "hep" and bpf is not None:
         raise click.UsageError("the input is HEP: --filter selects packets of a plain SIP "
                                "capture (for HEP use --src, --dst, --call-id, --proto)")
+    if fmt == "parquet":
+        assert output is not None
+        try:
+            conv.to_parquet(source, output, kind, ports=ports, packet_filter=packet_filter,
+                            proto_type=ptype, capture_id=capture_id, node_name=node_name,
+                            auth_key=auth_key, correlation_id_from=correlation_id_from,
+                            hep_version=int(hep_version))
+        except OSError as e:
+            raise click.FileError(getattr(e, "filename", None) or output,
+                                  hint=e.strerror or str(e)) from None
+        if conv.status != ExitStatus.OK:
+            click.get_current_context().exit(conv.status)
+        return
     if kind == "hep" and fmt in ("hep", "jsonl"):
         raise click.UsageError(f"the input is HEP already; --to {fmt} converts SIP "
                                f"captures (use 'heptool decode -f "
@@ -229,6 +250,27 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
         session.finish()  # the kernel's counts; status 1 if packets were lost
     if conv.status != ExitStatus.OK:
         click.get_current_context().exit(conv.status)
+
+
+class _NeedsExtra(click.ClickException):
+    """An optional extra is not installed: one line naming it, exit status 2."""
+
+    exit_code = 2
+
+
+def _check_parquet(output: str | None) -> None:
+    """--to parquet: a directory to write, and pyarrow (exit status 2 without them)."""
+    from heptool.output.parquet import ParquetUnavailableError, require_pyarrow
+
+    if output is None or output == "-":
+        raise click.UsageError("--to parquet writes a directory of files: give -o DIR")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise click.BadParameter(f"{output!r} is not a directory",
+                                 param_hint="'-o' / '--output'")
+    try:
+        require_pyarrow("--to parquet")
+    except ParquetUnavailableError as e:
+        raise _NeedsExtra(str(e)) from None
 
 
 def _is_pipe(env: Environment, path: str | None) -> bool:

@@ -58,6 +58,7 @@ Examples:
   heptool listen --bind udp://0.0.0.0:9060 -f jsonl | jq .sip.call_id
   heptool listen --bind udp://127.0.0.1:0          # a free port, printed on stderr
   heptool listen --write-hep hep.pcap --rotate-size 100M --rotate-time 3600 -q
+  heptool listen -q --write-parquet lake/ --rotate-time 300   # for DuckDB (heptool[parquet])
   heptool listen --bind tls://0.0.0.0:9061 --cert srv.pem --key srv.key
   heptool listen --proto sip --forward udp://10.0.0.9:9060 -q   # a filtering HEP proxy
   heptool listen --auth-key s3cret --allow 10.0.0.0/8 --stats 10
@@ -94,8 +95,8 @@ that already holds data (see --overwrite).
               help="tls://: require client certificates signed by these CAs (PEM).")
 @output_options(*FORMATS)
 @click.option("-q", "--quiet", is_flag=True,
-              help="Print no records on standard output (with --write-hep, --write-jsonl or "
-                   "--forward).")
+              help="Print no records on standard output (with --write-hep, --write-jsonl, "
+                   "--write-parquet or --forward).")
 @message_filter_options()
 @click.option("--write-hep", "write_hep", type=click.Path(dir_okay=False), default=None,
               metavar="FILE.pcap",
@@ -108,6 +109,13 @@ that already holds data (see --overwrite).
                    "FILE.pcapng adds each packet's HEP metadata as a comment.")
 @click.option("--write-jsonl", "write_jsonl", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Save the records as JSON Lines in FILE.")
+@click.option("--write-parquet", "write_parquet", type=click.Path(file_okay=False), default=None,
+              metavar="DIR",
+              help="Save the messages as Parquet files in DIR for DuckDB and friends: HOMER 11's "
+                   "tables and columns, one table per protocol type (DIR/hep_proto_1_call/"
+                   "date=YYYY-MM-DD/data-00000.parquet...). A file becomes *.parquet when it is "
+                   "complete (rotated, SIGHUP, or the end); until then it is *.parquet.part. "
+                   "Needs heptool[parquet] (pyarrow).")
 @click.option("--overwrite", is_flag=True,
               help="Replace a --write-hep/--write-sip/--write-jsonl file that already holds "
                    "data (without it listen refuses to start, exit status 2). Rotated files "
@@ -115,10 +123,13 @@ that already holds data (see --overwrite).
 @click.option("--rotate-size", "rotate_size", type=SizeParam(), default=None, metavar="SIZE",
               help="Start a new --write-hep/--write-sip/--write-jsonl file when it reaches SIZE "
                    "(100M, 2G...). Files are then named NAME-00000.EXT, NAME-00001.EXT, ..., "
-                   "numbered on after the highest already there (a restart never overwrites).")
+                   "numbered on after the highest already there (a restart never overwrites). "
+                   "--write-parquet: each table's file, checked after each row group.")
 @click.option("--rotate-time", "rotate_time", type=click.FloatRange(min=1), default=None,
               metavar="SECONDS",
-              help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS.")
+              help="Start a new --write-hep/--write-sip/--write-jsonl file every SECONDS; "
+                   "--write-parquet: close each file SECONDS after its first row (it is then "
+                   "complete and readable).")
 @click.option("--forward", "forwards", type=TargetParam(kafka=True), multiple=True,
               metavar="URL",
               help="Relay every accepted packet (filters applied), bytes unchanged, to URL: "
@@ -219,6 +230,13 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     from heptool.pipeline.workers import WorkerError
 
     match = build_message_filter(o)
+    if o["write_parquet"] is not None:
+        from heptool.output.parquet import ParquetUnavailableError, require_pyarrow
+
+        try:
+            require_pyarrow("--write-parquet")
+        except ParquetUnavailableError as e:
+            raise _Refused(str(e)) from None
     fmt = resolve_format(o["fmt"], env, o["output"])
     binds = list(o["binds"]) or [parse_target(b) for b in DEFAULT_BINDS]
     tls_ctx = _server_tls(binds, o)
@@ -325,6 +343,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
 #: options given to the Collector as they are
 _COLLECTOR_OPTIONS = ("max_connections", "stall_timeout", "reuse_port", "auth_key", "count",
                       "duration", "stats_every", "write_hep", "write_sip", "write_jsonl",
+                      "write_parquet",
                       "rotate_size", "rotate_time", "forwards", "forward_ca", "forward_insecure",
                       "forward_cert", "forward_key", "overwrite", "metrics", "dedup")
 

@@ -4,7 +4,9 @@
 transport, connections, stream garbage and every drop by reason (callers add their own
 reasons, e.g. ``auth key``). :data:`CLOSE_DROPS` and :data:`PARTIAL_DROPS` map why a
 connection ended to the drop it counts; :func:`kernel_udp_drops` reads the kernel's
-receive-buffer drops of a UDP socket (Linux ``/proc/net/udp{,6}``).
+receive-buffer drops of a UDP socket (Linux ``/proc/net/udp{,6}``). :func:`drops_text`,
+:func:`streams_text` and :func:`status_text` (a forward's state) are their words in the
+stats line and the summary.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import collections
 import os
 import socket
 import time
+from typing import Any
 
-__all__ = ["CLOSE_DROPS", "PARTIAL_DROPS", "ServerStats", "kernel_udp_drops"]
+__all__ = ["CLOSE_DROPS", "PARTIAL_DROPS", "ServerStats", "drops_text", "kernel_udp_drops",
+           "status_text", "streams_text"]
 
 
 #: Why a connection ended -> the drop it counts (``ServerStats.drops``); the reasons absent
@@ -98,3 +102,22 @@ def kernel_udp_drops(sock: socket.socket) -> int | None:
             continue
     return None
 
+
+def status_text(st: Any) -> str:
+    """A forward's state for the stats line: ``up``/``DOWN``, queue depth, counts."""
+    return (f"{'up' if st.connected else 'DOWN'}, queued {st.queued}, sent {st.sent}, "
+            f"undelivered {st.undelivered}, reconnects {st.reconnects}")
+
+
+def drops_text(st: ServerStats) -> str:
+    """``reason N, reason N`` (most first) of every drop on the way in (ServerStats.drops is
+    where all are counted); :meth:`heptool.pipeline.collector.Collector.drops_line` adds the forwards'."""
+    return ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
+
+
+def streams_text(st: ServerStats) -> str:
+    """TCP/TLS bytes skipped as garbage and left in incomplete packets ('' when none)."""
+    if not (st.garbage_bytes or st.truncated_bytes):
+        return ""
+    return (f"{st.garbage_bytes} garbage bytes skipped in {st.resyncs} resyncs; "
+            f"{st.truncated_bytes} bytes of incomplete packets dropped")

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from heptool.net.stats import ServerStats
+from heptool.net.stats import ServerStats, drops_text, status_text, streams_text
 from heptool.net.target import Target, parse_target
 from heptool.pipeline.handlers import DropReporter, Tally, make_handler, pcap_only_handlers
 
@@ -89,7 +89,8 @@ class Collector:
     Stopping: after ``count`` accepted packets, after ``duration`` seconds, or :meth:`stop`.
     Outputs: ``write_hep`` (the HEP packets in UDP frames, classic pcap), ``write_sip`` (the
     packets the HEP carried, decapsulated; ``.pcapng`` adds comments), ``write_jsonl``
-    (decode's records), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
+    (decode's records), ``write_parquet`` (a directory: HOMER 11's tables, see
+    :mod:`heptool.output.parquet`; pyarrow needed), rotated by ``rotate_size`` bytes and/or every ``rotate_time``
     seconds (numbered on after the files already there), else refused when the file holds
     data, unless ``overwrite``; ``forwards`` (targets the packets are relayed to, bytes
     unchanged; ``forward_ca``/``forward_insecure``, and ``forward_cert``/``forward_key`` a
@@ -114,7 +115,8 @@ class Collector:
                  auth_key: str | None = None, count: int | None = None,
                  duration: float | None = None, stats_every: float | None = None,
                  write_hep: str | None = None, write_sip: str | None = None,
-                 write_jsonl: str | None = None, rotate_size: int | None = None,
+                 write_jsonl: str | None = None, write_parquet: str | None = None,
+                 rotate_size: int | None = None,
                  rotate_time: float | None = None, forwards: Sequence[Target | str] = (),
                  forward_ca: str | None = None, forward_insecure: bool = False,
                  metrics: tuple[str, int] | None = None, dedup: float | None = None,
@@ -138,6 +140,7 @@ class Collector:
         self.write_hep = write_hep
         self.write_sip = write_sip
         self.write_jsonl = write_jsonl
+        self.write_parquet = write_parquet
         self.rotate_size = rotate_size
         self.rotate_time = rotate_time
         self.forwards = [parse_target(f, kafka=True) if isinstance(f, str) else f
@@ -170,6 +173,7 @@ class Collector:
         self.hep_out: RotatingFile | None = None
         self.jsonl_out: RotatingFile | None = None
         self.sip_out: SipSink | None = None
+        self.parquet_out: Any = None
         self.rotating: list[RotatingFile] = []
         self.forwarders: list[Any] = []
         self.flush: Callable[[], None] | None = None
@@ -284,6 +288,8 @@ class Collector:
             from heptool.output.jsonl import JsonlWriter
 
             self.jsonl_out = rotating(self.write_jsonl, JsonlWriter)
+        if self.write_parquet:
+            emit = self._parquet_emit(emit)
         if self.forwards:
             from heptool.net.client import SendError, open_sender
             from heptool.net.tls import client_tls_context
@@ -313,6 +319,7 @@ class Collector:
                                                    write_timeout=1.0, on_event=hook))
         want_record = emit is not None and need_record
         need_message = (want_record or self.match is not None or self.auth_key is not None
+                        or self.parquet_out is not None
                         or self.jsonl_out is not None or self.sip_out is not None
                         or self.stats_every is not None or self.hep_counts is not None
                         or self.dedup is not None)
@@ -339,6 +346,21 @@ class Collector:
         if self.drop_reporter is not None:
             reporter = self.drop_reporter
             server.on_drop = lambda reason, transport, peer: reporter(reason, transport, peer)
+
+    def _parquet_emit(self, emit: Callable[[Any, Any, bytes], None] | None
+                      ) -> Callable[[Any, Any, bytes], None]:
+        """Open the ``write_parquet`` writer (:mod:`heptool.pipeline.parquet_sink`); the
+        ``emit`` that also gives it each accepted message."""
+        from heptool.pipeline.parquet_sink import open_parquet, with_rows
+
+        assert self.write_parquet is not None
+        try:
+            pq = self.parquet_out = open_parquet(self.write_parquet, size=self.rotate_size,
+                                                 every=self.rotate_time)
+        except OSError as e:
+            raise OutputError(self.write_parquet, e.strerror or str(e)) from None
+        self.rotating.append(pq)  # tick/reopen/close/files/base, as a RotatingFile
+        return with_rows(pq, emit)
 
     # -- running ------------------------------------------------------------------------
     def run(self) -> None:
@@ -410,15 +432,17 @@ class Collector:
             names = [o.files[-1] for o in (self.hep_out, self.jsonl_out) if o is not None]
             if self.sip_out is not None:
                 names.append(f"{self.write_sip} (rotated: its next number)")
+            if self.parquet_out is not None:
+                names.append(f"{self.write_parquet} (new files: the next numbers)")
             self.on_notice("output files reopened: " + (", ".join(names) or "none"))
 
     # -- ending -------------------------------------------------------------------------
     @property
     def files(self) -> list[str]:
-        """Every file written so far (--write-hep, --write-sip, --write-jsonl order; a name
-        reopened after SIGHUP once)."""
+        """Every file written so far (--write-hep, --write-sip, --write-jsonl, then the
+        complete --write-parquet files; a name reopened after SIGHUP once)."""
         out: list[str] = []
-        for o in (self.hep_out, self.sip_out, self.jsonl_out):
+        for o in (self.hep_out, self.sip_out, self.jsonl_out, self.parquet_out):
             if o is not None:
                 out += o.files
         return list(dict.fromkeys(out))
@@ -566,23 +590,3 @@ class Collector:
                          + (f", {retried_n} retried" if retried_n else "")
                          + (f" ({last})" if last else ""))
         return lines
-
-
-def status_text(st: Any) -> str:
-    """A forward's state for the stats line: ``up``/``DOWN``, queue depth, counts."""
-    return (f"{'up' if st.connected else 'DOWN'}, queued {st.queued}, sent {st.sent}, "
-            f"undelivered {st.undelivered}, reconnects {st.reconnects}")
-
-
-def drops_text(st: ServerStats) -> str:
-    """``reason N, reason N`` (most first) of every drop on the way in (ServerStats.drops is
-    where all are counted); :meth:`Collector.drops_line` adds the forwards'."""
-    return ", ".join(f"{k} {v}" for k, v in st.drops.most_common()) or "none"
-
-
-def streams_text(st: ServerStats) -> str:
-    """TCP/TLS bytes skipped as garbage and left in incomplete packets ('' when none)."""
-    if not (st.garbage_bytes or st.truncated_bytes):
-        return ""
-    return (f"{st.garbage_bytes} garbage bytes skipped in {st.resyncs} resyncs; "
-            f"{st.truncated_bytes} bytes of incomplete packets dropped")

@@ -27,6 +27,7 @@ import io
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from heptool.pipeline.progress import FileProgress
 from heptool.pipeline.reader import MessageReader, Problem, message_time, timed
 
 __all__ = ["SNIFF_BYTES", "Conversion", "PeekedFile", "PeekedStream", "open_input",
@@ -144,77 +145,6 @@ def sniff_direction(source: PeekedFile | PeekedStream) -> str:
     except CaptureError:
         pass  # the sniffed head ends inside a record
     return "sip"
-
-
-class FileProgress:
-    """How far a conversion has read its input file, on a progress bar.
-
-    The readers open the file themselves (no wrapper in their hot loops), so the position
-    is that of this process's own descriptor on it, found once through ``/proc/self/fd``
-    (Linux; elsewhere :meth:`start` gives None: no bar).  :meth:`tick` per message,
-    :meth:`batch` per block of records: cheap, the position is read now and then."""
-
-    def __init__(self, bar: Any, key: tuple[int, int]) -> None:
-        self.bar = bar
-        self.key = key
-        self.fd: int | None = None
-        self.n = 0  # work done (a message 1, a block 128); the position is read every 1024
-        self.next = 0
-
-    @classmethod
-    def start(cls, progress: Callable[[str, int], Any] | None, source: Any,
-              name: str) -> FileProgress | None:
-        """The progress of reading ``source`` (a :class:`PeekedFile`), or None: no
-        ``progress``, not a file, or no way to see the position."""
-        import os
-
-        if progress is None or not isinstance(source, PeekedFile) or \
-                not os.path.isdir("/proc/self/fd"):
-            return None
-        try:
-            st = os.stat(source)
-        except OSError:
-            return None
-        bar = progress(name, st.st_size)
-        return None if bar is None else cls(bar, (st.st_dev, st.st_ino))
-
-    def tick(self) -> None:
-        self.n += 1
-        if self.n >= self.next:
-            self.next = self.n + 1024
-            self.poll()
-
-    def batch(self) -> None:
-        self.n += 128
-        if self.n >= self.next:
-            self.next = self.n + 1024
-            self.poll()
-
-    def poll(self) -> None:
-        import os
-
-        try:
-            if self.fd is None or (os.fstat(self.fd).st_dev, os.fstat(self.fd).st_ino) != self.key:
-                self.fd = self._find()
-            if self.fd is not None:
-                self.bar.update(os.lseek(self.fd, 0, os.SEEK_CUR))
-        except OSError:
-            self.fd = None
-
-    def _find(self) -> int | None:
-        import os
-
-        for name in os.listdir("/proc/self/fd"):
-            try:
-                st = os.stat(f"/proc/self/fd/{name}")
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) == self.key:
-                return int(name)
-        return None
-
-    def stop(self) -> None:
-        self.bar.stop()
 
 
 class Conversion:
@@ -391,6 +321,61 @@ class Conversion:
             else:
                 self._say(f"convert: {self.name}: no HEP found")
         return st
+
+    def to_parquet(self, source: Any, directory: str, kind: str, **sip_opts: Any) -> Any:
+        """Each message of ``source`` as one row of the Parquet tables in ``directory``
+        (:class:`heptool.output.parquet.ParquetWriter`: HOMER 11's tables and columns).
+        ``kind`` ``hep``: the HEP messages of ``source``; ``sip``: the SIP messages of a plain
+        capture wrapped as :meth:`sip_to_hep` wraps them (``sip_opts``: its keywords).
+        Returns the writer (``.files``, ``.rows``); ParquetUnavailableError without pyarrow."""
+        from heptool.output.parquet import ParquetWriter
+
+        writer = ParquetWriter(directory)
+        try:
+            if kind == "hep":
+                from heptool.capture.pcap import CaptureError
+
+                reader = self._reader(source)
+                try:
+                    for m in self._messages(reader):
+                        if type(m) is tuple:  # HEPv1: timed by its capture frame
+                            writer.write(m[0], m[1])
+                        else:
+                            writer.write(m)
+                except CaptureError as e:
+                    self._say(f"{self.name}: {e}", "error")
+                for report in reader.reports:
+                    self._report_input(report.stats)
+            else:
+                self._sip_rows(source, writer, sip_opts)
+        finally:
+            writer.close()
+        if self.verbose:
+            self._say(f"convert: {writer.rows} messages -> {len(writer.files)} Parquet files "
+                      f"in {directory}")
+        if not writer.rows and self.status == 0:
+            what = "HEP" if kind == "hep" else "SIP"
+            self._say(f"convert: {self.name}: nothing written: no {what} message"
+                      + (f" matched the filters ({self.decoded} messages)" if self.decoded
+                         else " found"))
+        return writer
+
+    def _sip_rows(self, source: Any, writer: Any, opts: dict[str, Any]) -> None:
+        from heptool.capture.convert import ConvertStats, sip_to_hep
+        from heptool.capture.pcap import CaptureError
+
+        match, count = self.match, self.count
+        try:
+            for m in sip_to_hep(source, stats=ConvertStats(), **opts):
+                self.decoded += 1
+                if match is not None and not match(m):
+                    continue
+                writer.write(m)
+                self.written += 1
+                if count is not None and self.written >= count:
+                    break
+        except CaptureError as e:
+            self._say(f"{self.name}: {e}", "error")
 
     def _report_input(self, ist: Any) -> None:
         """Bytes of the input that were not HEP and were skipped: damage (exit 3), as in
