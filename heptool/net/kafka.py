@@ -36,29 +36,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..analysis.extract import extra_pairs
 from ..core.codec import decode
 from ..core.errors import HepError
 from ..sip.ids import sip_ids
-from .client import SendStats
+from .client import SendStats, TargetStatus
 from .target import KafkaTarget
-
-try:  # the send lane's shared status tuple (heptool.net.client.TargetStatus)
-    from .client import TargetStatus  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until that lands
-
-    class TargetStatus(NamedTuple):  # type: ignore[no-redef]
-        """A destination's state: what :meth:`KafkaSender.status` returns."""
-
-        target: str
-        connected: bool
-        queued: int
-        sent: int
-        undelivered: int
-        reconnects: int
-
 
 __all__ = [
     "CONFIG_ENV",

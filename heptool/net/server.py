@@ -121,6 +121,35 @@ class _Conn:
         self.want_write = False
 
 
+
+def bind_socket(t: Target, *, reuse_port: bool = False,
+                prepare: Callable[[socket.socket], None] | None = None) -> socket.socket:
+    """A socket bound (not yet listening) to ``t``: UDP or TCP, IPv6 sockets v6-only,
+    SO_REUSEPORT with ``reuse_port`` (several processes share the port: ``listen
+    --reuse-port``, ``--workers``), SO_REUSEADDR for TCP; ``prepare(sock)`` before the bind
+    (the UDP receive buffer). OSError naming ``t`` when it cannot be."""
+    try:
+        infos = socket.getaddrinfo(t.host, t.port, type=socket.SOCK_DGRAM if t.scheme == "udp"
+                                   else socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise OSError(f"{t}: cannot resolve {t.host!r}: {e.strerror or e}") from None
+    family, stype, _, _, addr = infos[0]
+    sock = socket.socket(family, stype)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:  # several processes share the port; the kernel spreads load
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if prepare is not None:
+            prepare(sock)
+        if t.scheme != "udp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        raise OSError(e.errno, f"cannot listen on {t}: {e.strerror or e}") from None
+    return sock
+
 class Server:
     """UDP/TCP/TLS HEP listeners (see the module doc).
 
@@ -183,23 +212,9 @@ class Server:
             raise
 
     def _open_one(self, t: Target) -> None:
+        sock = bind_socket(t, reuse_port=self.reuse_port,
+                           prepare=self._grow_rcvbuf if t.scheme == "udp" else None)
         try:
-            infos = socket.getaddrinfo(t.host, t.port, type=socket.SOCK_DGRAM if t.scheme == "udp"
-                                       else socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        except socket.gaierror as e:
-            raise OSError(f"{t}: cannot resolve {t.host!r}: {e.strerror or e}") from None
-        family, stype, _, _, addr = infos[0]
-        sock = socket.socket(family, stype)
-        try:
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if self.reuse_port:  # several processes share the port; the kernel spreads load
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if t.scheme == "udp":
-                self._grow_rcvbuf(sock)
-            else:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
             if t.scheme != "udp":
                 sock.listen(128)
             sock.setblocking(False)

@@ -428,24 +428,9 @@ class Supervisor:
 
 def _probe(t: Target) -> socket.socket:
     """A socket bound (not listening) to ``t`` with SO_REUSEPORT, as the workers bind."""
-    try:
-        infos = socket.getaddrinfo(t.host, t.port, type=socket.SOCK_DGRAM if t.scheme == "udp"
-                                   else socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        raise OSError(f"{t}: cannot resolve {t.host!r}: {e.strerror or e}") from None
-    family, stype, _, _, addr = infos[0]
-    sock = socket.socket(family, stype)
-    try:
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if t.scheme != "udp":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    except OSError as e:
-        sock.close()
-        raise OSError(e.errno, f"cannot listen on {t}: {e.strerror or e}") from None
-    return sock
+    from heptool.net.server import bind_socket
+
+    return bind_socket(t, reuse_port=True)
 
 
 def _worker_main(k: int, conn: Any, sup: Supervisor,
