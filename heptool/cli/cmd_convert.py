@@ -223,9 +223,12 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
                             proto_type=ptype, capture_id=capture_id, node_name=node_name,
                             auth_key=auth_key, correlation_id_from=correlation_id_from,
                             hep_version=int(hep_version))
+            conv.close(commit=True)  # kafka://: the files are complete
         except OSError as e:
             raise click.FileError(getattr(e, "filename", None) or output,
                                   hint=e.strerror or str(e)) from None
+        finally:
+            conv.close()
         if conv.status != ExitStatus.OK:
             click.get_current_context().exit(conv.status)
         return

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
 from kafkahelpers import make_calls, topic_messages
@@ -371,3 +373,26 @@ def test_unreachable_broker_is_an_unreadable_input(tmp_path):
     err = r.stderr.decode()
     assert r.returncode == 1, err
     assert err.count("Error: ") == 1 and f"kafka://127.0.0.1:{port}/t" in err
+
+
+def test_convert_from_a_topic_to_parquet_commits_once_the_files_are_complete(topic_url, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    make_calls(tmp_path / "in.hep", calls=3)
+    r = run_heptool("send", str(tmp_path / "in.hep"), "--to", topic_url)
+    assert r.returncode == 0, r.stderr.decode()
+    r = run_heptool("decode", str(tmp_path / "in.hep"), "-f", "jsonl")
+    sent = len(r.stdout.splitlines())
+    assert sent > 0
+    lake = tmp_path / "lake"
+    r = run_heptool("convert", topic_url, "--group", "pq", "--from-beginning", "--until-idle",
+                    "2", "--to", "parquet", "-o", str(lake), timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake}/**/*.parquet', "
+                      "hive_partitioning=true)").fetchall()[0][0]
+    assert rows == sent
+    # the group's offsets were committed once the Parquet files were complete
+    r = run_heptool("convert", topic_url, "--group", "pq", "--from-beginning", "--until-idle",
+                    "2", "--to", "parquet", "-o", str(tmp_path / "again"), timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert not list((tmp_path / "again").glob("**/*.parquet"))
