@@ -514,26 +514,58 @@ class Server:
                           f"({reason}): {conn.frames} packets, {d.skipped_bytes} garbage bytes"
                           + (f", {d.buffered} bytes of a partial packet" if d.buffered else ""))
 
-    def drain_connections(self, timeout: float = 0.2) -> None:
-        """On stop: read what connected peers have already sent (bounded), so packets that
-        reached the kernel before the stop are not lost."""
-        deadline = time.monotonic() + timeout
+    def drain_connections(self, timeout: float = 0.2, udp_timeout: float = 0.0) -> None:
+        """On stop: read what connected peers have already sent (for up to ``timeout``
+        seconds) and, with ``udp_timeout``, the datagrams waiting in the UDP sockets'
+        receive buffers (until they are empty, for up to ``udp_timeout`` seconds; what is
+        still there then is discarded and counted as the drop ``unread at stop``), so that
+        packets which reached the kernel before the stop are never lost unseen."""
         sel = self.sel
         if sel is None:
             return
+        started = time.monotonic()
+        udp = [lsn for lsn in self.listeners if lsn.kind == "udp"] if udp_timeout > 0 else []
         self.stopping = False
         try:
-            while self.conns and time.monotonic() < deadline:
-                events = sel.select(0.01)
-                if not events:
+            while True:
+                now = time.monotonic()
+                want_conns = bool(self.conns) and now < started + timeout
+                want_udp = bool(udp) and now < started + udp_timeout
+                if not (want_conns or want_udp):
                     break
-                for key, mask in events:
+                busy = False
+                for key, mask in sel.select(0.01):
                     if isinstance(key.data, _Conn):
-                        self._service(key.data, mask)
-                    elif key.data.kind == "udp":
+                        if want_conns:
+                            self._service(key.data, mask)
+                            busy = True
+                    elif key.data.kind == "udp" and (want_udp or want_conns):
                         self._drain_udp(key.data)
+                        busy = True
+                if not busy:
+                    break
         finally:
             self.stopping = True
+        for lsn in udp:
+            self._discard_udp(lsn)
+
+    def _discard_udp(self, lsn: _Listener, limit: int = 1_000_000) -> None:
+        """Count (as ``unread at stop``) and discard what is left in a UDP socket's buffer."""
+        recv = lsn.sock.recv_into
+        buf = self._buf
+        n = 0
+        while n < limit:
+            try:
+                recv(buf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionRefusedError:  # ICMP of an earlier send (forwarding)
+                continue
+            except OSError:
+                break
+            n += 1
+        if n:
+            self.stats.drops["unread at stop"] += n
 
     def close(self) -> None:
         for conn in list(self.conns.values()):

@@ -50,9 +50,12 @@ if TYPE_CHECKING:
     from heptool.output.files import RotatingFile
     from heptool.pipeline.sinks import SipSink
 
-__all__ = ["KAFKA_FLUSH", "CloseError", "Collector", "OutputError", "drops_text",
+__all__ = ["KAFKA_FLUSH", "UDP_DRAIN", "CloseError", "Collector", "OutputError", "drops_text",
            "status_text", "streams_text"]
 
+#: Seconds a stopped listen keeps reading the datagrams already in its UDP receive buffers
+#: (what is left then is counted as the drop "unread at stop")
+UDP_DRAIN = 2.0
 #: Seconds a Kafka --forward gets at the end (Ctrl-C, SIGTERM...) to deliver what it holds
 KAFKA_FLUSH = 10.0
 
@@ -407,7 +410,11 @@ class Collector:
         server.run(should_stop=should_stop, on_idle=on_idle, tick=tick,
                    tick_interval=0.1 if deadline is None else min(
                        0.1, max(0.01, deadline - started)), pause=self.pause)
-        server.drain_connections(0.05 if self.count is None else 0.0)
+        if self.count is None or self.accepted < self.count:
+            # stopped (a signal, --duration): what reached the kernel is still read
+            server.drain_connections(0.05, udp_timeout=UDP_DRAIN)
+        else:
+            server.drain_connections(0.0)
         on_idle()
 
     def stop(self) -> None:

@@ -321,3 +321,29 @@ def test_forward_cert_needs_a_tls_forward(tmp_path):
     r = run_heptool("listen", "--bind", "udp://127.0.0.1:0", "--forward", "tls://127.0.0.1:9",
                     "--forward-cert", str(pem), "--duration", "0.1")
     assert r.returncode == 1 and b"cannot load the TLS client certificate" in r.stderr, r.stderr
+
+
+def test_sigterm_reads_the_datagrams_already_in_the_receive_buffer(tmp_path):
+    """Datagrams that reached the kernel before the stop are read, not thrown away with the
+    socket: listen is frozen (SIGSTOP) while 3,000 packets queue in its UDP buffer, then
+    SIGTERM + SIGCONT; every one is in --write-hep and the summary."""
+    pkts = packets(3001)
+    out = tmp_path / "h.pcap"
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-hep", str(out),
+                       "-f", "jsonl") as lp:
+        host, port = lp.url("udp")[len("udp://"):].rsplit(":", 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(pkts[0], (host, int(port)))
+        assert len(lp.read_records(1)) == 1  # the receive loop runs (signals handled)
+        os.kill(lp.proc.pid, signal.SIGSTOP)
+        try:
+            for p in pkts[1:]:
+                s.sendto(p, (host, int(port)))
+            s.close()
+            os.kill(lp.proc.pid, signal.SIGTERM)
+        finally:
+            os.kill(lp.proc.pid, signal.SIGCONT)
+        assert lp.wait() == 0, lp.stderr_lines
+    time.sleep(0.05)
+    assert len(sip_frames(out)) == len(pkts), lp.stderr_lines
+    assert any("3001 packets received" in line for line in lp.stderr_lines), lp.stderr_lines
