@@ -31,8 +31,8 @@ supervisor is gone stops by itself within 0.1 s.  No click, no rich.
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import signal
 import socket
 import sys
@@ -313,7 +313,7 @@ class Supervisor:
                     self.sink_error = e
                     self.stop()
         elif tag in (_SNAP, _FINAL):
-            snap, error = pickle.loads(body)
+            snap, error = _load_snapshot(body)
             self.merged.update(w.k, snap)
             if tag == _FINAL:
                 w.final = True
@@ -328,9 +328,9 @@ class Supervisor:
         elif tag == _READY:
             w.ready = True
             if not self.bound:
-                self.bound = [parse_target(u) for u in pickle.loads(body)]
+                self.bound = [parse_target(u) for u in json.loads(body)]
         elif tag == _FAIL:
-            kind, args = pickle.loads(body)
+            kind, args = json.loads(body)
             return (OutputError(*args) if kind == "output" else
                     SendError(*args) if kind == "send" else OSError(*args))
         return None
@@ -426,6 +426,27 @@ class Supervisor:
                 + ", ".join(f"{n:,}" for n in per) + ")"]
 
 
+def _dump_snapshot(snap: dict[str, Any], error: str | None) -> bytes:
+    """A worker's counts (:meth:`Collector.snapshot`) as JSON for the pipe: data only, never
+    code (no pickle between processes, tests/test_security.py); tuple keys become lists."""
+    data = dict(snap)
+    data["forwards"] = [[list(st), err] for st, err in snap["forwards"]]
+    hc = snap["hep_counts"]
+    data["hep_counts"] = None if hc is None else [[list(k), v] for k, v in hc.items()]
+    return json.dumps([data, error]).encode()
+
+
+def _load_snapshot(body: bytes) -> tuple[dict[str, Any], str | None]:
+    """:func:`_dump_snapshot` read back, with its TargetStatus and tuple keys."""
+    from heptool.net.client import TargetStatus
+
+    data, error = json.loads(body)
+    data["forwards"] = [(TargetStatus(*st), err) for st, err in data["forwards"]]
+    hc = data["hep_counts"]
+    data["hep_counts"] = None if hc is None else {tuple(k): v for k, v in hc}
+    return data, error
+
+
 def _probe(t: Target) -> socket.socket:
     """A socket bound (not listening) to ``t`` with SO_REUSEPORT, as the workers bind."""
     from heptool.net.server import bind_socket
@@ -468,7 +489,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
             c.stop()
             return
         pipe.send()
-        send(_SNAP, pickle.dumps((c.snapshot(), None)))
+        send(_SNAP, _dump_snapshot(c.snapshot(), None))
 
     c = Collector(sup.resolved, tls_context=sup.tls_context, reuse_port=True,
                   on_event=(lambda t: send(_EVENT, t.encode("utf-8", "replace")))
@@ -478,7 +499,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
     try:
         c.open()
     except OSError as e:
-        send(_FAIL, pickle.dumps(("os", (str(e),))))
+        send(_FAIL, json.dumps(["os", [str(e)]]).encode())
         return 1
     state["c"] = c
     if sup.metrics is not None:
@@ -494,14 +515,14 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
             c.open_outputs(out.emit, need_record=out.need_record, flush=out.flush,
                            on_close=out.close)
     except OutputError as e:
-        send(_FAIL, pickle.dumps(("output", (e.path, e.hint, e.exists))))
+        send(_FAIL, json.dumps(["output", [e.path, e.hint, e.exists]]).encode())
         c.close()
         return 2
     except SendError as e:
-        send(_FAIL, pickle.dumps(("send", (str(e),))))
+        send(_FAIL, json.dumps(["send", [str(e)]]).encode())
         c.close()
         return 1
-    send(_READY, pickle.dumps([str(t) for t in c.bound]))
+    send(_READY, json.dumps([str(t) for t in c.bound]).encode())
     if state["stop"]:
         c.stop()
     error = None
@@ -513,6 +534,6 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
         except CloseError as e:
             error = str(e)
         pipe.send()
-        send(_FINAL, pickle.dumps((c.snapshot(), error)))
+        send(_FINAL, _dump_snapshot(c.snapshot(), error))
     return 0 if error is None else 1
 
