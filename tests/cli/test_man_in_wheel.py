@@ -1,6 +1,7 @@
 """``pip install`` installs the man pages (issue 13 #11): the wheel carries man/*.1 as data
 files under share/man/man1. Built from a copy of the sources (the work tree gets no build/),
-skipped where the build tools are missing."""
+with the build tools installed here, else with pip's isolated build (which fetches them: CI's
+fresh venv has no setuptools); skipped only when neither can build."""
 
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ def _build_tools() -> bool:
 
 
 def test_the_wheel_installs_every_man_page(tmp_path):
-    if not _build_tools():
-        pytest.skip("setuptools>=74.1 is not installed (the build backend pyproject names)")
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -37,12 +36,16 @@ def test_the_wheel_installs_every_man_page(tmp_path):
     shutil.copytree(ROOT / "heptool", src / "heptool",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     out = tmp_path / "wheel"
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                        "--no-build-isolation", "-w", str(out), str(src)],
+    local = _build_tools()
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)]
+    r = subprocess.run(cmd + (["--no-build-isolation"] if local else []),
                        capture_output=True, timeout=600, check=False,
-                       env={**os.environ, "PIP_NO_INDEX": "1"})
+                       env={**os.environ, "PIP_NO_INDEX": "1"} if local else None)
     if r.returncode != 0 and b"No module named pip" in r.stderr:
         pytest.skip("pip is not installed")
+    if r.returncode != 0 and not local and (b"No matching distribution" in r.stderr
+                                            or b"Could not find a version" in r.stderr):
+        pytest.skip("no setuptools>=74.1 here and pip could not fetch it (offline)")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     (wheel,) = out.glob("heptool-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
