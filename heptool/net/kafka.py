@@ -402,7 +402,6 @@ class KafkaReader:
         self.pending: tuple[int, int] | None = None
         self.read = 0
         self.errors: list[str] = []
-        self.assigned: set[int] = set()
         self.ever_assigned = False
         self._active = time.monotonic()
         import os
@@ -440,7 +439,6 @@ class KafkaReader:
         start = ck.OFFSET_BEGINNING if self.from_beginning else ck.OFFSET_END
         self.consumer.assign([ck.TopicPartition(self.target.topic, p, start)
                               for p in sorted(t.partitions)])
-        self.assigned = set(t.partitions)
         self.ever_assigned = True
 
     # -- callbacks ---------------------------------------------------------------------
@@ -456,7 +454,6 @@ class KafkaReader:
             self.on_error(text)
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
-        self.assigned |= {tp.partition for tp in partitions}
         self.ever_assigned = True
         self._active = time.monotonic()
 
@@ -468,14 +465,11 @@ class KafkaReader:
             self.done.pop(p, None)
         if self.pending is not None and self.pending[0] in gone:
             self.pending = None
-        self.assigned -= gone
         self._active = time.monotonic()
 
     def _lost(self, consumer: Any, partitions: list[Any]) -> None:
-        gone = {tp.partition for tp in partitions}
-        for p in gone:
-            self.done.pop(p, None)
-        self.assigned -= gone
+        for tp in partitions:
+            self.done.pop(tp.partition, None)
 
     # -- reading -----------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:

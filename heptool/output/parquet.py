@@ -396,8 +396,3 @@ class ParquetWriter:
             error = error or self.error
         if error is not None:
             raise error
-
-    @property
-    def open_files(self) -> list[str]:
-        """The files being written (``.part`` names)."""
-        return [p.part for p in self.parts.values() if p.writer is not None]
