@@ -164,8 +164,9 @@ that already holds data (see --overwrite).
               help="Receive with N processes on the same ports (SO_REUSEPORT: the kernel "
                    "spreads datagrams and connections over them; auto: one per core; Linux). "
                    "One supervisor merges their counts into one --stats line, one --metrics "
-                   "endpoint and one summary, and alone writes their records to stdout/-o in "
-                   "whole-record chunks (-f jsonl or raw). --write-* files are one per worker: "
+                   "endpoint and one summary. The workers write their records to stdout/-o "
+                   "themselves, in whole-record chunks under one lock, so lines never "
+                   "interleave (-f jsonl or raw). --write-* files are one per worker: "
                    "F.pcap -> F-w0.pcap, F-w1.pcap... (rotated F-w0-00000.pcap...). --count "
                    "stops all once their sum reaches N (a few more may be accepted). A worker "
                    "that dies stops the others: summary, exit status 1.")
@@ -281,7 +282,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     served = False
     try:
         if workers > 1:
-            # the workers format the records; the supervisor writes them (see --workers)
+            # the workers format and write the records (pipeline.workers, SharedOutput)
             shown = "none" if o["quiet"] else fmt
             printer = _Printer(env, "none", None)
             sink = None
@@ -404,7 +405,7 @@ class _Printer:
         self.file: Any = None
         if fmt == "none":
             return
-        if to is not None:  # a --workers worker's pipe to the supervisor (jsonl or raw)
+        if to is not None:  # a --workers worker's chunk stream (jsonl or raw)
             stream = to
             if fmt == "jsonl" and tty:
                 from heptool.output.jsonl import TerminalJson

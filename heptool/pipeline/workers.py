@@ -12,10 +12,16 @@ What each worker writes, and how it stays safe:
 * ``--write-hep/--write-sip/--write-jsonl F.EXT``: one file per worker, ``F-w0.EXT``,
   ``F-w1.EXT``... (rotated: ``F-w0-00000.EXT``...; :func:`worker_path`); together they
   hold every packet (``mergecap`` joins pcaps by time).
-* records on standard output (or ``-o FILE``): each worker formats its records and sends
-  them in whole-record chunks over its pipe; the supervisor alone writes them, chunk by
-  chunk, so lines never interleave (JSON Lines and raw only: a table or one JSON array cannot
-  be shared by N writers).
+* records on standard output (or ``-o FILE``): each worker formats its records and writes
+  them in whole-record chunks (up to 64 KiB, or what waited 20 ms) straight to the
+  descriptor every worker inherited (a file, a pipe, a terminal), each chunk under one
+  exclusive lock (:class:`SharedOutput`: ``lockf`` on a lock file, which the kernel
+  releases when a holder dies), so lines never interleave and no record passes through a
+  third process (JSON Lines and raw only: a table or one JSON array cannot be shared by N
+  writers).  An output without a descriptor (a test's in-memory stream) gets the chunks
+  over the worker's pipe instead (:class:`PipeStream`), written by the supervisor.  An
+  output that fails (EPIPE: the reader is gone; ENOSPC) stops every worker, and the
+  supervisor raises its error, as a single listen does.
 * counts: every worker sends a snapshot (:meth:`Collector.snapshot`) every 0.1 s and a
   final one after its outputs are closed; the supervisor sums them
   (:class:`heptool.pipeline.merge.MergedCounts`)
@@ -31,6 +37,7 @@ supervisor is gone stops by itself within 0.1 s.  No click, no rich.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -44,8 +51,10 @@ from heptool.net.senders import SendError
 from heptool.net.target import Target, parse_target
 from heptool.pipeline.collector import CloseError, Collector, OutputError
 from heptool.pipeline.merge import ForwardState, MergedCounts
+from heptool.pipeline.shared_output import ChunkStream, SharedOutput, output_descriptor
 
-__all__ = ["PipeStream", "Supervisor", "WorkerError", "cpu_count", "worker_path"]
+__all__ = ["ChunkStream", "PipeStream", "SharedOutput", "Supervisor", "WorkerError", "cpu_count",
+           "worker_path"]
 
 #: how long the workers may take to bind and open their outputs
 START_TIMEOUT = 30.0
@@ -53,7 +62,8 @@ START_TIMEOUT = 30.0
 #: on few cores then wake per batch of packets, not per packet (see Server.run)
 PAUSE = 0.0005
 #: message tags on a worker's pipe
-_DATA, _SNAP, _FINAL, _READY, _FAIL, _EVENT, _NOTICE = (b"D", b"S", b"F", b"R", b"X", b"E", b"N")
+_DATA, _SNAP, _FINAL, _READY, _FAIL, _EVENT, _NOTICE, _OUTERR = (
+    b"D", b"S", b"F", b"R", b"X", b"E", b"N", b"O")
 
 
 class WorkerError(OSError):
@@ -78,39 +88,13 @@ def worker_path(path: str, k: int) -> str:
     return f"{root}-w{k}{ext}"
 
 
-class PipeStream:
-    """A binary stream for a worker's records: whole writes are gathered and sent to the
-    supervisor as one message, so a message always ends between records (the writers write
-    one record per ``write``): past ``limit`` bytes, at a :meth:`flush` once the oldest
-    byte waited ``delay`` seconds (few messages when packets come one by one), and at
-    :meth:`send` (the worker's 0.1 s tick, and its end)."""
+class PipeStream(ChunkStream):
+    """A :class:`ChunkStream` whose chunks go to the supervisor over the worker's pipe
+    (``conn``), tagged as records: for an output without a descriptor."""
 
     def __init__(self, conn: Any, limit: int = 1 << 16, delay: float = 0.02) -> None:
+        super().__init__(conn.send_bytes, _DATA, limit, delay)
         self.conn = conn
-        self.limit = limit
-        self.delay = delay
-        self.buf = bytearray(_DATA)
-        self.since = 0.0
-
-    def write(self, data: bytes) -> int:
-        if len(self.buf) == 1:
-            self.since = time.monotonic()
-        self.buf += data
-        if len(self.buf) >= self.limit:
-            self.send()
-        return len(data)
-
-    def flush(self) -> None:
-        if len(self.buf) > 1 and time.monotonic() - self.since >= self.delay:
-            self.send()
-
-    def send(self) -> None:
-        if len(self.buf) > 1:
-            self.conn.send_bytes(self.buf)
-            del self.buf[1:]
-
-    def isatty(self) -> bool:
-        return False
 
 
 class _Worker:
@@ -159,6 +143,8 @@ class Supervisor:
         self.resolved: list[Target] = []
         self.bound: list[Target] = []
         self.sink: IO[bytes] | None = None
+        self.shared: SharedOutput | None = None
+        self.lock_file: IO[bytes] | None = None
         self.sink_error: OSError | None = None
         self.problems: list[str] = []
         self.metrics_server: Any = None
@@ -189,14 +175,22 @@ class Supervisor:
         """Fork the workers and wait until each listens with its outputs open.
         ``make_output(stream)`` builds, in each worker, what formats its records on
         ``stream`` (an object with ``emit``, ``need_record``, ``flush`` and ``close`` as
-        :meth:`Collector.open_outputs` takes them; None: no records); the supervisor writes
-        what they send to ``sink``."""
+        :meth:`Collector.open_outputs` takes them; None: no records) for ``sink``: the
+        workers write to its descriptor themselves (:class:`SharedOutput`), or, when it has
+        none, the supervisor writes what they send."""
         self.sink = sink
-        for f in (sys.stdout, sys.stderr):  # nothing buffered is written twice by a child
-            try:
-                f.flush()
+        for f in (sys.stdout, sys.stderr, sink):  # nothing buffered is written twice by a
+            try:  # child, nor after what the workers write
+                if f is not None:
+                    f.flush()
             except (OSError, ValueError):
                 pass
+        fd = output_descriptor(sink) if make_output is not None else None
+        if fd is not None:
+            import tempfile
+
+            self.lock_file = tempfile.TemporaryFile(prefix="heptool-workers-")  # noqa: SIM115
+            self.shared = SharedOutput(fd, self.lock_file.fileno())
         from multiprocessing import Pipe
 
         for k in range(self.n):
@@ -325,6 +319,11 @@ class Supervisor:
         elif tag == _NOTICE:
             if self.on_notice is not None:
                 self.on_notice(f"worker {w.k}: {body.decode('utf-8', 'replace')}")
+        elif tag == _OUTERR:  # a worker could not write the records: stop, re-raised by run()
+            if self.sink_error is None:
+                code, text = json.loads(body)
+                self.sink_error = OSError(code, text)
+                self.stop()
         elif tag == _READY:
             w.ready = True
             if not self.bound:
@@ -414,6 +413,8 @@ class Supervisor:
         self._close_probes()
         if self.metrics_server is not None:
             self.metrics_server.close()
+        if self.lock_file is not None:
+            self.lock_file.close()
         self.merged.close()
         if self.problems:
             raise WorkerError(self.problems)
@@ -481,14 +482,28 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
         if opts.get(key):
             opts[key] = worker_path(opts[key], k)
 
-    pipe = PipeStream(conn)
+    shared = sup.shared
+    records: ChunkStream
+    if shared is not None:  # straight to the output, one chunk at a time under the lock
+
+        def deliver(chunk: bytearray) -> None:
+            try:
+                shared.write_chunk(chunk)
+            except OSError as e:  # once: write_chunk writes nothing after an error
+                send(_OUTERR, json.dumps([e.errno or errno.EIO, e.strerror or str(e)]).encode())
+                if state["c"] is not None:
+                    state["c"].stop()
+
+        records = ChunkStream(deliver)
+    else:
+        records = PipeStream(conn)
 
     def tick() -> None:
         c = state["c"]
         if os.getppid() != parent:  # the supervisor is gone
             c.stop()
             return
-        pipe.send()
+        records.send()
         send(_SNAP, _dump_snapshot(c.snapshot(), None))
 
     c = Collector(sup.resolved, tls_context=sup.tls_context, reuse_port=True,
@@ -507,7 +522,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
 
         c.hep_counts = HepCounts()
     c.pause = PAUSE
-    out = make_output(pipe) if make_output is not None else None
+    out = make_output(records) if make_output is not None else None
     try:
         if out is None:
             c.open_outputs()
@@ -533,7 +548,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
             c.close()
         except CloseError as e:
             error = str(e)
-        pipe.send()
+        records.send()
         send(_FINAL, _dump_snapshot(c.snapshot(), error))
     return 0 if error is None else 1
 
