@@ -166,7 +166,8 @@ that already holds data (see --overwrite).
                    "One supervisor merges their counts into one --stats line, one --metrics "
                    "endpoint and one summary. The workers write their records to stdout/-o "
                    "themselves, in whole-record chunks under one lock, so lines never "
-                   "interleave (-f jsonl or raw). --write-* files are one per worker: "
+                   "interleave (-f jsonl or raw); worker k numbers its records k, k+N, "
+                   "k+2N..., so an index is unique. --write-* files are one per worker: "
                    "F.pcap -> F-w0.pcap, F-w1.pcap... (rotated F-w0-00000.pcap...). --count "
                    "stops all once their sum reaches N (a few more may be accepted). A worker "
                    "that dies stops the others: summary, exit status 1.")

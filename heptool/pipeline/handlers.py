@@ -43,13 +43,16 @@ DUPLICATE = "duplicate"
 
 
 class Tally:
-    """What the general handler counts: ``index`` (the next record's), ``accepted`` packets
-    and ``protos`` (accepted packets per protocol type name)."""
+    """What the general handler counts: ``index`` (the next record's; each record adds
+    ``step``: ``listen --workers N`` numbers worker k's records k, k+N, k+2N..., unique
+    across the workers), ``accepted`` packets and ``protos`` (accepted packets per protocol
+    type name)."""
 
-    __slots__ = ("accepted", "index", "protos")
+    __slots__ = ("accepted", "index", "protos", "step")
 
-    def __init__(self) -> None:
-        self.index = 0
+    def __init__(self, index: int = 0, step: int = 1) -> None:
+        self.index = index
+        self.step = step
         self.accepted = 0
         self.protos: Counter[str] = Counter()
 
@@ -97,6 +100,7 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
     need_msg = need_message
     auth = auth_key
     protos = tally.protos
+    step = tally.step
     need_rec = need_record
     jo = jsonl_out
     ho = hep_out
@@ -149,7 +153,7 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 return
             protos[proto_name(m.proto_type)] += 1
         index = tally.index
-        tally.index = index + 1
+        tally.index = index + step
         if need_rec:
             rec = decode_record(m, index, None, transport, addr(peer), addr(local), True)
             if emit is not None:

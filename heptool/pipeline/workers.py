@@ -511,6 +511,7 @@ def _worker_main(k: int, conn: Any, sup: Supervisor,
                   if sup.on_event is not None else None,
                   on_line=None, on_notice=lambda t: send(_NOTICE, t.encode("utf-8", "replace")),
                   on_tick=tick, **{key: v for key, v in opts.items() if key != "reuse_port"})
+    c.tally.index, c.tally.step = k, sup.n  # record indexes unique across the workers
     try:
         c.open()
     except OSError as e:

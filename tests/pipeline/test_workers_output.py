@@ -225,3 +225,21 @@ def test_an_output_without_a_descriptor_gets_the_records_through_the_supervisor(
         timer.cancel()
         sup.close()
     assert call_ids(sink.getvalue().splitlines()) == sorted(f"o{i}@test" for i in range(120))
+
+
+def test_record_indexes_are_unique_across_the_workers(tmp_path):
+    out = tmp_path / "records.jsonl"
+    sent = packets(300)
+    with ListenProcess("--workers", "2", "--bind", "tcp://127.0.0.1:0", "-f", "jsonl",
+                       "-o", str(out), "--write-jsonl", str(tmp_path / "w.jsonl"),
+                       stdout=None) as lp:
+        send_tcp(int(lp.url("tcp").rsplit(":", 1)[1]), sent)
+        wait_for(lambda: out.read_bytes().count(b"\n") >= len(sent), 30, "the records")
+        assert lp.stop(signal.SIGTERM) == 0, lp.stderr_lines
+    first, second = per_worker(lp)
+    indexes = sorted(json.loads(x)["index"] for x in out.read_bytes().splitlines())
+    assert len(set(indexes)) == len(sent)  # one index per record, none twice
+    assert indexes == sorted([2 * i for i in range(first)] + [2 * i + 1 for i in range(second)])
+    for k in (0, 1):  # each worker's file: its own indexes, k, k+2, k+4...
+        lines = (tmp_path / f"w-w{k}.jsonl").read_bytes().splitlines()
+        assert [json.loads(x)["index"] for x in lines] == [k + 2 * i for i in range(len(lines))]
