@@ -3,7 +3,8 @@
     python bench/bench_workers.py                     # 4 s per rate, both outputs
     python bench/bench_workers.py --duration 3 --rates 60000,90000,120000 --only jsonl
 
-For each output (``-f jsonl > /dev/null``, ``--write-hep f.pcap -q``) and each number of
+For each output (``-f jsonl > /dev/null``, ``--write-hep f.pcap -q``; with ``--only parquet``,
+``--write-parquet DIR -q``, which needs heptool[parquet]) and each number of
 workers (1, 2), a separate sender process offers ~700-byte HEP3 SIP INVITEs (those of
 bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 64 UDP sockets (64
 source ports: SO_REUSEPORT hashes a datagram by its addresses and ports, so one socket would
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--rates", default="40000,60000,80000,100000,120000,140000,160000,"
                                        "180000,200000,240000,280000")
-    ap.add_argument("--only", choices=["jsonl", "pcap"], action="append")
+    ap.add_argument("--only", choices=["jsonl", "pcap", "parquet"], action="append")
     a = ap.parse_args()
     rates = [int(x) for x in a.rates.split(",")]
     only = a.only or ["jsonl", "pcap"]
@@ -155,7 +156,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         outputs = {"jsonl": ("listen -f jsonl >/dev/null", ["-f", "jsonl"]),
                    "pcap": ("listen --write-hep f.pcap -q",
-                            ["--write-hep", str(Path(d) / "f.pcap"), "-q", "--overwrite"])}
+                            ["--write-hep", str(Path(d) / "f.pcap"), "-q", "--overwrite"]),
+                   "parquet": ("listen --write-parquet DIR -q",  # (needs heptool[parquet])
+                               ["--write-parquet", str(Path(d) / "lake"), "-q"])}
         for key in only:
             label, args = outputs[key]
             for workers in (1, 2):
