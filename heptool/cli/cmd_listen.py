@@ -183,7 +183,7 @@ that already holds data (see --overwrite).
               help="Every SECONDS print a line on stderr: the time (UTC), packets/s per "
                    "transport, per protocol type, drops by reason, kernel receive-buffer drops, "
                    "and each --forward's state (up or DOWN, queued, sent, undelivered, "
-                   "reconnects).")
+                   "reconnects; kafka://: retried).")
 @click.option("--metrics", "metrics", type=EndpointParam(), default=None, metavar="ADDR:PORT",
               help="Serve Prometheus metrics at http://ADDR:PORT/metrics (text format 0.0.4): "
                    "packets and bytes received per transport, per capture id and protocol "

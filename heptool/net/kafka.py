@@ -325,7 +325,7 @@ class KafkaSender:
         st = self.stats
         return TargetStatus(str(self.target), self.connected,
                             len(self.producer) if not self._closed else 0, st.packets,
-                            st.undelivered, st.reconnects)
+                            st.undelivered, st.reconnects, st.retried)
 
     def close(self, timeout: float | None = None) -> None:
         """Wait up to ``timeout`` (default ``retry``) seconds for every queued packet to be
