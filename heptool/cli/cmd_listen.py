@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.kafka_options import kafka_key_option, kafka_key_order
+from heptool.cli.kafka_options import check_kafka_key, kafka_key_option, kafka_key_order
 from heptool.cli.options import (
     build_message_filter,
     message_filter_options,
@@ -256,6 +256,8 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     if (o["forward_cert"] or o["forward_key"]) and not any(
             t.scheme == "tls" for t in o["forwards"]):
         raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
+    kafka_key_order(o["kafka_key"])  # a bad ORDER is said first
+    check_kafka_key(o["forwards"], "--forward")
     workers = o["workers"]
     if workers > 1:
         if fmt in ("table", "json") and not o["quiet"]:
