@@ -260,19 +260,28 @@ class KafkaSender:
         self.stats.retried = sum(int(b.get("txretries", 0)) for b in brokers)
 
     # -- sending -----------------------------------------------------------------------
-    def key_and_headers(self, data: bytes) -> tuple[bytes | None, list[tuple[str, bytes]] | None]:
-        """The key and headers of one packet (None, None when it does not decode)."""
-        try:
-            m = decode(data)
-        except HepError:
-            return None, None
+    #: ``send`` takes the packet's decoded message too (a caller that has it passes it:
+    #: the packet is not decoded again)
+    takes_message = True
+
+    def key_and_headers(self, data: bytes, message: Any = None
+                        ) -> tuple[bytes | None, list[tuple[str, bytes]] | None]:
+        """The key and headers of one packet (None, None when it does not decode);
+        ``message``: ``decode(data)`` when the caller has it already."""
+        m = message
+        if m is None:
+            try:
+                m = decode(data)
+            except HepError:
+                return None, None
         key = call_key(m, self.key_order) if self.key_order else None
         return (key.encode("utf-8", "surrogateescape") if key is not None else None,
                 hep_headers(m))
 
-    def send(self, data: bytes) -> bool:
-        """Queue one packet for the topic; False when it could not be (counted undelivered)."""
-        key, headers = self.key_and_headers(data)
+    def send(self, data: bytes, message: Any = None) -> bool:
+        """Queue one packet for the topic (``message``: its ``decode(data)``, when the
+        caller has it); False when it could not be (counted undelivered)."""
+        key, headers = self.key_and_headers(data, message)
         try:
             self._produce(self.topic, data, key, headers=headers)
         except BufferError:
