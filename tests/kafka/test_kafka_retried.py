@@ -155,3 +155,22 @@ def test_listen_shows_retried_of_a_kafka_forward(topic_url, workers):
                      r"undelivered 0, reconnects 0, retried 0$", stats), lp.stderr_lines
     assert f"  forward {topic_url}: 20 sent, 0 undelivered, 0 reconnects, 0 retried" \
         in lp.stderr_lines, lp.stderr_lines
+
+
+def test_retry_count_never_goes_down_when_librdkafka_starts_again():
+    from heptool.net.kafka import RetryCount
+
+    def brokers(a: int, b: int) -> dict:
+        return {"b:9092/bootstrap": {"nodeid": -1, "txretries": 50},  # not a broker: left out
+                "b:9092/1": {"nodeid": 1, "txretries": a},
+                "c:9092/2": {"nodeid": 2, "txretries": b}}
+
+    r = RetryCount()
+    assert r.update(brokers(0, 0)) == 0
+    assert r.update(brokers(3, 1)) == 4
+    assert r.update(brokers(3, 1)) == 4  # the same report again adds nothing
+    # broker 1 reconnected: its counter started again from 0 (librdkafka's per-broker
+    # statistics do), then counted 2 more
+    assert r.update(brokers(0, 1)) == 4
+    assert r.update(brokers(2, 5)) == 10
+    assert r.update({}) == 10
