@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from heptool.cli.env import Environment, pass_env
-from heptool.cli.kafka_options import kafka_key_option, kafka_key_order
+from heptool.cli.kafka_options import check_kafka_key, kafka_key_option, kafka_key_order
 from heptool.cli.options import (
     build_message_filter,
     message_filter_options,
@@ -185,7 +185,7 @@ that already holds data (see --overwrite).
               help="Every SECONDS print a line on stderr: the time (UTC), packets/s per "
                    "transport, per protocol type, drops by reason, kernel receive-buffer drops, "
                    "and each --forward's state (up or DOWN, queued, sent, undelivered, "
-                   "reconnects).")
+                   "reconnects; kafka://: retried).")
 @click.option("--metrics", "metrics", type=EndpointParam(), default=None, metavar="ADDR:PORT",
               help="Serve Prometheus metrics at http://ADDR:PORT/metrics (text format 0.0.4): "
                    "packets and bytes received per transport, per capture id and protocol "
@@ -258,6 +258,8 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     if (o["forward_cert"] or o["forward_key"]) and not any(
             t.scheme == "tls" for t in o["forwards"]):
         raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
+    kafka_key_order(o["kafka_key"])  # a bad ORDER is said first
+    check_kafka_key(o["forwards"], "--forward")
     workers = o["workers"]
     if workers > 1:
         if fmt in ("table", "json") and not o["quiet"]:

@@ -15,6 +15,7 @@ from heptool.cli.env import Environment, pass_env
 from heptool.cli.exit import ExitStatus
 from heptool.cli.kafka_options import (
     KafkaInputParam,
+    check_kafka_key,
     kafka_input_options,
     kafka_key_option,
     kafka_key_order,
@@ -250,6 +251,7 @@ def send_command(env: Environment, **opts: Any) -> None:
             r.stop()
 
     key_order = kafka_key_order(o.pop("kafka_key"))
+    check_kafka_key(o["targets"], "--to")
     kafka = kafka_options(o, list(o["inputs"]))
 
     def open_all() -> list[Any]:

@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-__all__ = ["INPUT_HELP", "KafkaClientMissing", "KafkaInputParam", "kafka_input_options", "kafka_key_option",
-           "kafka_key_order", "kafka_options", "require_client"]
+__all__ = ["INPUT_HELP", "KafkaClientMissing", "KafkaInputParam", "check_kafka_key",
+           "kafka_input_options", "kafka_key_option", "kafka_key_order", "kafka_options",
+           "require_client"]
 
 INPUT_HELP = ("kafka://HOST:PORT/TOPIC reads a Kafka topic (each message one HEP packet): "
               "see --group, --from-beginning, --until-idle.")
@@ -91,6 +92,17 @@ def kafka_key_option(f: Callable[..., Any]) -> Callable[..., Any]:
              "Call-ID); auto = extra-sip,correlation-id,call-id; none = no key.")(f)
 
 
+def check_kafka_key(targets: Any, option: str) -> None:
+    """A usage error when ``--kafka-key`` was given (on the command line or from its
+    environment variable) and none of ``targets``, the ``option`` URLs, is kafka://."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("kafka_key") if ctx is not None else None
+    if source in (click.core.ParameterSource.COMMANDLINE,
+                  click.core.ParameterSource.ENVIRONMENT) and not any(
+            getattr(t, "scheme", None) == "kafka" for t in targets):
+        raise click.UsageError(f"--kafka-key needs a kafka:// {option}")
+
+
 def kafka_key_order(text: str) -> tuple[str, ...]:
     """``--kafka-key``'s order, or the usage error."""
     from heptool.net.kafka import parse_key_order
@@ -109,7 +121,7 @@ def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: flo
     from_beginning = opts.pop("from_beginning", False)
     until_idle = opts.pop("until_idle", None)
     if not any(s[:8].lower() == "kafka://" for s in sources):
-        given = [n for n, v in (("--group", group), ("--from-beginning", from_beginning),
+        given = [n for n, v in ((_group_name(), group), ("--from-beginning", from_beginning),
                                 ("--until-idle", until_idle)) if v]
         if given:
             raise click.UsageError(f"{given[0]} needs a kafka://HOST:PORT/TOPIC input")
@@ -119,3 +131,13 @@ def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: flo
     return KafkaOptions(group=group, from_beginning=from_beginning, until_idle=until_idle,
                         commit_every=commit_every if group else None,
                         before_commit=before_commit)
+
+
+def _group_name() -> str:
+    """The group option's name in this command: ``--group``, or ``--kafka-group`` where
+    ``--group`` means something else (correlate)."""
+    ctx = click.get_current_context(silent=True)
+    for p in ctx.command.params if ctx is not None else ():
+        if p.name == "kafka_group" and p.opts:
+            return p.opts[0]
+    return "--group"

@@ -23,8 +23,9 @@ Delivery is counted from the broker's acknowledgements: ``stats.packets`` delive
 (``stats.bytes``: of the packets taken into the producer's queue),
 ``stats.undelivered`` refused, timed out or still queued when :meth:`KafkaSender.close`
 gave up (nothing is dropped without being counted), ``stats.retried`` the requests
-librdkafka sent again.  The producer's queue is bounded (``queue_max`` messages): when it
-is full ``send`` waits up to ``block`` seconds for room, then counts the packet undelivered.
+librdkafka sent again (:class:`RetryCount`).  The producer's queue is bounded
+(``queue_max`` messages): when it is full ``send`` waits up to ``block`` seconds for room,
+then counts the packet undelivered.
 
 Consuming (:class:`KafkaReader`): the messages of a topic, with a consumer group or
 without (then every partition, nothing committed).  Offsets are committed only for
@@ -57,6 +58,7 @@ __all__ = [
     "KafkaSender",
     "KafkaStats",
     "ReaderError",
+    "RetryCount",
     "call_key",
     "client",
     "env_config",
@@ -192,6 +194,30 @@ class KafkaStats(SendStats):
         self.retried = 0
 
 
+class RetryCount:
+    """Requests librdkafka sent again (its statistics' per-broker ``txretries``), summed
+    over the brokers and kept across their reconnections: librdkafka's per-broker
+    counters can start again from 0 after one, and ``retried`` is a counter that never
+    goes down (the metrics' ``heptool_forward_retried_requests_total``)."""
+
+    __slots__ = ("last", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.last: dict[str, int] = {}  # broker name -> its txretries at the last update
+
+    def update(self, brokers: dict[str, Any]) -> int:
+        """Take the ``brokers`` of one statistics report; the total so far."""
+        for name, b in brokers.items():
+            if b.get("nodeid", -1) < 0:  # the bootstrap connection, not a broker
+                continue
+            now = int(b.get("txretries", 0))
+            before = self.last.get(name, 0)
+            self.total += now - before if now >= before else now  # less: started again
+            self.last[name] = now
+        return self.total
+
+
 class KafkaSender:
     """HEP packets to a Kafka topic, keyed by call (see the module documentation).
 
@@ -218,6 +244,7 @@ class KafkaSender:
         self.failed = 0  # taken, then not delivered (a delivery report said so, or given up)
         self.refused = 0  # never taken (queue full, too big...)
         self.connected = False
+        self._retries = RetryCount()
         from .client import SendError
 
         try:
@@ -255,24 +282,34 @@ class KafkaSender:
             s = json.loads(text)
         except ValueError:
             return
-        brokers = [b for b in s.get("brokers", {}).values() if b.get("nodeid", -1) >= 0]
-        self.connected = any(b.get("state") == "UP" for b in brokers)
-        self.stats.retried = sum(int(b.get("txretries", 0)) for b in brokers)
+        brokers = s.get("brokers", {})
+        self.connected = any(b.get("state") == "UP" for b in brokers.values()
+                             if b.get("nodeid", -1) >= 0)
+        self.stats.retried = self._retries.update(brokers)
 
     # -- sending -----------------------------------------------------------------------
-    def key_and_headers(self, data: bytes) -> tuple[bytes | None, list[tuple[str, bytes]] | None]:
-        """The key and headers of one packet (None, None when it does not decode)."""
-        try:
-            m = decode(data)
-        except HepError:
-            return None, None
+    #: ``send`` takes the packet's decoded message too (a caller that has it passes it:
+    #: the packet is not decoded again)
+    takes_message = True
+
+    def key_and_headers(self, data: bytes, message: Any = None
+                        ) -> tuple[bytes | None, list[tuple[str, bytes]] | None]:
+        """The key and headers of one packet (None, None when it does not decode);
+        ``message``: ``decode(data)`` when the caller has it already."""
+        m = message
+        if m is None:
+            try:
+                m = decode(data)
+            except HepError:
+                return None, None
         key = call_key(m, self.key_order) if self.key_order else None
         return (key.encode("utf-8", "surrogateescape") if key is not None else None,
                 hep_headers(m))
 
-    def send(self, data: bytes) -> bool:
-        """Queue one packet for the topic; False when it could not be (counted undelivered)."""
-        key, headers = self.key_and_headers(data)
+    def send(self, data: bytes, message: Any = None) -> bool:
+        """Queue one packet for the topic (``message``: its ``decode(data)``, when the
+        caller has it); False when it could not be (counted undelivered)."""
+        key, headers = self.key_and_headers(data, message)
         try:
             self._produce(self.topic, data, key, headers=headers)
         except BufferError:
@@ -325,7 +362,7 @@ class KafkaSender:
         st = self.stats
         return TargetStatus(str(self.target), self.connected,
                             len(self.producer) if not self._closed else 0, st.packets,
-                            st.undelivered, st.reconnects)
+                            st.undelivered, st.reconnects, st.retried)
 
     def close(self, timeout: float | None = None) -> None:
         """Wait up to ``timeout`` (default ``retry``) seconds for every queued packet to be

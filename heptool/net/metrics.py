@@ -248,6 +248,12 @@ def listen_families(stats: Any, *, accepted: int, hep_counts: HepCounts | None =
             out.append(Family(name, kind, text,
                               [({"target": str(s.target)}, int(getattr(s, field)))
                                for s in states]))
+        retried = [s for s in states if getattr(s, "retried", None) is not None]
+        if retried:  # the Kafka forwards (the HEP senders have no such count)
+            out.append(Family("heptool_forward_retried_requests_total", "counter",
+                              "Requests the client sent again to the kafka:// --forward target "
+                              "(librdkafka's txretries).",
+                              [({"target": str(s.target)}, int(s.retried)) for s in retried]))
     out.append(Family("process_start_time_seconds", "gauge",
                       "Start time of the process since the Unix epoch, in seconds.",
                       [({}, start_time if start_time is not None else _START)]))

@@ -50,7 +50,9 @@ class TargetStatus(NamedTuple):
     """One destination's state at a glance (``sender.status()``), for stats lines and
     metrics: ``connected`` (UDP: no ICMP refusal on the last send), packets ``queued``
     (waiting for a connection), ``sent`` (handed to the kernel; TCP/TLS: not known lost),
-    ``undelivered`` so far (final after ``close``), ``reconnects``."""
+    ``undelivered`` so far (final after ``close``), ``reconnects``, and ``retried``: requests
+    sent again by the client (Kafka: librdkafka's ``txretries``; None for the HEP senders,
+    which have no such count)."""
 
     target: str
     connected: bool
@@ -58,6 +60,7 @@ class TargetStatus(NamedTuple):
     sent: int
     undelivered: int
     reconnects: int
+    retried: int | None = None
 
 
 class SendStats:

@@ -104,9 +104,12 @@ def kernel_udp_drops(sock: socket.socket) -> int | None:
 
 
 def status_text(st: Any) -> str:
-    """A forward's state for the stats line: ``up``/``DOWN``, queue depth, counts."""
+    """A forward's state for the stats line: ``up``/``DOWN``, queue depth, counts (Kafka:
+    also ``retried``, the requests the client sent again)."""
+    retried = getattr(st, "retried", None)
     return (f"{'up' if st.connected else 'DOWN'}, queued {st.queued}, sent {st.sent}, "
-            f"undelivered {st.undelivered}, reconnects {st.reconnects}")
+            f"undelivered {st.undelivered}, reconnects {st.reconnects}"
+            + (f", retried {retried}" if retried is not None else ""))
 
 
 def drops_text(st: ServerStats) -> str:

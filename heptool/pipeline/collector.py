@@ -589,11 +589,9 @@ class Collector:
         if files:
             lines.append(f"  {len(files)} file{'s' if len(files) != 1 else ''} written: "
                          + ", ".join(files))
-        retried = {str(fw.target): getattr(fw.stats, "retried", 0) for fw in self.forwarders}
         for fs, last in zip(self.forward_status(), self.forward_errors()):
-            retried_n = retried.get(fs.target, 0)  # Kafka: requests librdkafka sent again
             lines.append(f"  forward {fs.target}: {fs.sent} sent, {fs.undelivered} undelivered, "
-                         f"{fs.reconnects} reconnects"
-                         + (f", {retried_n} retried" if retried_n else "")
+                         f"{fs.reconnects} reconnects"  # Kafka: requests sent again too
+                         + (f", {fs.retried} retried" if fs.retried is not None else "")
                          + (f" ({last})" if last else ""))
         return lines

@@ -85,7 +85,8 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
     ``need_record``, else None. ``hep_out`` (with ``frame``, see
     :func:`heptool.pipeline.sinks.frame_cache`) and ``jsonl_out`` are rotating files,
     ``sip_out`` a :class:`heptool.pipeline.sinks.SipSink`, ``forwards`` senders of
-    :mod:`heptool.net.client`.  ``hep_counts`` (:class:`heptool.net.metrics.HepCounts`)
+    :mod:`heptool.net.client` (and :class:`heptool.net.kafka.KafkaSender`, which gets the
+    message decoded here: a packet is decoded once).  ``hep_counts`` (:class:`heptool.net.metrics.HepCounts`)
     counts every packet that decoded by capture id and protocol type; ``dedup``
     (:class:`heptool.pipeline.dedup.Dedup`) drops, as "duplicate", a packet identical to one
     accepted within its window (checked after the auth key and the filter).
@@ -105,7 +106,9 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
     jo = jsonl_out
     ho = hep_out
     so = sip_out
-    forwarders = list(forwards)
+    # a sender that ``takes_message`` (Kafka: key and headers) gets the decoded message too
+    plain_sends = [fw.send for fw in forwards if not getattr(fw, "takes_message", False)]
+    message_sends = [fw.send for fw in forwards if getattr(fw, "takes_message", False)]
     compare = hmac.compare_digest
     addr_cache: dict[tuple, str] = {}
     hc_get = hep_counts.counts.get if hep_counts is not None else None
@@ -176,8 +179,10 @@ def make_handler(tally: Tally, drops: Counter[str], *, need_message: bool,
                 ho.after_record()
         if so is not None:
             so.put(m, received)
-        for fw in forwarders:
-            fw.send(data)
+        for send in plain_sends:
+            send(data)
+        for send in message_sends:
+            send(data, m)  # m None (not decoded here): the sender decodes
         tally.accepted += 1
         if count is not None and tally.accepted >= count:
             stop()

@@ -66,10 +66,12 @@ class MergedCounts(Collector):
         for i in range(max((len(s["forwards"]) for s in snaps), default=0)):
             mine = [s["forwards"][i] for s in snaps if i < len(s["forwards"])]
             sts = [TargetStatus(*m[0]) for m in mine]
+            retried = [x.retried for x in sts if x.retried is not None]  # Kafka forwards
             forwards.append((TargetStatus(sts[0].target, all(x.connected for x in sts),
                                           sum(x.queued for x in sts), sum(x.sent for x in sts),
                                           sum(x.undelivered for x in sts),
-                                          sum(x.reconnects for x in sts)),
+                                          sum(x.reconnects for x in sts),
+                                          sum(retried) if retried else None),
                              next((m[1] for m in mine if m[1]), None)))
         self.merged_forwards = forwards
 
