@@ -2,22 +2,31 @@
 
     python bench/bench_workers.py                     # 4 s per rate, both outputs
     python bench/bench_workers.py --duration 3 --rates 60000,90000,120000 --only jsonl
+    python bench/bench_workers.py --drain-only --only jsonl --only pcap --only parquet
 
 For each output (``-f jsonl > /dev/null``, ``--write-hep f.pcap -q``; with ``--only parquet``,
-``--write-parquet DIR -q``, which needs heptool[parquet]) and each number of
-workers (1, 2), a separate sender process offers ~700-byte HEP3 SIP INVITEs (those of
-bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 512 UDP sockets (512
-source ports, ``BENCH_SOCKETS`` to change: SO_REUSEPORT hashes a datagram by its addresses
-and ports, so one socket reaches one worker only, and with few flows the split is uneven); listen's summary says what it received.  The zero-loss rate is the
-highest rate that was offered in full, received in full, and at least 90% read while it was
-offered (what sits in the kernel's 256 MiB receive buffer when the offer ends is waited for
-and counted, but a listen that reads slower than the offer only looks loss-free for as long
-as that buffer lasts).  The climb stops at the first rate that fails.
+``--write-parquet DIR -q``, which needs heptool[parquet]) and each number of workers (1, 2):
+
+* the climb: a separate sender process offers ~700-byte HEP3 SIP INVITEs (those of
+  bench_listen.py) at rising fixed rates for ``--duration`` seconds, from 512 UDP sockets
+  (512 source ports, ``BENCH_SOCKETS`` to change: SO_REUSEPORT hashes a datagram by its
+  addresses and ports, so one socket reaches one worker only, and with few flows the split
+  is uneven); listen's summary says what it received.  The zero-loss rate is the highest
+  rate that was offered in full, received in full, and at least 90% read while it was
+  offered (what sits in the kernel's 256 MiB receive buffer when the offer ends is waited
+  for and counted, but a listen that reads slower than the offer only looks loss-free for as
+  long as that buffer lasts).  The climb stops at the first rate that fails.  The sender
+  shares the 2 cores with listen here (in real use it is other hosts).
+* the burst drain (``--drain N``, 200,000 by default): listen's processes are stopped
+  (SIGSTOP), N packets fill their receive buffers, then they resume with the sender idle;
+  the time to the last write of the output (``-f jsonl -o FILE``, ``--write-hep``; Parquet,
+  written at the end: the stats line, 0.1-0.2 s late) gives what 1 and 2 workers do with
+  the cores to themselves.
 
 First the sender's own ceiling: the same sender at full speed into a socket nobody reads
 (the receiver costs nothing), alone on the machine.  A rate above ~90% of it cannot be
 offered while listen runs on the same cores.  Loopback only.  The machine is shared: other
-jobs (other helpers' tests and benches) take CPU at times, so figures move between runs.
+jobs take CPU at times, so figures move between runs: compare runs side by side.
 """
 
 from __future__ import annotations
@@ -120,9 +129,9 @@ def one_rate(args: list[str], workers: int, rate: int, duration: float) -> dict:
 
 
 def climb(label: str, args: list[str], workers: int, rates: list[int],
-          duration: float) -> tuple[int, float]:
-    """The zero-loss rate, and listen's packets per CPU-second there (0: none)."""
-    best, per_cpu = 0, 0.0
+          duration: float) -> int:
+    """The zero-loss rate (0: none)."""
+    best = 0
     for rate in rates:
         r = one_rate(args, workers, rate, duration)
         lost = r["sent"] - r["got"]
@@ -138,8 +147,7 @@ def climb(label: str, args: list[str], workers: int, rates: list[int],
         if lost > 0 or not full or not r["kept_up"]:
             break
         best = rate
-        per_cpu = r["got"] / r["cpu"] if r["cpu"] else 0.0
-    return best, per_cpu
+    return best
 
 
 def _size(d: Path) -> int:
@@ -232,7 +240,7 @@ def main() -> None:
         for key in only:
             label, args = outputs[key]
             for workers in (1, 2):
-                results[(key, workers)] = ((0, 0.0) if a.drain_only else
+                results[(key, workers)] = (0 if a.drain_only else
                                            climb(label, args, workers, rates, a.duration))
     drains = {}
     if a.drain:
@@ -258,7 +266,7 @@ def main() -> None:
     print("zero-loss UDP rate (highest rate offered in full, received in full, at least "
           f"{KEPT_UP:.0%} of it read during the offer):" if not a.drain_only else "summary:")
     for key in only:
-        (one, cpu1), (two, cpu2) = results[(key, 1)], results[(key, 2)]
+        one, two = results[(key, 1)], results[(key, 2)]
         ratio = f"{two / one:.2f}x" if one else "-"
         print(f"  {outputs[key][0]:30s} " + (
             f"1 worker {one:>8,}/s   2 workers {two:>8,}/s   "
@@ -270,11 +278,6 @@ def main() -> None:
             r1, r2 = d1["got"] / d1["took"], d2["got"] / d2["took"]
             print(f"  {'':30s} burst drain, the sender idle: 1 worker {r1:>8,.0f}/s   "
                   f"2 workers {r2:>8,.0f}/s   ({r2 / r1:.2f}x)", flush=True)
-        if cpu1 and cpu2:  # the sender shares the cores: what 2 cores of listen alone allow
-            print(f"  {'':30s} listen packets per CPU-second at those rates: {cpu1:,.0f} / "
-                  f"{cpu2:,.0f}; with 2 cores for listen alone, 2 workers would reach "
-                  f"~{2 * cpu2 / cpu1:.2f}x one worker (a projection, not a measurement)",
-                  flush=True)
 
 
 if __name__ == "__main__":
