@@ -138,3 +138,37 @@ def test_sighup_closes_the_files_and_the_next_packets_go_to_new_ones(tmp_path):
     assert sorted(p.name for p in lake.glob("hep_proto_1_call/*/*.parquet")) == [
         "data-00000.parquet", "data-00001.parquet"]
     assert protos(lake) == {k: 2 * v for k, v in expected_protos(CAPTURE).items()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="--workers needs Linux")
+def test_two_workers_write_files_of_their_own_into_one_lake(tmp_path):
+    # each worker numbers its files after those there, with O_EXCL: together they hold
+    # every packet once, no file overwritten
+    import socket
+
+    lake = tmp_path / "lake"
+    packets = _capture_packets()
+    with ListenProcess("--workers", "2", "--bind", "tcp://127.0.0.1:0", "--write-parquet",
+                       str(lake), "-q", "--stats", "0.2") as lp:
+        port = int(lp.url("tcp").rsplit(":", 1)[1])
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(16)]
+        for c in conns:  # the whole capture on every connection: 16 copies
+            c.sendall(b"".join(packets))
+            c.close()
+        n = 16 * len(packets)
+        assert wait_for(lambda: any(f"total {n};" in line or f"total {n:,};" in line
+                                    for line in lp.stderr_lines), 30), lp.stderr_lines
+        assert lp.stop(signal.SIGTERM) == 0, lp.stderr_lines
+    per = next(line for line in lp.stderr_lines if line.startswith("  workers: "))
+    assert ", 0)" not in per and "(0," not in per, per  # both workers received
+    assert not list(lake.glob("**/*.part"))
+    want = expected_protos(CAPTURE)
+    assert protos(lake) == {k: 16 * v for k, v in want.items()}
+    files = list(lake.glob("**/*.parquet"))
+    assert len(files) >= 2 and len({str(f) for f in files}) == len(files)
+
+
+def _capture_packets() -> list[bytes]:
+    from nethelpers import hep_packets
+
+    return hep_packets(CAPTURE)
