@@ -410,8 +410,9 @@ class KafkaReader:
     * ``until_idle``: stop after that many seconds without a message (counted from the last
       message or (re)assignment; while a group has assigned nothing yet, at least
       :data:`JOIN_WAIT` seconds); None: read until the caller stops.
-    * ``commit_every``: seconds between commits while reading, each after
-      ``before_commit()`` (the caller flushes its output there); None: only :meth:`commit`.
+    * ``commit_every``: seconds between commits while reading, and a commit whenever the
+      reader has caught up, each after ``before_commit()`` (the caller flushes its output
+      there); None: only :meth:`commit`.
 
     A message counts as finished once the iteration moves past it (the caller's loop body
     ran); :meth:`commit` with ``pending=True`` also counts the last one handed out (the
@@ -436,6 +437,7 @@ class KafkaReader:
         self.on_error = on_error
         self.batch = batch
         self.done: dict[int, int] = {}  # partition -> next offset to read (finished below)
+        self.committed: dict[int, int] = {}  # what the last successful commits said
         self.pending: tuple[int, int] | None = None
         self.read = 0
         self.errors: list[str] = []
@@ -500,6 +502,7 @@ class KafkaReader:
             self._commit(only=gone)
         for p in gone:
             self.done.pop(p, None)
+            self.committed.pop(p, None)
         if self.pending is not None and self.pending[0] in gone:
             self.pending = None
         self._active = time.monotonic()
@@ -507,6 +510,7 @@ class KafkaReader:
     def _lost(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
             self.done.pop(tp.partition, None)
+            self.committed.pop(tp.partition, None)
 
     # -- reading -----------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
@@ -515,8 +519,16 @@ class KafkaReader:
         every = self.commit_every
         next_commit = time.monotonic() + every if every is not None else None
         done = self.done
+        short = True
         while True:
+            if every is not None and short and done != self.committed:
+                # caught up (the last batch was not full): commit what was finished now, so
+                # that a rebalance hands nothing finished here to another member (a commit
+                # inside the rebalance may be refused: some brokers answer "rebalance in
+                # progress", and then the next member reads those messages again)
+                self._commit()
             batch = consume(self.batch, 0.1)
+            short = len(batch) < self.batch
             now = time.monotonic()
             if next_commit is not None and now >= next_commit:
                 self._commit()
@@ -558,6 +570,7 @@ class KafkaReader:
             self.before_commit()
         try:
             self.consumer.commit(offsets=offs, asynchronous=False)
+            self.committed.update((tp.partition, tp.offset) for tp in offs)
         except self.ck.KafkaException as e:
             err = e.args[0] if e.args else e
             self._note(f"commit failed: {err.str() if hasattr(err, 'str') else err}")
