@@ -258,7 +258,7 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
     if (o["forward_cert"] or o["forward_key"]) and not any(
             t.scheme == "tls" for t in o["forwards"]):
         raise click.UsageError("--forward-cert/--forward-key need a tls:// --forward")
-    kafka_key_order(o["kafka_key"])  # a bad ORDER is said first
+    key_order = kafka_key_order(o["kafka_key"])  # a bad ORDER is said first
     check_kafka_key(o["forwards"], "--forward")
     workers = o["workers"]
     if workers > 1:
@@ -272,12 +272,12 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
 
         c: Any = Supervisor(workers, binds, tls_context=tls_ctx,
                             options={"allow": o["allow"], "match": match,
-                                     "kafka_key": kafka_key_order(o["kafka_key"]),
+                                     "kafka_key": key_order,
                                      **{k: o[k] for k in _COLLECTOR_OPTIONS}},
                             on_event=say if o["verbose"] else None, on_line=say, on_notice=say)
     else:
         c = Collector(binds, tls_context=tls_ctx, allow=o["allow"], match=match,
-                      kafka_key=kafka_key_order(o["kafka_key"]),
+                      kafka_key=key_order,
                       on_event=say if o["verbose"] else None, on_line=say, on_notice=say,
                       **{k: o[k] for k in _COLLECTOR_OPTIONS})
     c.open()

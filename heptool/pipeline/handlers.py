@@ -50,9 +50,9 @@ class Tally:
 
     __slots__ = ("accepted", "index", "protos", "step")
 
-    def __init__(self, index: int = 0, step: int = 1) -> None:
-        self.index = index
-        self.step = step
+    def __init__(self) -> None:
+        self.index = 0
+        self.step = 1
         self.accepted = 0
         self.protos: Counter[str] = Counter()
 

@@ -53,8 +53,7 @@ from heptool.pipeline.collector import CloseError, Collector, OutputError
 from heptool.pipeline.merge import ForwardState, MergedCounts
 from heptool.pipeline.shared_output import ChunkStream, SharedOutput, output_descriptor
 
-__all__ = ["ChunkStream", "PipeStream", "SharedOutput", "Supervisor", "WorkerError", "cpu_count",
-           "worker_path"]
+__all__ = ["PipeStream", "Supervisor", "WorkerError", "cpu_count", "worker_path"]
 
 #: how long the workers may take to bind and open their outputs
 START_TIMEOUT = 30.0
@@ -94,7 +93,6 @@ class PipeStream(ChunkStream):
 
     def __init__(self, conn: Any, limit: int = 1 << 16, delay: float = 0.02) -> None:
         super().__init__(conn.send_bytes, _DATA, limit, delay)
-        self.conn = conn
 
 
 class _Worker:
