@@ -219,16 +219,19 @@ def convert_command(env: Environment, input_path: str | None, output: str | None
     if fmt == "parquet":
         assert output is not None
         try:
-            conv.to_parquet(source, output, kind, ports=ports, packet_filter=packet_filter,
-                            proto_type=ptype, capture_id=capture_id, node_name=node_name,
-                            auth_key=auth_key, correlation_id_from=correlation_id_from,
-                            hep_version=int(hep_version))
+            with _live(session):
+                conv.to_parquet(source, output, kind, ports=ports, packet_filter=packet_filter,
+                                proto_type=ptype, capture_id=capture_id, node_name=node_name,
+                                auth_key=auth_key, correlation_id_from=correlation_id_from,
+                                hep_version=int(hep_version))
             conv.close(commit=True)  # kafka://: the files are complete
         except OSError as e:
             raise click.FileError(getattr(e, "filename", None) or output,
                                   hint=e.strerror or str(e)) from None
         finally:
             conv.close()
+        if session is not None:
+            session.finish()  # the kernel's counts; status 1 if packets were lost
         if conv.status != ExitStatus.OK:
             click.get_current_context().exit(conv.status)
         return

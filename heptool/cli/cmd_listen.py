@@ -9,6 +9,7 @@ shell TAB press imports it): click and the CLI helpers; the rest is imported whe
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -320,14 +321,15 @@ def _run(env: Environment, o: dict[str, Any]) -> None:
             raise click.FileError(e.path, hint=e.hint) from None
         except SendError as e:
             raise click.ClickException(f"--forward {e}") from None
-        if workers > 1:
-            say(f"{workers} workers: pids " + ", ".join(str(p) for p in c.pids))
-        for t in c.bound:
-            say(f"listening on {t}")
-        if c.metrics_url is not None:
-            say(f"metrics on {c.metrics_url}")
         served = True
-        _serve(c)
+        with _signals_stop_and_reopen(c):  # before "listening on": a script that waits for
+            if workers > 1:  # that line and then signals gets the clean stop it asked for
+                say(f"{workers} workers: pids " + ", ".join(str(p) for p in c.pids))
+            for t in c.bound:
+                say(f"listening on {t}")
+            if c.metrics_url is not None:
+                say(f"metrics on {c.metrics_url}")
+            c.run()
     finally:
         error = None
         try:
@@ -375,9 +377,11 @@ def _server_tls(binds: list[Any], o: dict[str, Any]) -> Any:
         raise click.ClickException(f"cannot load the TLS certificate: {e}") from None
 
 
-def _serve(c: Any) -> None:
-    """Run the collector with Ctrl-C and SIGTERM stopping it (then the outputs are complete)
-    and SIGHUP reopening the output files."""
+@contextlib.contextmanager
+def _signals_stop_and_reopen(c: Any) -> Iterator[None]:
+    """While the block runs, Ctrl-C and SIGTERM stop the collector ``c`` (its run returns
+    with the outputs complete) and SIGHUP reopens its output files; the previous handlers
+    after.  (Set after the workers are forked: a child never runs the supervisor's.)"""
     import signal
 
     hup = getattr(signal, "SIGHUP", None)
@@ -389,7 +393,7 @@ def _serve(c: Any) -> None:
             hup = None
     try:
         with stopping_on_signals(lambda _sig, _frame: c.stop()):
-            c.run()
+            yield
     finally:
         if hup is not None:
             signal.signal(hup, previous)

@@ -36,7 +36,7 @@ class LiveSession:
 
         session = LiveSession(env, "convert")
         frames = session.open(iface, bpf, buffer_size).frames()
-        with session:           # SIGINT/SIGTERM stop the capture; closed at the end
+        with session:           # SIGINT/SIGTERM stop the capture (from open on); closed at the end
             ...
         session.finish()        # the summary; exit 1 when packets were lost
     """
@@ -66,11 +66,14 @@ class LiveSession:
         warning = buffer_warning(cap)
         if warning:
             _say(self.env, warning)
+        self.cap = cap
+        # the handlers before the line that says a signal ends it: a script that waits for
+        # it and then signals gets the clean end (restored by __exit__)
+        self._signals = stopping_on_signals(self._interrupt)
+        self._signals.__enter__()
         # as tcpdump's "listening on": from here on nothing is missed
         _say(self.env, f"{self.command}: capturing on {iface}"
                        + (f" ({bpf})" if bpf else "") + "; Ctrl-C or SIGTERM ends it")
-        self.cap = cap
-        self._signals = stopping_on_signals(self._interrupt)
         return cap
 
     def _interrupt(self, sig: int, _frame: Any) -> None:
@@ -80,8 +83,7 @@ class LiveSession:
         self.cap.stop()
 
     def __enter__(self) -> Self:
-        self._signals.__enter__()
-        return self
+        return self  # (the signal handlers are in place since open)
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
+from nethelpers import run_sigterm_at
+
 HEPTOOL = [sys.executable, "-m", "heptool"]
 
 
@@ -170,6 +173,44 @@ def test_sigterm_ends_a_live_capture_with_its_summary(tmp_path):
     assert status == 0, err
     assert _call_ids(out) == ["burst-0", "burst-1", "burst-2"]
     assert _counts(err) == (3, 0)
+
+
+@needs_capture
+def test_sigterm_ends_a_live_capture_to_parquet_with_complete_files(tmp_path):
+    # --to parquet took another branch that never set the signal handlers: SIGTERM killed
+    # it with no files and no summary
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    probe, port = _free_udp_port()
+    lake = tmp_path / "lake"
+    p = _start(["convert", "-i", "lo", "--filter", f"udp dst port {port}", "--to", "parquet",
+                "-o", str(lake)])
+    try:
+        _burst(port, 3)
+        time.sleep(1.0)  # (nothing to poll: the files are written at the end)
+    finally:
+        probe.close()
+    p.send_signal(signal.SIGTERM)
+    status, err = _finish(p)
+    assert status == 0, err
+    files = sorted(lake.rglob("*.parquet"))
+    assert files, err
+    ids = sorted(str(v) for f in files for v in pq.read_table(f).column("session_id").to_pylist())
+    assert ids == ["burst-0", "burst-1", "burst-2"], err
+    assert _counts(err) == (3, 0)
+
+
+@needs_capture
+def test_a_sigterm_the_moment_the_capture_starts_is_a_clean_end(tmp_path):
+    probe, port = _free_udp_port()
+    try:
+        p = run_sigterm_at("capturing on", "convert", "-i", "lo", "--filter",
+                           f"udp dst port {port}", "--to", "jsonl", "-o", str(tmp_path / "x.jsonl"))
+    finally:
+        probe.close()
+    assert p.returncode == 0, p.stderr
+    assert _counts(p.stderr) == (0, 0), p.stderr
 
 
 def test_missing_interface_is_a_usage_error(tmp_path):

@@ -115,6 +115,36 @@ class ListenProcess:
             self.proc.wait(timeout=5)
 
 
+#: heptool's CLI with a stderr that sends the process SIGTERM the moment a line holding
+#: MARK is written: what a script that waits for a ready line and then signals does, at
+#: the worst moment, deterministically (argv[1] is MARK, the rest heptool's arguments)
+_SIGTERM_AT = r"""
+import os, signal, sys
+
+class Stderr:
+    def __init__(self, f, mark):
+        self.f, self.mark = f, mark
+    def write(self, s):
+        n = self.f.write(s)
+        if self.mark in s:
+            self.f.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+        return n
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+sys.stderr = Stderr(sys.stderr, sys.argv[1])
+from heptool.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_sigterm_at(mark: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """``heptool ARGS``, sent SIGTERM by itself as it writes the stderr line holding ``mark``."""
+    return subprocess.run([sys.executable, "-c", _SIGTERM_AT, mark, *args], check=False,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
 def run_heptool(*args: str, timeout: float = 60.0, **kw: object) -> subprocess.CompletedProcess:
     return subprocess.run(heptool_cmd(*args), check=False, capture_output=True, timeout=timeout, cwd=ROOT,
                           **kw)  # type: ignore[call-overload]

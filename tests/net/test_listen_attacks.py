@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nethelpers import ListenProcess, hep_packets, heptool_cmd, run_heptool
+from nethelpers import ListenProcess, hep_packets, heptool_cmd, run_heptool, run_sigterm_at
 
 
 def _chunk(t: int, data: bytes) -> bytes:
@@ -331,6 +331,15 @@ def test_signal_flushes_outputs_and_exits_0(tmp_path, sig):
     err = summary(lp)
     assert (f"listen: {2 * N_GOOD} packets received (tcp {N_GOOD}, udp {N_GOOD}); "
             f"{2 * N_GOOD} accepted; drops: none") in err, err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_sigterm_the_moment_listen_says_it_listens_is_a_clean_stop(workers):
+    # the handlers are in place before "listening on" is printed: the summary, exit 0
+    p = run_sigterm_at("listening on", "listen", "--workers", workers,
+                       "--bind", "tcp://127.0.0.1:0", "-q")
+    assert p.returncode == 0, p.stderr
+    assert "listen: 0 packets received" in p.stderr, p.stderr
 
 
 # -- 8. send against a collector that goes away and comes back ----------------------
