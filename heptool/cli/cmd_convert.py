@@ -109,7 +109,9 @@ convert is not an error but never silent: exit 0 with one line on stderr, e.g. "
               metavar="SECONDS", help="With -i: stop after SECONDS.")
 @filter_options("proto", "call_id", "method", "status", "grep", "src", "dst", "since", "until")
 @kafka_input_options()
-@click.option("-v", "--verbose", count=True, help="Report counts on stderr at the end.")
+@click.option("-v", "--verbose", count=True,
+              help="Report counts on stderr at the end (and, for a kafka:// input read "
+                   "with --group, the partitions the group assigns and revokes).")
 @pass_env
 def convert_command(env: Environment, input_path: str | None, output: str | None, fmt: str,
                     direction: str, ports_text: str | None, proto_type_text: str,

@@ -87,7 +87,9 @@ def _is_live(path: str, env: Environment) -> bool:
                    "some receivers accept.")
 @click.option("-v", "--verbose", count=True,
               help="Table: show every chunk of each message, a text payload line by line. "
-                   "Also report what the inputs held besides HEP on stderr.")
+                   "Also report what the inputs held besides HEP on stderr, and, for a "
+                   "kafka:// input read with --group, the partitions the group assigns "
+                   "and revokes.")
 @kafka_input_options()
 @pass_env
 def decode_command(env: Environment, inputs: tuple[str, ...], fmt: str, output: str | None,

@@ -126,11 +126,21 @@ def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: flo
         if given:
             raise click.UsageError(f"{given[0]} needs a kafka://HOST:PORT/TOPIC input")
         return None
+    from heptool.cli.env import Environment
     from heptool.pipeline.kafka_source import KafkaOptions
+
+    ctx = click.get_current_context(silent=True)
+    env = ctx.find_object(Environment) if ctx is not None else None
+    on_event = None
+    if env is not None and env.verbosity and group:  # -v: the group's partitions, on stderr
+
+        def on_event(text: str) -> None:
+            env.stderr.write(text + "\n")
+            env.stderr.flush()
 
     return KafkaOptions(group=group, from_beginning=from_beginning, until_idle=until_idle,
                         commit_every=commit_every if group else None,
-                        before_commit=before_commit)
+                        before_commit=before_commit, on_event=on_event)
 
 
 def _group_name() -> str:

@@ -27,14 +27,14 @@ librdkafka sent again (:class:`RetryCount`).  The producer's queue is bounded
 (``queue_max`` messages): when it is full ``send`` waits up to ``block`` seconds for room,
 then counts the packet undelivered.
 
-Consuming (:class:`KafkaReader`): the messages of a topic, with a consumer group or
-without (then every partition, nothing committed).  Offsets are committed only for
-messages the caller marked done (:meth:`KafkaReader.commit`): at least once.
+Consuming (:class:`KafkaReader`): a topic's messages, with a consumer group or without
+(every partition, nothing committed); offsets committed only for what the caller finished.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -102,8 +102,6 @@ CONFIG_ENV = "HEPTOOL_KAFKA_CONFIG"
 
 def env_config(environ: Any = None) -> dict[str, str]:
     """The settings of :data:`CONFIG_ENV` (ValueError names a pair without ``=``)."""
-    import os
-
     text = (os.environ if environ is None else environ).get(CONFIG_ENV, "")
     out = {}
     for part in text.split(";"):
@@ -413,6 +411,7 @@ class KafkaReader:
     * ``commit_every``: seconds between commits while reading, and a commit whenever the
       reader has caught up, each after ``before_commit()`` (the caller flushes its output
       there); None: only :meth:`commit`.
+    * ``on_event(text)``: the partitions the group assigns and revokes (``-v``).
 
     A message counts as finished once the iteration moves past it (the caller's loop body
     ran); :meth:`commit` with ``pending=True`` also counts the last one handed out (the
@@ -423,10 +422,9 @@ class KafkaReader:
 
     def __init__(self, target: KafkaTarget, *, group: str | None = None,
                  from_beginning: bool = False, until_idle: float | None = None,
-                 commit_every: float | None = None,
-                 before_commit: Callable[[], Any] | None = None,
+                 commit_every: float | None = None, before_commit: Callable[[], Any] | None = None,
                  on_error: Callable[[str], Any] | None = None,
-                 config: dict[str, Any] | None = None, batch: int = 500) -> None:
+                 on_event: Callable[[str], Any] | None = None, config: dict[str, Any] | None = None, batch: int = 500) -> None:
         ck = self.ck = client()
         self.target = target
         self.group = group
@@ -435,6 +433,7 @@ class KafkaReader:
         self.commit_every = commit_every
         self.before_commit = before_commit
         self.on_error = on_error
+        self.on_event = on_event
         self.batch = batch
         self.done: dict[int, int] = {}  # partition -> next offset to read (finished below)
         self.committed: dict[int, int] = {}  # what the last successful commits said
@@ -443,8 +442,6 @@ class KafkaReader:
         self.errors: list[str] = []
         self.ever_assigned = False
         self._active = time.monotonic()
-        import os
-
         try:
             extra = env_config()
         except ValueError as e:
@@ -492,12 +489,19 @@ class KafkaReader:
         if self.on_error is not None:
             self.on_error(text)
 
+    def _told(self, partitions: list[Any], what: str) -> None:
+        if self.on_event is not None and partitions:
+            ps = ", ".join(str(p) for p in sorted(tp.partition for tp in partitions))
+            self.on_event(f"{self.target}: partitions {ps} {what}")
+
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         self.ever_assigned = True
         self._active = time.monotonic()
+        self._told(partitions, "assigned")
 
     def _revoked(self, consumer: Any, partitions: list[Any]) -> None:
         gone = {tp.partition for tp in partitions}
+        self._told(partitions, "revoked")
         if self.commit_every is not None:
             self._commit(only=gone)
         for p in gone:

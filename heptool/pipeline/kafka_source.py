@@ -46,6 +46,7 @@ class KafkaOptions(NamedTuple):
     until_idle: float | None = None  # stop after SECONDS without a message
     commit_every: float | None = None  # commit while reading (None: only at close(commit))
     before_commit: Callable[[], Any] | None = None  # flushes the output before a commit
+    on_event: Callable[[str], Any] | None = None  # the partitions assigned and revoked
 
 
 def kafka_packets(source: str, options: KafkaOptions | None, stats: InputStats,
@@ -65,7 +66,8 @@ def kafka_packets(source: str, options: KafkaOptions | None, stats: InputStats,
         target = parse_target(source, kafka=True)
         reader = KafkaReader(target, group=o.group, from_beginning=o.from_beginning,
                              until_idle=o.until_idle, commit_every=o.commit_every,
-                             before_commit=o.before_commit, on_error=on_error)
+                             before_commit=o.before_commit, on_error=on_error,
+                             on_event=o.on_event)
     except (ValueError, ReaderError, KafkaClientMissingError) as e:
         unreadable(str(e))
         return

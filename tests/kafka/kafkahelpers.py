@@ -9,7 +9,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "net"))
 from nethelpers import hep_packets, run_heptool
 
-__all__ = ["hep_packets", "make_calls", "run_heptool", "topic_messages"]
+__all__ = ["create_topic", "hep_packets", "make_calls", "run_heptool", "topic_messages"]
+
+
+def create_topic(url: str) -> None:
+    """Make the (empty) topic of ``url`` exist: a producer's metadata request creates it on
+    the mock broker, with 4 partitions."""
+    import confluent_kafka as ck
+
+    from heptool.net.target import parse_target
+
+    t = parse_target(url, kafka=True)
+    md = ck.Producer({"bootstrap.servers": t.bootstrap}).list_topics(t.topic, timeout=10)
+    assert md.topics[t.topic].error is None and len(md.topics[t.topic].partitions) == 4
 
 
 def topic_messages(url: str, timeout: float = 30.0) -> list[tuple[int, int, Any, Any, bytes]]:
