@@ -21,9 +21,9 @@ from heptool.cli.options import (
     message_filter_options,
     output_options,
     resolve_format,
-    stopping_on_signals,
 )
 from heptool.cli.params import EndpointParam, SizeParam, TargetParam
+from heptool.cli.signals import stopping_on_signals
 
 __all__ = ["listen_command"]
 

@@ -28,7 +28,6 @@ from heptool.cli.options import (
     given,
     message_filter_options,
     message_from_options,
-    stopping_on_signals,
 )
 from heptool.cli.params import (
     ChunkParam,
@@ -39,6 +38,7 @@ from heptool.cli.params import (
     TargetParam,
     TimeParam,
 )
+from heptool.cli.signals import stopping_on_signals
 
 __all__ = ["send_command"]
 

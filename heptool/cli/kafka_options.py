@@ -68,7 +68,8 @@ def kafka_input_options(*, group_option: bool = True) -> Callable[[Callable[...,
         f = click.option("--until-idle", "until_idle", type=click.FloatRange(min=0, min_open=True),
                          default=None, metavar="SECONDS",
                          help="kafka:// input: stop after SECONDS without a new message (else "
-                              "read until Ctrl-C).")(f)
+                              "read until Ctrl-C or SIGTERM, which end the reading the same "
+                              "way: the output complete and committed, exit status 0).")(f)
         f = click.option("--from-beginning", "from_beginning", is_flag=True,
                          help="kafka:// input: read partitions that have no committed offset "
                               "from their oldest message (else only new messages).")(f)
@@ -138,9 +139,36 @@ def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: flo
             env.stderr.write(text + "\n")
             env.stderr.flush()
 
+    stopper = _Stopper()
+    if ctx is not None:  # for the rest of the command
+        from heptool.cli.signals import stopping_on_signals
+
+        ctx.with_resource(stopping_on_signals(stopper.signal))
     return KafkaOptions(group=group, from_beginning=from_beginning, until_idle=until_idle,
                         commit_every=commit_every if group else None,
-                        before_commit=before_commit, on_event=on_event)
+                        before_commit=before_commit, on_event=on_event, on_open=stopper.add)
+
+
+class _Stopper:
+    """Ctrl-C and SIGTERM end the reading of the kafka:// inputs as ``--until-idle`` does:
+    the output is completed, what it holds committed, exit status 0 (the normal end of a
+    consumer, as of ``listen``).  A second signal gives up at once."""
+
+    def __init__(self) -> None:
+        self.readers: list[Any] = []
+        self.signalled = False
+
+    def add(self, reader: Any) -> None:
+        self.readers.append(reader)
+        if self.signalled:
+            reader.stop()
+
+    def signal(self, _sig: int, _frame: Any) -> None:
+        if self.signalled:
+            raise KeyboardInterrupt
+        self.signalled = True
+        for r in self.readers:
+            r.stop()
 
 
 def _group_name() -> str:

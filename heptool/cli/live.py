@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from heptool.cli.env import Environment
-from heptool.cli.options import stopping_on_signals
+from heptool.cli.signals import stopping_on_signals
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -51,7 +51,6 @@ __all__ = [
     "reader_status",
     "resolve_format",
     "rule_options",
-    "stopping_on_signals",
 ]
 
 #: Formats whose product is bytes, never text.
@@ -471,26 +470,3 @@ def message_from_options(env: Environment, opts: dict[str, Any]) -> Any:
     except HepError as e:
         raise click.UsageError(str(e)) from None
     return m
-
-
-@contextlib.contextmanager
-def stopping_on_signals(handler: Any) -> Iterator[None]:
-    """``handler`` for SIGINT and SIGTERM while the block runs, the previous ones restored
-    after (where signals can be set: not outside the main thread, as in tests). send and
-    listen use it to stop their run cleanly, with its summary."""
-    import signal
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, h in previous.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, OSError):
-                pass

@@ -383,8 +383,7 @@ class KafkaSender:
         self.stats.ended = time.monotonic()
 
 
-#: Seconds ``until_idle`` waits at least for a group to assign partitions (joining a group
-#: takes a few seconds: the broker waits for other members before the first assignment).
+#: Seconds ``until_idle`` waits at least for a group's first assignment.
 JOIN_WAIT = 30.0
 
 
@@ -413,11 +412,10 @@ class KafkaReader:
       there); None: only :meth:`commit`.
     * ``on_event(text)``: the partitions the group assigns and revokes (``-v``).
 
-    A message counts as finished once the iteration moves past it (the caller's loop body
-    ran); :meth:`commit` with ``pending=True`` also counts the last one handed out (the
-    caller stopped after finishing it).  When partitions are taken away in a rebalance,
-    what was finished there is committed first (with ``commit_every``; else another member
-    reads it again).
+    A message counts as finished once the iteration moves past it (the loop body ran);
+    :meth:`commit` with ``pending=True`` also counts the last one handed out.  Partitions
+    taken away in a rebalance have what was finished there committed first (with
+    ``commit_every``; else another member reads it again).  :meth:`stop` ends the iteration.
     """
 
     def __init__(self, target: KafkaTarget, *, group: str | None = None,
@@ -440,7 +438,7 @@ class KafkaReader:
         self.pending: tuple[int, int] | None = None
         self.read = 0
         self.errors: list[str] = []
-        self.ever_assigned = False
+        self.ever_assigned = self.stopping = False
         self._active = time.monotonic()
         try:
             extra = env_config()
@@ -500,10 +498,13 @@ class KafkaReader:
         self._told(partitions, "assigned")
 
     def _revoked(self, consumer: Any, partitions: list[Any]) -> None:
-        gone = {tp.partition for tp in partitions}
         self._told(partitions, "revoked")
         if self.commit_every is not None:
-            self._commit(only=gone)
+            self._commit(only={tp.partition for tp in partitions})
+        self._lost(consumer, partitions)
+
+    def _lost(self, consumer: Any, partitions: list[Any]) -> None:
+        gone = {tp.partition for tp in partitions}
         for p in gone:
             self.done.pop(p, None)
             self.committed.pop(p, None)
@@ -511,10 +512,9 @@ class KafkaReader:
             self.pending = None
         self._active = time.monotonic()
 
-    def _lost(self, consumer: Any, partitions: list[Any]) -> None:
-        for tp in partitions:
-            self.done.pop(tp.partition, None)
-            self.committed.pop(tp.partition, None)
+    def stop(self) -> None:
+        """End the iteration before the next batch (safe from a signal handler)."""
+        self.stopping = True
 
     # -- reading -----------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
@@ -524,7 +524,7 @@ class KafkaReader:
         next_commit = time.monotonic() + every if every is not None else None
         done = self.done
         short = True
-        while True:
+        while not self.stopping:
             if every is not None and short and done != self.committed:
                 # caught up (the last batch was not full): commit what was finished now, so
                 # that a rebalance hands nothing finished here to another member (a commit

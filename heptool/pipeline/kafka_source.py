@@ -47,6 +47,7 @@ class KafkaOptions(NamedTuple):
     commit_every: float | None = None  # commit while reading (None: only at close(commit))
     before_commit: Callable[[], Any] | None = None  # flushes the output before a commit
     on_event: Callable[[str], Any] | None = None  # the partitions assigned and revoked
+    on_open: Callable[[Any], Any] | None = None  # gets each KafkaReader opened (to stop it)
 
 
 def kafka_packets(source: str, options: KafkaOptions | None, stats: InputStats,
@@ -72,6 +73,8 @@ def kafka_packets(source: str, options: KafkaOptions | None, stats: InputStats,
         unreadable(str(e))
         return
     opened.append(reader)
+    if o.on_open is not None:
+        o.on_open(reader)
     built = InputPacket.built
     try:
         for i, (_p, _o, value) in enumerate(reader):

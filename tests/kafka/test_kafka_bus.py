@@ -221,6 +221,49 @@ def test_two_consumers_in_one_group_see_every_message_once(topic_url, tmp_path):
     assert not keys[0] & keys[1]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("command", ["decode", "correlate"])
+def test_a_signal_ends_a_consumer_with_its_output_written_and_committed(topic_url, tmp_path,
+                                                                        command, sig):
+    # the normal end of a consumer that runs until stopped (no --until-idle), as of
+    # listen: the output complete, its messages committed, exit 0 (SIGTERM killed it)
+    packets = make_calls(tmp_path / "in.hep", calls=5)
+    r = run_heptool("send", str(tmp_path / "in.hep"), "--to", topic_url)
+    assert r.returncode == 0, r.stderr.decode()
+    out = tmp_path / "out"
+    fmt = ["-f", "raw"] if command == "decode" else ["-f", "json"]
+    group = "--group" if command == "decode" else "--kafka-group"
+    p = subprocess.Popen(heptool_cmd(command, topic_url, group, "stop", "--from-beginning",
+                                     *fmt, "-o", str(out)),
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines: list[str] = []
+    t = threading.Thread(target=lines.extend, args=(p.stderr,), daemon=True)  # line by line
+    t.start()
+    try:
+        deadline = time.monotonic() + 60
+        if command == "decode":  # every record written
+            while len(hep_packets(out) if out.exists() and out.stat().st_size else []) < len(
+                    packets):
+                assert time.monotonic() < deadline and p.poll() is None, lines
+                time.sleep(0.05)
+        else:  # correlate writes at the end: joining takes 3 s, reading the topic far less
+            time.sleep(8)
+        p.send_signal(sig)
+        assert p.wait(timeout=30) == 0, lines
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=5)
+    t.join(5)
+    if command == "decode":
+        assert sorted(hep_packets(out)) == sorted(packets)
+    else:
+        assert sum(len(g["packets"]) for g in json.loads(out.read_text())["groups"]) == len(
+            packets)
+    # all committed: the group has nothing left to read
+    assert _decode_raw(tmp_path, topic_url, "--group", "stop", name="again.hep") == []
+
+
 def test_offsets_committed_only_after_the_output_is_written(topic_url, tmp_path):
     packets = make_calls(tmp_path / "in.hep", calls=5)
     bad = packets[3][:-3]  # its length field says 3 bytes more than there are
