@@ -47,12 +47,23 @@ def _need(tool: str) -> str:
     return path
 
 
-def _free_port(kind: int) -> int:
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def _free_sip_port() -> int:
+    """A loopback port free for UDP and for TCP: Kamailio listens on both (a UDP-only check
+    let a port whose TCP side was taken through, and Kamailio exited at start)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise AssertionError("no loopback port free for both UDP and TCP")
 
 
 def _config(sip_port: int, hep_uri: str, version: int) -> str:
@@ -94,6 +105,12 @@ class _Kamailio:
                                       "-w", str(tmp)], stdout=self.log, stderr=self.log)
         self.sip_port = sip_port
 
+    def state(self) -> str:
+        """Whether it runs, and the end of its log (for a failure's message)."""
+        self.log.flush()
+        tail = Path(self.log.name).read_bytes()[-2000:].decode("utf-8", "replace")
+        return f"kamailio exit status {self.proc.poll()}; its log ends:\n{tail}"
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
@@ -105,8 +122,9 @@ class _Kamailio:
         self.log.close()
 
 
-def _sip_client(sip_port: int, n: int, tag: str, timeout: float = 20.0) -> tuple[list[bytes], int]:
+def _sip_client(kam: _Kamailio, n: int, tag: str, timeout: float = 30.0) -> tuple[list[bytes], int]:
     """Send n OPTIONS (after Kamailio answers a first probe), each waiting for its reply."""
+    sip_port = kam.sip_port
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     c.bind(("127.0.0.1", 0))
     local = c.getsockname()[1]
@@ -127,7 +145,7 @@ def _sip_client(sip_port: int, n: int, tag: str, timeout: float = 20.0) -> tuple
         sent.append(msg)
         i += 1
     c.close()
-    assert len(sent) == n + 1, "kamailio did not answer"
+    assert len(sent) == n + 1, f"kamailio did not answer ({kam.state()})"
     return sent, local
 
 
@@ -135,14 +153,14 @@ def _sip_client(sip_port: int, n: int, tag: str, timeout: float = 20.0) -> tuple
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_kamailio_siptrace_into_listen(tmp_path, version, transport):
     _need("kamailio")
-    sip_port = _free_port(socket.SOCK_DGRAM)
+    sip_port = _free_sip_port()
     with ListenProcess("--bind", f"{transport}://127.0.0.1:0", "-f", "jsonl") as lp:
         hep_port = int(lp.urls[0].rsplit(":", 1)[1])
         uri = f"sip:127.0.0.1:{hep_port}" + (";transport=tcp" if transport == "tcp" else "")
         kam = _Kamailio(tmp_path, sip_port, uri, version)
         lines: list[bytes] = []
         try:
-            sent, local = _sip_client(sip_port, N_OPTIONS, f"v{version}{transport}")
+            sent, local = _sip_client(kam, N_OPTIONS, f"v{version}{transport}")
             # Kamailio mirrors a message after handling it: read (before stopping it) until
             # every request and reply is in, or nothing comes for 3 s
             while len(lines) < 2 * len(sent):
@@ -184,12 +202,12 @@ def test_kamailio_siptrace_into_listen(tmp_path, version, transport):
 def test_sipsak_through_kamailio_into_listen(tmp_path):
     sipsak = _need("sipsak")
     _need("kamailio")
-    sip_port = _free_port(socket.SOCK_DGRAM)
+    sip_port = _free_sip_port()
     with ListenProcess("--bind", "udp://127.0.0.1:0", "-f", "jsonl") as lp:
         uri = f"sip:127.0.0.1:{lp.urls[0].rsplit(':', 1)[1]}"
         kam = _Kamailio(tmp_path, sip_port, uri, 3)
         try:
-            _sip_client(sip_port, 0, "probe")  # kamailio is up
+            _sip_client(kam, 0, "probe")  # kamailio is up
             r = subprocess.run([sipsak, "-s", f"sip:alice@127.0.0.1:{sip_port}", "-v"],
                                capture_output=True, timeout=30, check=False)
         finally:
