@@ -13,8 +13,8 @@ __all__ = ["stopping_on_signals"]
 @contextlib.contextmanager
 def stopping_on_signals(handler: Any) -> Iterator[None]:
     """``handler`` for SIGINT and SIGTERM while the block runs, the previous ones restored
-    after (where signals can be set: not outside the main thread, as in tests). send and
-    listen use it to stop their run cleanly, with its summary."""
+    after (where signals can be set: not outside the main thread, as in tests).  send,
+    listen, live captures and the kafka:// consumers use it to end their run cleanly."""
     import signal
 
     previous = {}
