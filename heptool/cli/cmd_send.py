@@ -253,6 +253,8 @@ def send_command(env: Environment, **opts: Any) -> None:
     key_order = kafka_key_order(o.pop("kafka_key"))
     check_kafka_key(o["targets"], "--to")
     kafka = kafka_options(o, list(o["inputs"]))
+    if kafka is not None:  # a signal ends the reading of the topic too (else it waits on)
+        running.append(kafka.on_open)
 
     def open_all() -> list[Any]:
         return open_senders(o["targets"], ssl_context=ctx, queue_max=o["queue_max"],

@@ -69,7 +69,7 @@ def kafka_input_options(*, group_option: bool = True) -> Callable[[Callable[...,
                          default=None, metavar="SECONDS",
                          help="kafka:// input: stop after SECONDS without a new message (else "
                               "read until Ctrl-C or SIGTERM, which end the reading the same "
-                              "way: the output complete and committed, exit status 0).")(f)
+                              "way: what was read is written out, then committed).")(f)
         f = click.option("--from-beginning", "from_beginning", is_flag=True,
                          help="kafka:// input: read partitions that have no committed offset "
                               "from their oldest message (else only new messages).")(f)
@@ -146,29 +146,34 @@ def kafka_options(opts: dict[str, Any], sources: list[str], *, commit_every: flo
         ctx.with_resource(stopping_on_signals(stopper.signal))
     return KafkaOptions(group=group, from_beginning=from_beginning, until_idle=until_idle,
                         commit_every=commit_every if group else None,
-                        before_commit=before_commit, on_event=on_event, on_open=stopper.add)
+                        before_commit=before_commit, on_event=on_event, on_open=stopper)
 
 
 class _Stopper:
     """Ctrl-C and SIGTERM end the reading of the kafka:// inputs as ``--until-idle`` does:
     the output is completed, what it holds committed, exit status 0 (the normal end of a
-    consumer, as of ``listen``).  A second signal gives up at once."""
+    consumer, as of ``listen``).  A second signal gives up at once.  The options' ``on_open``
+    (called with each reader opened); a command with handlers of its own calls :meth:`stop`
+    from them (send)."""
 
     def __init__(self) -> None:
         self.readers: list[Any] = []
-        self.signalled = False
+        self.stopped = False
 
-    def add(self, reader: Any) -> None:
+    def __call__(self, reader: Any) -> None:
         self.readers.append(reader)
-        if self.signalled:
+        if self.stopped:
             reader.stop()
 
-    def signal(self, _sig: int, _frame: Any) -> None:
-        if self.signalled:
-            raise KeyboardInterrupt
-        self.signalled = True
+    def stop(self) -> None:
+        self.stopped = True
         for r in self.readers:
             r.stop()
+
+    def signal(self, _sig: int, _frame: Any) -> None:
+        if self.stopped:
+            raise KeyboardInterrupt
+        self.stop()
 
 
 def _group_name() -> str:

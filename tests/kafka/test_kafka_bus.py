@@ -317,6 +317,32 @@ def test_send_from_a_topic_to_udp(topic_url, tmp_path):
     assert sorted(hep_packets(y)) == sorted(packets)
 
 
+def test_sigterm_ends_send_from_a_topic_delivered_and_committed(topic_url, tmp_path):
+    # without --until-idle send waited on the topic through SIGTERM (its handler stopped
+    # the replay, which was waiting for the next message): now the reading ends too
+    packets = make_calls(tmp_path / "in.hep", calls=5)
+    r = run_heptool("send", str(tmp_path / "in.hep"), "--to", topic_url)
+    assert r.returncode == 0
+    y = tmp_path / "y.pcap"
+    with ListenProcess("--bind", "udp://127.0.0.1:0", "--write-hep", str(y), "-q",
+                       "--count", str(len(packets))) as lp:
+        p = subprocess.Popen(heptool_cmd("send", topic_url, "--group", "relay",
+                                         "--from-beginning", "--to", lp.url("udp")),
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert lp.wait(60) == 0, lp.stderr_lines  # every packet came
+            p.send_signal(signal.SIGTERM)
+            _out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)
+    assert p.returncode == 130, err  # send's status for an interrupted run
+    assert f"{len(packets)} packets" in err, err
+    assert sorted(hep_packets(y)) == sorted(packets)
+    assert _decode_raw(tmp_path, topic_url, "--group", "relay") == []  # all committed
+
+
 def test_sigterm_flushes_the_forward(topic_url, tmp_path):
     packets = make_calls(tmp_path / "in.hep", calls=10)
     with ListenProcess("--bind", "udp://127.0.0.1:0", "--forward", topic_url, "-q",
