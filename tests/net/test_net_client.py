@@ -32,6 +32,7 @@ class _TcpSink:
         self.port = self.sock.getsockname()[1]
         self.close_after = close_after
         self.received: list[bytes] = []
+        self.discarded: list[bytes] = []  # per cut connection: taken by the kernel, never read
         self.stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -50,6 +51,7 @@ class _TcpSink:
                 if self.close_after is not None:
                     want = min(want, self.close_after - len(got))
                     if want <= 0:
+                        self.discarded.append(self._cut(c))
                         break
                 try:
                     d = c.recv(want)
@@ -64,6 +66,23 @@ class _TcpSink:
             c.close()
             if self.close_after is not None:
                 self.close_after = None  # only the first connection is cut
+
+    @staticmethod
+    def _cut(c: socket.socket) -> bytes:
+        """What the kernel already took on ``c`` (acknowledged to the sender) that the
+        collector never reads; then the connection is reset at once.  A slow collector
+        leaves more here: no TCP sender can know about these bytes."""
+        import struct
+
+        c.setblocking(False)
+        lost = bytearray()
+        try:
+            while d := c.recv(65536):
+                lost += d
+        except (BlockingIOError, OSError):
+            pass
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return bytes(lost)
 
     def close(self) -> None:
         self.stop = True
@@ -161,10 +180,14 @@ def test_tcp_reconnects_and_resends_what_was_not_acknowledged():
     assert s.stats.undelivered == 0
     first, rest = _frames(sink.received[0]), _frames(b"".join(sink.received[1:]))
     assert first == packets[: len(first)]
-    # nothing lost: everything after what the first connection carried arrived, in order
-    # (a packet whose acknowledgement was in flight may come twice, never zero times)
+    # nothing lost that the sender could know of: everything after what the first connection
+    # carried arrived, in order (a packet whose acknowledgement was in flight may come
+    # twice, never zero times), except whole packets the collector's kernel had taken and
+    # acknowledged when the collector went away without reading them (none unless the
+    # collector's thread fell behind: seen on a loaded machine)
+    taken = _frames(sink.received[0] + sink.discarded[0])[len(first):]
     seen = first + rest
-    assert set(seen) == set(packets)
+    assert set(packets) - set(seen) <= set(taken)
     assert rest == packets[len(rest) and packets.index(rest[0]):]
 
 
