@@ -420,9 +420,11 @@ class KafkaReader:
 
     def __init__(self, target: KafkaTarget, *, group: str | None = None,
                  from_beginning: bool = False, until_idle: float | None = None,
-                 commit_every: float | None = None, before_commit: Callable[[], Any] | None = None,
+                 commit_every: float | None = None,
+                 before_commit: Callable[[], Any] | None = None,
                  on_error: Callable[[str], Any] | None = None,
-                 on_event: Callable[[str], Any] | None = None, config: dict[str, Any] | None = None, batch: int = 500) -> None:
+                 on_event: Callable[[str], Any] | None = None,
+                 config: dict[str, Any] | None = None, batch: int = 500) -> None:
         ck = self.ck = client()
         self.target = target
         self.group = group
@@ -430,15 +432,14 @@ class KafkaReader:
         self.until_idle = until_idle
         self.commit_every = commit_every
         self.before_commit = before_commit
-        self.on_error = on_error
-        self.on_event = on_event
+        self.on_error, self.on_event = on_error, on_event
         self.batch = batch
         self.done: dict[int, int] = {}  # partition -> next offset to read (finished below)
         self.committed: dict[int, int] = {}  # what the last successful commits said
         self.pending: tuple[int, int] | None = None
         self.read = 0
         self.errors: list[str] = []
-        self.ever_assigned = self.stopping = False
+        self.ever_assigned = self.stopping = self._closed = False
         self._active = time.monotonic()
         try:
             extra = env_config()
@@ -453,7 +454,6 @@ class KafkaReader:
             self.consumer = ck.Consumer(conf)
         except (ck.KafkaException, ValueError, TypeError) as e:
             raise ReaderError(f"{target}: {e}") from None
-        self._closed = False
         if group is not None:
             self.consumer.subscribe([target.topic], on_assign=self._assigned,
                                     on_revoke=self._revoked, on_lost=self._lost)
